@@ -1,0 +1,440 @@
+// Package conf defines Plenum's TOML configuration: the schema (Config,
+// Server, Channel), the embedded default configuration (default.toml),
+// loading and validation.
+//
+// A configuration file has a [server] table with the settings Murmur keeps in
+// its ini file (spelled in snake_case, see Server) and a tree of channels
+// below the root channel, written as [[channel]] tables that nest as
+// [[channel.channel]], [[channel.channel.channel]] and so on. Channels are
+// addressed by their path relative to the root, with '/' between names, for
+// example "Breakout rooms/Room 1"; that is how links and default_channel
+// refer to them.
+//
+// Keys that are absent from a file take the defaults documented on Server.
+// Every problem found in a file is reported, not only the first one, as an
+// *Error naming the file, line and key; several problems are joined with
+// errors.Join (use Errors to take them apart again).
+//
+// Groups and ACLs will be added later as [channel.groups] and [[channel.acl]]
+// sub-tables of a channel; files written for this version stay valid.
+package conf
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Config is a whole Plenum configuration.
+type Config struct {
+	Server   Server    `toml:"server"`
+	Channels []Channel `toml:"channel"` // children of the root channel, in file order
+	File     string    `toml:"-"`       // where it was loaded from ("" for the embedded default)
+
+	// serverLines maps a [server] key ("listen") to the line it was set on;
+	// the key "" holds the line of the [server] header.
+	serverLines map[string]int
+}
+
+// Server holds the server-wide settings. The defaults are Murmur's (1.5), except
+// where a comment says otherwise.
+type Server struct {
+	Listen             string   `toml:"listen"`               // host:port, TCP and UDP on the same port; default ":64738"
+	DataDir            string   `toml:"data_dir"`             // certificate (and later the database) live here; default "plenum-data"
+	Certificate        string   `toml:"certificate"`          // PEM file; empty = generate a self-signed one in DataDir on first start
+	Key                string   `toml:"key"`                  // PEM file; required if Certificate is set, and vice versa
+	Name               string   `toml:"name"`                 // root channel name (Murmur's registerName); default "Root"
+	WelcomeText        string   `toml:"welcome_text"`         // sent to every user on connect; may contain HTML
+	Password           string   `toml:"password"`             // server password, checked only for unregistered users
+	MaxUsers           int      `toml:"max_users"`            // default 1000
+	UsersPerChannel    int      `toml:"users_per_channel"`    // 0 = unlimited (default)
+	Bandwidth          int      `toml:"bandwidth"`            // bits/s per user, default 558000
+	Timeout            Duration `toml:"timeout"`              // default 30s; "30s" style strings
+	TextMessageLength  int      `toml:"text_message_length"`  // default 5000, 0 = unlimited
+	ImageMessageLength int      `toml:"image_message_length"` // default 131072, 0 = unlimited
+	AllowHTML          bool     `toml:"allow_html"`           // default true
+	OpusThreshold      int      `toml:"opus_threshold"`       // percent, default 0 (1.5 semantics), 0..100
+	DefaultChannel     string   `toml:"default_channel"`      // path of the channel new users enter, "" = root
+	MessageLimit       int      `toml:"message_limit"`        // messages/s, default 1 (Murmur); >= 1
+	MessageBurst       int      `toml:"message_burst"`        // default 5; >= 1
+	UsernamePattern    string   `toml:"username_pattern"`     // default Murmur's `[ -=\w\[\]\{\}\(\)\@\|\.]+` (anchored when used, see CompilePattern)
+	ChannelNamePattern string   `toml:"channel_name_pattern"` // default `[ -=\w\#\[\]\{\}\(\)\@\|]+`
+	LegacyPingReply    bool     `toml:"legacy_ping_reply"`    // default false: answer 12-byte legacy server-list pings with Murmur's 24-byte reply (2x amplification); see docs
+	SendVersion        bool     `toml:"send_version"`         // default true: include release/OS in Version
+	LogIPs             bool     `toml:"log_ips"`              // default false: privacy, no IP addresses in logs
+}
+
+// Channel is one channel below the root channel.
+type Channel struct {
+	Name        string    `toml:"name"`
+	Description string    `toml:"description"`
+	Position    int32     `toml:"position"`
+	MaxUsers    uint32    `toml:"max_users"` // 0 = server default
+	Links       []string  `toml:"links"`     // paths of channels to link with, e.g. "Plenary" or "Breakouts/Room 1" (relative to root, '/'-separated); links are symmetric
+	Children    []Channel `toml:"channel"`   // nested [[channel.channel]]
+	Line        int       `toml:"-"`         // line in the file where this channel's table starts (0 if unknown)
+
+	// keyLines maps a key of this channel's table ("links") to its line.
+	keyLines map[string]int
+}
+
+// Default values of the [server] keys.
+const (
+	DefaultListen             = ":64738"
+	DefaultDataDir            = "plenum-data"
+	DefaultName               = "Root"
+	DefaultMaxUsers           = 1000
+	DefaultBandwidth          = 558000
+	DefaultTimeout            = 30 * time.Second
+	DefaultTextMessageLength  = 5000
+	DefaultImageMessageLength = 131072
+	DefaultMessageLimit       = 1
+	DefaultMessageBurst       = 5
+	DefaultUsernamePattern    = `[ -=\w\[\]\{\}\(\)\@\|\.]+`
+	DefaultChannelNamePattern = `[ -=\w\#\[\]\{\}\(\)\@\|]+`
+)
+
+// DefaultServer returns the [server] settings used for keys absent from a file.
+func DefaultServer() Server {
+	return Server{
+		Listen:             DefaultListen,
+		DataDir:            DefaultDataDir,
+		Name:               DefaultName,
+		MaxUsers:           DefaultMaxUsers,
+		Bandwidth:          DefaultBandwidth,
+		Timeout:            Duration{DefaultTimeout},
+		TextMessageLength:  DefaultTextMessageLength,
+		ImageMessageLength: DefaultImageMessageLength,
+		AllowHTML:          true,
+		MessageLimit:       DefaultMessageLimit,
+		MessageBurst:       DefaultMessageBurst,
+		UsernamePattern:    DefaultUsernamePattern,
+		ChannelNamePattern: DefaultChannelNamePattern,
+		SendVersion:        true,
+	}
+}
+
+//go:embed default.toml
+var defaultTOML []byte
+
+// DefaultTOML returns the bytes of the embedded default configuration file
+// (a copy; callers may modify it).
+func DefaultTOML() []byte { return bytes.Clone(defaultTOML) }
+
+// Default returns the embedded default configuration, parsed and validated.
+// Its File is "". It panics only if the embedded file is broken, which a test
+// rules out.
+func Default() *Config {
+	c, err := Parse(defaultTOML, "default.toml")
+	if err != nil {
+		panic("conf: embedded default.toml is invalid: " + err.Error())
+	}
+	c.File = ""
+	return c
+}
+
+// Load reads, parses and validates the configuration file at path.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &Error{File: path, Msg: err.Error(), Err: err}
+	}
+	return Parse(data, path)
+}
+
+// Parse parses and validates a configuration; name (usually the file name) is
+// used in error messages and stored in Config.File. On error it returns nil
+// and every problem found, joined.
+func Parse(data []byte, name string) (*Config, error) {
+	// Pass 1: syntax. Decoding into a generic map reports syntax errors
+	// with their position and gives us the raw values to type-check.
+	var raw map[string]any
+	if _, err := toml.Decode(string(data), &raw); err != nil {
+		return nil, tomlError(name, err)
+	}
+
+	// Pass 2: our own scan of the source for the line of every table header
+	// and key, then a check of the raw values against the schema. This
+	// reports every unknown key and every wrongly typed value with its line,
+	// which the decoder cannot do (it stops at the first problem and does not
+	// tell elements of an array of tables apart).
+	pos := scanPositions(data)
+	if errs := checkSchema(name, raw, pos); len(errs) > 0 {
+		return nil, joinErrors(errs)
+	}
+
+	// Pass 3: decode into a Config pre-filled with the defaults.
+	c := &Config{Server: DefaultServer(), File: name}
+	md, err := toml.Decode(string(data), c)
+	if err != nil {
+		return nil, tomlError(name, err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		// checkSchema should have caught these; belt and braces.
+		errs := make([]*Error, 0, len(und))
+		for _, k := range und {
+			errs = append(errs, &Error{File: name, Key: k.String(), Msg: "unknown key"})
+		}
+		return nil, joinErrors(errs)
+	}
+	c.attachLines(pos)
+
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// attachLines copies line numbers from the source scan into c.
+func (c *Config) attachLines(pos positions) {
+	c.serverLines = map[string]int{"": pos.line(pathKey("server"))}
+	for k, l := range pos.keysUnder(pathKey("server")) {
+		c.serverLines[k] = l
+	}
+	var walk func(chs []Channel, prefix string)
+	walk = func(chs []Channel, prefix string) {
+		for i := range chs {
+			p := prefix + sep + "channel" + sep + strconv.Itoa(i)
+			if prefix == "" {
+				p = pathKey("channel", strconv.Itoa(i))
+			}
+			chs[i].Line = pos.line(p)
+			chs[i].keyLines = pos.keysUnder(p)
+			walk(chs[i].Children, p)
+		}
+	}
+	walk(c.Channels, "")
+}
+
+// Walk calls fn for every channel below the root, depth-first in file order
+// (a channel before its children). path is the channel's '/'-separated path
+// from the root, e.g. "Breakout rooms/Room 1"; root children have parentPath "".
+// ch points into c, so fn may modify the channel (but not the tree's shape).
+func (c *Config) Walk(fn func(path string, ch *Channel, parentPath string)) {
+	var walk func(chs []Channel, parent string)
+	walk = func(chs []Channel, parent string) {
+		for i := range chs {
+			ch := &chs[i]
+			p := JoinPath(parent, ch.Name)
+			fn(p, ch, parent)
+			walk(ch.Children, p)
+		}
+	}
+	walk(c.Channels, "")
+}
+
+// Lookup returns the channel at path (as used by links and default_channel),
+// or nil. The empty path is the root channel, which is not a Channel: Lookup
+// returns nil for it.
+func (c *Config) Lookup(path string) *Channel {
+	if path == "" {
+		return nil
+	}
+	chs := c.Channels
+	var found *Channel
+	for _, name := range strings.Split(path, "/") {
+		found = nil
+		for i := range chs {
+			if chs[i].Name == name {
+				found = &chs[i]
+				break
+			}
+		}
+		if found == nil {
+			return nil
+		}
+		chs = found.Children
+	}
+	return found
+}
+
+// LinkPairs returns every link once, as a pair of channel paths with the
+// lexically smaller path first, sorted. Links are symmetric: "A" linking
+// "B", "B" linking "A", or both, all give the one pair {"A", "B"}. Links to
+// unknown channels and to self are skipped (Validate reports them).
+func (c *Config) LinkPairs() [][2]string {
+	seen := map[[2]string]bool{}
+	var out [][2]string
+	c.Walk(func(path string, ch *Channel, _ string) {
+		for _, l := range ch.Links {
+			if l == path || c.Lookup(l) == nil {
+				continue
+			}
+			p := [2]string{path, l}
+			if p[1] < p[0] {
+				p[0], p[1] = p[1], p[0]
+			}
+			if !seen[p] {
+				seen[p] = true
+				out = append(out, p)
+			}
+		}
+	})
+	sort.Slice(out, func(i, j int) bool {
+		if out[i][0] != out[j][0] {
+			return out[i][0] < out[j][0]
+		}
+		return out[i][1] < out[j][1]
+	})
+	return out
+}
+
+// JoinPath appends a channel name to a channel path ("" is the root).
+func JoinPath(parent, name string) string {
+	if parent == "" {
+		return name
+	}
+	return parent + "/" + name
+}
+
+// Duration is a time.Duration written in TOML as a string such as "30s",
+// "1m" or "1m30s" (time.ParseDuration syntax). A bare integer is accepted as
+// a number of seconds, as in Murmur's ini file.
+type Duration struct{ time.Duration }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (d *Duration) UnmarshalText(text []byte) error {
+	v, err := parseDuration(string(text))
+	if err != nil {
+		return err
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.Duration.String()), nil }
+
+// UnmarshalTOML implements toml.Unmarshaler so that integers mean seconds.
+func (d *Duration) UnmarshalTOML(v any) error {
+	switch v := v.(type) {
+	case string:
+		return d.UnmarshalText([]byte(v))
+	case int64:
+		d.Duration = time.Duration(v) * time.Second
+		return nil
+	}
+	return fmt.Errorf("want a duration such as \"30s\", got %s", tomlTypeName(v))
+}
+
+func parseDuration(s string) (time.Duration, error) {
+	v, err := time.ParseDuration(strings.TrimSpace(s))
+	if err != nil {
+		return 0, fmt.Errorf("invalid duration %q (want e.g. \"30s\" or \"1m\")", s)
+	}
+	return v, nil
+}
+
+// Error is one problem with a configuration, located by file, line and key.
+type Error struct {
+	File string // file name; "" for a Config built in code
+	Line int    // 1-based; 0 if unknown
+	Key  string // dotted key, e.g. "server.timeout" or "channel[1].channel[0].links"; "" if none
+	Msg  string
+	Err  error // underlying error, if any (e.g. from os.ReadFile or the TOML parser)
+}
+
+// Error formats e as "file:line: key: problem", leaving out the parts that are unknown.
+func (e *Error) Error() string {
+	var b strings.Builder
+	f := e.File
+	if f == "" {
+		f = "config"
+	}
+	b.WriteString(f)
+	if e.Line > 0 {
+		b.WriteString(":")
+		b.WriteString(strconv.Itoa(e.Line))
+	}
+	b.WriteString(": ")
+	if e.Key != "" {
+		b.WriteString(e.Key)
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// Unwrap returns the underlying error.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Errors returns every *Error in err (as returned by Load, Parse and
+// Validate), in order.
+func Errors(err error) []*Error {
+	var out []*Error
+	var visit func(error)
+	visit = func(err error) {
+		if err == nil {
+			return
+		}
+		if e, ok := err.(*Error); ok {
+			out = append(out, e)
+			return
+		}
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range j.Unwrap() {
+				visit(e)
+			}
+			return
+		}
+		var e *Error
+		if errors.As(err, &e) {
+			out = append(out, e)
+		}
+	}
+	visit(err)
+	return out
+}
+
+// joinErrors sorts errs by line (stable) and joins them; nil if empty.
+func joinErrors(errs []*Error) error {
+	if len(errs) == 0 {
+		return nil
+	}
+	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Line < errs[j].Line })
+	list := make([]error, len(errs))
+	for i, e := range errs {
+		list[i] = e
+	}
+	return errors.Join(list...)
+}
+
+// tomlError converts an error from the TOML decoder into an *Error.
+func tomlError(name string, err error) error {
+	var pe toml.ParseError
+	if errors.As(err, &pe) {
+		return &Error{File: name, Line: pe.Position.Line, Key: pe.LastKey, Msg: pe.Message, Err: err}
+	}
+	return &Error{File: name, Msg: strings.TrimPrefix(err.Error(), "toml: "), Err: err}
+}
+
+func tomlTypeName(v any) string {
+	switch v.(type) {
+	case string:
+		return "a string"
+	case int64:
+		return "an integer"
+	case float64:
+		return "a float"
+	case bool:
+		return "a boolean"
+	case time.Time:
+		return "a date/time"
+	case map[string]any:
+		return "a table"
+	case []map[string]any:
+		return "an array of tables"
+	case []any:
+		return "an array"
+	}
+	return reflect.TypeOf(v).String()
+}

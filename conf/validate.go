@@ -1,0 +1,241 @@
+package conf
+
+import (
+	"fmt"
+	"net"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// Validate checks c and returns every problem found, joined with errors.Join,
+// each an *Error ("file:line: key: problem"); nil if c is valid. Lines are
+// known for configurations that came from Parse or Load.
+func (c *Config) Validate() error {
+	v := &validator{c: c}
+	v.server()
+	v.channels()
+	return joinErrors(v.errs)
+}
+
+type validator struct {
+	c    *Config
+	errs []*Error
+}
+
+func (v *validator) serverErr(key, format string, args ...any) {
+	line, ok := v.c.serverLines[key]
+	if !ok {
+		line = v.c.serverLines[""]
+	}
+	v.errs = append(v.errs, &Error{File: v.c.File, Line: line, Key: "server." + key, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (v *validator) channelErr(ch *Channel, key, display, format string, args ...any) {
+	line, ok := ch.keyLines[key]
+	if !ok {
+		line = ch.Line
+	}
+	v.errs = append(v.errs, &Error{File: v.c.File, Line: line, Key: display + "." + key, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (v *validator) server() {
+	s := &v.c.Server
+	if err := checkListen(s.Listen); err != nil {
+		v.serverErr("listen", "%v", err)
+	}
+	switch {
+	case s.Certificate != "" && s.Key == "":
+		v.serverErr("certificate", "certificate is set but key is not; set both, or neither to generate a self-signed certificate")
+	case s.Key != "" && s.Certificate == "":
+		v.serverErr("key", "key is set but certificate is not; set both, or neither to generate a self-signed certificate")
+	}
+	if s.Name == "" {
+		v.serverErr("name", "must not be empty")
+	}
+	if s.MaxUsers < 1 {
+		v.serverErr("max_users", "must be at least 1 (got %d)", s.MaxUsers)
+	}
+	for _, f := range []struct {
+		key string
+		val int
+	}{
+		{"users_per_channel", s.UsersPerChannel},
+		{"text_message_length", s.TextMessageLength},
+		{"image_message_length", s.ImageMessageLength},
+	} {
+		if f.val < 0 {
+			v.serverErr(f.key, "must not be negative (got %d; 0 means unlimited)", f.val)
+		}
+	}
+	if s.Bandwidth < 1 {
+		v.serverErr("bandwidth", "must be positive (got %d)", s.Bandwidth)
+	}
+	if s.Timeout.Duration <= 0 {
+		v.serverErr("timeout", "must be positive (got %v)", s.Timeout.Duration)
+	}
+	if s.OpusThreshold < 0 || s.OpusThreshold > 100 {
+		v.serverErr("opus_threshold", "must be between 0 and 100 (got %d)", s.OpusThreshold)
+	}
+	if s.MessageLimit < 1 {
+		v.serverErr("message_limit", "must be at least 1 (got %d)", s.MessageLimit)
+	}
+	if s.MessageBurst < 1 {
+		v.serverErr("message_burst", "must be at least 1 (got %d)", s.MessageBurst)
+	}
+	if _, err := CompilePattern(s.UsernamePattern); err != nil {
+		v.serverErr("username_pattern", "%v", err)
+	}
+	if s.DefaultChannel != "" && v.c.Lookup(s.DefaultChannel) == nil {
+		v.serverErr("default_channel", "no channel %q", s.DefaultChannel)
+	}
+}
+
+// checkListen accepts "host:port" with a numeric port (0 picks a free port,
+// which tests use); host may be empty (all interfaces).
+func checkListen(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port (e.g. \":64738\" or \"[::1]:64738\")", addr)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("%q: port must be a number from 0 to 65535", addr)
+	}
+	return nil
+}
+
+func (v *validator) channels() {
+	s := &v.c.Server
+	nameRE, err := CompilePattern(s.ChannelNamePattern)
+	if err != nil {
+		v.serverErr("channel_name_pattern", "%v", err)
+		nameRE = nil
+	}
+	var walk func(chs []Channel, parent, parentDisplay string)
+	walk = func(chs []Channel, parent, parentDisplay string) {
+		firstLine := map[string]int{} // sibling name -> line of its first channel
+		for i := range chs {
+			ch := &chs[i]
+			display := "channel[" + strconv.Itoa(i) + "]"
+			if parentDisplay != "" {
+				display = parentDisplay + "." + display
+			}
+
+			path := JoinPath(parent, ch.Name)
+			switch {
+			case ch.Name == "":
+				v.channelErr(ch, "name", display, "channel name must not be empty")
+			case strings.Contains(ch.Name, "/"):
+				v.channelErr(ch, "name", display, "channel name %q must not contain '/' (it separates names in channel paths)", ch.Name)
+			case nameRE != nil && !nameRE.MatchString(ch.Name):
+				v.channelErr(ch, "name", display, "channel name %q does not match server.channel_name_pattern", ch.Name)
+			}
+			if ch.Name != "" {
+				if l, dup := firstLine[ch.Name]; dup {
+					where := ""
+					if l > 0 {
+						where = fmt.Sprintf(" (first defined at line %d)", l)
+					}
+					v.channelErr(ch, "name", display, "duplicate channel name %q under %s%s", ch.Name, rootName(parent), where)
+				} else {
+					firstLine[ch.Name] = ch.Line
+				}
+			}
+			for _, l := range ch.Links {
+				switch {
+				case l == path:
+					v.channelErr(ch, "links", display, "channel %q links to itself", path)
+				case v.c.Lookup(l) == nil:
+					v.channelErr(ch, "links", display, "unknown channel %q (links are paths from the root, e.g. \"Breakout rooms/Room 1\")", l)
+				}
+			}
+			walk(ch.Children, path, display)
+		}
+	}
+	walk(v.c.Channels, "", "")
+}
+
+func rootName(path string) string {
+	if path == "" {
+		return "the root channel"
+	}
+	return strconv.Quote(path)
+}
+
+// CompilePattern compiles a user or channel name pattern (server.username_pattern,
+// server.channel_name_pattern) the way Murmur applies it: anchored, so the
+// whole name must match. Murmur's patterns come from Qt, where \w and \d match
+// any Unicode letter or digit; Go's match only ASCII, so CompilePattern
+// rewrites \w, \W and \d (outside and inside character classes) to their
+// Unicode forms. Without that, the default patterns would reject names such
+// as "Jürgen" that Murmur accepts.
+func CompilePattern(pattern string) (*regexp.Regexp, error) {
+	re, err := regexp.Compile(`^(?:` + unicodeClasses(pattern) + `)$`)
+	if err != nil {
+		return nil, fmt.Errorf("invalid pattern %q: %v", pattern, err)
+	}
+	return re, nil
+}
+
+const (
+	wordClass    = `\p{L}\p{N}\p{M}_` // Qt's \w: letters, numbers, marks, underscore
+	digitClass   = `\p{Nd}`
+	nonWordClass = `[^\p{L}\p{N}\p{M}_]`
+)
+
+// unicodeClasses rewrites \w, \W and \d in an RE2 pattern to Unicode classes.
+// \W inside a character class has no simple Unicode equivalent and is left
+// as it is.
+func unicodeClasses(p string) string {
+	var b strings.Builder
+	inClass := false
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		switch {
+		case c == '\\' && i+1 < len(p):
+			i++
+			switch e := p[i]; {
+			case e == 'w' && inClass:
+				b.WriteString(wordClass)
+			case e == 'w':
+				b.WriteString("[" + wordClass + "]")
+			case e == 'd' && inClass:
+				b.WriteString(digitClass)
+			case e == 'd':
+				b.WriteString("[" + digitClass + "]")
+			case e == 'W' && !inClass:
+				b.WriteString(nonWordClass)
+			default:
+				b.WriteByte('\\')
+				b.WriteByte(e)
+			}
+		case c == '[' && !inClass:
+			inClass = true
+			b.WriteByte(c)
+			// A ']' right after '[' or '[^' is a literal.
+			if i+1 < len(p) && p[i+1] == '^' {
+				i++
+				b.WriteByte('^')
+			}
+			if i+1 < len(p) && p[i+1] == ']' {
+				i++
+				b.WriteByte(']')
+			}
+		case c == '[' && inClass && i+1 < len(p) && p[i+1] == ':':
+			// POSIX class such as [:alpha:]; copy it whole.
+			end := strings.Index(p[i:], ":]")
+			if end < 0 {
+				b.WriteString(p[i:])
+				return b.String()
+			}
+			b.WriteString(p[i : i+end+2])
+			i += end + 1
+		case c == ']' && inClass:
+			inClass = false
+			b.WriteByte(c)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
