@@ -1,0 +1,118 @@
+// Package acl holds Mumble's permission bits and the one question the server
+// asks before every decision Murmur takes by permission: what may this user
+// do in this channel?
+//
+// The server never tests permissions any other way, so replacing the Policy
+// (the open policy here, the full ACL engine later) changes every decision at
+// once: entering channels, speaking in linked channels, whispering, texting,
+// moving, muting and administration.
+package acl
+
+import (
+	"strings"
+)
+
+// Permission is a set of Mumble permission bits, as sent in PermissionQuery,
+// ServerSync and PermissionDenied.
+type Permission uint32
+
+// The permission bits, numbered as in Murmur's ACL.h.
+const (
+	None             Permission = 0x0
+	Write            Permission = 0x1
+	Traverse         Permission = 0x2
+	Enter            Permission = 0x4
+	Speak            Permission = 0x8
+	MuteDeafen       Permission = 0x10
+	Move             Permission = 0x20
+	MakeChannel      Permission = 0x40
+	LinkChannel      Permission = 0x80
+	Whisper          Permission = 0x100
+	TextMessage      Permission = 0x200
+	MakeTempChannel  Permission = 0x400
+	Listen           Permission = 0x800
+	Kick             Permission = 0x10000
+	Ban              Permission = 0x20000
+	Register         Permission = 0x40000
+	SelfRegister     Permission = 0x80000
+	ResetUserContent Permission = 0x100000
+
+	// All is every permission a 1.4+ client knows.
+	All Permission = 0x1F0FFF
+	// DefaultGrant is what Murmur grants everyone before any ACL applies.
+	DefaultGrant = Traverse | Enter | Speak | Whisper | TextMessage | Listen
+)
+
+var names = []struct {
+	p    Permission
+	name string
+}{
+	{Write, "Write"}, {Traverse, "Traverse"}, {Enter, "Enter"}, {Speak, "Speak"},
+	{MuteDeafen, "MuteDeafen"}, {Move, "Move"}, {MakeChannel, "MakeChannel"},
+	{LinkChannel, "LinkChannel"}, {Whisper, "Whisper"}, {TextMessage, "TextMessage"},
+	{MakeTempChannel, "MakeTempChannel"}, {Listen, "Listen"}, {Kick, "Kick"}, {Ban, "Ban"},
+	{Register, "Register"}, {SelfRegister, "SelfRegister"}, {ResetUserContent, "ResetUserContent"},
+}
+
+// Has reports whether p contains any bit of q, which is how Murmur tests a
+// permission: a kick checks Kick|Ban, and either is enough.
+func (p Permission) Has(q Permission) bool { return p&q != 0 }
+
+// String lists the bits by name, e.g. "Enter|Speak".
+func (p Permission) String() string {
+	if p == None {
+		return "None"
+	}
+	var parts []string
+	for _, n := range names {
+		if p&n.p != 0 {
+			parts = append(parts, n.name)
+		}
+	}
+	return strings.Join(parts, "|")
+}
+
+// Subject is the user a permission is evaluated for. The server keeps one per
+// user and replaces it (never mutates it) when the user changes, so a policy
+// may read it from any goroutine.
+type Subject struct {
+	Session  uint32
+	UserID   int64 // -1 for unregistered users; 0 is SuperUser
+	Name     string
+	CertHash string // lowercase hex SHA-1 of the client certificate, "" if none
+	Strong   bool   // the certificate chains to a trusted CA
+	Tokens   []string
+	Channel  uint32 // the channel the user is in
+}
+
+// Tree is the read-only view of the channel tree a policy needs for group
+// rules such as "sub" and "in".
+type Tree interface {
+	// Parent returns a channel's parent; ok is false for the root and for
+	// unknown channels.
+	Parent(channel uint32) (parent uint32, ok bool)
+}
+
+// Policy answers permission questions. Implementations must be safe for
+// concurrent use: the voice path asks from its own goroutines.
+type Policy interface {
+	// Permissions is the effective permission set of s in channel.
+	Permissions(t Tree, s *Subject, channel uint32) Permission
+	// InGroup reports whether s belongs to the group spec (as used by
+	// whisper targets and ACL entries) evaluated in channel.
+	InGroup(t Tree, s *Subject, channel uint32, group string) bool
+}
+
+// Open is the policy of a server without ACLs: everyone gets Murmur's default
+// grant in every channel and nothing more, so administration is refused until
+// an ACL engine grants it.
+type Open struct{}
+
+// Permissions implements Policy.
+func (Open) Permissions(Tree, *Subject, uint32) Permission { return DefaultGrant }
+
+// InGroup implements Policy with Murmur's built-in groups; without ACLs there
+// are no channel groups, so any other name matches nobody.
+func (Open) InGroup(t Tree, s *Subject, channel uint32, group string) bool {
+	return BuiltinGroup(t, s, channel, group)
+}
