@@ -1,0 +1,272 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/plenum-voice/plenum/proto/control"
+	"github.com/plenum-voice/plenum/proto/mumblepb"
+	"github.com/plenum-voice/plenum/proto/voice"
+)
+
+const murmurd = "/usr/sbin/murmurd"
+
+// TestMurmur runs the client against Debian's Murmur 1.3.4, the reference
+// implementation, so that the client (which the server's tests trust) is
+// known to speak the real protocol. Murmur 1.3.4 announces 1.3.4, so voice
+// uses the legacy UDP format here.
+func TestMurmur(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts murmurd")
+	}
+	if _, err := os.Stat(murmurd); err != nil {
+		t.Skip("murmurd not installed: apt-get install mumble-server")
+	}
+	addr := startMurmur(t)
+
+	t.Run("join", func(t *testing.T) {
+		a, b := murmurPair(t, addr, "join", Config{}, Config{})
+		if a.ServerVersion() != control.MakeVersion(1, 3, 4) {
+			t.Errorf("server version %s", control.VersionString(a.ServerVersion()))
+		}
+		if root, ok := a.Channels()[0]; !ok || root.GetName() == "" {
+			t.Errorf("root channel missing: %v", a.Channels())
+		}
+		err := b.Wait(testCtx(t), func(c *Client) bool {
+			u := c.Users()[a.Session()]
+			return u != nil && u.GetName() == "join-a" && u.GetChannelId() == 0
+		})
+		if err != nil {
+			t.Errorf("B never saw A: %v (users %v)", err, b.Users())
+		}
+		if u := a.Users()[b.Session()]; u.GetName() != "join-b" {
+			t.Errorf("A's view of B: %v", u)
+		}
+	})
+
+	t.Run("text", func(t *testing.T) {
+		got := make(chan *mumblepb.TextMessage, 4)
+		a, b := murmurPair(t, addr, "text", Config{}, Config{OnMessage: func(ty control.Type, m proto.Message) {
+			if tm, ok := m.(*mumblepb.TextMessage); ok {
+				got <- tm
+			}
+		}})
+		if err := a.SendText("hello <b>B</b>", []uint32{b.Session()}, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case tm := <-got:
+			if tm.GetMessage() != "hello <b>B</b>" || tm.GetActor() != a.Session() {
+				t.Errorf("B got %v", tm)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("text message did not arrive")
+		}
+	})
+
+	t.Run("udp", func(t *testing.T) {
+		audio := make(chan *AudioPacket, 64)
+		a, b := murmurPair(t, addr, "udp", Config{}, Config{OnAudio: func(p *AudioPacket) { audio <- p }})
+		for _, c := range []*Client{a, b} {
+			// Murmur learns a client's UDP address from its first packet that
+			// decrypts; B needs that to be sent voice over UDP at all.
+			if err := c.WaitUDP(testCtx(t)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		p := talk(t, a, 0, audio)
+		if !p.ViaUDP || p.Context != voice.ContextNormal {
+			t.Errorf("B got %+v, want context 0 over UDP", p)
+		}
+		if p.Sender != a.Session() {
+			t.Errorf("sender %d, want A's session %d", p.Sender, a.Session())
+		}
+	})
+
+	t.Run("tunnel", func(t *testing.T) {
+		audio := make(chan *AudioPacket, 64)
+		a, _ := murmurPair(t, addr, "tcp", Config{DisableUDP: true},
+			Config{DisableUDP: true, OnAudio: func(p *AudioPacket) { audio <- p }})
+		p := talk(t, a, 0, audio)
+		if p.ViaUDP || p.Context != voice.ContextNormal || p.Sender != a.Session() {
+			t.Errorf("B got %+v, want context 0 from A through the tunnel", p)
+		}
+	})
+
+	t.Run("whisper", func(t *testing.T) {
+		audio := make(chan *AudioPacket, 64)
+		a, b := murmurPair(t, addr, "whisper", Config{}, Config{OnAudio: func(p *AudioPacket) { audio <- p }})
+		if err := a.SetVoiceTarget(1, &mumblepb.VoiceTarget_Target{Session: []uint32{b.Session()}}); err != nil {
+			t.Fatal(err)
+		}
+		// Murmur handles one connection's messages in order, so once the
+		// ping is answered the target exists; voice sent earlier to an
+		// unknown target would be dropped.
+		if _, err := a.Ping(testCtx(t)); err != nil {
+			t.Fatal(err)
+		}
+		p := talk(t, a, 1, audio)
+		if p.Context != voice.ContextWhisper || p.Sender != a.Session() {
+			t.Errorf("B got %+v, want a whisper (context 2) from A", p)
+		}
+	})
+}
+
+// talk sends numbered Opus frames from a to target until one arrives on
+// audio (UDP can drop the first packets), checks that it arrived intact and
+// returns it.
+func talk(t *testing.T, a *Client, target uint32, audio <-chan *AudioPacket) *AudioPacket {
+	t.Helper()
+	tick := time.NewTicker(20 * time.Millisecond) // the pace of a real talker
+	defer tick.Stop()
+	timeout := time.After(10 * time.Second)
+	for frame := uint64(1); ; frame++ {
+		if err := a.SendAudio(target, frame, opusFrame(frame), false, nil); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case p := <-audio:
+			if !bytes.Equal(p.Opus, opusFrame(p.Frame)) || p.Frame == 0 || p.Frame > frame {
+				t.Errorf("payload or frame mangled: %+v", p)
+			}
+			return p
+		case <-tick.C:
+		case <-timeout:
+			t.Fatal("no audio arrived")
+		}
+	}
+}
+
+// opusFrame is a recognisable fake Opus payload for frame n.
+func opusFrame(n uint64) []byte {
+	return []byte(fmt.Sprintf("opus frame %d", n))
+}
+
+// murmurPair connects two clients named prefix-a and prefix-b and waits until
+// each sees the other.
+func murmurPair(t *testing.T, addr, prefix string, ca, cb Config) (*Client, *Client) {
+	t.Helper()
+	var cs [2]*Client
+	for i, cfg := range []Config{ca, cb} {
+		cfg.Address = addr
+		cfg.Username = fmt.Sprintf("%s-%c", prefix, 'a'+i)
+		c, err := Dial(testCtx(t), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		cs[i] = c
+	}
+	for i, c := range cs {
+		other := cs[1-i].Session()
+		if err := c.Wait(testCtx(t), func(c *Client) bool { return c.Users()[other] != nil }); err != nil {
+			t.Fatalf("%s never saw session %d: %v", c.cfg.Username, other, err)
+		}
+	}
+	return cs[0], cs[1]
+}
+
+// startMurmur runs murmurd with a private ini, database and port, and returns
+// its address once it accepts TLS.
+func startMurmur(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	port := freePort(t)
+	lines := []string{
+		"host=127.0.0.1",
+		fmt.Sprintf("port=%d", port),
+		"database=" + filepath.Join(dir, "murmur.sqlite"),
+		"logfile=", // with -fg Murmur logs to stdout, which the test keeps
+		"pidfile=" + filepath.Join(dir, "murmur.pid"),
+		"welcometext=",
+		"users=100",
+		"bandwidth=558000",
+		"messageburst=100",
+		"messagelimit=100",
+		"autobanAttempts=0",
+		"allowping=true",
+		"bonjour=false",
+		"registerName=",
+	}
+	if os.Geteuid() == 0 {
+		// As root, Debian's murmurd otherwise switches to the mumble-server
+		// user, which cannot open a database in the test's temp dir.
+		lines = append(lines, "uname=root")
+	}
+	ini := strings.Join(lines, "\n") + "\n"
+	iniPath := filepath.Join(dir, "murmur.ini")
+	if err := os.WriteFile(iniPath, []byte(ini), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(murmurd, "-fg", "-ini", iniPath)
+	cmd.Dir = dir
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // never outlive a killed test binary
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-exited
+		if t.Failed() {
+			t.Logf("murmurd output:\n%s", out.Bytes())
+		}
+	})
+
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	deadline := time.Now().Add(20 * time.Second) // murmurd generates an RSA certificate first
+	for {
+		d := tls.Dialer{Config: &tls.Config{InsecureSkipVerify: true}}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		conn, err := d.DialContext(ctx, "tcp", addr)
+		cancel()
+		if err == nil {
+			conn.Close()
+			return addr
+		}
+		select {
+		case <-exited:
+			t.Fatalf("murmurd exited: %v\n%s", cmd.ProcessState, out.Bytes())
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("murmurd does not accept TLS on %s: %v", addr, err)
+		}
+	}
+}
+
+// freePort finds a loopback port that is free for TCP and UDP alike, since
+// Murmur uses the same number for both.
+func freePort(t *testing.T) int {
+	t.Helper()
+	for range 50 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		u, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
+		ln.Close()
+		if err == nil {
+			u.Close()
+			return port
+		}
+	}
+	t.Fatal("no port free for both TCP and UDP")
+	return 0
+}
