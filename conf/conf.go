@@ -71,6 +71,11 @@ type Server struct {
 	LegacyPingReply    bool     `toml:"legacy_ping_reply"`    // default false: answer 12-byte legacy server-list pings with Murmur's 24-byte reply (2x amplification); see docs
 	SendVersion        bool     `toml:"send_version"`         // default true: include release/OS in Version
 	LogIPs             bool     `toml:"log_ips"`              // default false: privacy, no IP addresses in logs
+
+	// Suggestions clients show their users (SuggestConfig); unset = none.
+	SuggestVersion    string `toml:"suggest_version"`      // e.g. "1.4.0": clients older than this are told to upgrade
+	SuggestPositional *bool  `toml:"suggest_positional"`   // suggest positional audio on or off
+	SuggestPushToTalk *bool  `toml:"suggest_push_to_talk"` // suggest push-to-talk on or off
 }
 
 // Channel is one channel below the root channel.

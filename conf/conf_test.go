@@ -89,6 +89,13 @@ func TestDefaultsForAbsentKeys(t *testing.T) {
 		{"timeout string", "[server]\ntimeout = \"1m\"\n", func(c *Config) bool { return c.Server.Timeout.Duration == time.Minute }},
 		{"timeout integer seconds", "[server]\ntimeout = 45\n", func(c *Config) bool { return c.Server.Timeout.Duration == 45*time.Second }},
 		{"absent timeout 30s", "[server]\n", func(c *Config) bool { return c.Server.Timeout.Duration == 30*time.Second }},
+		{"suggestions unset when absent", "[server]\n", func(c *Config) bool {
+			return c.Server.SuggestPushToTalk == nil && c.Server.SuggestPositional == nil && c.Server.SuggestVersion == ""
+		}},
+		{"suggestions set", "[server]\nsuggest_push_to_talk = true\nsuggest_positional = false\nsuggest_version = \"1.4.0\"\n", func(c *Config) bool {
+			s := c.Server
+			return s.SuggestPushToTalk != nil && *s.SuggestPushToTalk && s.SuggestPositional != nil && !*s.SuggestPositional && s.SuggestVersion == "1.4.0"
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -222,6 +229,7 @@ func TestValidationErrors(t *testing.T) {
 		{"link to self", "[[channel]]\nname = \"A\"\n[[channel.channel]]\nname = \"B\"\nlinks = [\"A/B\"]\n", []wantErr{{5, "channel[0].channel[0].links", "links to itself"}}},
 		{"invalid username regexp", "[server]\nusername_pattern = '[a-'\n", []wantErr{{2, "server.username_pattern", "invalid pattern"}}},
 		{"invalid channel regexp", "[server]\n\nchannel_name_pattern = '(x'\n", []wantErr{{3, "server.channel_name_pattern", "invalid pattern"}}},
+		{"suggest_version malformed", "[server]\nsuggest_version = \"1.4\"\n", []wantErr{{2, "server.suggest_version", "want a version"}}},
 		{"timeout zero", "[server]\ntimeout = \"0s\"\n", []wantErr{{2, "server.timeout", "must be positive"}}},
 		{"timeout negative", "[server]\ntimeout = \"-5s\"\n", []wantErr{{2, "server.timeout", "must be positive"}}},
 		{"max_users zero", "[server]\nmax_users = 0\n", []wantErr{{2, "server.max_users", "at least 1"}}},
@@ -292,6 +300,7 @@ func TestDecodeErrors(t *testing.T) {
 			{7, "channel[0].channel[1].acl", "unknown key"}}},
 		{"wrong type string", "[server]\nname = 5\n", []wantErr{{2, "server.name", "want a string, got an integer"}}},
 		{"wrong type int", "[server]\n\nmax_users = \"many\"\n", []wantErr{{3, "server.max_users", "want an integer, got a string"}}},
+		{"wrong type optional bool", "[server]\nsuggest_push_to_talk = 1\n", []wantErr{{2, "server.suggest_push_to_talk", "want true or false"}}},
 		{"wrong type bool", "[server]\nallow_html = \"yes\"\n", []wantErr{{2, "server.allow_html", "want true or false"}}},
 		{"float for int", "[server]\nbandwidth = 1.5\n", []wantErr{{2, "server.bandwidth", "want an integer, got a float"}}},
 		{"wrong type in second channel", "[[channel]]\nname = \"A\"\n[[channel]]\nname = \"B\"\nposition = \"first\"\n", []wantErr{{5, "channel[1].position", "want an integer"}}},

@@ -90,6 +90,8 @@ func (ck *schemaChecker) value(v any, t reflect.Type, concrete []string, display
 		return
 	}
 	switch t.Kind() {
+	case reflect.Pointer: // an optional value: present means set
+		ck.value(v, t.Elem(), concrete, display)
 	case reflect.String:
 		if _, ok := v.(string); !ok {
 			ck.add(concrete, display, "want a string, got %s", tomlTypeName(v))

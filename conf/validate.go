@@ -74,6 +74,11 @@ func (v *validator) server() {
 	if s.Timeout.Duration <= 0 {
 		v.serverErr("timeout", "must be positive (got %v)", s.Timeout.Duration)
 	}
+	if s.SuggestVersion != "" {
+		if _, _, _, err := ParseVersion(s.SuggestVersion); err != nil {
+			v.serverErr("suggest_version", "%v", err)
+		}
+	}
 	if s.OpusThreshold < 0 || s.OpusThreshold > 100 {
 		v.serverErr("opus_threshold", "must be between 0 and 100 (got %d)", s.OpusThreshold)
 	}
@@ -238,4 +243,22 @@ func unicodeClasses(p string) string {
 		}
 	}
 	return b.String()
+}
+
+// ParseVersion parses a Mumble version written as "major.minor.patch"
+// (e.g. "1.4.0"), as suggest_version takes it.
+func ParseVersion(v string) (major, minor, patch uint16, err error) {
+	parts := strings.Split(v, ".")
+	if len(parts) != 3 {
+		return 0, 0, 0, fmt.Errorf("want a version such as \"1.4.0\", got %q", v)
+	}
+	var nums [3]uint16
+	for i, p := range parts {
+		n, perr := strconv.ParseUint(p, 10, 16)
+		if perr != nil {
+			return 0, 0, 0, fmt.Errorf("want a version such as \"1.4.0\", got %q", v)
+		}
+		nums[i] = uint16(n)
+	}
+	return nums[0], nums[1], nums[2], nil
 }
