@@ -1,0 +1,295 @@
+package server
+
+import (
+	"fmt"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/plenum-voice/plenum/acl"
+	"github.com/plenum-voice/plenum/conf"
+	"github.com/plenum-voice/plenum/proto/control"
+	"github.com/plenum-voice/plenum/proto/mumblepb"
+	"github.com/plenum-voice/plenum/proto/voice"
+)
+
+// Limits Murmur applies to the version strings a client reports.
+const (
+	maxReleaseLen   = 100
+	maxOSLen        = 40
+	maxOSVersionLen = 60
+	maxUsernameLen  = 512
+)
+
+func (s *Server) versionMessage() *mumblepb.Version {
+	m := &mumblepb.Version{
+		VersionV1: ptr(control.VersionV1(Version)),
+		VersionV2: ptr(Version),
+	}
+	if s.cfg.SendVersion {
+		m.Release = ptr(Release)
+		m.Os = ptr(runtime.GOOS)
+		m.OsVersion = ptr(runtime.Version())
+	}
+	return m
+}
+
+func (s *Server) handleVersion(c *conn, m *mumblepb.Version) {
+	if c.user != nil {
+		return // the version decides the UDP format; it cannot change mid-session
+	}
+	c.clientVersion = m
+}
+
+func limitString(s string, n int) string {
+	if len(s) > n {
+		return "[[Invalid]]"
+	}
+	return s
+}
+
+// reject refuses an authentication with Murmur's reject type and closes.
+func reject(c *conn, t mumblepb.Reject_RejectType, reason string) {
+	c.sendAndClose(&mumblepb.Reject{Type: t.Enum(), Reason: &reason})
+}
+
+func (s *Server) handleAuthenticate(c *conn, m *mumblepb.Authenticate) {
+	if c.user != nil {
+		s.updateTokens(c.user, m.GetTokens())
+		return
+	}
+	name := strings.TrimSpace(m.GetUsername())
+	if name == "" || len(name) > maxUsernameLen || !s.userName.MatchString(name) {
+		reject(c, mumblepb.Reject_InvalidUsername, "Invalid username")
+		return
+	}
+	// Every user is unregistered until registration exists, and the server
+	// password applies exactly to unregistered users.
+	if s.cfg.Password != "" && m.GetPassword() != s.cfg.Password {
+		reject(c, mumblepb.Reject_WrongServerPW, "Invalid server password")
+		return
+	}
+	certHash := c.certHash()
+
+	s.mu.Lock()
+	defer s.unlock()
+	var ghost *user
+	for _, other := range s.users {
+		if strings.EqualFold(other.name, name) {
+			if certHash != "" && other.certHash == certHash {
+				ghost = other // the same person reconnecting: replace the old session
+				continue
+			}
+			reject(c, mumblepb.Reject_UsernameInUse, "Username already in use")
+			return
+		}
+	}
+	if ghost == nil && len(s.users) >= s.cfg.MaxUsers {
+		reject(c, mumblepb.Reject_ServerFull, "Server is full")
+		return
+	}
+	if ghost != nil {
+		ghost.conn.sendAndClose(&mumblepb.UserRemove{Session: &ghost.session, Reason: ptr("You connected to the server from another device")})
+		s.removeUserLocked(ghost)
+	}
+	session, ok := s.sessions.get()
+	if !ok {
+		reject(c, mumblepb.Reject_ServerFull, "Server is full")
+		return
+	}
+	version := control.VersionOf(c.clientVersion)
+	u := &user{
+		conn:      c,
+		session:   session,
+		name:      name,
+		certHash:  certHash,
+		version:   version,
+		format:    voice.FormatFor(version),
+		opus:      m.GetOpus(),
+		connected: time.Now(),
+		userID:    -1,
+		tokens:    append([]string(nil), m.GetTokens()...),
+		targets:   make(map[uint32]*mumblepb.VoiceTarget),
+	}
+	if cv := c.clientVersion; cv != nil {
+		u.release = limitString(cv.GetRelease(), maxReleaseLen)
+		u.os = limitString(cv.GetOs(), maxOSLen)
+		u.osVersion = limitString(cv.GetOsVersion(), maxOSVersionLen)
+	}
+	u.udpFlag.Store(true)
+	u.lastActive.Store(u.connected.UnixNano())
+	if err := u.crypt.GenerateKey(); err != nil {
+		s.sessions.put(session)
+		c.close(fmt.Errorf("generate crypt key: %w", err))
+		return
+	}
+	s.loginLocked(c, u)
+}
+
+// loginLocked sends a newly authenticated client everything it needs, in
+// the order Murmur sends it: the client insists on seeing its own UserState
+// before ServerSync.
+func (s *Server) loginLocked(c *conn, u *user) {
+	key, enc, dec := u.crypt.Key(), u.crypt.EncryptIV(), u.crypt.DecryptIV()
+	c.send(&mumblepb.CryptSetup{Key: key[:], ClientNonce: dec[:], ServerNonce: enc[:]})
+	c.send(codecVersion())
+
+	for _, ch := range s.breadthFirst() {
+		c.send(s.channelStateLocked(ch, u))
+	}
+	for _, ch := range s.breadthFirst() {
+		if len(ch.links) == 0 {
+			continue
+		}
+		m := &mumblepb.ChannelState{ChannelId: ptr(ch.id)}
+		for _, l := range sortedLinks(ch) {
+			m.Links = append(m.Links, l.id)
+		}
+		c.send(m)
+	}
+
+	entry := s.defaultChannel
+	u.channel = entry // provisional, so the subject has a channel
+	u.refreshSubject()
+	if !s.may(u, entry, acl.Enter) || s.isFull(entry) {
+		entry = s.root
+	}
+	u.channel = nil
+	c.user = u
+	s.users[u.session] = u
+	s.userCount.Store(int32(len(s.users)))
+	s.placeLocked(u, entry)
+	c.send(&mumblepb.PermissionQuery{ChannelId: ptr(entry.id), Permissions: ptr(uint32(s.permissions(u, entry)))})
+	if entry.parent != nil {
+		c.send(&mumblepb.PermissionQuery{ChannelId: ptr(entry.parent.id), Permissions: ptr(uint32(s.permissions(u, entry.parent)))})
+	}
+
+	s.broadcastLocked(u.stateMessage(), nil)
+	for _, other := range s.users {
+		if other != u {
+			c.send(other.stateMessage())
+		}
+	}
+	sync := &mumblepb.ServerSync{
+		Session:      ptr(u.session),
+		MaxBandwidth: ptr(uint32(s.cfg.Bandwidth)),
+		Permissions:  ptr(uint64(s.permissions(u, s.root))),
+	}
+	if s.cfg.WelcomeText != "" {
+		sync.WelcomeText = ptr(s.cfg.WelcomeText)
+	}
+	c.send(sync)
+	c.send(&mumblepb.ServerConfig{
+		AllowHtml:          ptr(s.cfg.AllowHTML),
+		MessageLength:      ptr(uint32(s.cfg.TextMessageLength)),
+		ImageMessageLength: ptr(uint32(s.cfg.ImageMessageLength)),
+		MaxUsers:           ptr(uint32(s.cfg.MaxUsers)),
+		RecordingAllowed:   ptr(false),
+	})
+	if m := s.suggestConfig(); m != nil {
+		c.send(m)
+	}
+	c.nc.SetReadDeadline(time.Now().Add(s.cfg.Timeout.Duration))
+	s.log.Info("user joined", "session", u.session, "user", u.name, "client", u.release, "version", control.VersionString(u.version))
+}
+
+// suggestConfig is the configured SuggestConfig, or nil when the admin
+// suggests nothing (then Murmur sends none either).
+func (s *Server) suggestConfig() *mumblepb.SuggestConfig {
+	m := &mumblepb.SuggestConfig{Positional: s.cfg.SuggestPositional, PushToTalk: s.cfg.SuggestPushToTalk}
+	if v := s.cfg.SuggestVersion; v != "" {
+		major, minor, patch, err := conf.ParseVersion(v)
+		if err == nil {
+			v2 := control.MakeVersion(major, minor, patch)
+			m.VersionV1, m.VersionV2 = ptr(control.VersionV1(v2)), ptr(v2)
+		}
+	}
+	if m.VersionV2 == nil && m.Positional == nil && m.PushToTalk == nil {
+		return nil
+	}
+	return m
+}
+
+// codecVersion is what an Opus-only server announces: the CELT fields are
+// what Murmur sends when everyone speaks Opus, so old clients stay quiet.
+func codecVersion() *mumblepb.CodecVersion {
+	return &mumblepb.CodecVersion{
+		Alpha:       ptr(int32(-2147483637)), // CELT 0.7.0 bitstream id 0x8000000b
+		Beta:        ptr(int32(0)),
+		PreferAlpha: ptr(true),
+		Opus:        ptr(true),
+	}
+}
+
+// channelStateLocked describes ch for a joining client. Links are sent in a
+// second pass, once every channel exists on the client.
+func (s *Server) channelStateLocked(ch *channel, viewer *user) *mumblepb.ChannelState {
+	m := &mumblepb.ChannelState{
+		ChannelId: ptr(ch.id),
+		Name:      ptr(ch.name),
+		Position:  ptr(ch.position),
+		MaxUsers:  ptr(ch.maxUsers),
+	}
+	if ch.parent != nil {
+		m.Parent = ptr(ch.parent.id)
+	}
+	if ch.descHash != nil {
+		m.DescriptionHash = ch.descHash
+	} else if ch.description != "" {
+		m.Description = ptr(ch.description)
+	}
+	m.IsEnterRestricted = ptr(false)
+	m.CanEnter = ptr(s.may(viewer, ch, acl.Enter))
+	return m
+}
+
+func (s *Server) updateTokens(u *user, tokens []string) {
+	s.mu.Lock()
+	defer s.unlock()
+	u.tokens = append([]string(nil), tokens...)
+	u.refreshSubject()
+	s.snapDirty = true
+	for _, ch := range s.breadthFirst() {
+		u.conn.send(&mumblepb.ChannelState{ChannelId: ptr(ch.id), CanEnter: ptr(s.may(u, ch, acl.Enter))})
+	}
+}
+
+// disconnect removes a finished connection and, if it was a user, tells
+// everyone else.
+func (s *Server) disconnect(c *conn) {
+	s.mu.Lock()
+	defer s.unlock()
+	delete(s.conns, c)
+	u := c.user
+	if u == nil || s.users[u.session] != u {
+		return // never authenticated, or already replaced by a ghost login
+	}
+	s.removeUserLocked(u)
+	reason := "disconnected"
+	if c.closeErr != nil {
+		reason = c.closeErr.Error()
+	}
+	s.log.Info("user left", "session", u.session, "user", u.name, "reason", reason)
+}
+
+// removeUserLocked takes u out of every structure and tells the others.
+func (s *Server) removeUserLocked(u *user) {
+	delete(s.users, u.session)
+	s.userCount.Store(int32(len(s.users)))
+	if u.channel != nil {
+		delete(u.channel.users, u)
+	}
+	s.peers.remove(u)
+	s.sessions.put(u.session)
+	s.snapDirty = true
+	s.broadcastLocked(&mumblepb.UserRemove{Session: ptr(u.session)}, u)
+}
+
+func sortedLinks(ch *channel) []*channel {
+	out := make([]*channel, 0, len(ch.links))
+	for l := range ch.links {
+		out = append(out, l)
+	}
+	sortChannels(out)
+	return out
+}

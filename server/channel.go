@@ -1,0 +1,181 @@
+package server
+
+import (
+	"crypto/sha1"
+	"fmt"
+	"sort"
+	"unicode/utf16"
+
+	"github.com/plenum-voice/plenum/conf"
+)
+
+// channel is the control plane's view of a channel. Only the control plane
+// touches it, under Server.mu.
+type channel struct {
+	id          uint32
+	parent      *channel
+	children    []*channel
+	name        string
+	description string
+	descHash    []byte // SHA-1 of a long description, sent instead of it
+	position    int32
+	maxUsers    uint32
+	links       map[*channel]struct{} // direct links; symmetric
+	users       map[*user]struct{}
+}
+
+func newChannel(id uint32, parent *channel, name string) *channel {
+	c := &channel{
+		id:     id,
+		parent: parent,
+		name:   name,
+		links:  make(map[*channel]struct{}),
+		users:  make(map[*user]struct{}),
+	}
+	if parent != nil {
+		parent.children = append(parent.children, c)
+	}
+	return c
+}
+
+func (c *channel) setDescription(d string) {
+	c.description = d
+	c.descHash = blobHash(d)
+}
+
+// blobThreshold is the size (in UTF-16 units for text, bytes for textures)
+// from which Murmur sends a hash instead of the content.
+const blobThreshold = 128
+
+// blobHash returns the SHA-1 a client uses to request or cache a long text,
+// or nil when the text is short enough to be sent inline.
+func blobHash(text string) []byte {
+	if utf16Len(text) < blobThreshold {
+		return nil
+	}
+	return sha1Sum([]byte(text))
+}
+
+func sha1Sum(b []byte) []byte {
+	sum := sha1.Sum(b)
+	return sum[:]
+}
+
+func utf16Len(s string) int {
+	n := 0
+	for _, r := range s {
+		n += utf16.RuneLen(r)
+	}
+	return n
+}
+
+// allLinks returns every channel reachable from c over links, c excluded.
+func (c *channel) allLinks() []*channel {
+	seen := map[*channel]bool{c: true}
+	var out []*channel
+	stack := []*channel{c}
+	for len(stack) > 0 {
+		cur := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		for l := range cur.links {
+			if !seen[l] {
+				seen[l] = true
+				out = append(out, l)
+				stack = append(stack, l)
+			}
+		}
+	}
+	sortChannels(out)
+	return out
+}
+
+// buildChannels creates the channel tree from the configuration. Ids are
+// assigned in file order, depth first, so they are stable across restarts
+// as long as the file does not change.
+func (s *Server) buildChannels(cfg *conf.Config) error {
+	s.channels = make(map[uint32]*channel)
+	s.root = newChannel(0, nil, s.cfg.Name)
+	s.channels[0] = s.root
+	byPath := map[string]*channel{"": s.root}
+	next := uint32(1)
+	var walkErr error
+	cfg.Walk(func(path string, ch *conf.Channel, parentPath string) {
+		parent, ok := byPath[parentPath]
+		if !ok {
+			walkErr = fmt.Errorf("channel %q: parent %q not found", path, parentPath)
+			return
+		}
+		c := newChannel(next, parent, ch.Name)
+		next++
+		c.setDescription(ch.Description)
+		c.position = ch.Position
+		c.maxUsers = ch.MaxUsers
+		s.channels[c.id] = c
+		byPath[path] = c
+	})
+	if walkErr != nil {
+		return walkErr
+	}
+	cfg.Walk(func(path string, ch *conf.Channel, _ string) {
+		from := byPath[path]
+		for _, target := range ch.Links {
+			to, ok := byPath[target]
+			if !ok {
+				walkErr = fmt.Errorf("channel %q: link to unknown channel %q", path, target)
+				return
+			}
+			if to != from {
+				from.links[to] = struct{}{}
+				to.links[from] = struct{}{}
+			}
+		}
+	})
+	if walkErr != nil {
+		return walkErr
+	}
+	s.defaultChannel = s.root
+	if p := s.cfg.DefaultChannel; p != "" {
+		c, ok := byPath[p]
+		if !ok {
+			return fmt.Errorf("default_channel %q: no such channel", p)
+		}
+		s.defaultChannel = c
+	}
+	return nil
+}
+
+// breadthFirst returns all channels, root first, in the order Murmur sends
+// them to a joining client (a parent always before its children).
+func (s *Server) breadthFirst() []*channel {
+	out := []*channel{s.root}
+	for i := 0; i < len(out); i++ {
+		out = append(out, out[i].children...)
+	}
+	return out
+}
+
+// isFull reports whether c has no room for another user.
+func (s *Server) isFull(c *channel) bool {
+	limit := int(c.maxUsers)
+	if limit == 0 {
+		limit = s.cfg.UsersPerChannel
+	}
+	return limit > 0 && len(c.users) >= limit
+}
+
+func sortChannels(cs []*channel) {
+	sort.Slice(cs, func(i, j int) bool { return cs[i].id < cs[j].id })
+}
+
+// parentOf implements acl.Tree for the control plane (callers hold s.mu).
+func (s *Server) parentOf(id uint32) (uint32, bool) {
+	c, ok := s.channels[id]
+	if !ok || c.parent == nil {
+		return 0, false
+	}
+	return c.parent.id, true
+}
+
+type serverTree struct{ s *Server }
+
+func (t serverTree) Parent(id uint32) (uint32, bool) { return t.s.parentOf(id) }

@@ -1,0 +1,260 @@
+package server
+
+import (
+	"bufio"
+	"crypto/sha1"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/plenum-voice/plenum/proto/control"
+	"github.com/plenum-voice/plenum/proto/mumblepb"
+)
+
+// Limits of a connection.
+const (
+	// handshakeTimeout bounds TLS plus Authenticate, so half-open or idle
+	// connections never hold resources for long.
+	handshakeTimeout = 10 * time.Second
+	// writeTimeout is how long one flush to a client may take before the
+	// client counts as stuck and is disconnected.
+	writeTimeout = 10 * time.Second
+	// controlQueueLen bounds queued control frames. A full login of a
+	// 1000-user server queues about 1000 UserStates plus channels, so the
+	// queue is sized for that; a client that lets it overflow is stuck.
+	controlQueueLen = 4096
+	// voiceQueueLen bounds queued tunnelled voice frames: about 1 s of 4
+	// speakers. Voice beyond it is shed first, long before control.
+	voiceQueueLen = 256
+)
+
+// conn is one TCP/TLS connection. Its serve goroutine (the reader) owns the
+// connection's life; the writer goroutine it starts drains the queues.
+type conn struct {
+	s  *Server
+	nc *net.TCPConn
+	tc *tls.Conn
+	// remote is the client's address; it is kept for UDP matching and never
+	// logged unless the admin enabled log_ips.
+	remote netip.AddrPort
+
+	ctrl  chan []byte  // marshalled control frames, read-only once queued
+	voice chan *[]byte // tunnelled voice frames from framePool
+
+	done      chan struct{}
+	closeOnce sync.Once
+	closeErr  error // set before done is closed
+
+	// Owned by the reader goroutine.
+	clientVersion *mumblepb.Version
+	user          *user // set once authenticated; also read under Server.mu
+	router        *router
+}
+
+func newConn(s *Server, nc *net.TCPConn) *conn {
+	return &conn{
+		s:      s,
+		nc:     nc,
+		remote: nc.RemoteAddr().(*net.TCPAddr).AddrPort(),
+		ctrl:   make(chan []byte, controlQueueLen),
+		voice:  make(chan *[]byte, voiceQueueLen),
+		done:   make(chan struct{}),
+	}
+}
+
+// close ends the connection; the first reason wins. Safe from any goroutine.
+func (c *conn) close(reason error) {
+	c.closeOnce.Do(func() {
+		c.closeErr = reason
+		close(c.done)
+		c.nc.Close()
+	})
+}
+
+// send queues a control message. It never blocks: a client whose queue is
+// full is not reading and is disconnected.
+func (c *conn) send(m proto.Message) {
+	frame, err := control.Marshal(m)
+	if err != nil {
+		c.s.log.Error("marshal failed", "type", fmt.Sprintf("%T", m), "err", err)
+		return
+	}
+	c.sendFrame(frame)
+}
+
+func (c *conn) sendFrame(frame []byte) {
+	select {
+	case c.ctrl <- frame:
+	case <-c.done:
+	default:
+		c.close(errors.New("control queue overflow: client is not reading"))
+	}
+}
+
+// sendAndClose queues m and then closes the connection once the writer has
+// flushed it (used for Reject and kicks).
+func (c *conn) sendAndClose(m proto.Message) {
+	c.send(m)
+	c.sendFrame(nil) // nil frame: flush and close
+}
+
+var framePool = sync.Pool{New: func() any {
+	b := make([]byte, 0, control.HeaderSize+1024)
+	return &b
+}}
+
+// sendVoice queues a tunnelled voice packet, dropping it when the voice queue
+// is full: late voice is worthless, and shedding it keeps control flowing.
+func (c *conn) sendVoice(plain []byte) bool {
+	fp := framePool.Get().(*[]byte)
+	*fp = control.AppendFrame((*fp)[:0], control.UDPTunnel, plain)
+	select {
+	case c.voice <- fp:
+		return true
+	default:
+		framePool.Put(fp)
+		return false
+	}
+}
+
+// writeLoop drains the queues into the TLS connection, control first, and
+// flushes once per batch so a burst of messages costs one TLS record write.
+func (c *conn) writeLoop(wg *sync.WaitGroup) {
+	defer wg.Done()
+	bw := bufio.NewWriterSize(c.tc, 16*1024)
+	write := func(b []byte) bool {
+		if _, err := bw.Write(b); err != nil {
+			c.close(fmt.Errorf("write: %w", err))
+			return false
+		}
+		return true
+	}
+	for {
+		// Block for the next frame, control first.
+		var ok bool
+		select {
+		case f := <-c.ctrl:
+			if f == nil {
+				c.flush(bw)
+				c.close(errRejected)
+				return
+			}
+			ok = write(f)
+		case fp := <-c.voice:
+			ok = write(*fp)
+			framePool.Put(fp)
+		case <-c.done:
+			return
+		}
+		if !ok {
+			return
+		}
+		// Then take whatever else is queued before flushing once.
+	drain:
+		for bw.Buffered() < 64*1024 {
+			select {
+			case f := <-c.ctrl:
+				if f == nil {
+					c.flush(bw)
+					c.close(errRejected)
+					return
+				}
+				if !write(f) {
+					return
+				}
+			case fp := <-c.voice:
+				ok := write(*fp)
+				framePool.Put(fp)
+				if !ok {
+					return
+				}
+			default:
+				break drain
+			}
+		}
+		if !c.flush(bw) {
+			return
+		}
+	}
+}
+
+var errRejected = errors.New("closed by server")
+
+func (c *conn) flush(bw *bufio.Writer) bool {
+	if bw.Buffered() == 0 {
+		return true
+	}
+	c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
+	if err := bw.Flush(); err != nil {
+		c.close(fmt.Errorf("client stuck or gone: %w", err))
+		return false
+	}
+	return true
+}
+
+// serve runs the connection: handshake, then the read loop. It owns the
+// writer goroutine and waits for it before cleaning up.
+func (c *conn) serve() {
+	s := c.s
+	defer s.wg.Done()
+	var writers sync.WaitGroup
+	defer func() {
+		c.close(io.EOF)
+		writers.Wait()
+		s.disconnect(c)
+	}()
+
+	c.nc.SetDeadline(time.Now().Add(handshakeTimeout))
+	c.tc = tls.Server(c.nc, s.tlsConfig)
+	if err := c.tc.Handshake(); err != nil {
+		c.close(fmt.Errorf("tls handshake: %w", err))
+		return
+	}
+	writers.Add(1)
+	go c.writeLoop(&writers)
+
+	c.send(s.versionMessage())
+
+	r := control.NewReader(c.tc)
+	for {
+		// Before authentication the handshake deadline keeps running;
+		// afterwards any message within the timeout keeps the client alive.
+		if c.user != nil {
+			c.nc.SetReadDeadline(time.Now().Add(s.cfg.Timeout.Duration))
+		}
+		t, payload, err := r.Read()
+		if err != nil {
+			if errors.Is(err, control.ErrTooLarge) {
+				c.close(fmt.Errorf("message too large"))
+			} else {
+				c.close(fmt.Errorf("read: %w", err))
+			}
+			return
+		}
+		s.handle(c, t, payload)
+		select {
+		case <-c.done:
+			return
+		default:
+		}
+	}
+}
+
+// certHash returns the Mumble identity of the client certificate: the hex
+// SHA-1 of the leaf's DER, or "" without a certificate.
+func (c *conn) certHash() string {
+	certs := c.tc.ConnectionState().PeerCertificates
+	if len(certs) == 0 {
+		return ""
+	}
+	sum := sha1.Sum(certs[0].Raw)
+	return hex.EncodeToString(sum[:])
+}

@@ -1,0 +1,227 @@
+package server
+
+import (
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/plenum-voice/plenum/conf"
+	"github.com/plenum-voice/plenum/proto/mumblepb"
+	"github.com/plenum-voice/plenum/proto/voice"
+)
+
+// newBareServer returns a server with sockets bound but no goroutines, for
+// driving the voice path directly.
+func newBareServer(tb testing.TB) *Server {
+	tb.Helper()
+	s, err := New(Options{
+		Config:  conf.Default(),
+		Listen:  "127.0.0.1:0",
+		DataDir: tb.TempDir(),
+		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := s.Listen(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { s.tcp.Close(); s.udp.Close() })
+	return s
+}
+
+// addFakeUser puts a user into ch whose UDP voice goes to sink.
+func (s *Server) addFakeUser(tb testing.TB, ch *channel, format voice.Format, sink netip.AddrPort) *user {
+	tb.Helper()
+	c := &conn{
+		s:      s,
+		remote: netip.MustParseAddrPort("127.0.0.1:1"),
+		ctrl:   make(chan []byte, controlQueueLen),
+		voice:  make(chan *[]byte, voiceQueueLen),
+		done:   make(chan struct{}),
+	}
+	s.mu.Lock()
+	defer s.unlock()
+	session, _ := s.sessions.get()
+	u := &user{conn: c, session: session, name: "u" + string(rune('a'+session%26)), format: format, userID: -1,
+		targets: make(map[uint32]*mumblepb.VoiceTarget)}
+	if err := u.crypt.GenerateKey(); err != nil {
+		tb.Fatal(err)
+	}
+	u.udpFlag.Store(true)
+	if sink.IsValid() {
+		u.udpAddr.Store(&sink)
+		u.lastUDP.Store(time.Now().UnixNano())
+	}
+	c.user = u
+	s.users[session] = u
+	s.placeLocked(u, ch)
+	return u
+}
+
+func udpSink(tb testing.TB) (netip.AddrPort, *net.UDPConn) {
+	tb.Helper()
+	pc, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { pc.Close() })
+	return pc.LocalAddr().(*net.UDPAddr).AddrPort(), pc
+}
+
+func audioPacket(f voice.Format, target uint32, frame uint64) []byte {
+	opus := make([]byte, 100)
+	return voice.AppendAudio(nil, f, &voice.Audio{Target: target, Frame: frame, Opus: opus}, false)
+}
+
+// TestForwardAllocatesNothing pins the steady-state cost of forwarding: no
+// heap allocation per packet, whatever the receivers' formats.
+func TestForwardAllocatesNothing(t *testing.T) {
+	s := newBareServer(t)
+	sink, _ := udpSink(t)
+	sender := s.addFakeUser(t, s.root, voice.Protobuf, sink)
+	for i := 0; i < 10; i++ {
+		f := voice.Legacy
+		if i%2 == 0 {
+			f = voice.Protobuf
+		}
+		s.addFakeUser(t, s.root, f, sink)
+	}
+	r := newRouter()
+	pkt := audioPacket(voice.Protobuf, 0, 1)
+	s.routeVoice(r, sender, pkt, time.Now().UnixNano()) // warm up scratch buffers
+	before := s.counters.forwarded.Load()
+	allocs := testing.AllocsPerRun(1000, func() {
+		s.routeVoice(r, sender, pkt, time.Now().UnixNano())
+	})
+	if allocs != 0 {
+		t.Fatalf("forwarding one packet to 10 receivers allocated %.1f times, want 0", allocs)
+	}
+	if got := s.counters.forwarded.Load() - before; got != 1001*10 {
+		t.Fatalf("forwarded %d copies, want %d", got, 1001*10)
+	}
+}
+
+// TestTunnelForwardAllocatesNothing covers receivers without UDP: their
+// copies go to the TCP queue in pooled frames.
+func TestTunnelForwardAllocatesNothing(t *testing.T) {
+	s := newBareServer(t)
+	sender := s.addFakeUser(t, s.root, voice.Protobuf, netip.AddrPort{})
+	rcv := s.addFakeUser(t, s.root, voice.Legacy, netip.AddrPort{})
+	r := newRouter()
+	pkt := audioPacket(voice.Protobuf, 0, 1)
+	drain := func() {
+		for len(rcv.conn.voice) > 0 {
+			framePool.Put(<-rcv.conn.voice)
+		}
+	}
+	s.routeVoice(r, sender, pkt, time.Now().UnixNano())
+	drain()
+	allocs := testing.AllocsPerRun(1000, func() {
+		s.routeVoice(r, sender, pkt, time.Now().UnixNano())
+		drain()
+	})
+	if allocs != 0 {
+		t.Fatalf("tunnel forwarding allocated %.1f times per packet, want 0", allocs)
+	}
+}
+
+// BenchmarkForward measures the server's cost of routing one packet to 50
+// listeners over UDP; ns/op divided by 50 is the cost per forwarded copy.
+func BenchmarkForward50(b *testing.B) {
+	s := newBareServer(b)
+	// The sink is never read: once its buffer is full the kernel drops at
+	// once, so sendto never waits for a reader and the benchmark measures
+	// the server's own work.
+	sink, _ := udpSink(b)
+	sender := s.addFakeUser(b, s.root, voice.Protobuf, sink)
+	for i := 0; i < 50; i++ {
+		s.addFakeUser(b, s.root, voice.Protobuf, sink)
+	}
+	r := newRouter()
+	pkt := audioPacket(voice.Protobuf, 0, 1)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		s.routeVoice(r, sender, pkt, time.Now().UnixNano())
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*50), "ns/copy")
+}
+
+// TestStaleUDPFallsBackToTunnel: a client whose UDP went quiet (the failure
+// of Mumble issue 6311) receives voice over TCP instead of into the void.
+func TestStaleUDPFallsBackToTunnel(t *testing.T) {
+	s := newBareServer(t)
+	sink, pc := udpSink(t)
+	sender := s.addFakeUser(t, s.root, voice.Protobuf, sink)
+	rcv := s.addFakeUser(t, s.root, voice.Protobuf, sink)
+	r := newRouter()
+	now := time.Now()
+
+	s.routeVoice(r, sender, audioPacket(voice.Protobuf, 0, 1), now.UnixNano())
+	if len(rcv.conn.voice) != 0 {
+		t.Fatal("fresh UDP receiver got voice through the tunnel")
+	}
+	pc.SetReadDeadline(time.Now().Add(time.Second))
+	if _, err := pc.Read(make([]byte, 2048)); err != nil {
+		t.Fatalf("fresh UDP receiver got nothing over UDP: %v", err)
+	}
+
+	rcv.lastUDP.Store(now.Add(-udpFreshness - time.Second).UnixNano())
+	s.routeVoice(r, sender, audioPacket(voice.Protobuf, 0, 2), now.UnixNano())
+	if len(rcv.conn.voice) != 1 {
+		t.Fatalf("stale UDP receiver: %d tunnelled frames, want 1", len(rcv.conn.voice))
+	}
+
+	// Tunnelled audio from the receiver itself also means "use TCP", as
+	// in Murmur, until it sends UDP audio again.
+	rcv.lastUDP.Store(now.UnixNano())
+	rcv.udpFlag.Store(false)
+	s.routeVoice(r, sender, audioPacket(voice.Protobuf, 0, 3), now.UnixNano())
+	if len(rcv.conn.voice) != 2 {
+		t.Fatalf("tunnelling receiver: %d tunnelled frames, want 2", len(rcv.conn.voice))
+	}
+}
+
+// TestServerAsksForResync covers the server side of the 5 s rules: after
+// decrypt failures with nothing good for 5 s it sends one empty
+// CryptSetup, not another within 5 s; the client's nonce then counts as a
+// resync.
+func TestServerAsksForResync(t *testing.T) {
+	s := newBareServer(t)
+	u := s.addFakeUser(t, s.root, voice.Protobuf, netip.AddrPort{})
+	garbage := make([]byte, 40)
+	plain := make([]byte, 0, 1024)
+	now := time.Now()
+
+	u.connected = now.Add(-3 * time.Second)
+	s.decrypt(u, garbage, plain, now, false)
+	if n := len(u.conn.ctrl); n != 0 {
+		t.Fatalf("asked for a resync %d times within 5 s of connecting", n)
+	}
+	u.connected = now.Add(-10 * time.Second)
+	s.decrypt(u, garbage, plain, now, false)
+	s.decrypt(u, garbage, plain, now.Add(time.Second), false)
+	if n := len(u.conn.ctrl); n != 1 {
+		t.Fatalf("%d resync requests, want exactly 1", n)
+	}
+	s.decrypt(u, garbage, plain, now.Add(6*time.Second), false)
+	if n := len(u.conn.ctrl); n != 2 {
+		t.Fatalf("%d resync requests after 6 s, want 2", n)
+	}
+	// Trial decrypts of other users' packets never ask.
+	s.decrypt(u, garbage, plain, now.Add(20*time.Second), true)
+	if n := len(u.conn.ctrl); n != 2 {
+		t.Fatalf("a trial decrypt asked for a resync")
+	}
+
+	nonce := make([]byte, 16)
+	nonce[0] = 99
+	s.handleCryptSetup(u, &mumblepb.CryptSetup{ClientNonce: nonce})
+	if got := u.crypt.DecryptIV(); got[0] != 99 || u.crypt.Stats().Resync != 1 {
+		t.Fatalf("after resync: decrypt IV %x, stats %+v", got, u.crypt.Stats())
+	}
+}

@@ -1,0 +1,298 @@
+// Package server is the Plenum voice server: TLS control connections, users
+// and channels (the control plane) and the UDP voice loop (the voice path).
+//
+// The control plane owns all mutable state under one mutex that is never held
+// across I/O: handlers change state, queue messages on each connection's
+// bounded queue and return. After every change it publishes an immutable
+// snapshot of what the voice path needs (who is where, who may hear whom);
+// the voice path only reads snapshots, so routing a packet never waits for
+// the control plane or for any TCP write.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"regexp"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/plenum-voice/plenum/acl"
+	"github.com/plenum-voice/plenum/conf"
+	"github.com/plenum-voice/plenum/proto/control"
+)
+
+// Version is the version Plenum announces. It is at least 1.5.0 so that 1.5
+// clients use the protobuf UDP format; older clients keep the legacy format,
+// chosen per receiver.
+var Version = control.MakeVersion(1, 5, 735)
+
+// Release is the release string sent in Version.
+const Release = "Plenum"
+
+// Options configure a Server.
+type Options struct {
+	Config  *conf.Config // nil means the embedded default
+	Listen  string       // overrides Config.Server.Listen when set
+	DataDir string       // overrides Config.Server.DataDir when set
+	Logger  *slog.Logger // nil means slog.Default()
+	Policy  acl.Policy   // nil means acl.Open{}
+}
+
+// Server is a Mumble-compatible voice server. Create it with New, start it
+// with Listen and Serve.
+type Server struct {
+	cfg        *conf.Server
+	log        *slog.Logger
+	policy     acl.Policy
+	tlsConfig  *tls.Config
+	listenAddr string
+	userName   *regexp.Regexp // anchored; matches Unicode letters like Qt
+
+	tcp *net.TCPListener
+	udp *net.UDPConn
+
+	// mu guards the control-plane state below. It is never held across
+	// network or disk I/O: sends only enqueue.
+	mu             sync.Mutex
+	channels       map[uint32]*channel
+	root           *channel
+	defaultChannel *channel
+	users          map[uint32]*user // authenticated users by session
+	conns          map[*conn]struct{}
+	sessions       sessionPool
+	snapDirty      bool
+
+	snap      atomic.Pointer[snapshot]
+	peers     peerTable
+	counters  voiceCounters
+	userCount atomic.Int32 // authenticated users, for server-list pings
+
+	wg      sync.WaitGroup // every goroutine the server starts
+	closing chan struct{}
+	closed  sync.Once
+}
+
+// New prepares a server: it validates the configuration, builds the channel
+// tree and loads (or generates) the TLS certificate. It opens no sockets.
+func New(opts Options) (*Server, error) {
+	cfg := opts.Config
+	if cfg == nil {
+		cfg = conf.Default()
+	}
+	sc := cfg.Server
+	if opts.Listen != "" {
+		sc.Listen = opts.Listen
+	}
+	if opts.DataDir != "" {
+		sc.DataDir = opts.DataDir
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	policy := opts.Policy
+	if policy == nil {
+		policy = acl.Open{}
+	}
+	userName, err := conf.CompilePattern(sc.UsernamePattern)
+	if err != nil {
+		return nil, fmt.Errorf("username_pattern: %w", err)
+	}
+	cert, err := loadCertificate(sc.Certificate, sc.Key, sc.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg:        &sc,
+		log:        log,
+		policy:     policy,
+		listenAddr: sc.Listen,
+		userName:   userName,
+		users:      make(map[uint32]*user),
+		conns:      make(map[*conn]struct{}),
+		sessions:   newSessionPool(sc.MaxUsers),
+		closing:    make(chan struct{}),
+		tlsConfig: &tls.Config{
+			Certificates: []tls.Certificate{cert},
+			MinVersion:   tls.VersionTLS12,
+			// Mumble identifies users by their (usually self-signed) client
+			// certificate, so one is requested but never verified.
+			ClientAuth: tls.RequestClientCert,
+		},
+	}
+	s.peers.init()
+	if err := s.buildChannels(cfg); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.publishLocked()
+	s.mu.Unlock()
+	return s, nil
+}
+
+// Listen binds the TCP and UDP sockets on the same port. With port 0 it picks
+// a port that is free for both.
+func (s *Server) Listen() error {
+	host, portStr, err := net.SplitHostPort(s.listenAddr)
+	if err != nil {
+		return fmt.Errorf("listen address %q: %w", s.listenAddr, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return fmt.Errorf("listen address %q: bad port", s.listenAddr)
+	}
+	for attempt := 0; ; attempt++ {
+		tcp, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+		if err != nil {
+			return fmt.Errorf("listen tcp: %w", err)
+		}
+		bound := tcp.Addr().(*net.TCPAddr).Port
+		udp, err := net.ListenPacket("udp", net.JoinHostPort(host, strconv.Itoa(bound)))
+		if err != nil {
+			tcp.Close()
+			if port == 0 && attempt < 20 {
+				continue // the kernel's free TCP port was taken for UDP; try another
+			}
+			return fmt.Errorf("listen udp: %w", err)
+		}
+		s.tcp = tcp.(*net.TCPListener)
+		s.udp = udp.(*net.UDPConn)
+		return nil
+	}
+}
+
+// Addr is the address the server listens on (TCP and UDP share it).
+func (s *Server) Addr() netip.AddrPort {
+	return s.tcp.Addr().(*net.TCPAddr).AddrPort()
+}
+
+// Serve runs the server until ctx ends, then disconnects every client and
+// waits for all of its goroutines. Listen must have been called.
+func (s *Server) Serve(ctx context.Context) error {
+	if s.tcp == nil {
+		return errors.New("server: Serve called before Listen")
+	}
+	s.wg.Add(2)
+	go s.acceptLoop()
+	go s.udpLoop()
+	<-ctx.Done()
+	s.shutdown()
+	return nil
+}
+
+// ListenAndServe is Listen followed by Serve.
+func (s *Server) ListenAndServe(ctx context.Context) error {
+	if err := s.Listen(); err != nil {
+		return err
+	}
+	return s.Serve(ctx)
+}
+
+func (s *Server) shutdown() {
+	s.closed.Do(func() {
+		close(s.closing)
+		s.tcp.Close()
+		s.udp.Close()
+		s.mu.Lock()
+		for c := range s.conns {
+			c.close(errShutdown)
+		}
+		s.mu.Unlock()
+	})
+	s.wg.Wait()
+}
+
+var errShutdown = errors.New("server shutting down")
+
+func (s *Server) acceptLoop() {
+	defer s.wg.Done()
+	for {
+		nc, err := s.tcp.AcceptTCP()
+		if err != nil {
+			select {
+			case <-s.closing:
+				return
+			default:
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			s.log.Error("accept failed", "err", err)
+			time.Sleep(50 * time.Millisecond) // e.g. out of file descriptors: do not spin
+			continue
+		}
+		nc.SetNoDelay(true)
+		c := newConn(s, nc)
+		s.mu.Lock()
+		select {
+		case <-s.closing:
+			s.mu.Unlock()
+			nc.Close()
+			return
+		default:
+		}
+		s.conns[c] = struct{}{}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go c.serve()
+	}
+}
+
+// sessionPool hands out session ids FIFO, like Murmur, so a session that just
+// left is not reused at once and late packets for it go nowhere.
+type sessionPool struct {
+	next uint32
+	free []uint32
+	max  uint32
+}
+
+func newSessionPool(maxUsers int) sessionPool {
+	return sessionPool{next: 1, max: uint32(2*maxUsers + 64)}
+}
+
+func (p *sessionPool) get() (uint32, bool) {
+	if len(p.free) > 0 && (p.next > p.max || len(p.free) > 64) {
+		s := p.free[0]
+		p.free = p.free[1:]
+		return s, true
+	}
+	if p.next > p.max {
+		return 0, false
+	}
+	s := p.next
+	p.next++
+	return s, true
+}
+
+func (p *sessionPool) put(s uint32) { p.free = append(p.free, s) }
+
+// VersionString is the announced version, e.g. "1.5.735".
+func VersionString() string { return control.VersionString(Version) }
+
+// Stats are server-wide counters, for tests and monitoring.
+type Stats struct {
+	Users          int    // authenticated users
+	VoiceReceived  uint64 // valid voice packets from speakers
+	VoiceForwarded uint64 // copies sent to listeners, over UDP or the tunnel
+	VoiceShed      uint64 // tunnelled copies dropped because a listener's queue was full
+	UDPUnmatched   uint64 // datagrams that decrypted for no one
+}
+
+// Stats returns the current counters.
+func (s *Server) Stats() Stats {
+	return Stats{
+		Users:          int(s.userCount.Load()),
+		VoiceReceived:  s.counters.received.Load(),
+		VoiceForwarded: s.counters.forwarded.Load(),
+		VoiceShed:      s.counters.shed.Load(),
+		UDPUnmatched:   s.counters.badUDP.Load(),
+	}
+}

@@ -1,0 +1,213 @@
+package server
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/plenum-voice/plenum/proto/voice"
+)
+
+// peerTable maps UDP source addresses to users. The voice path binds an
+// address when a trial decrypt succeeds; the control plane unbinds on
+// disconnect.
+type peerTable struct {
+	mu sync.RWMutex
+	m  map[netip.AddrPort]*user
+}
+
+func (p *peerTable) init() { p.m = make(map[netip.AddrPort]*user) }
+
+func (p *peerTable) lookup(a netip.AddrPort) *user {
+	p.mu.RLock()
+	u := p.m[a]
+	p.mu.RUnlock()
+	return u
+}
+
+// bind points addr at u, replacing u's previous address (a NAT rebinding or
+// a client that reopened its socket).
+func (p *peerTable) bind(a netip.AddrPort, u *user) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if u.gone.Load() {
+		return // disconnected while we were decrypting: do not resurrect it
+	}
+	if old := u.udpAddr.Load(); old != nil && p.m[*old] == u {
+		delete(p.m, *old)
+	}
+	if prev := p.m[a]; prev != nil && prev != u {
+		prev.udpAddr.Store(nil) // the address now belongs to someone else
+	}
+	p.m[a] = u
+	u.udpAddr.Store(&a)
+}
+
+func (p *peerTable) remove(u *user) {
+	u.gone.Store(true)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if old := u.udpAddr.Load(); old != nil && p.m[*old] == u {
+		delete(p.m, *old)
+	}
+}
+
+// voiceCounters are totals across the server, for tests and (later) metrics.
+type voiceCounters struct {
+	received  atomic.Uint64 // valid voice packets from senders
+	forwarded atomic.Uint64 // copies sent to receivers (UDP or tunnel)
+	shed      atomic.Uint64 // tunnelled copies dropped on a full queue
+	badUDP    atomic.Uint64 // datagrams that matched no one
+}
+
+// udpLoop reads datagrams until the socket closes. It is the only reader of
+// the UDP socket and owns its router.
+func (s *Server) udpLoop() {
+	defer s.wg.Done()
+	r := newRouter()
+	buf := make([]byte, voice.MaxPacket+1) // one spare byte detects oversized datagrams
+	plain := make([]byte, 0, voice.MaxPacket)
+	for {
+		n, addr, err := s.udp.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue // e.g. ICMP-induced errors: keep serving
+		}
+		s.handleDatagram(r, buf[:n], addr, plain)
+	}
+}
+
+// handleDatagram processes one datagram: find its sender (by address, or by
+// trial decryption against every client from that IP), decrypt, then answer
+// a ping or route audio.
+func (s *Server) handleDatagram(r *router, pkt []byte, addr netip.AddrPort, plain []byte) {
+	if len(pkt) < 5 || len(pkt) > voice.MaxPacket {
+		return
+	}
+	now := time.Now()
+	var pl []byte
+	u := s.peers.lookup(addr)
+	if u != nil {
+		var ok bool
+		if pl, ok = s.decrypt(u, pkt, plain, now, false); !ok {
+			s.answerServerPing(r, pkt, addr) // a server-list ping from a known address
+			return
+		}
+	} else {
+		if s.answerServerPing(r, pkt, addr) {
+			return
+		}
+		sn := s.snap.Load()
+		for _, cand := range sn.byIP[addr.Addr().Unmap()] {
+			if p, ok := s.decrypt(cand, pkt, plain, now, true); ok {
+				u, pl = cand, p
+				s.peers.bind(addr, u)
+				s.log.Debug("udp bound", "session", u.session)
+				break
+			}
+		}
+		if u == nil {
+			s.counters.badUDP.Add(1)
+			return
+		}
+	}
+	nowNano := now.UnixNano()
+	u.lastUDP.Store(nowNano)
+	u.udpPackets.Add(1)
+	switch voice.Peek(pl, u.format) {
+	case voice.KindPing:
+		s.echoPing(r, u, pl, addr)
+	case voice.KindAudio:
+		if !u.udpFlag.Load() {
+			u.udpFlag.Store(true)
+		}
+		s.routeVoice(r, u, pl, nowNano)
+	}
+}
+
+// decrypt opens pkt with u's state. On a real peer's failure it may ask the
+// client to resync; trial decrypts of candidates never do.
+func (s *Server) decrypt(u *user, pkt, plain []byte, now time.Time, trial bool) ([]byte, bool) {
+	u.decMu.Lock()
+	out, err := u.crypt.Decrypt(plain[:0], pkt)
+	if err != nil && !trial {
+		s.requestResyncLocked(u, now)
+	}
+	u.decMu.Unlock()
+	return out, err == nil
+}
+
+// echoPing answers an encrypted UDP ping over UDP, re-encoded in the
+// client's format.
+func (s *Server) echoPing(r *router, u *user, pl []byte, addr netip.AddrPort) {
+	ts, err := voice.DecodePing(pl, u.format)
+	if err != nil {
+		return
+	}
+	r.variants[0] = voice.AppendPing(r.variants[0][:0], u.format, ts)
+	u.encMu.Lock()
+	r.cipher = u.crypt.Encrypt(r.cipher[:0], r.variants[0])
+	u.encMu.Unlock()
+	s.udp.WriteToUDPAddrPort(r.cipher, addr)
+}
+
+// answerServerPing replies to an unencrypted server-list ping and reports
+// whether pkt was one.
+func (s *Server) answerServerPing(r *router, pkt []byte, addr netip.AddrPort) bool {
+	info := voice.ServerInfo{
+		Version:      Version,
+		Users:        uint32(s.userCount.Load()),
+		MaxUsers:     uint32(s.cfg.MaxUsers),
+		MaxBandwidth: uint32(s.cfg.Bandwidth),
+	}
+	reply, isPing := voice.AnswerServerPing(r.cipher[:0], pkt, info, s.cfg.LegacyPingReply)
+	if isPing && len(reply) > 0 {
+		s.udp.WriteToUDPAddrPort(reply, addr)
+	}
+	return isPing
+}
+
+// routeVoice forwards one plaintext audio packet from u to everyone who
+// should hear it, reading only the current snapshot.
+func (s *Server) routeVoice(r *router, u *user, pl []byte, now int64) {
+	sn := s.snap.Load()
+	sender, ok := sn.users[u.session]
+	if !ok || sender.u != u || sender.silenced {
+		return
+	}
+	if voice.DecodeAudio(pl, u.format, false, &r.in) != nil || r.in.Target > voice.TargetLoopback {
+		return
+	}
+	s.counters.received.Add(1)
+	r.resolve(sn, sender, r.in.Target, r.in.HasPosition)
+	for i := range r.receivers {
+		rc := &r.receivers[i]
+		if len(r.in.Opus) == 0 && rc.vu.format == voice.Protobuf {
+			continue // a legacy empty frame has no protobuf form: 1.5 clients reject it
+		}
+		s.deliver(r, rc.vu.u, r.encoded(sender, rc), now)
+	}
+}
+
+// deliver sends one plaintext to one receiver: encrypted over UDP when the
+// receiver's UDP path is alive, else through its TCP tunnel queue.
+func (s *Server) deliver(r *router, to *user, pl []byte, now int64) {
+	if addr, ok := to.udpTarget(now); ok {
+		to.encMu.Lock()
+		r.cipher = to.crypt.Encrypt(r.cipher[:0], pl)
+		to.encMu.Unlock()
+		s.udp.WriteToUDPAddrPort(r.cipher, addr)
+		s.counters.forwarded.Add(1)
+		return
+	}
+	if to.conn.sendVoice(pl) {
+		s.counters.forwarded.Add(1)
+	} else {
+		s.counters.shed.Add(1)
+	}
+}

@@ -1,0 +1,145 @@
+package server
+
+import (
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/plenum-voice/plenum/acl"
+	"github.com/plenum-voice/plenum/crypto"
+	"github.com/plenum-voice/plenum/proto/mumblepb"
+	"github.com/plenum-voice/plenum/proto/voice"
+)
+
+// udpFreshness is how long after the last valid UDP datagram a client still
+// counts as reachable over UDP. Clients ping every 5 s, so three missed pings
+// move its voice to the TCP tunnel: a client whose UDP path broke (a NAT
+// mapping that expired, a network that started blocking UDP) keeps hearing.
+const udpFreshness = 15 * time.Second
+
+// user is an authenticated client. Fields are grouped by owner.
+type user struct {
+	conn    *conn
+	session uint32
+
+	// Immutable after authentication.
+	name      string
+	certHash  string
+	version   uint64
+	format    voice.Format
+	release   string
+	os        string
+	osVersion string
+	opus      bool
+	connected time.Time
+
+	// Control plane, guarded by Server.mu.
+	userID         int64
+	channel        *channel
+	tokens         []string
+	mute, deaf     bool
+	suppress       bool
+	selfMute       bool
+	selfDeaf       bool
+	prioritySpeak  bool
+	recording      bool
+	comment        string
+	commentHash    []byte
+	texture        []byte
+	textureHash    []byte
+	pluginContext  []byte
+	pluginIdentity string
+	targets        map[uint32]*mumblepb.VoiceTarget
+	subject        *acl.Subject   // replaced, never mutated
+	clientStats    *mumblepb.Ping // the client's own numbers from its last Ping
+
+	// Voice path. The encrypt and decrypt halves of the CryptState are
+	// guarded separately so forwarding to a user never waits for a decrypt
+	// of that user's packets.
+	encMu         sync.Mutex
+	decMu         sync.Mutex
+	crypt         crypto.CryptState
+	lastResyncAsk time.Time // guarded by decMu
+	udpAddr       atomic.Pointer[netip.AddrPort]
+	gone          atomic.Bool  // set when the user leaves, so no address is bound to it again
+	udpFlag       atomic.Bool  // false after tunnelled audio, true after UDP audio (as Murmur)
+	lastUDP       atomic.Int64 // unix nanoseconds of the last valid UDP datagram
+	udpPackets    atomic.Uint32
+	tcpPackets    atomic.Uint32
+	lastActive    atomic.Int64 // unix nanoseconds of the last non-automatic message
+}
+
+// udpTarget returns the address to send voice to over UDP, or false when the
+// user must be reached through the TCP tunnel.
+func (u *user) udpTarget(now int64) (netip.AddrPort, bool) {
+	addr := u.udpAddr.Load()
+	if addr == nil || !u.udpFlag.Load() {
+		return netip.AddrPort{}, false
+	}
+	if now-u.lastUDP.Load() > int64(udpFreshness) {
+		return netip.AddrPort{}, false
+	}
+	return *addr, true
+}
+
+// refreshSubject rebuilds the permission subject after a change that can
+// affect permissions (channel, tokens, registration).
+func (u *user) refreshSubject() {
+	u.subject = &acl.Subject{
+		Session:  u.session,
+		UserID:   u.userID,
+		Name:     u.name,
+		CertHash: u.certHash,
+		Tokens:   u.tokens,
+		Channel:  u.channel.id,
+	}
+}
+
+// stateMessage is the full UserState another client needs to know u, as
+// Murmur sends it at login: blobs as hashes for 1.2.2+ clients.
+func (u *user) stateMessage() *mumblepb.UserState {
+	m := &mumblepb.UserState{
+		Session:   &u.session,
+		Name:      ptr(u.name),
+		ChannelId: ptr(u.channel.id),
+	}
+	if u.userID >= 0 {
+		m.UserId = ptr(uint32(u.userID))
+	}
+	if u.deaf {
+		m.Deaf = ptr(true)
+	} else if u.mute {
+		m.Mute = ptr(true)
+	}
+	if u.suppress {
+		m.Suppress = ptr(true)
+	}
+	if u.selfDeaf {
+		m.SelfDeaf = ptr(true)
+	} else if u.selfMute {
+		m.SelfMute = ptr(true)
+	}
+	if u.prioritySpeak {
+		m.PrioritySpeaker = ptr(true)
+	}
+	if u.recording {
+		m.Recording = ptr(true)
+	}
+	if u.commentHash != nil {
+		m.CommentHash = u.commentHash
+	} else if u.comment != "" {
+		m.Comment = ptr(u.comment)
+	}
+	if u.textureHash != nil {
+		m.TextureHash = u.textureHash
+	} else if len(u.texture) > 0 {
+		m.Texture = u.texture
+	}
+	if u.certHash != "" {
+		m.Hash = ptr(u.certHash)
+	}
+	return m
+}
+
+func ptr[T any](v T) *T { return &v }
