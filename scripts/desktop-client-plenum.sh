@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# desktop-client-plenum.sh OUTDIR
+#
+# Builds cmd/plenum into a temporary directory, starts it on 127.0.0.1 and a
+# free port with a throw-away data directory, and points the real Mumble
+# desktop client at it (scripts/desktop-client.sh). Plenum's log is copied to
+# OUTDIR/plenum.log.
+#
+# Prerequisites: Go, plus those of desktop-client.sh. Not run in CI.
+# PLENUM_BIN=/path/to/plenum skips the build; extra plenum flags can be given
+# in PLENUM_ARGS (e.g. PLENUM_ARGS="-debug").
+set -euo pipefail
+
+if [[ $# -ne 1 ]]; then
+	echo "usage: $0 OUTDIR" >&2
+	exit 2
+fi
+OUTDIR=$1
+HERE=$(cd "$(dirname "$0")" && pwd)
+mkdir -p "$OUTDIR"
+WORK=$(mktemp -d /tmp/desktop-client-plenum.XXXXXX)
+PLENUM_PID=
+
+cleanup() {
+	local rc=$?
+	set +e
+	if [[ -n $PLENUM_PID ]]; then
+		kill -TERM "$PLENUM_PID" 2>/dev/null
+		for _ in 1 2 3 4 5 6 7 8 9 10; do
+			kill -0 "$PLENUM_PID" 2>/dev/null || break
+			sleep 0.3
+		done
+		kill -KILL "$PLENUM_PID" 2>/dev/null
+		wait "$PLENUM_PID" 2>/dev/null
+	fi
+	cp "$WORK/plenum.log" "$OUTDIR/plenum.log" 2>/dev/null
+	rm -rf "$WORK"
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+BIN=${PLENUM_BIN:-}
+if [[ -z $BIN ]]; then
+	(cd "$HERE/.." && go build -o "$WORK/plenum" ./cmd/plenum)
+	BIN=$WORK/plenum
+fi
+
+# A port free for both TCP and UDP.
+PORT=
+for _ in $(seq 1 50); do
+	p=$((20000 + RANDOM % 40000))
+	if [[ -z $(ss -Htuln "sport = :$p") ]]; then
+		PORT=$p
+		break
+	fi
+done
+[[ -n $PORT ]] || { echo "no free port found" >&2; exit 1; }
+
+mkdir -p "$WORK/data"
+# shellcheck disable=SC2086 # PLENUM_ARGS is a list of flags
+"$BIN" -listen "127.0.0.1:$PORT" -data "$WORK/data" ${PLENUM_ARGS:-} >"$WORK/plenum.log" 2>&1 &
+PLENUM_PID=$!
+
+for _ in $(seq 1 50); do
+	[[ -n $(ss -Htln "sport = :$PORT") ]] && break
+	kill -0 "$PLENUM_PID" 2>/dev/null || { cat "$WORK/plenum.log" >&2; exit 1; }
+	sleep 0.2
+done
+[[ -n $(ss -Htln "sport = :$PORT") ]] || { echo "plenum did not listen on $PORT" >&2; exit 1; }
+echo "desktop-client-plenum: plenum (pid $PLENUM_PID) on 127.0.0.1:$PORT" >&2
+
+rc=0
+"$HERE/desktop-client.sh" "127.0.0.1:$PORT" "$OUTDIR" || rc=$?
+grep -hE "user joined|user left|ERROR|WARN" "$WORK/plenum.log" >&2 || true
+exit "$rc"
