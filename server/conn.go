@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -21,9 +22,6 @@ import (
 
 // Limits of a connection.
 const (
-	// handshakeTimeout bounds TLS plus Authenticate, so half-open or idle
-	// connections never hold resources for long.
-	handshakeTimeout = 10 * time.Second
 	// writeTimeout is how long one flush to a client may take before the
 	// client counts as stuck and is disconnected.
 	writeTimeout = 10 * time.Second
@@ -35,6 +33,10 @@ const (
 	// speakers. Voice beyond it is shed first, long before control.
 	voiceQueueLen = 256
 )
+
+// handshakeTimeout bounds TLS plus Authenticate, so half-open or idle
+// connections never hold resources for long. A variable for tests.
+var handshakeTimeout = 10 * time.Second
 
 // conn is one TCP/TLS connection. Its serve goroutine (the reader) owns the
 // connection's life; the writer goroutine it starts drains the queues.
@@ -52,6 +54,9 @@ type conn struct {
 	done      chan struct{}
 	closeOnce sync.Once
 	closeErr  error // set before done is closed
+	// closing is set once the server decided to close after a final
+	// message (Reject, kick): nothing the client sends counts any more.
+	closing atomic.Bool
 
 	// Owned by the reader goroutine.
 	clientVersion *mumblepb.Version
@@ -102,6 +107,7 @@ func (c *conn) sendFrame(frame []byte) {
 // sendAndClose queues m and then closes the connection once the writer has
 // flushed it (used for Reject and kicks).
 func (c *conn) sendAndClose(m proto.Message) {
+	c.closing.Store(true)
 	c.send(m)
 	c.sendFrame(nil) // nil frame: flush and close
 }
@@ -238,6 +244,9 @@ func (c *conn) serve() {
 				c.close(fmt.Errorf("read: %w", err))
 			}
 			return
+		}
+		if c.closing.Load() {
+			continue // read on until the writer has flushed and closed
 		}
 		s.handle(c, t, payload)
 		select {
