@@ -131,59 +131,37 @@ func (c *conn) sendVoice(plain []byte) bool {
 	}
 }
 
-// writeLoop drains the queues into the TLS connection, control first, and
-// flushes once per batch so a burst of messages costs one TLS record write.
+// writeBatch bounds how many frames are written between flushes, so one
+// busy client's batch never grows without limit.
+const writeBatch = 256
+
+// writeLoop drains the queues into the TLS connection, control before
+// voice, and flushes once per batch so a burst costs few TLS writes. Every
+// batch gets a fresh write deadline; a client that cannot take a batch
+// within writeTimeout is stuck and is disconnected.
 func (c *conn) writeLoop(wg *sync.WaitGroup) {
 	defer wg.Done()
 	bw := bufio.NewWriterSize(c.tc, 16*1024)
-	write := func(b []byte) bool {
-		if _, err := bw.Write(b); err != nil {
-			c.close(fmt.Errorf("write: %w", err))
-			return false
-		}
-		return true
-	}
 	for {
-		// Block for the next frame, control first.
-		var ok bool
-		select {
-		case f := <-c.ctrl:
-			if f == nil {
+		frame, pooled, ok := c.next(true)
+		if !ok {
+			return
+		}
+		c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
+		for n := 1; ; n++ {
+			if frame == nil && pooled == nil { // the close marker of sendAndClose
 				c.flush(bw)
 				c.close(errRejected)
 				return
 			}
-			ok = write(f)
-		case fp := <-c.voice:
-			ok = write(*fp)
-			framePool.Put(fp)
-		case <-c.done:
-			return
-		}
-		if !ok {
-			return
-		}
-		// Then take whatever else is queued before flushing once.
-	drain:
-		for bw.Buffered() < 64*1024 {
-			select {
-			case f := <-c.ctrl:
-				if f == nil {
-					c.flush(bw)
-					c.close(errRejected)
-					return
-				}
-				if !write(f) {
-					return
-				}
-			case fp := <-c.voice:
-				ok := write(*fp)
-				framePool.Put(fp)
-				if !ok {
-					return
-				}
-			default:
-				break drain
+			if !c.write(bw, frame, pooled) {
+				return
+			}
+			if n == writeBatch {
+				break
+			}
+			if frame, pooled, ok = c.next(false); !ok {
+				break
 			}
 		}
 		if !c.flush(bw) {
@@ -192,13 +170,52 @@ func (c *conn) writeLoop(wg *sync.WaitGroup) {
 	}
 }
 
+// next takes the next frame, control first. A control frame comes back in
+// frame, a tunnelled voice frame in pooled. With block it waits for one (ok
+// is false once the connection is done); without, ok is false when both
+// queues are empty.
+func (c *conn) next(block bool) (frame []byte, pooled *[]byte, ok bool) {
+	select {
+	case frame = <-c.ctrl:
+		return frame, nil, true
+	default:
+	}
+	if !block {
+		select {
+		case pooled = <-c.voice:
+			return nil, pooled, true
+		default:
+			return nil, nil, false
+		}
+	}
+	select {
+	case frame = <-c.ctrl:
+		return frame, nil, true
+	case pooled = <-c.voice:
+		return nil, pooled, true
+	case <-c.done:
+		return nil, nil, false
+	}
+}
+
+func (c *conn) write(bw *bufio.Writer, frame []byte, pooled *[]byte) bool {
+	if pooled != nil {
+		frame = *pooled
+		defer framePool.Put(pooled)
+	}
+	if _, err := bw.Write(frame); err != nil {
+		c.close(fmt.Errorf("client stuck or gone: %w", err))
+		return false
+	}
+	return true
+}
+
 var errRejected = errors.New("closed by server")
 
 func (c *conn) flush(bw *bufio.Writer) bool {
 	if bw.Buffered() == 0 {
 		return true
 	}
-	c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
 	if err := bw.Flush(); err != nil {
 		c.close(fmt.Errorf("client stuck or gone: %w", err))
 		return false
