@@ -16,6 +16,16 @@ import (
 	"github.com/plenum-voice/plenum/proto/voice"
 )
 
+// trio joins alice, bob and carol and waits until all three have UDP.
+func (s *testServer) trio(t *testing.T) (a, b, c *peer) {
+	t.Helper()
+	a, b, c = s.join(t, "alice", nil), s.join(t, "bob", nil), s.join(t, "carol", nil)
+	for _, p := range []*peer{a, b, c} {
+		p.waitUDP()
+	}
+	return a, b, c
+}
+
 func legacyClient(c *client.Config) { c.Version = control.MakeVersion(1, 3, 4) }
 func noUDP(c *client.Config)        { c.DisableUDP = true }
 
@@ -73,12 +83,7 @@ func TestVoiceOverTunnel(t *testing.T) {
 
 func TestWhisperReachesOnlyTarget(t *testing.T) {
 	s := startServer(t, nil)
-	a := s.join(t, "alice", nil)
-	b := s.join(t, "bob", nil)
-	c := s.join(t, "carol", nil)
-	for _, p := range []*peer{a, b, c} {
-		p.waitUDP()
-	}
+	a, b, c := s.trio(t)
 	a.SetVoiceTarget(1, &mumblepb.VoiceTarget_Target{Session: []uint32{b.Session()}})
 	// VoiceTarget has no reply; a PermissionQuery round trip orders it.
 	syncControl(t, a)
@@ -93,12 +98,7 @@ func TestWhisperReachesOnlyTarget(t *testing.T) {
 
 func TestShoutReachesChannelWithContext1(t *testing.T) {
 	s := startServer(t, nil)
-	a := s.join(t, "alice", nil)
-	b := s.join(t, "bob", nil)
-	c := s.join(t, "carol", nil)
-	for _, p := range []*peer{a, b, c} {
-		p.waitUDP()
-	}
+	a, b, c := s.trio(t)
 	b.moveTo("Room 1", a, c)
 	room := a.channelID("Room 1")
 	breakouts := a.channelID("Breakout rooms")
@@ -127,12 +127,7 @@ func TestShoutReachesChannelWithContext1(t *testing.T) {
 
 func TestLinkedChannelsHearEachOther(t *testing.T) {
 	s := startServer(t, nil)
-	a := s.join(t, "alice", nil)
-	b := s.join(t, "bob", nil)
-	c := s.join(t, "carol", nil)
-	for _, p := range []*peer{a, b, c} {
-		p.waitUDP()
-	}
+	a, b, c := s.trio(t)
 	a.moveTo("Plenary", b, c)
 	b.moveTo("Overflow", a, c) // linked with Plenary in the default config
 	c.moveTo("Room 1", a, b)
@@ -151,12 +146,7 @@ func TestLinkedChannelsHearEachOther(t *testing.T) {
 
 func TestSilencedSendersAndDeafReceivers(t *testing.T) {
 	s := startServer(t, nil)
-	a := s.join(t, "alice", nil)
-	b := s.join(t, "bob", nil)
-	c := s.join(t, "carol", nil)
-	for _, p := range []*peer{a, b, c} {
-		p.waitUDP()
-	}
+	a, b, c := s.trio(t)
 	// Self-muted alice reaches no one.
 	a.SetSelfMute(true, false)
 	b.waitFor("alice muted", func(cl *client.Client) bool { return cl.Users()[a.Session()].GetSelfMute() })
@@ -178,12 +168,7 @@ func TestSilencedSendersAndDeafReceivers(t *testing.T) {
 
 func TestPositionalOnlyWithinPluginContext(t *testing.T) {
 	s := startServer(t, nil)
-	a := s.join(t, "alice", nil)
-	b := s.join(t, "bob", nil)
-	c := s.join(t, "carol", nil)
-	for _, p := range []*peer{a, b, c} {
-		p.waitUDP()
-	}
+	a, b, c := s.trio(t)
 	a.Send(&mumblepb.UserState{PluginContext: []byte("game:map1")})
 	b.Send(&mumblepb.UserState{PluginContext: []byte("game:map1")})
 	c.Send(&mumblepb.UserState{PluginContext: []byte("other")})

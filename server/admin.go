@@ -1,0 +1,148 @@
+package server
+
+// Administration and inspection: kicks, channel and ACL edits, user
+// lookups and statistics.
+
+import (
+	"time"
+
+	"github.com/plenum-voice/plenum/acl"
+	"github.com/plenum-voice/plenum/proto/control"
+	"github.com/plenum-voice/plenum/proto/mumblepb"
+)
+
+// requireOrDeny answers administrative requests that need a permission the
+// open policy never grants. With a policy that grants it, the client is told
+// that the feature itself is not available on this server yet.
+func (s *Server) requireOrDeny(u *user, channelID uint32, p acl.Permission, what string) {
+	s.mu.Lock()
+	defer s.unlock()
+	ch, ok := s.channels[channelID]
+	if !ok {
+		return
+	}
+	if !s.may(u, ch, p) {
+		s.deny(u, p, ch)
+		return
+	}
+	u.conn.send(&mumblepb.PermissionDenied{
+		Type:   mumblepb.PermissionDenied_Text.Enum(),
+		Reason: ptr("This server does not support " + what + " yet."),
+	})
+}
+
+func (s *Server) handleUserStats(requester *user, m *mumblepb.UserStats) {
+	s.mu.Lock()
+	defer s.unlock()
+	target := requester
+	if m.Session != nil {
+		t, ok := s.users[m.GetSession()]
+		if !ok {
+			return
+		}
+		target = t
+	}
+	extend := target == requester || s.may(requester, s.root, acl.Register)
+	if !extend && !s.may(requester, target.channel, acl.Enter) {
+		s.deny(requester, acl.Enter, target.channel)
+		return
+	}
+	local := extend || target.channel == requester.channel
+	details := extend && !m.GetStatsOnly()
+	now := time.Now()
+	out := &mumblepb.UserStats{
+		Session:    ptr(target.session),
+		UdpPackets: ptr(target.udpPackets.Load()),
+		TcpPackets: ptr(target.tcpPackets.Load()),
+		Onlinesecs: ptr(uint32(now.Sub(target.connected) / time.Second)),
+	}
+	if cs := target.clientStats; cs != nil {
+		out.UdpPingAvg, out.UdpPingVar = cs.UdpPingAvg, cs.UdpPingVar
+		out.TcpPingAvg, out.TcpPingVar = cs.TcpPingAvg, cs.TcpPingVar
+	}
+	if local {
+		target.decMu.Lock()
+		st := target.crypt.Stats()
+		target.decMu.Unlock()
+		out.FromClient = &mumblepb.UserStats_Stats{Good: ptr(st.Good), Late: ptr(st.Late), Lost: ptr(st.Lost), Resync: ptr(st.Resync)}
+		if cs := target.clientStats; cs != nil {
+			out.FromServer = &mumblepb.UserStats_Stats{Good: cs.Good, Late: cs.Late, Lost: cs.Lost, Resync: cs.Resync}
+		}
+		out.Idlesecs = ptr(uint32(now.Sub(time.Unix(0, target.lastActive.Load())) / time.Second))
+	}
+	if details {
+		for _, cert := range target.conn.tc.ConnectionState().PeerCertificates {
+			out.Certificates = append(out.Certificates, cert.Raw)
+		}
+		out.StrongCertificate = ptr(false)
+		out.Version = &mumblepb.Version{
+			VersionV1: ptr(control.VersionV1(target.version)),
+			VersionV2: ptr(target.version),
+			Release:   ptr(target.release),
+			Os:        ptr(target.os),
+			OsVersion: ptr(target.osVersion),
+		}
+		out.Opus = ptr(target.opus)
+		addr := target.conn.remote.Addr().As16()
+		out.Address = addr[:]
+	}
+	requester.conn.send(out)
+}
+
+func (s *Server) handleQueryUsers(u *user, m *mumblepb.QueryUsers) {
+	// Nobody is registered yet, so there is nothing to resolve; answer
+	// anyway so the client's ACL editor does not wait.
+	u.conn.send(&mumblepb.QueryUsers{})
+}
+
+// handleUserRemove kicks (and, once bans exist, bans) a user.
+func (s *Server) handleUserRemove(actor *user, m *mumblepb.UserRemove) {
+	s.mu.Lock()
+	defer s.unlock()
+	target, ok := s.users[m.GetSession()]
+	if !ok {
+		return
+	}
+	need := acl.Kick | acl.Ban
+	if m.GetBan() {
+		need = acl.Ban
+	}
+	if !s.may(actor, s.root, need) {
+		s.deny(actor, need, s.root)
+		return
+	}
+	if m.GetBan() {
+		actor.conn.send(&mumblepb.PermissionDenied{Type: mumblepb.PermissionDenied_Text.Enum(), Reason: ptr("This server does not support bans yet.")})
+		return
+	}
+	out := &mumblepb.UserRemove{Session: ptr(target.session), Actor: ptr(actor.session), Reason: m.Reason}
+	target.conn.sendAndClose(out)
+	s.removeUserLocked(target)
+	s.broadcastLocked(out, target)
+	s.log.Info("user kicked", "session", target.session, "user", target.name, "by", actor.name)
+}
+
+func (s *Server) handleChannelState(u *user, m *mumblepb.ChannelState) {
+	if m.ChannelId == nil {
+		perm := acl.MakeChannel
+		if m.GetTemporary() {
+			perm = acl.MakeTempChannel
+		}
+		s.requireOrDeny(u, m.GetParent(), perm, "creating channels")
+		return
+	}
+	s.requireOrDeny(u, m.GetChannelId(), acl.Write, "editing channels")
+}
+
+func (s *Server) handleACL(u *user, m *mumblepb.ACL) {
+	s.mu.Lock()
+	ch, ok := s.channels[m.GetChannelId()]
+	allowed := ok && (s.may(u, ch, acl.Write) || s.may(u, s.root, acl.Write))
+	if ok && !allowed {
+		s.deny(u, acl.Write, ch)
+	}
+	s.mu.Unlock()
+	if allowed {
+		s.requireOrDeny(u, ch.id, acl.Write, "editing ACLs")
+	}
+}

@@ -1,0 +1,139 @@
+package server
+
+// Text messages and the blobs (long comments and descriptions) clients fetch.
+
+import (
+	"regexp"
+	"strings"
+
+	"github.com/plenum-voice/plenum/acl"
+	"github.com/plenum-voice/plenum/proto/control"
+	"github.com/plenum-voice/plenum/proto/mumblepb"
+)
+
+var imgTag = regexp.MustCompile(`(?is)<img\b[^>]*>`)
+
+// textAllowed applies Murmur's length limits (counted in UTF-16 units, as Qt
+// does). With HTML allowed, images may use the larger image limit as long as
+// the text around them fits the text limit.
+func (s *Server) textAllowed(text string) bool {
+	textLimit, imageLimit := s.cfg.TextMessageLength, s.cfg.ImageMessageLength
+	n := utf16Len(text)
+	if !s.cfg.AllowHTML {
+		return textLimit == 0 || n <= textLimit
+	}
+	if textLimit == 0 && imageLimit == 0 {
+		return true
+	}
+	if imageLimit > 0 && n > imageLimit {
+		return false
+	}
+	if textLimit == 0 || n <= textLimit {
+		return true
+	}
+	if !strings.Contains(text, "<") {
+		return false
+	}
+	return utf16Len(imgTag.ReplaceAllString(text, "<img>")) <= textLimit
+}
+
+func (s *Server) handleTextMessage(sender *user, m *mumblepb.TextMessage) {
+	text := m.GetMessage()
+	if text == "" {
+		return
+	}
+	if !s.textAllowed(text) {
+		s.denyType(sender, mumblepb.PermissionDenied_TextTooLong)
+		return
+	}
+	s.mu.Lock()
+	defer s.unlock()
+	recipients := make(map[*user]struct{})
+	for _, id := range m.ChannelId {
+		ch, ok := s.channels[id]
+		if !ok {
+			return // an unknown channel drops the whole message, as in Murmur
+		}
+		if !s.may(sender, ch, acl.TextMessage) {
+			s.deny(sender, acl.TextMessage, ch)
+			return
+		}
+		for u := range ch.users {
+			recipients[u] = struct{}{}
+		}
+	}
+	for _, id := range m.TreeId {
+		ch, ok := s.channels[id]
+		if !ok {
+			return
+		}
+		if !s.may(sender, ch, acl.TextMessage) {
+			s.deny(sender, acl.TextMessage, ch)
+			return
+		}
+		s.addTreeRecipients(sender, ch, recipients)
+	}
+	for _, session := range m.Session {
+		u, ok := s.users[session]
+		if !ok {
+			continue
+		}
+		if !s.may(sender, u.channel, acl.TextMessage) {
+			s.deny(sender, acl.TextMessage, u.channel)
+			return
+		}
+		recipients[u] = struct{}{}
+	}
+	delete(recipients, sender)
+	if len(recipients) == 0 {
+		return
+	}
+	out := &mumblepb.TextMessage{
+		Actor:     ptr(sender.session),
+		Session:   m.Session,
+		ChannelId: m.ChannelId,
+		TreeId:    m.TreeId,
+		Message:   m.Message,
+	}
+	frame, err := control.Marshal(out)
+	if err != nil {
+		return
+	}
+	for u := range recipients {
+		u.conn.sendFrame(frame)
+	}
+}
+
+// addTreeRecipients adds the users of ch and of every subchannel where the
+// sender may text; a subchannel without permission is skipped with its
+// subtree.
+func (s *Server) addTreeRecipients(sender *user, ch *channel, into map[*user]struct{}) {
+	for u := range ch.users {
+		into[u] = struct{}{}
+	}
+	for _, child := range ch.children {
+		if s.may(sender, child, acl.TextMessage) {
+			s.addTreeRecipients(sender, child, into)
+		}
+	}
+}
+
+func (s *Server) handleRequestBlob(u *user, m *mumblepb.RequestBlob) {
+	s.mu.Lock()
+	defer s.unlock()
+	for _, session := range m.SessionTexture {
+		if other, ok := s.users[session]; ok && len(other.texture) > 0 {
+			u.conn.send(&mumblepb.UserState{Session: ptr(session), Texture: other.texture})
+		}
+	}
+	for _, session := range m.SessionComment {
+		if other, ok := s.users[session]; ok && other.comment != "" {
+			u.conn.send(&mumblepb.UserState{Session: ptr(session), Comment: ptr(other.comment)})
+		}
+	}
+	for _, id := range m.ChannelDescription {
+		if ch, ok := s.channels[id]; ok && ch.description != "" {
+			u.conn.send(&mumblepb.ChannelState{ChannelId: ptr(id), Description: ptr(ch.description)})
+		}
+	}
+}

@@ -1,0 +1,193 @@
+package server
+
+// UserState: self mute/deaf, moves, admin flags, comments and textures.
+
+import (
+	"github.com/plenum-voice/plenum/acl"
+	"github.com/plenum-voice/plenum/proto/mumblepb"
+)
+
+// Self-only UserState fields: setting them for someone else drops the whole
+// message, as in Murmur.
+func hasSelfOnlyFields(m *mumblepb.UserState) bool {
+	return m.SelfMute != nil || m.SelfDeaf != nil || m.PluginContext != nil || m.PluginIdentity != nil ||
+		m.Recording != nil || len(m.ListeningChannelAdd) > 0 || len(m.ListeningChannelRemove) > 0 ||
+		len(m.ListeningVolumeAdjustment) > 0
+}
+
+func (s *Server) handleUserState(actor *user, m *mumblepb.UserState) {
+	s.mu.Lock()
+	defer s.unlock()
+	target := actor
+	if m.Session != nil {
+		t, ok := s.users[m.GetSession()]
+		if !ok {
+			return
+		}
+		target = t
+	}
+	if target != actor && hasSelfOnlyFields(m) {
+		return
+	}
+	if m.Name != nil {
+		actor.conn.send(&mumblepb.PermissionDenied{Type: mumblepb.PermissionDenied_UserName.Enum(), Name: m.Name})
+		return
+	}
+	var dest *channel
+	if m.ChannelId != nil {
+		ch, ok := s.channels[m.GetChannelId()]
+		if !ok || ch == target.channel {
+			return
+		}
+		if !s.checkMoveLocked(actor, target, ch) {
+			return
+		}
+		dest = ch
+	}
+	adminFlags := m.Mute != nil || m.Deaf != nil || m.Suppress != nil || m.PrioritySpeaker != nil
+	if adminFlags {
+		if !s.may(actor, target.channel, acl.MuteDeafen) {
+			s.deny(actor, acl.MuteDeafen, target.channel)
+			return
+		}
+		if m.GetSuppress() {
+			s.deny(actor, acl.MuteDeafen, target.channel) // suppress can only be lifted
+			return
+		}
+	}
+	if (m.Comment != nil || m.Texture != nil) && target != actor {
+		if !s.may(actor, s.root, acl.ResetUserContent) {
+			s.deny(actor, acl.ResetUserContent, s.root)
+			return
+		}
+		if m.GetComment() != "" || len(m.Texture) > 0 {
+			s.denyType(actor, mumblepb.PermissionDenied_TextTooLong) // others' content may only be cleared
+			return
+		}
+	}
+	if m.Comment != nil && !s.textAllowed(m.GetComment()) {
+		s.denyType(actor, mumblepb.PermissionDenied_TextTooLong)
+		return
+	}
+	if m.Texture != nil && s.cfg.ImageMessageLength > 0 && len(m.Texture) > s.cfg.ImageMessageLength {
+		s.denyType(actor, mumblepb.PermissionDenied_TextTooLong)
+		return
+	}
+	s.applyUserStateLocked(actor, target, m, dest)
+}
+
+// checkMoveLocked applies Murmur's rules for moving target (maybe the actor
+// itself) into ch, sending the denial if it fails.
+func (s *Server) checkMoveLocked(actor, target *user, ch *channel) bool {
+	if actor != target {
+		if !s.may(actor, target.channel, acl.Move) {
+			s.deny(actor, acl.Move, target.channel)
+			return false
+		}
+		if !s.may(actor, ch, acl.Move) && !s.may(target, ch, acl.Enter) {
+			s.deny(actor, acl.Move, ch)
+			return false
+		}
+	} else if !s.may(actor, ch, acl.Enter) {
+		s.deny(actor, acl.Enter, ch)
+		return false
+	}
+	if s.isFull(ch) && !s.may(actor, ch, acl.Write) {
+		s.denyType(actor, mumblepb.PermissionDenied_ChannelFull)
+		return false
+	}
+	return true
+}
+
+// applyUserStateLocked changes target as m asks (all checks passed) and
+// broadcasts what changed.
+func (s *Server) applyUserStateLocked(actor, target *user, m *mumblepb.UserState, dest *channel) {
+	out := &mumblepb.UserState{Session: ptr(target.session), Actor: ptr(actor.session)}
+	changed := false
+	set := func(field *bool, v bool, msgField **bool) {
+		*field = v
+		*msgField = ptr(v)
+		changed = true
+	}
+	if m.SelfDeaf != nil {
+		set(&target.selfDeaf, m.GetSelfDeaf(), &out.SelfDeaf)
+		if target.selfDeaf {
+			set(&target.selfMute, true, &out.SelfMute)
+		}
+	}
+	if m.SelfMute != nil {
+		set(&target.selfMute, m.GetSelfMute(), &out.SelfMute)
+		if !target.selfMute && target.selfDeaf {
+			set(&target.selfDeaf, false, &out.SelfDeaf)
+		}
+	}
+	if m.Deaf != nil {
+		set(&target.deaf, m.GetDeaf(), &out.Deaf)
+		if target.deaf {
+			set(&target.mute, true, &out.Mute)
+		}
+	}
+	if m.Mute != nil {
+		set(&target.mute, m.GetMute(), &out.Mute)
+		if !target.mute && target.deaf {
+			set(&target.deaf, false, &out.Deaf)
+		}
+	}
+	if m.Suppress != nil { // only false gets here
+		set(&target.suppress, false, &out.Suppress)
+	}
+	if m.PrioritySpeaker != nil {
+		set(&target.prioritySpeak, m.GetPrioritySpeaker(), &out.PrioritySpeaker)
+	}
+	if m.Recording != nil && m.GetRecording() != target.recording {
+		set(&target.recording, m.GetRecording(), &out.Recording)
+	}
+	if m.PluginContext != nil {
+		target.pluginContext = append([]byte(nil), m.PluginContext...) // stored, never broadcast
+	}
+	if m.PluginIdentity != nil {
+		target.pluginIdentity = m.GetPluginIdentity()
+	}
+	if m.Comment != nil {
+		target.comment = m.GetComment()
+		target.commentHash = blobHash(target.comment)
+		if target.commentHash != nil {
+			out.CommentHash = target.commentHash
+		} else {
+			out.Comment = ptr(target.comment)
+		}
+		changed = true
+	}
+	if m.Texture != nil {
+		target.texture = append([]byte(nil), m.Texture...)
+		target.textureHash = nil
+		if len(target.texture) >= blobThreshold {
+			target.textureHash = sha1Sum(target.texture)
+			out.TextureHash = target.textureHash
+		} else {
+			out.Texture = target.texture
+		}
+		changed = true
+	}
+	s.snapDirty = true
+	if dest != nil {
+		wasSuppressed := target.suppress
+		s.placeLocked(target, dest)
+		out.ChannelId = ptr(dest.id)
+		if target.suppress != wasSuppressed {
+			out.Suppress = ptr(target.suppress)
+		}
+		changed = true
+		target.conn.send(&mumblepb.PermissionQuery{ChannelId: ptr(dest.id), Permissions: ptr(uint32(s.permissions(target, dest)))})
+		if dest.parent != nil {
+			target.conn.send(&mumblepb.PermissionQuery{ChannelId: ptr(dest.parent.id), Permissions: ptr(uint32(s.permissions(target, dest.parent)))})
+		}
+	}
+	if changed {
+		// The voice path must see the change before anyone hears of it:
+		// a client that reacts to this message (say, talks now that a
+		// listener is deafened) must find the new state in force.
+		s.publishLocked()
+		s.broadcastLocked(out, nil)
+	}
+}
