@@ -9,6 +9,7 @@
 package acl
 
 import (
+	"fmt"
 	"strings"
 )
 
@@ -63,13 +64,7 @@ func (p Permission) String() string {
 	if p == None {
 		return "None"
 	}
-	var parts []string
-	for _, n := range names {
-		if p&n.p != 0 {
-			parts = append(parts, n.name)
-		}
-	}
-	return strings.Join(parts, "|")
+	return strings.Join(p.Names(), "|")
 }
 
 // Subject is the user a permission is evaluated for. The server keeps one per
@@ -115,4 +110,26 @@ func (Open) Permissions(Tree, *Subject, uint32) Permission { return DefaultGrant
 // are no channel groups, so any other name matches nobody.
 func (Open) InGroup(t Tree, s *Subject, channel uint32, group string) bool {
 	return BuiltinGroup(t, s, channel, group)
+}
+
+// ParsePermission returns the permission with Murmur's name (as the
+// client's ACL editor shows it, e.g. "MuteDeafen"), case-insensitively.
+func ParsePermission(name string) (Permission, error) {
+	for _, n := range names {
+		if strings.EqualFold(n.name, name) {
+			return n.p, nil
+		}
+	}
+	return None, fmt.Errorf("unknown permission %q", name)
+}
+
+// Names returns the names of the bits in p, in Murmur's order.
+func (p Permission) Names() []string {
+	var out []string
+	for _, n := range names {
+		if p&n.p != 0 {
+			out = append(out, n.name)
+		}
+	}
+	return out
 }

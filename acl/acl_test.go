@@ -1,6 +1,9 @@
 package acl
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // tree is root(0) → a(1) → b(2) → c(3), and root → d(4).
 type tree map[uint32]uint32
@@ -80,5 +83,17 @@ func TestBuiltinGroups(t *testing.T) {
 		if got := (Open{}).InGroup(testTree, c.s, c.ch, c.group); got != c.want {
 			t.Errorf("InGroup(user in %d, channel %d, %q) = %v, want %v", c.s.Channel, c.ch, c.group, got, c.want)
 		}
+	}
+}
+
+func TestParsePermission(t *testing.T) {
+	for _, n := range names {
+		got, err := ParsePermission(strings.ToLower(n.name))
+		if err != nil || got != n.p {
+			t.Errorf("ParsePermission(%q) = %v, %v", n.name, got, err)
+		}
+	}
+	if _, err := ParsePermission("Fly"); err == nil {
+		t.Error("unknown permission accepted")
 	}
 }
