@@ -8,7 +8,16 @@
 #
 # Prerequisites: Go, plus those of desktop-client.sh. Not run in CI.
 # PLENUM_BIN=/path/to/plenum skips the build; extra plenum flags can be given
-# in PLENUM_ARGS (e.g. PLENUM_ARGS="-debug").
+# in PLENUM_ARGS (e.g. PLENUM_ARGS="-debug"). MUMBLE_CHROOT=DIR (see
+# desktop-client.sh) runs Mumble 1.5 from a chroot made by trixie-chroot.sh.
+#
+# PAIR_CHROOT=DIR instead runs two clients at once in the same channel, both
+# transmitting: the host's Mumble 1.3.4 (OUTDIR/1.3, user desk13) and Mumble
+# 1.5 from the chroot DIR (OUTDIR/1.5, user desk15). It passes only if each
+# client sent voice over UDP and was sent voice over UDP by the server, i.e.
+# each heard the other (Plenum translating between the legacy and protobuf
+# UDP formats). TALK_SECONDS defaults to 20 then, and the screenshots taken
+# halfway (desktop-client-mid.png) show both clients connected and talking.
 set -euo pipefail
 
 if [[ $# -ne 1 ]]; then
@@ -71,6 +80,15 @@ done
 echo "desktop-client-plenum: plenum (pid $PLENUM_PID) on 127.0.0.1:$PORT" >&2
 
 rc=0
-"$HERE/desktop-client.sh" "127.0.0.1:$PORT" "$OUTDIR" || rc=$?
+if [[ -n ${PAIR_CHROOT:-} ]]; then
+	export TALK_SECONDS=${TALK_SECONDS:-20} REQUIRE_HEARD=1
+	CLIENT_USER=desk13 MUMBLE_CHROOT= "$HERE/desktop-client.sh" "127.0.0.1:$PORT" "$OUTDIR/1.3" &
+	PAIR_PIDS=($!)
+	CLIENT_USER=desk15 MUMBLE_CHROOT=$PAIR_CHROOT "$HERE/desktop-client.sh" "127.0.0.1:$PORT" "$OUTDIR/1.5" &
+	PAIR_PIDS+=($!)
+	for p in "${PAIR_PIDS[@]}"; do wait "$p" || rc=$?; done
+else
+	"$HERE/desktop-client.sh" "127.0.0.1:$PORT" "$OUTDIR" || rc=$?
+fi
 grep -hE "user joined|user left|ERROR|WARN" "$WORK/plenum.log" >&2 || true
 exit "$rc"

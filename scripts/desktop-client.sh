@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # desktop-client.sh HOST:PORT OUTDIR
 #
-# Drives Debian's real Mumble desktop client (1.3.x) headless against a Mumble
-# server (Plenum or Murmur) and collects evidence that it works end to end:
+# Drives Debian's real Mumble desktop client (1.3.x; with MUMBLE_CHROOT, 1.5.x
+# from a Debian 13 chroot) headless against a Mumble server (Plenum or Murmur)
+# and collects evidence that it works end to end:
 #
 #   OUTDIR/desktop-client.png   screenshot of the client window (channel tree)
+#   OUTDIR/desktop-client-mid.png  the same, halfway through transmitting
 #   OUTDIR/udp.txt              tcpdump decode of the UDP traffic on the server port
 #   OUTDIR/mumble.log           the client's own console log
 #   OUTDIR/summary.txt          the one-line verdict also printed on stdout
+#   OUTDIR/client-udp-port.txt  the client's local UDP port (to tell clients
+#                               apart in udp.txt when several share a server)
 #
 # How it works: a private Xvfb display, a private PulseAudio daemon whose
 # null sink "mic" carries a looping espeak-ng + sox test signal (Mumble records
@@ -19,7 +23,9 @@
 # with xdotool). tcpdump counts the UDP datagrams between client and server.
 #
 # Exit status: 0 if the client connected and sent voice-sized UDP datagrams
-# to the server, non-zero otherwise. The whole run is bounded (~1 minute).
+# to the server (and, with REQUIRE_HEARD=1, received voice-sized UDP datagrams
+# from it, i.e. heard someone else over UDP), non-zero otherwise. The whole
+# run is bounded (~1 minute).
 #
 # Prerequisites (Debian 12; needs root for tcpdump):
 #   apt-get install mumble mumble-server xvfb pulseaudio pulseaudio-utils sox \
@@ -33,6 +39,14 @@
 #   CONNECT_SECONDS how long to wait for the server's first UDP answer (default 30)
 #   PRESEED_CERT=0 do not pre-accept the server certificate; answer the dialog instead
 #   KEEP_WORKDIR=1 keep the temporary directory for debugging
+#   REQUIRE_HEARD=1 also fail unless the server sent this client voice over UDP
+#   MUMBLE_CHROOT=DIR run the client from the Debian 13 chroot DIR made by
+#                  scripts/trixie-chroot.sh (Mumble 1.5). Only mumble itself
+#                  runs inside; Xvfb, PulseAudio and tcpdump run on the host and
+#                  reach it through the chroot's bind-mounted /tmp (which this
+#                  script mounts if needed and unmounts again). Mumble 1.5 still
+#                  reads the 1.3-style Mumble.conf written here (it migrates it
+#                  to mumble_settings.json) and keeps the same mumble.sqlite.
 set -euo pipefail
 
 if [[ $# -ne 2 || "$1" != *:* ]]; then
@@ -45,7 +59,18 @@ OUTDIR=$2
 TALK_SECONDS=${TALK_SECONDS:-10}
 CLIENT_USER=${CLIENT_USER:-deskuser}
 
-for tool in Xvfb pulseaudio pactl paplay mumble xdotool import tcpdump sox espeak-ng openssl sqlite3 ss timeout; do
+MUMBLE_CHROOT=${MUMBLE_CHROOT:-}
+HERE=$(cd "$(dirname "$0")" && pwd)
+tools=(Xvfb pulseaudio pactl paplay xdotool import tcpdump sox espeak-ng openssl sqlite3 ss timeout)
+if [[ -n $MUMBLE_CHROOT ]]; then
+	[[ -x $MUMBLE_CHROOT/usr/bin/mumble ]] || {
+		echo "desktop-client: no $MUMBLE_CHROOT/usr/bin/mumble (run scripts/trixie-chroot.sh)" >&2
+		exit 2
+	}
+else
+	tools+=(mumble)
+fi
+for tool in "${tools[@]}"; do
 	command -v "$tool" >/dev/null || { echo "desktop-client: missing tool: $tool" >&2; exit 2; }
 done
 
@@ -53,6 +78,7 @@ mkdir -p "$OUTDIR"
 OUTDIR=$(cd "$OUTDIR" && pwd)
 WORK=$(mktemp -d /tmp/desktop-client.XXXXXX)
 PIDS=()
+MOUNTED=() # bind mounts this run made in MUMBLE_CHROOT
 
 log() { echo "desktop-client: $*" >&2; }
 
@@ -72,6 +98,9 @@ cleanup() {
 	done
 	for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
 	wait 2>/dev/null
+	if ((${#MOUNTED[@]})); then
+		TRIXIE_ROOT=$MUMBLE_CHROOT "$HERE/trixie-chroot.sh" umount "${MOUNTED[@]}"
+	fi
 	if [[ "${KEEP_WORKDIR:-0}" == 1 ]]; then
 		log "work directory kept: $WORK"
 	else
@@ -214,8 +243,19 @@ EOF
 # Mumble 1.3 accepts mumble://[user[:password]@]host[:port][/channel...][?version=x.y.z];
 # without version=1.2.0 or later it would not treat the URL as its own.
 URL="mumble://$CLIENT_USER@$HOST:$PORT/?version=1.3.0"
-log "launching mumble $URL"
-mumble --multiple "$URL" >"$WORK/mumble.log" 2>&1 &
+MUMBLE=(mumble)
+# Main window title: "Mumble -- 1.3.4" in 1.3; just "Mumble" in 1.5, the
+# same as its message boxes.
+MAIN_WINDOW='^Mumble -- '
+if [[ -n $MUMBLE_CHROOT ]]; then
+	# The chroot needs /tmp (our $WORK, the X and PulseAudio sockets), /dev and /proc.
+	mapfile -t MOUNTED < <(TRIXIE_ROOT=$MUMBLE_CHROOT "$HERE/trixie-chroot.sh" mount)
+	# chroot execs mumble, so $! is mumble's own pid; the environment passes through.
+	MUMBLE=(chroot "$MUMBLE_CHROOT" /usr/bin/mumble)
+	MAIN_WINDOW='^Mumble$'
+fi
+log "launching ${MUMBLE[*]} $URL"
+"${MUMBLE[@]}" --multiple "$URL" >"$WORK/mumble.log" 2>&1 &
 MUMBLE_PID=$!
 PIDS+=($MUMBLE_PID)
 
@@ -239,6 +279,9 @@ answered=0
 while ((SECONDS < deadline)); do
 	kill -0 "$MUMBLE_PID" 2>/dev/null || { log "mumble exited early"; break; }
 	for w in $(xdotool search --onlyvisible --name '^Mumble$' 2>/dev/null); do
+		# In 1.5 that is the main window too; it is only a dialog when the
+		# certificate was not pre-accepted.
+		[[ -n $MUMBLE_CHROOT && -n ${digest:-} ]] && break
 		log "answering dialog '$(xdotool getwindowname "$w" 2>/dev/null)' with Yes"
 		xdotool windowfocus --sync "$w" key y 2>/dev/null || true
 	done
@@ -248,25 +291,40 @@ while ((SECONDS < deadline)); do
 	fi
 	sleep 0.5
 done
+# Fill the screen with the main window so the screenshots show the log and
+# the channel tree at a readable size.
+fill_screen() {
+	for w in $(xdotool search --onlyvisible --name "$MAIN_WINDOW" 2>/dev/null); do
+		xdotool windowmove "$w" 0 0 windowsize "$w" 1024 768 2>/dev/null || true
+	done
+}
+# talk: transmit for TALK_SECONDS, with a screenshot halfway through.
+talk() {
+	local half=$((TALK_SECONDS / 2))
+	fill_screen
+	sleep "$half"
+	timeout 20 import -window root "$OUTDIR/desktop-client-mid.png" || log "screenshot failed"
+	sleep $((TALK_SECONDS - half))
+}
 if ((answered)); then
 	log "server answered over UDP; transmitting for ${TALK_SECONDS}s"
-	sleep "$TALK_SECONDS"
+	talk
 elif tcp_up; then
 	log "no UDP answer from the server within ${CONNECT_SECONDS:-30}s but TCP is up; transmitting anyway for ${TALK_SECONDS}s"
-	sleep "$TALK_SECONDS"
+	talk
 else
 	log "not connected to the server after ${CONNECT_SECONDS:-30}s"
 fi
+
+# The client's UDP sockets ("0.0.0.0:40000", "[::]:40000"); the one that
+# talked to the server is picked from the capture below.
+CLIENT_UDP_PORTS=$(ss -Hunap 2>/dev/null | awk -v pid="pid=$MUMBLE_PID," 'index($0, pid) { n = split($4, a, ":"); print a[n] }')
 
 # Still connected after talking? (A rejected client is disconnected by then.)
 connected=0
 tcp_up && connected=1
 
-# Fill the screen with the main window ("Mumble -- 1.3.4") so the screenshot
-# shows the log and the channel tree at a readable size, then take it.
-for w in $(xdotool search --onlyvisible --name '^Mumble -- ' 2>/dev/null); do
-	xdotool windowmove "$w" 0 0 windowsize "$w" 1024 768 2>/dev/null || true
-done
+fill_screen
 sleep 1
 timeout 20 import -window root "$OUTDIR/desktop-client.png" || log "screenshot failed"
 xdotool search --name . getwindowname %@ >"$OUTDIR/windows.txt" 2>/dev/null || true
@@ -280,24 +338,38 @@ cp "$WORK/mumble.log" "$OUTDIR/mumble.log"
 # Lines look like "<time> lo In IP 127.0.0.1.40000 > 127.0.0.1.64738: UDP, length 107".
 # To the server: destination port is PORT. Encrypted UDP pings are ~8-12 bytes,
 # Opus voice packets (40 kbit/s, 20 ms) ~100 bytes; 40 bytes separates them.
-count_udp() { # count_udp to|from MIN_LENGTH
-	awk -v dir="$1" -v min="$2" -v port="$PORT" '
+# With CLIENT_PORT, only datagrams from or to that client port count.
+count_udp() { # count_udp to|from MIN_LENGTH [CLIENT_PORT]
+	awk -v dir="$1" -v min="$2" -v port="$PORT" -v cport="${3:-}" '
 		/ UDP, length / {
 			for (i = 1; i <= NF; i++) if ($i == ">") { src = $(i - 1); dst = $(i + 1) }
 			sub(/:$/, "", dst)
 			sp = src; sub(/.*\./, "", sp)
 			dp = dst; sub(/.*\./, "", dp)
-			if ((dir == "to" && dp == port) || (dir == "from" && sp == port))
+			if ((dir == "to" && dp == port && (cport == "" || sp == cport)) ||
+				(dir == "from" && sp == port && (cport == "" || dp == cport)))
 				if ($NF + 0 > min) n++
 		}
 		END { print n + 0 }' "$OUTDIR/udp.txt"
 }
-to_server=$(count_udp to 0)
-voice=$(count_udp to 40)
-from_server=$(count_udp from 0)
+cport=
+for p in $CLIENT_UDP_PORTS; do
+	if (($(count_udp to 0 "$p") > 0)); then cport=$p; break; fi
+done
+echo "${cport:-unknown}" >"$OUTDIR/client-udp-port.txt"
+to_server=$(count_udp to 0 "$cport")
+voice=$(count_udp to 40 "$cport")
+from_server=$(count_udp from 0 "$cport")
+heard=$(count_udp from 40 "$cport")
 
 if ((connected)); then state=connected; else state="NOT connected"; fi
-summary="desktop client: $state, $to_server UDP datagrams to server ($voice voice-sized), $from_server UDP datagrams from server, screenshot $OUTDIR/desktop-client.png"
+if [[ -n $MUMBLE_CHROOT ]]; then
+	version=$(chroot "$MUMBLE_CHROOT" dpkg-query -W -f '${Version}' mumble 2>/dev/null || true)
+	version="${version:-?} (chroot)"
+else
+	version=$(dpkg-query -W -f '${Version}' mumble 2>/dev/null || echo "?")
+fi
+summary="desktop client mumble $version ($CLIENT_USER, UDP port ${cport:-?}): $state, $to_server UDP datagrams to server ($voice voice-sized), $from_server UDP datagrams from server ($heard voice-sized), screenshot $OUTDIR/desktop-client.png"
 echo "$summary" | tee "$OUTDIR/summary.txt"
 
-((connected)) && ((voice > 0))
+((connected)) && ((voice > 0)) && { [[ ${REQUIRE_HEARD:-0} != 1 ]] || ((heard > 0)); }
