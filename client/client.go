@@ -358,6 +358,10 @@ func (c *Client) Session() uint32 {
 // sent none.
 func (c *Client) ServerVersion() uint64 { return c.serverVersion.Load() }
 
+// VoiceFormat is the UDP voice format in use (voice.Legacy until the
+// server's Version arrives; voice.Protobuf when both sides are >= 1.5).
+func (c *Client) VoiceFormat() voice.Format { return voice.Format(c.format.Load()) }
+
 // ServerSync is the server's ServerSync message.
 func (c *Client) ServerSync() *mumblepb.ServerSync {
 	c.mu.Lock()

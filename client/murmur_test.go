@@ -27,19 +27,38 @@ const murmurd = "/usr/sbin/murmurd"
 // implementation, so that the client (which the server's tests trust) is
 // known to speak the real protocol. Murmur 1.3.4 announces 1.3.4, so voice
 // uses the legacy UDP format here.
+//
+// PLENUM_MURMUR_CMD runs another Murmur instead: a command prefix to which
+// "-fg -ini FILE" is appended, e.g. Murmur 1.5 from a Debian 13 chroot made
+// by scripts/trixie-chroot.sh (whose "run" bind-mounts /tmp, where the ini
+// and database live):
+//
+//	PLENUM_MURMUR_CMD="scripts/trixie-chroot.sh run /usr/bin/mumble-server" \
+//	PLENUM_MURMUR_VERSION=1.5.735 go test -run Murmur ./client/
+//
+// PLENUM_MURMUR_VERSION (x.y.z), if set, is the version that Murmur must
+// announce. A server announcing 1.5.0 or later must get protobuf UDP from
+// this (1.5) client.
 func TestMurmur(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts murmurd")
 	}
-	if _, err := os.Stat(murmurd); err != nil {
-		t.Skip("murmurd not installed: apt-get install mumble-server")
-	}
-	addr := startMurmur(t)
+	command, wantVersion := murmurCommand(t)
+	addr := startMurmur(t, command)
 
 	t.Run("join", func(t *testing.T) {
 		a, b := murmurPair(t, addr, "join", Config{}, Config{})
-		if a.ServerVersion() != control.MakeVersion(1, 3, 4) {
-			t.Errorf("server version %s", control.VersionString(a.ServerVersion()))
+		sv := a.ServerVersion()
+		t.Logf("Murmur announces %s", control.VersionString(sv))
+		if sv != wantVersion {
+			t.Errorf("server version %s, want %s", control.VersionString(sv), control.VersionString(wantVersion))
+		}
+		wantFormat := voice.Legacy
+		if sv >= control.ProtobufUDPVersion {
+			wantFormat = voice.Protobuf
+		}
+		if f := a.VoiceFormat(); f != wantFormat {
+			t.Errorf("voice format %v with server %s, want %v", f, control.VersionString(sv), wantFormat)
 		}
 		if root, ok := a.Channels()[0]; !ok || root.GetName() == "" {
 			t.Errorf("root channel missing: %v", a.Channels())
@@ -92,6 +111,34 @@ func TestMurmur(t *testing.T) {
 		}
 		if p.Sender != a.Session() {
 			t.Errorf("sender %d, want A's session %d", p.Sender, a.Session())
+		}
+	})
+
+	// A 1.5 client and a 1.3.4 one in the same channel: a 1.5 Murmur must
+	// translate between protobuf and legacy UDP in both directions.
+	t.Run("mixed", func(t *testing.T) {
+		audioA := make(chan *AudioPacket, 64)
+		audioB := make(chan *AudioPacket, 64)
+		a, b := murmurPair(t, addr, "mixed",
+			Config{OnAudio: func(p *AudioPacket) { audioA <- p }},
+			Config{Version: control.MakeVersion(1, 3, 4), OnAudio: func(p *AudioPacket) { audioB <- p }})
+		if f := b.VoiceFormat(); f != voice.Legacy {
+			t.Errorf("1.3.4 client uses voice format %v, want legacy", f)
+		}
+		for _, c := range []*Client{a, b} {
+			if err := c.WaitUDP(testCtx(t)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, dir := range []struct {
+			name     string
+			from, to *Client
+			audio    chan *AudioPacket
+		}{{"1.5 to 1.3.4", a, b, audioB}, {"1.3.4 to 1.5", b, a, audioA}} {
+			p := talk(t, dir.from, 0, dir.audio)
+			if !p.ViaUDP || p.Context != voice.ContextNormal || p.Sender != dir.from.Session() {
+				t.Errorf("%s: got %+v, want context 0 from session %d over UDP", dir.name, p, dir.from.Session())
+			}
 		}
 	})
 
@@ -178,9 +225,34 @@ func murmurPair(t *testing.T, addr, prefix string, ca, cb Config) (*Client, *Cli
 	return cs[0], cs[1]
 }
 
-// startMurmur runs murmurd with a private ini, database and port, and returns
-// its address once it accepts TLS.
-func startMurmur(t *testing.T) string {
+// murmurCommand returns the command prefix that runs Murmur and the version
+// it must announce (0: any), skipping the test when Murmur is not there.
+func murmurCommand(t *testing.T) ([]string, uint64) {
+	t.Helper()
+	custom := strings.Fields(os.Getenv("PLENUM_MURMUR_CMD"))
+	if len(custom) == 0 {
+		if _, err := os.Stat(murmurd); err != nil {
+			t.Skip("murmurd not installed: apt-get install mumble-server")
+		}
+		return []string{murmurd}, control.MakeVersion(1, 3, 4)
+	}
+	if _, err := exec.LookPath(custom[0]); err != nil {
+		t.Skipf("PLENUM_MURMUR_CMD: %v", err)
+	}
+	var want uint64
+	if v := os.Getenv("PLENUM_MURMUR_VERSION"); v != "" {
+		var major, minor, patch uint16
+		if _, err := fmt.Sscanf(v, "%d.%d.%d", &major, &minor, &patch); err != nil {
+			t.Fatalf("PLENUM_MURMUR_VERSION=%q: want x.y.z", v)
+		}
+		want = control.MakeVersion(major, minor, patch)
+	}
+	return custom, want
+}
+
+// startMurmur runs Murmur (command plus "-fg -ini FILE") with a private ini,
+// database and port, and returns its address once it accepts TLS.
+func startMurmur(t *testing.T, command []string) string {
 	t.Helper()
 	dir := t.TempDir()
 	port := freePort(t)
@@ -210,19 +282,31 @@ func startMurmur(t *testing.T) string {
 	if err := os.WriteFile(iniPath, []byte(ini), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(murmurd, "-fg", "-ini", iniPath)
+	args := append(append([]string(nil), command[1:]...), "-fg", "-ini", iniPath)
+	cmd := exec.Command(command[0], args...)
 	cmd.Dir = dir
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // never outlive a killed test binary
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Pdeathsig: syscall.SIGKILL, // never outlive a killed test binary
+		// Its own process group, so that stopping it also stops what a
+		// wrapper command (PLENUM_MURMUR_CMD) started.
+		Setpgid: true,
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	exited := make(chan struct{})
 	go func() { cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-exited
+		// SIGTERM first, so that a wrapper can clean up after itself.
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(5 * time.Second):
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-exited
+		}
 		if t.Failed() {
 			t.Logf("murmurd output:\n%s", out.Bytes())
 		}
