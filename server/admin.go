@@ -122,18 +122,6 @@ func (s *Server) handleUserRemove(actor *user, m *mumblepb.UserRemove) {
 	s.log.Info("user kicked", "session", target.session, "user", target.name, "by", actor.name)
 }
 
-func (s *Server) handleChannelState(u *user, m *mumblepb.ChannelState) {
-	if m.ChannelId == nil {
-		perm := acl.MakeChannel
-		if m.GetTemporary() {
-			perm = acl.MakeTempChannel
-		}
-		s.requireOrDeny(u, m.GetParent(), perm, "creating channels")
-		return
-	}
-	s.requireOrDeny(u, m.GetChannelId(), acl.Write, "editing channels")
-}
-
 func (s *Server) handleACL(u *user, m *mumblepb.ACL) {
 	s.mu.Lock()
 	ch, ok := s.channels[m.GetChannelId()]

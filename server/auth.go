@@ -222,8 +222,9 @@ func codecVersion() *mumblepb.CodecVersion {
 	}
 }
 
-// channelStateLocked describes ch for a joining client. Links are sent in a
-// second pass, once every channel exists on the client.
+// channelStateLocked describes ch, for viewer when given (a joining
+// client) or for everyone. Links are sent separately: at login in a second
+// pass, once every channel exists on the client.
 func (s *Server) channelStateLocked(ch *channel, viewer *user) *mumblepb.ChannelState {
 	m := &mumblepb.ChannelState{
 		ChannelId: ptr(ch.id),
@@ -239,8 +240,13 @@ func (s *Server) channelStateLocked(ch *channel, viewer *user) *mumblepb.Channel
 	} else if ch.description != "" {
 		m.Description = ptr(ch.description)
 	}
-	m.IsEnterRestricted = ptr(false)
-	m.CanEnter = ptr(s.may(viewer, ch, acl.Enter))
+	if ch.temporary {
+		m.Temporary = ptr(true)
+	}
+	if viewer != nil { // what a particular user may do; broadcasts leave it out
+		m.IsEnterRestricted = ptr(false)
+		m.CanEnter = ptr(s.may(viewer, ch, acl.Enter))
+	}
 	return m
 }
 
@@ -282,8 +288,10 @@ func (s *Server) removeUserLocked(u *user) {
 	}
 	s.peers.remove(u)
 	s.sessions.put(u.session)
+	s.dropUserListeningLocked(u)
 	s.snapDirty = true
 	s.broadcastLocked(&mumblepb.UserRemove{Session: ptr(u.session)}, u)
+	s.removeIfEmptyTemporaryLocked(u.channel)
 }
 
 func sortedLinks(ch *channel) []*channel {

@@ -20,8 +20,10 @@ type channel struct {
 	descHash    []byte // SHA-1 of a long description, sent instead of it
 	position    int32
 	maxUsers    uint32
+	temporary   bool // removed once empty; never written to the config file
 	links       map[*channel]struct{} // direct links; symmetric
 	users       map[*user]struct{}
+	listeners   map[*user]struct{}
 }
 
 func newChannel(id uint32, parent *channel, name string) *channel {
@@ -30,7 +32,8 @@ func newChannel(id uint32, parent *channel, name string) *channel {
 		parent: parent,
 		name:   name,
 		links:  make(map[*channel]struct{}),
-		users:  make(map[*user]struct{}),
+		users:     make(map[*user]struct{}),
+		listeners: make(map[*user]struct{}),
 	}
 	if parent != nil {
 		parent.children = append(parent.children, c)

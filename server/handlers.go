@@ -64,7 +64,7 @@ func (s *Server) handle(c *conn, t control.Type, payload []byte) {
 	case *mumblepb.ChannelState:
 		s.handleChannelState(u, m)
 	case *mumblepb.ChannelRemove:
-		s.requireOrDeny(u, m.GetChannelId(), acl.Write, "removing channels")
+		s.handleChannelRemove(u, m)
 	case *mumblepb.ACL:
 		s.handleACL(u, m)
 	case *mumblepb.BanList:
@@ -133,16 +133,54 @@ func (s *Server) broadcastLocked(m proto.Message, except *user) {
 }
 
 // placeLocked moves u into ch and recomputes what depends on the channel.
-func (s *Server) placeLocked(u *user, ch *channel) {
+// It reports whether u lost priority speaker, which a channel change clears.
+func (s *Server) placeLocked(u *user, ch *channel) (lostPriority bool) {
 	if u.channel != nil {
 		delete(u.channel.users, u)
 	}
 	u.channel = ch
 	ch.users[u] = struct{}{}
+	lostPriority = u.prioritySpeak
 	u.prioritySpeak = false
 	u.refreshSubject()
 	u.suppress = !s.may(u, ch, acl.Speak)
 	s.snapDirty = true
+	return lostPriority
+}
+
+// enterLocked moves target into dest, adds what changed with it to out
+// (the UserState the caller broadcasts) and pushes the permissions of the
+// new channel and its parent, as Murmur does. It returns the channel left,
+// which the caller removes after broadcasting if it was temporary and is
+// now empty.
+func (s *Server) enterLocked(target *user, dest *channel, out *mumblepb.UserState) (left *channel) {
+	left = target.channel
+	wasSuppressed := target.suppress
+	if s.placeLocked(target, dest) {
+		out.PrioritySpeaker = ptr(false)
+	}
+	out.ChannelId = ptr(dest.id)
+	if target.suppress != wasSuppressed {
+		out.Suppress = ptr(target.suppress)
+	}
+	target.conn.send(&mumblepb.PermissionQuery{ChannelId: ptr(dest.id), Permissions: ptr(uint32(s.permissions(target, dest)))})
+	if dest.parent != nil {
+		target.conn.send(&mumblepb.PermissionQuery{ChannelId: ptr(dest.parent.id), Permissions: ptr(uint32(s.permissions(target, dest.parent)))})
+	}
+	return left
+}
+
+// moveLocked moves target into dest on behalf of actor (nil for the
+// server itself) and tells everyone.
+func (s *Server) moveLocked(actor, target *user, dest *channel) {
+	out := &mumblepb.UserState{Session: ptr(target.session)}
+	if actor != nil {
+		out.Actor = ptr(actor.session)
+	}
+	left := s.enterLocked(target, dest, out)
+	s.publishLocked()
+	s.broadcastLocked(out, nil)
+	s.removeIfEmptyTemporaryLocked(left)
 }
 
 func (s *Server) handlePing(u *user, m *mumblepb.Ping) {
@@ -260,4 +298,32 @@ func (s *Server) handlePermissionQuery(u *user, m *mumblepb.PermissionQuery) {
 		return
 	}
 	u.conn.send(&mumblepb.PermissionQuery{ChannelId: ptr(ch.id), Permissions: ptr(uint32(s.permissions(u, ch)))})
+}
+
+// permissionsChangedLocked follows a change that can alter anyone's
+// permissions (ACL or group edits, channel moves, a reloaded config):
+// suppress is recomputed for everyone and broadcast where it changed, and
+// each client is told to drop its cached permissions.
+func (s *Server) permissionsChangedLocked() {
+	s.forgetPermissionsLocked()
+	var changed []*mumblepb.UserState
+	for _, u := range s.users {
+		u.refreshSubject()
+		if suppress := !s.may(u, u.channel, acl.Speak); suppress != u.suppress {
+			u.suppress = suppress
+			changed = append(changed, &mumblepb.UserState{Session: ptr(u.session), Suppress: ptr(suppress)})
+		}
+	}
+	s.snapDirty = true
+	s.publishLocked()
+	for _, m := range changed {
+		s.broadcastLocked(m, nil)
+	}
+	for _, u := range s.users {
+		u.conn.send(&mumblepb.PermissionQuery{
+			ChannelId:   ptr(u.channel.id),
+			Permissions: ptr(uint32(s.permissions(u, u.channel))),
+			Flush:       ptr(true),
+		})
+	}
 }

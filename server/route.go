@@ -11,6 +11,7 @@ type receiver struct {
 	vu         *voiceUser
 	context    uint8
 	positional bool
+	volume     float32 // listener volume factor; 0 or 1 = unchanged
 }
 
 // router holds the scratch space for routing packets. Each goroutine that
@@ -29,6 +30,7 @@ type router struct {
 	// format, context and whether positions are included.
 	variants [2 * 4 * 2][]byte
 	built    uint16
+	single   []byte // a variant with a listener's own volume, not cached
 	cipher   []byte
 }
 
@@ -54,8 +56,9 @@ func (r *router) reset(sn *snapshot) {
 }
 
 // add makes vu a receiver with ctx, keeping the lowest context when vu is
-// reached more than once (normal speech beats shout beats whisper).
-func (r *router) add(sender, vu *voiceUser, ctx uint8, hasPos bool) {
+// reached more than once (normal speech beats shout beats whisper beats
+// listening) and the largest listener volume.
+func (r *router) add(sender, vu *voiceUser, ctx uint8, hasPos bool, volume float32) {
 	if vu == sender || vu.deaf {
 		return
 	}
@@ -65,16 +68,24 @@ func (r *router) add(sender, vu *voiceUser, ctx uint8, hasPos bool) {
 		if ctx < rc.context {
 			rc.context = ctx
 		}
+		if volume > rc.volume {
+			rc.volume = volume
+		}
 		return
 	}
 	r.seen[vu.session] = r.gen
 	r.slot[vu.session] = int32(len(r.receivers))
-	r.receivers = append(r.receivers, receiver{vu: vu, context: ctx, positional: pos})
+	r.receivers = append(r.receivers, receiver{vu: vu, context: ctx, positional: pos, volume: volume})
 }
 
-func (r *router) addChannel(sn *snapshot, sender *voiceUser, ch *voiceChannel, ctx uint8, hasPos bool) {
+// addChannel adds the users in ch with ctx and its listeners with the
+// listen context.
+func (r *router) addChannel(sender *voiceUser, ch *voiceChannel, ctx uint8, hasPos bool) {
 	for _, m := range ch.members {
-		r.add(sender, m, ctx, hasPos)
+		r.add(sender, m, ctx, hasPos, 0)
+	}
+	for _, l := range ch.listeners {
+		r.add(sender, l.vu, voice.ContextListen, hasPos, l.volume)
 	}
 }
 
@@ -89,10 +100,10 @@ func (r *router) resolve(sn *snapshot, sender *voiceUser, target uint32, hasPos 
 		// Loopback goes back even to a deaf sender: it is a self-test.
 		r.receivers = append(r.receivers, receiver{vu: sender, context: voice.ContextNormal, positional: hasPos})
 	case target == 0:
-		r.addChannel(sn, sender, sender.channel, voice.ContextNormal, hasPos)
+		r.addChannel(sender, sender.channel, voice.ContextNormal, hasPos)
 		for _, l := range sender.channel.links {
 			if sn.may(sender, l, acl.Speak) {
-				r.addChannel(sn, sender, l, voice.ContextNormal, hasPos)
+				r.addChannel(sender, l, voice.ContextNormal, hasPos)
 			}
 		}
 	case target < voice.TargetLoopback:
@@ -106,7 +117,7 @@ func (r *router) resolve(sn *snapshot, sender *voiceUser, target uint32, hasPos 
 		for _, session := range vt.sessions {
 			vu, ok := sn.users[session]
 			if ok && sn.may(sender, vu.channel, acl.Whisper) {
-				r.add(sender, vu, voice.ContextWhisper, hasPos)
+				r.add(sender, vu, voice.ContextWhisper, hasPos, 0)
 			}
 		}
 	}
@@ -127,10 +138,14 @@ func (r *router) addChannelTarget(sn *snapshot, sender *voiceUser, ct *channelTa
 			continue
 		}
 		for _, m := range ch.members {
-			if ct.group != "" && !sn.policy.InGroup(sn, m.subject, ch.id, ct.group) {
-				continue
+			if ct.group == "" || sn.policy.InGroup(sn, m.subject, ch.id, ct.group) {
+				r.add(sender, m, voice.ContextShout, hasPos, 0)
 			}
-			r.add(sender, m, voice.ContextShout, hasPos)
+		}
+		for _, l := range ch.listeners {
+			if ct.group == "" || sn.policy.InGroup(sn, l.vu.subject, ch.id, ct.group) {
+				r.add(sender, l.vu, voice.ContextListen, hasPos, l.volume)
+			}
 		}
 	}
 }
@@ -145,6 +160,15 @@ func (r *router) appendDescendants(ch *voiceChannel) {
 // encoded returns the plaintext for a receiver, encoding each distinct
 // (format, context, positional) variant of the packet once.
 func (r *router) encoded(sender *voiceUser, rc *receiver) []byte {
+	if rc.volume != 0 && rc.volume != 1 && rc.vu.format == voice.Protobuf {
+		r.out = r.in
+		r.out.Target = uint32(rc.context)
+		r.out.Sender = sender.session
+		r.out.HasPosition = rc.positional
+		r.out.Volume = rc.volume
+		r.single = voice.AppendAudio(r.single[:0], voice.Protobuf, &r.out, true)
+		return r.single
+	}
 	pos := 0
 	if rc.positional {
 		pos = 1

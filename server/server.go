@@ -53,7 +53,8 @@ type Server struct {
 	policy     acl.Policy
 	tlsConfig  *tls.Config
 	listenAddr string
-	userName   *regexp.Regexp // anchored; matches Unicode letters like Qt
+	userName    *regexp.Regexp // anchored; matches Unicode letters like Qt
+	channelName *regexp.Regexp
 
 	tcp *net.TCPListener
 	udp *net.UDPConn
@@ -105,6 +106,10 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("username_pattern: %w", err)
 	}
+	channelName, err := conf.CompilePattern(sc.ChannelNamePattern)
+	if err != nil {
+		return nil, fmt.Errorf("channel_name_pattern: %w", err)
+	}
 	cert, err := loadCertificate(sc.Certificate, sc.Key, sc.DataDir)
 	if err != nil {
 		return nil, err
@@ -115,6 +120,7 @@ func New(opts Options) (*Server, error) {
 		policy:     policy,
 		listenAddr: sc.Listen,
 		userName:   userName,
+		channelName: channelName,
 		users:      make(map[uint32]*user),
 		conns:      make(map[*conn]struct{}),
 		sessions:   newSessionPool(sc.MaxUsers),
@@ -281,6 +287,7 @@ func VersionString() string { return control.VersionString(Version) }
 type Stats struct {
 	Users          int    // authenticated users
 	VoiceReceived  uint64 // valid voice packets from speakers
+	VoiceSilenced  uint64 // packets from muted, suppressed or self-muted speakers, dropped
 	VoiceForwarded uint64 // copies sent to listeners, over UDP or the tunnel
 	VoiceShed      uint64 // tunnelled copies dropped because a listener's queue was full
 	UDPUnmatched   uint64 // datagrams that decrypted for no one
@@ -291,6 +298,7 @@ func (s *Server) Stats() Stats {
 	return Stats{
 		Users:          int(s.userCount.Load()),
 		VoiceReceived:  s.counters.received.Load(),
+		VoiceSilenced:  s.counters.silenced.Load(),
 		VoiceForwarded: s.counters.forwarded.Load(),
 		VoiceShed:      s.counters.shed.Load(),
 		UDPUnmatched:   s.counters.badUDP.Load(),

@@ -23,8 +23,15 @@ type voiceChannel struct {
 	id       uint32
 	parent   *voiceChannel
 	children []*voiceChannel
-	members  []*voiceUser
-	links    []*voiceChannel // transitive closure, the channel itself excluded
+	members   []*voiceUser
+	listeners []voiceListener
+	links     []*voiceChannel // transitive closure, the channel itself excluded
+}
+
+// voiceListener is a user listening to a channel they are not in.
+type voiceListener struct {
+	vu     *voiceUser
+	volume float32 // the listener's own factor for this channel; 1 = unchanged
 }
 
 // voiceUser is a user as the voice path sees it.
@@ -108,6 +115,12 @@ func (s *Server) publishLocked() {
 		}
 		ip := u.conn.remote.Addr().Unmap()
 		sn.byIP[ip] = append(sn.byIP[ip], u)
+	}
+	for _, vu := range sn.users {
+		for ch, volume := range vu.u.listening {
+			vc := sn.channels[ch.id]
+			vc.listeners = append(vc.listeners, voiceListener{vu: vu, volume: volume})
+		}
 	}
 	// Targets refer to users and channels, so they are resolved last.
 	for _, vu := range sn.users {

@@ -58,9 +58,7 @@ func (s *Server) handleTextMessage(sender *user, m *mumblepb.TextMessage) {
 			s.deny(sender, acl.TextMessage, ch)
 			return
 		}
-		for u := range ch.users {
-			recipients[u] = struct{}{}
-		}
+		addChannelRecipients(ch, recipients)
 	}
 	for _, id := range m.TreeId {
 		ch, ok := s.channels[id]
@@ -108,9 +106,7 @@ func (s *Server) handleTextMessage(sender *user, m *mumblepb.TextMessage) {
 // sender may text; a subchannel without permission is skipped with its
 // subtree.
 func (s *Server) addTreeRecipients(sender *user, ch *channel, into map[*user]struct{}) {
-	for u := range ch.users {
-		into[u] = struct{}{}
-	}
+	addChannelRecipients(ch, into)
 	for _, child := range ch.children {
 		if s.may(sender, child, acl.TextMessage) {
 			s.addTreeRecipients(sender, child, into)
@@ -135,5 +131,15 @@ func (s *Server) handleRequestBlob(u *user, m *mumblepb.RequestBlob) {
 		if ch, ok := s.channels[id]; ok && ch.description != "" {
 			u.conn.send(&mumblepb.ChannelState{ChannelId: ptr(id), Description: ptr(ch.description)})
 		}
+	}
+}
+
+// addChannelRecipients adds the users in ch and those listening to it.
+func addChannelRecipients(ch *channel, into map[*user]struct{}) {
+	for u := range ch.users {
+		into[u] = struct{}{}
+	}
+	for u := range ch.listeners {
+		into[u] = struct{}{}
 	}
 }

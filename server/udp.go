@@ -58,6 +58,7 @@ func (p *peerTable) remove(u *user) {
 // voiceCounters are totals across the server, for tests and (later) metrics.
 type voiceCounters struct {
 	received  atomic.Uint64 // valid voice packets from senders
+	silenced  atomic.Uint64 // voice from muted, suppressed or self-muted senders, dropped
 	forwarded atomic.Uint64 // copies sent to receivers (UDP or tunnel)
 	shed      atomic.Uint64 // tunnelled copies dropped on a full queue
 	badUDP    atomic.Uint64 // datagrams that matched no one
@@ -177,7 +178,11 @@ func (s *Server) answerServerPing(r *router, pkt []byte, addr netip.AddrPort) bo
 func (s *Server) routeVoice(r *router, u *user, pl []byte, now int64) {
 	sn := s.snap.Load()
 	sender, ok := sn.users[u.session]
-	if !ok || sender.u != u || sender.silenced {
+	if !ok || sender.u != u {
+		return
+	}
+	if sender.silenced {
+		s.counters.silenced.Add(1)
 		return
 	}
 	if voice.DecodeAudio(pl, u.format, false, &r.in) != nil || r.in.Target > voice.TargetLoopback {

@@ -51,6 +51,7 @@ type user struct {
 	pluginContext  []byte
 	pluginIdentity string
 	targets        map[uint32]*mumblepb.VoiceTarget
+	listening      map[*channel]float32 // channels listened to, with the volume factor
 	subject        *acl.Subject   // replaced, never mutated
 	clientStats    *mumblepb.Ping // the client's own numbers from its last Ping
 
@@ -139,6 +140,7 @@ func (u *user) stateMessage() *mumblepb.UserState {
 	if u.certHash != "" {
 		m.Hash = ptr(u.certHash)
 	}
+	m.ListeningChannelAdd = u.listeningIDs()
 	return m
 }
 

@@ -73,6 +73,9 @@ func (s *Server) handleUserState(actor *user, m *mumblepb.UserState) {
 		s.denyType(actor, mumblepb.PermissionDenied_TextTooLong)
 		return
 	}
+	if !s.checkListeningLocked(target, m) {
+		return
+	}
 	s.applyUserStateLocked(actor, target, m, dest)
 }
 
@@ -142,6 +145,10 @@ func (s *Server) applyUserStateLocked(actor, target *user, m *mumblepb.UserState
 	if m.Recording != nil && m.GetRecording() != target.recording {
 		set(&target.recording, m.GetRecording(), &out.Recording)
 	}
+	if len(m.ListeningChannelAdd) > 0 || len(m.ListeningChannelRemove) > 0 || len(m.ListeningVolumeAdjustment) > 0 {
+		s.applyListeningLocked(target, m, out)
+		changed = changed || len(out.ListeningChannelAdd) > 0 || len(out.ListeningChannelRemove) > 0
+	}
 	if m.PluginContext != nil {
 		target.pluginContext = append([]byte(nil), m.PluginContext...) // stored, never broadcast
 	}
@@ -170,18 +177,10 @@ func (s *Server) applyUserStateLocked(actor, target *user, m *mumblepb.UserState
 		changed = true
 	}
 	s.snapDirty = true
+	var left *channel
 	if dest != nil {
-		wasSuppressed := target.suppress
-		s.placeLocked(target, dest)
-		out.ChannelId = ptr(dest.id)
-		if target.suppress != wasSuppressed {
-			out.Suppress = ptr(target.suppress)
-		}
+		left = s.enterLocked(target, dest, out)
 		changed = true
-		target.conn.send(&mumblepb.PermissionQuery{ChannelId: ptr(dest.id), Permissions: ptr(uint32(s.permissions(target, dest)))})
-		if dest.parent != nil {
-			target.conn.send(&mumblepb.PermissionQuery{ChannelId: ptr(dest.parent.id), Permissions: ptr(uint32(s.permissions(target, dest.parent)))})
-		}
 	}
 	if changed {
 		// The voice path must see the change before anyone hears of it:
@@ -190,4 +189,5 @@ func (s *Server) applyUserStateLocked(actor, target *user, m *mumblepb.UserState
 		s.publishLocked()
 		s.broadcastLocked(out, nil)
 	}
+	s.removeIfEmptyTemporaryLocked(left)
 }

@@ -26,6 +26,22 @@ func (s *testServer) trio(t *testing.T) (a, b, c *peer) {
 	return a, b, c
 }
 
+// sendSilenced sends a packet from a silenced speaker and waits until the
+// server has dropped it, so the packet cannot overtake a later unmute (UDP
+// and TCP are separate paths with no order between them).
+func (s *testServer) sendSilenced(t *testing.T, p *peer, frame uint64) {
+	t.Helper()
+	before := s.Stats().VoiceSilenced
+	p.SendAudio(0, frame, opus, false, nil)
+	deadline := time.Now().Add(5 * time.Second)
+	for s.Stats().VoiceSilenced == before {
+		if time.Now().After(deadline) {
+			t.Fatal("the silenced packet never reached the server")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 func legacyClient(c *client.Config) { c.Version = control.MakeVersion(1, 3, 4) }
 func noUDP(c *client.Config)        { c.DisableUDP = true }
 
@@ -150,7 +166,7 @@ func TestSilencedSendersAndDeafReceivers(t *testing.T) {
 	// Self-muted alice reaches no one.
 	a.SetSelfMute(true, false)
 	b.waitFor("alice muted", func(cl *client.Client) bool { return cl.Users()[a.Session()].GetSelfMute() })
-	a.SendAudio(0, 1, opus, false, nil)
+	s.sendSilenced(t, a, 1)
 	// Self-deafened carol hears nothing.
 	c.SetSelfMute(true, true)
 	b.waitFor("carol deaf", func(cl *client.Client) bool { return cl.Users()[c.Session()].GetSelfDeaf() })

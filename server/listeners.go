@@ -1,0 +1,113 @@
+package server
+
+// Channel listeners (Mumble 1.4+): a user may listen to channels other
+// than their own and hears them with the "listen" context, optionally at
+// their own volume (1.5+).
+
+import (
+	"github.com/plenum-voice/plenum/acl"
+	"github.com/plenum-voice/plenum/proto/mumblepb"
+)
+
+// Murmur's defaults: -1 means unlimited, 0 disables listening.
+const (
+	listenersPerChannel = -1
+	listenersPerUser    = -1
+)
+
+// checkListeningLocked checks a user's listening_channel_add against the
+// Listen permission and the limits, sending the denial if one fails.
+func (s *Server) checkListeningLocked(u *user, m *mumblepb.UserState) bool {
+	adding := 0
+	for _, id := range m.ListeningChannelAdd {
+		ch, found := s.channels[id]
+		if !found {
+			continue
+		}
+		if _, listening := u.listening[ch]; listening {
+			continue
+		}
+		if !s.may(u, ch, acl.Listen) {
+			s.deny(u, acl.Listen, ch)
+			return false
+		}
+		if listenersPerChannel >= 0 && len(ch.listeners) >= listenersPerChannel {
+			s.denyType(u, mumblepb.PermissionDenied_ChannelListenerLimit)
+			return false
+		}
+		adding++
+		if listenersPerUser >= 0 && len(u.listening)+adding > listenersPerUser {
+			s.denyType(u, mumblepb.PermissionDenied_UserListenerLimit)
+			return false
+		}
+	}
+	return true
+}
+
+// applyListeningLocked applies listening changes that passed the checks
+// and adds what changed to out. Volume adjustments are the listener's own
+// business and are not broadcast.
+func (s *Server) applyListeningLocked(u *user, m *mumblepb.UserState, out *mumblepb.UserState) {
+	for _, id := range m.ListeningChannelRemove {
+		if ch, found := s.channels[id]; found {
+			if _, listening := u.listening[ch]; listening {
+				delete(u.listening, ch)
+				delete(ch.listeners, u)
+				out.ListeningChannelRemove = append(out.ListeningChannelRemove, id)
+			}
+		}
+	}
+	for _, id := range m.ListeningChannelAdd {
+		ch, found := s.channels[id]
+		if !found {
+			continue
+		}
+		if _, listening := u.listening[ch]; listening {
+			continue
+		}
+		if u.listening == nil {
+			u.listening = make(map[*channel]float32)
+		}
+		u.listening[ch] = 1
+		ch.listeners[u] = struct{}{}
+		out.ListeningChannelAdd = append(out.ListeningChannelAdd, id)
+	}
+	for _, adj := range m.ListeningVolumeAdjustment {
+		ch, found := s.channels[adj.GetListeningChannel()]
+		if !found {
+			continue
+		}
+		if _, listening := u.listening[ch]; listening && adj.GetVolumeAdjustment() > 0 {
+			u.listening[ch] = adj.GetVolumeAdjustment()
+		}
+	}
+	s.snapDirty = true
+}
+
+// dropListenersLocked stops everyone listening to ch (it is being removed)
+// and tells everyone.
+func (s *Server) dropListenersLocked(ch *channel) {
+	for u := range ch.listeners {
+		delete(u.listening, ch)
+		s.broadcastLocked(&mumblepb.UserState{Session: ptr(u.session), ListeningChannelRemove: []uint32{ch.id}}, nil)
+	}
+	clear(ch.listeners)
+	s.snapDirty = true
+}
+
+// dropUserListeningLocked forgets a leaving user's listeners.
+func (s *Server) dropUserListeningLocked(u *user) {
+	for ch := range u.listening {
+		delete(ch.listeners, u)
+	}
+	u.listening = nil
+}
+
+// listeningIDs returns the channels u listens to, for UserState.
+func (u *user) listeningIDs() []uint32 {
+	ids := make([]uint32, 0, len(u.listening))
+	for ch := range u.listening {
+		ids = append(ids, ch.id)
+	}
+	return ids
+}
