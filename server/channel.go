@@ -20,7 +20,7 @@ type channel struct {
 	descHash    []byte // SHA-1 of a long description, sent instead of it
 	position    int32
 	maxUsers    uint32
-	temporary   bool // removed once empty; never written to the config file
+	temporary   bool                  // removed once empty; never written to the config file
 	links       map[*channel]struct{} // direct links; symmetric
 	users       map[*user]struct{}
 	listeners   map[*user]struct{}
@@ -28,10 +28,10 @@ type channel struct {
 
 func newChannel(id uint32, parent *channel, name string) *channel {
 	c := &channel{
-		id:     id,
-		parent: parent,
-		name:   name,
-		links:  make(map[*channel]struct{}),
+		id:        id,
+		parent:    parent,
+		name:      name,
+		links:     make(map[*channel]struct{}),
 		users:     make(map[*user]struct{}),
 		listeners: make(map[*user]struct{}),
 	}

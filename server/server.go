@@ -48,11 +48,11 @@ type Options struct {
 // Server is a Mumble-compatible voice server. Create it with New, start it
 // with Listen and Serve.
 type Server struct {
-	cfg        *conf.Server
-	log        *slog.Logger
-	policy     acl.Policy
-	tlsConfig  *tls.Config
-	listenAddr string
+	cfg         *conf.Server
+	log         *slog.Logger
+	policy      acl.Policy
+	tlsConfig   *tls.Config
+	listenAddr  string
 	userName    *regexp.Regexp // anchored; matches Unicode letters like Qt
 	channelName *regexp.Regexp
 
@@ -115,16 +115,16 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		cfg:        &sc,
-		log:        log,
-		policy:     policy,
-		listenAddr: sc.Listen,
-		userName:   userName,
+		cfg:         &sc,
+		log:         log,
+		policy:      policy,
+		listenAddr:  sc.Listen,
+		userName:    userName,
 		channelName: channelName,
-		users:      make(map[uint32]*user),
-		conns:      make(map[*conn]struct{}),
-		sessions:   newSessionPool(sc.MaxUsers),
-		closing:    make(chan struct{}),
+		users:       make(map[uint32]*user),
+		conns:       make(map[*conn]struct{}),
+		sessions:    newSessionPool(sc.MaxUsers),
+		closing:     make(chan struct{}),
 		tlsConfig: &tls.Config{
 			Certificates: []tls.Certificate{cert},
 			MinVersion:   tls.VersionTLS12,

@@ -20,9 +20,9 @@ type snapshot struct {
 }
 
 type voiceChannel struct {
-	id       uint32
-	parent   *voiceChannel
-	children []*voiceChannel
+	id        uint32
+	parent    *voiceChannel
+	children  []*voiceChannel
 	members   []*voiceUser
 	listeners []voiceListener
 	links     []*voiceChannel // transitive closure, the channel itself excluded

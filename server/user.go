@@ -52,8 +52,8 @@ type user struct {
 	pluginIdentity string
 	targets        map[uint32]*mumblepb.VoiceTarget
 	listening      map[*channel]float32 // channels listened to, with the volume factor
-	subject        *acl.Subject   // replaced, never mutated
-	clientStats    *mumblepb.Ping // the client's own numbers from its last Ping
+	subject        *acl.Subject         // replaced, never mutated
+	clientStats    *mumblepb.Ping       // the client's own numbers from its last Ping
 
 	// Voice path. The encrypt and decrypt halves of the CryptState are
 	// guarded separately so forwarding to a user never waits for a decrypt
