@@ -1,10 +1,11 @@
-// Command plenum runs the Plenum voice server.
+// Command plenum runs the Plenum voice server and its admin subcommands.
 //
 //	plenum                       run on the embedded default configuration
 //	plenum -config plenary.toml  run on a TOML configuration file
 //	plenum -listen 127.0.0.1:0   override the listen address (port 0: pick a free port)
 //	plenum -data DIR             keep the certificate (and later the database) in DIR
 //	plenum -print-default-config print the embedded default configuration
+//	plenum check FILE            validate FILE and print its channel tree
 package main
 
 import (
@@ -28,6 +29,16 @@ func main() {
 }
 
 func run(args []string) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "check":
+			return runCheck(args[1:], os.Stdout)
+		}
+	}
+	return runServer(args)
+}
+
+func runServer(args []string) error {
 	fs := flag.NewFlagSet("plenum", flag.ContinueOnError)
 	configPath := fs.String("config", "", "TOML configuration `file` (default: the embedded default)")
 	dataDir := fs.String("data", "", "data `directory` for the certificate and state (overrides the config)")

@@ -1,0 +1,39 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/plenum-voice/plenum/conf"
+)
+
+func TestCheckPrintsTree(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "p.toml")
+	os.WriteFile(path, conf.DefaultTOML(), 0o644)
+	var out bytes.Buffer
+	if err := runCheck([]string{path}, &out); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"valid", "[0] Root (root)", "[1] Lobby  (default channel)", "Plenary  (linked with Overflow)", "        [", "Room 1"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+func TestCheckReportsFileLine(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bad.toml")
+	os.WriteFile(path, []byte("[server]\nmax_users = 0\n\n[[channel]]\nname = \"A\"\nlinks = [\"B\"]\n"), 0o644)
+	err := runCheck([]string{path}, &bytes.Buffer{})
+	if err == nil {
+		t.Fatal("invalid file accepted")
+	}
+	for _, want := range []string{path + ":2: server.max_users", path + ":6: channel[0].links"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q: %v", want, err)
+		}
+	}
+}
