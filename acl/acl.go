@@ -1,11 +1,19 @@
-// Package acl holds Mumble's permission bits and the one question the server
-// asks before every decision Murmur takes by permission: what may this user
-// do in this channel?
+// Package acl is Plenum's copy of Murmur's permission model: the permission
+// bits, the ACL entries and groups stored on channels, and the evaluation
+// Murmur 1.5.735 performs on them (ChanACL::effectivePermissions and
+// Group::appliesToUser). Stock Mumble clients grey out menus, show ACLs and
+// expect "permission denied" exactly where Murmur would, so the evaluation
+// here reproduces Murmur's rules, quirks included, rather than an idealised
+// version of them. Where Murmur's current development branch (HEAD) differs
+// from 1.5.735, the comments and test names say so.
 //
-// The server never tests permissions any other way, so replacing the Policy
-// (the open policy here, the full ACL engine later) changes every decision at
-// once: entering channels, speaking in linked channels, whispering, texting,
-// moving, muting and administration.
+// The server asks one question before every decision Murmur takes by
+// permission: what may this user do in this channel? Permissions answers it
+// from an ACLTree, Cache memoises the answer per (session, channel) like
+// Murmur's acCache, and Explain tells an administrator why.
+//
+// Policy and Open are the older interface the server still uses; Open is
+// what Permissions computes for a tree without any ACL data.
 package acl
 
 import (
@@ -37,6 +45,11 @@ const (
 	Register         Permission = 0x40000
 	SelfRegister     Permission = 0x80000
 	ResetUserContent Permission = 0x100000
+
+	// Cached is the marker Murmur ORs into values stored in its ACL cache
+	// (and then sends verbatim in PermissionQuery). Permissions and Cache
+	// never return it; a server that wants Murmur's exact bytes may add it.
+	Cached Permission = 0x8000000
 
 	// All is every permission a 1.4+ client knows.
 	All Permission = 0x1F0FFF
@@ -98,13 +111,20 @@ type Policy interface {
 	InGroup(t Tree, s *Subject, channel uint32, group string) bool
 }
 
-// Open is the policy of a server without ACLs: everyone gets Murmur's default
-// grant in every channel and nothing more, so administration is refused until
-// an ACL engine grants it.
+// Open is the policy of a server without ACLs. It computes what Murmur
+// computes for a tree without any entries or groups: the default grant for
+// everyone, and SuperUser's fixed set (All without Speak and Whisper).
 type Open struct{}
 
 // Permissions implements Policy.
-func (Open) Permissions(Tree, *Subject, uint32) Permission { return DefaultGrant }
+func (Open) Permissions(t Tree, s *Subject, channel uint32) Permission {
+	if s == nil {
+		// The server may still ask before a user has a Subject; the old
+		// Open answered the default grant then, and so does this one.
+		return DefaultGrant
+	}
+	return Permissions(bareTree{t}, s, channel)
+}
 
 // InGroup implements Policy with Murmur's built-in groups; without ACLs there
 // are no channel groups, so any other name matches nobody.
