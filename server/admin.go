@@ -89,37 +89,41 @@ func (s *Server) handleUserStats(requester *user, m *mumblepb.UserStats) {
 	requester.conn.send(out)
 }
 
-func (s *Server) handleQueryUsers(u *user, m *mumblepb.QueryUsers) {
-	// Nobody is registered yet, so there is nothing to resolve; answer
-	// anyway so the client's ACL editor does not wait.
-	u.conn.send(&mumblepb.QueryUsers{})
-}
-
-// handleUserRemove kicks (and, once bans exist, bans) a user.
+// handleUserRemove kicks (Kick or Ban on root) or bans (Ban on root) a
+// user. A ban records the user's address and certificate first.
 func (s *Server) handleUserRemove(actor *user, m *mumblepb.UserRemove) {
 	s.mu.Lock()
-	defer s.unlock()
 	target, ok := s.users[m.GetSession()]
-	if !ok {
-		return
-	}
 	need := acl.Kick | acl.Ban
 	if m.GetBan() {
 		need = acl.Ban
 	}
-	if !s.may(actor, s.root, need) {
-		s.deny(actor, need, s.root)
+	switch {
+	case !ok:
+		s.mu.Unlock()
+		return
+	case target.userID == 0 || !s.may(actor, s.root, need):
+		s.deny(actor, need, s.root) // nobody removes SuperUser
+		s.mu.Unlock()
 		return
 	}
+	s.mu.Unlock()
 	if m.GetBan() {
-		actor.conn.send(&mumblepb.PermissionDenied{Type: mumblepb.PermissionDenied_Text.Enum(), Reason: ptr("This server does not support bans yet.")})
+		if err := s.banUser(target, m.GetReason()); err != nil {
+			s.log.Error("saving ban failed", "err", err)
+			return
+		}
+	}
+	s.mu.Lock()
+	defer s.unlock()
+	if s.users[target.session] != target {
 		return
 	}
-	out := &mumblepb.UserRemove{Session: ptr(target.session), Actor: ptr(actor.session), Reason: m.Reason}
+	out := &mumblepb.UserRemove{Session: ptr(target.session), Actor: ptr(actor.session), Reason: m.Reason, Ban: m.Ban}
 	target.conn.sendAndClose(out)
 	s.removeUserLocked(target)
 	s.broadcastLocked(out, target)
-	s.log.Info("user kicked", "session", target.session, "user", target.name, "by", actor.name)
+	s.log.Info("user removed", "session", target.session, "user", target.name, "by", actor.name, "ban", m.GetBan())
 }
 
 func (s *Server) handleACL(u *user, m *mumblepb.ACL) {

@@ -29,10 +29,11 @@ func (grantAll) InGroup(t acl.Tree, s *acl.Subject, ch uint32, g string) bool {
 // startAdminServer runs a server where every user may administer.
 func startAdminServer(t *testing.T) *testServer {
 	t.Helper()
+	dataDir := t.TempDir()
 	srv, err := server.New(server.Options{
 		Config:  conf.Default(),
 		Listen:  "127.0.0.1:0",
-		DataDir: t.TempDir(),
+		DataDir: dataDir,
 		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Policy:  grantAll{},
 	})
@@ -46,7 +47,7 @@ func startAdminServer(t *testing.T) *testServer {
 	done := make(chan struct{})
 	go func() { defer close(done); srv.Serve(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	return &testServer{Server: srv, addr: srv.Addr().String()}
+	return &testServer{Server: srv, addr: srv.Addr().String(), dataDir: dataDir}
 }
 
 func withCert(t *testing.T) func(*client.Config) {

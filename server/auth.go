@@ -63,20 +63,21 @@ func (s *Server) handleAuthenticate(c *conn, m *mumblepb.Authenticate) {
 		reject(c, mumblepb.Reject_InvalidUsername, "Invalid username")
 		return
 	}
-	// Every user is unregistered until registration exists, and the server
-	// password applies exactly to unregistered users.
-	if s.cfg.Password != "" && m.GetPassword() != s.cfg.Password {
-		reject(c, mumblepb.Reject_WrongServerPW, "Invalid server password")
+	certHash := c.certHash()
+	// The store is asked before taking the lock: it may hash a password.
+	ident, rejectType, reason := s.identify(name, m.GetPassword(), certHash)
+	if rejectType != mumblepb.Reject_None {
+		reject(c, rejectType, reason)
 		return
 	}
-	certHash := c.certHash()
 
 	s.mu.Lock()
 	defer s.unlock()
 	var ghost *user
 	for _, other := range s.users {
-		if strings.EqualFold(other.name, name) {
-			if certHash != "" && other.certHash == certHash {
+		sameUser := ident.userID >= 0 && other.userID == ident.userID
+		if sameUser || strings.EqualFold(other.name, ident.name) {
+			if sameUser || (certHash != "" && other.certHash == certHash) {
 				ghost = other // the same person reconnecting: replace the old session
 				continue
 			}
@@ -99,22 +100,31 @@ func (s *Server) handleAuthenticate(c *conn, m *mumblepb.Authenticate) {
 	}
 	version := control.VersionOf(c.clientVersion)
 	u := &user{
-		conn:      c,
-		session:   session,
-		name:      name,
+		conn:    c,
+		session: session,
+
+		name:      ident.name,
 		certHash:  certHash,
 		version:   version,
 		format:    voice.FormatFor(version),
 		opus:      m.GetOpus(),
 		connected: time.Now(),
-		userID:    -1,
-		tokens:    append([]string(nil), m.GetTokens()...),
-		targets:   make(map[uint32]*mumblepb.VoiceTarget),
+
+		userID:  ident.userID,
+		comment: ident.comment,
+		texture: ident.texture,
+		tokens:  append([]string(nil), m.GetTokens()...),
+		targets: make(map[uint32]*mumblepb.VoiceTarget),
 	}
 	if cv := c.clientVersion; cv != nil {
 		u.release = limitString(cv.GetRelease(), maxReleaseLen)
 		u.os = limitString(cv.GetOs(), maxOSLen)
 		u.osVersion = limitString(cv.GetOsVersion(), maxOSVersionLen)
+	}
+
+	u.commentHash = blobHash(u.comment)
+	if len(u.texture) >= blobThreshold {
+		u.textureHash = sha1Sum(u.texture)
 	}
 	u.udpFlag.Store(true)
 	u.lastActive.Store(u.connected.UnixNano())
@@ -123,13 +133,14 @@ func (s *Server) handleAuthenticate(c *conn, m *mumblepb.Authenticate) {
 		c.close(fmt.Errorf("generate crypt key: %w", err))
 		return
 	}
-	s.loginLocked(c, u)
+
+	s.loginLocked(c, u, ident.channel)
 }
 
 // loginLocked sends a newly authenticated client everything it needs, in
 // the order Murmur sends it: the client insists on seeing its own UserState
 // before ServerSync.
-func (s *Server) loginLocked(c *conn, u *user) {
+func (s *Server) loginLocked(c *conn, u *user, lastChannel uint32) {
 	key, enc, dec := u.crypt.Key(), u.crypt.EncryptIV(), u.crypt.DecryptIV()
 	c.send(&mumblepb.CryptSetup{Key: key[:], ClientNonce: dec[:], ServerNonce: enc[:]})
 	c.send(codecVersion())
@@ -148,12 +159,7 @@ func (s *Server) loginLocked(c *conn, u *user) {
 		c.send(m)
 	}
 
-	entry := s.defaultChannel
-	u.channel = entry // provisional, so the subject has a channel
-	u.refreshSubject()
-	if !s.may(u, entry, acl.Enter) || s.isFull(entry) {
-		entry = s.root
-	}
+	entry := s.entryChannelLocked(u, lastChannel)
 	u.channel = nil
 	c.user = u
 	s.users[u.session] = u
@@ -192,6 +198,26 @@ func (s *Server) loginLocked(c *conn, u *user) {
 	}
 	c.nc.SetReadDeadline(time.Now().Add(s.cfg.Timeout.Duration))
 	s.log.Info("user joined", "session", u.session, "user", u.name, "client", u.release, "version", control.VersionString(u.version))
+}
+
+// entryChannelLocked picks where a user starts: a registered user's last
+// channel (Murmur's rememberchannel), else the default channel, else the
+// root, skipping channels the user may not enter or that are full.
+func (s *Server) entryChannelLocked(u *user, lastChannel uint32) *channel {
+	candidates := []*channel{s.defaultChannel}
+	if last, ok := s.channels[lastChannel]; ok && u.userID > 0 {
+		candidates = append([]*channel{last}, candidates...)
+	}
+	for _, ch := range candidates {
+		u.channel = ch // provisional, so the permission subject has a channel
+		u.refreshSubject()
+		if s.may(u, ch, acl.Enter) && !s.isFull(ch) {
+			u.channel = nil
+			return ch
+		}
+	}
+	u.channel = nil
+	return s.root
 }
 
 // suggestConfig is the configured SuggestConfig, or nil when the admin
@@ -271,7 +297,16 @@ func (s *Server) disconnect(c *conn) {
 	if u == nil || s.users[u.session] != u {
 		return // never authenticated, or already replaced by a ghost login
 	}
+
 	s.removeUserLocked(u)
+	if u.userID > 0 {
+		id, channel := u.userID, u.channel.id
+		s.afterUnlock = append(s.afterUnlock, func() {
+			if err := s.store.SetLastSeen(id, time.Now(), channel); err != nil {
+				s.log.Warn("saving last channel failed", "id", id, "err", err)
+			}
+		})
+	}
 	reason := "disconnected"
 	if c.closeErr != nil {
 		reason = c.closeErr.Error()

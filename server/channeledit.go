@@ -340,3 +340,13 @@ func (s *Server) channelsChangedLocked() {}
 // forgetPermissionsLocked drops cached permissions; the open policy keeps
 // none.
 func (s *Server) forgetPermissionsLocked() {}
+
+// forgetUserPermissionsLocked drops u's cached permissions and tells u's
+// client to drop its own (after a registration change).
+func (s *Server) forgetUserPermissionsLocked(u *user) {
+	u.conn.send(&mumblepb.PermissionQuery{
+		ChannelId:   ptr(u.channel.id),
+		Permissions: ptr(uint32(s.permissions(u, u.channel))),
+		Flush:       ptr(true),
+	})
+}

@@ -241,6 +241,14 @@ func (c *conn) serve() {
 		c.close(fmt.Errorf("tls handshake: %w", err))
 		return
 	}
+
+	s.mu.Lock()
+	banned := s.bannedLocked(c.remote.Addr(), c.certHash())
+	s.mu.Unlock()
+	if banned {
+		c.close(errBanned) // as Murmur: no Reject, the connection just ends
+		return
+	}
 	writers.Add(1)
 	go c.writeLoop(&writers)
 

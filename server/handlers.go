@@ -68,9 +68,9 @@ func (s *Server) handle(c *conn, t control.Type, payload []byte) {
 	case *mumblepb.ACL:
 		s.handleACL(u, m)
 	case *mumblepb.BanList:
-		s.requireOrDeny(u, 0, acl.Ban, "the ban list")
+		s.handleBanList(u, m)
 	case *mumblepb.UserList:
-		s.requireOrDeny(u, 0, acl.Register, "the user list")
+		s.handleUserList(u, m)
 	}
 }
 
@@ -91,7 +91,12 @@ func (s *Server) unlock() {
 	if s.snapDirty {
 		s.publishLocked()
 	}
+	after := s.afterUnlock
+	s.afterUnlock = nil
 	s.mu.Unlock()
+	for _, fn := range after {
+		fn()
+	}
 }
 
 // permissions is the single permission check of the server: every decision

@@ -25,7 +25,8 @@ import (
 // testServer runs a server on a free loopback port until the test ends.
 type testServer struct {
 	*server.Server
-	addr string
+	addr    string
+	dataDir string
 }
 
 func startServer(t testing.TB, edit func(*conf.Config)) *testServer {
@@ -38,10 +39,11 @@ func startServer(t testing.TB, edit func(*conf.Config)) *testServer {
 	if os.Getenv("PLENUM_TEST_LOG") != "" {
 		level = slog.LevelDebug
 	}
+	dataDir := t.TempDir()
 	srv, err := server.New(server.Options{
 		Config:  cfg,
 		Listen:  "127.0.0.1:0",
-		DataDir: t.TempDir(),
+		DataDir: dataDir,
 		Logger:  slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
 	})
 	if err != nil {
@@ -64,7 +66,7 @@ func startServer(t testing.TB, edit func(*conf.Config)) *testServer {
 			t.Error("server did not shut down within 10 s")
 		}
 	})
-	return &testServer{Server: srv, addr: srv.Addr().String()}
+	return &testServer{Server: srv, addr: srv.Addr().String(), dataDir: dataDir}
 }
 
 // peer is a test client with its received voice in a channel.

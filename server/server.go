@@ -17,6 +17,8 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"sync"
@@ -26,6 +28,7 @@ import (
 	"github.com/plenum-voice/plenum/acl"
 	"github.com/plenum-voice/plenum/conf"
 	"github.com/plenum-voice/plenum/proto/control"
+	"github.com/plenum-voice/plenum/store"
 )
 
 // Version is the version Plenum announces. It is at least 1.5.0 so that 1.5
@@ -35,6 +38,9 @@ var Version = control.MakeVersion(1, 5, 735)
 
 // Release is the release string sent in Version.
 const Release = "Plenum"
+
+// databaseFile is the SQLite database inside the data directory.
+const databaseFile = "plenum.db"
 
 // Options configure a Server.
 type Options struct {
@@ -69,15 +75,20 @@ type Server struct {
 	conns          map[*conn]struct{}
 	sessions       sessionPool
 	snapDirty      bool
+	bans           []store.Ban
+	afterUnlock    []func() // work (disk I/O) to run once mu is released
+
+	store *store.Store // registered users, SuperUser password, bans
 
 	snap      atomic.Pointer[snapshot]
 	peers     peerTable
 	counters  voiceCounters
 	userCount atomic.Int32 // authenticated users, for server-list pings
 
-	wg      sync.WaitGroup // every goroutine the server starts
-	closing chan struct{}
-	closed  sync.Once
+	wg         sync.WaitGroup // every goroutine the server starts
+	closing    chan struct{}
+	closed     sync.Once
+	closeStore sync.Once
 }
 
 // New prepares a server: it validates the configuration, builds the channel
@@ -135,6 +146,16 @@ func New(opts Options) (*Server, error) {
 	}
 	s.peers.init()
 	if err := s.buildChannels(cfg); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(sc.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	if s.store, err = store.Open(filepath.Join(sc.DataDir, databaseFile)); err != nil {
+		return nil, err
+	}
+	if s.bans, err = s.store.Bans(); err != nil {
+		s.store.Close()
 		return nil, err
 	}
 	s.mu.Lock()
@@ -213,6 +234,7 @@ func (s *Server) shutdown() {
 		s.mu.Unlock()
 	})
 	s.wg.Wait()
+	s.closeStore.Do(func() { s.store.Close() })
 }
 
 var errShutdown = errors.New("server shutting down")

@@ -5,6 +5,8 @@ package server
 import (
 	"github.com/plenum-voice/plenum/acl"
 	"github.com/plenum-voice/plenum/proto/mumblepb"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 // Self-only UserState fields: setting them for someone else drops the whole
@@ -16,6 +18,13 @@ func hasSelfOnlyFields(m *mumblepb.UserState) bool {
 }
 
 func (s *Server) handleUserState(actor *user, m *mumblepb.UserState) {
+	if m.UserId != nil {
+		s.handleRegister(actor, m)
+		m.UserId = nil
+		if len(protoFields(m)) <= 1 {
+			return // the registration was all there was
+		}
+	}
 	s.mu.Lock()
 	defer s.unlock()
 	target := actor
@@ -155,6 +164,14 @@ func (s *Server) applyUserStateLocked(actor, target *user, m *mumblepb.UserState
 	if m.PluginIdentity != nil {
 		target.pluginIdentity = m.GetPluginIdentity()
 	}
+
+	if (m.Comment != nil || m.Texture != nil) && target.userID >= 0 {
+		id, comment, texture := target.userID, m.Comment, m.Texture
+		if texture == nil && m.Texture != nil {
+			texture = []byte{}
+		}
+		s.afterUnlock = append(s.afterUnlock, func() { s.persistUserState(id, comment, texture) })
+	}
 	if m.Comment != nil {
 		target.comment = m.GetComment()
 		target.commentHash = blobHash(target.comment)
@@ -190,4 +207,14 @@ func (s *Server) applyUserStateLocked(actor, target *user, m *mumblepb.UserState
 		s.broadcastLocked(out, nil)
 	}
 	s.removeIfEmptyTemporaryLocked(left)
+}
+
+// protoFields lists the fields set in m.
+func protoFields(m proto.Message) []protoreflect.FieldDescriptor {
+	var fields []protoreflect.FieldDescriptor
+	m.ProtoReflect().Range(func(fd protoreflect.FieldDescriptor, _ protoreflect.Value) bool {
+		fields = append(fields, fd)
+		return true
+	})
+	return fields
 }

@@ -6,6 +6,7 @@
 //	plenum -data DIR             keep the certificate (and later the database) in DIR
 //	plenum -print-default-config print the embedded default configuration
 //	plenum check FILE            validate FILE and print its channel tree
+//	plenum supw PASSWORD         set the SuperUser password (server running or not)
 package main
 
 import (
@@ -33,6 +34,8 @@ func run(args []string) error {
 		switch args[0] {
 		case "check":
 			return runCheck(args[1:], os.Stdout)
+		case "supw":
+			return runSupw(args[1:], os.Stdout)
 		}
 	}
 	return runServer(args)

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/plenum-voice/plenum/conf"
+	"github.com/plenum-voice/plenum/store"
 )
 
 func TestCheckPrintsTree(t *testing.T) {
@@ -35,5 +36,24 @@ func TestCheckReportsFileLine(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q: %v", want, err)
 		}
+	}
+}
+
+func TestSupwSetsSuperUserPassword(t *testing.T) {
+	dir := t.TempDir()
+	var out bytes.Buffer
+	if err := runSupw([]string{"-data", dir, "s3cret"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(filepath.Join(dir, "plenum.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if ok, err := st.CheckPassword(store.SuperUserID, "s3cret"); !ok || err != nil {
+		t.Fatalf("password not set: %v, %v", ok, err)
+	}
+	if ok, _ := st.CheckPassword(store.SuperUserID, "other"); ok {
+		t.Fatal("any password accepted")
 	}
 }

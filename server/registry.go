@@ -1,0 +1,303 @@
+package server
+
+// Registered users, SuperUser and bans, kept in the store (SQLite in the
+// data directory). Database I/O happens outside the control-plane lock.
+
+import (
+	"errors"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/plenum-voice/plenum/acl"
+	"github.com/plenum-voice/plenum/proto/mumblepb"
+	"github.com/plenum-voice/plenum/store"
+)
+
+// superUserName is the name SuperUser logs in with, by password only.
+const superUserName = "SuperUser"
+
+// identity is who an Authenticate turned out to be.
+type identity struct {
+	userID  int64 // -1 unregistered, 0 SuperUser, > 0 registered
+	name    string
+	comment string
+	texture []byte
+	channel uint32 // last channel of a registered user
+}
+
+// identify authenticates a login against the store, as Murmur does:
+// SuperUser by password only; a registered certificate logs in as its
+// user (under the registered name); a registered name needs that user's
+// certificate or password; anyone else is unregistered, and only they are
+// asked for the server password.
+func (s *Server) identify(name, password, certHash string) (identity, mumblepb.Reject_RejectType, string) {
+	if strings.EqualFold(name, superUserName) {
+		ok, err := s.store.CheckPassword(0, password)
+		if err != nil || !ok {
+			return identity{}, mumblepb.Reject_WrongUserPW, "Wrong password for SuperUser"
+		}
+		return identity{userID: 0, name: superUserName}, mumblepb.Reject_None, ""
+	}
+	if certHash != "" {
+		if u, err := s.store.UserByCert(certHash); err == nil {
+			return registered(u), mumblepb.Reject_None, ""
+		}
+	}
+	if u, err := s.store.UserByName(name); err == nil {
+		if ok, _ := s.store.CheckPassword(u.ID, password); ok {
+			return registered(u), mumblepb.Reject_None, ""
+		}
+		return identity{}, mumblepb.Reject_WrongUserPW, "Wrong certificate or password for registered user"
+	}
+	if s.cfg.Password != "" && password != s.cfg.Password {
+		return identity{}, mumblepb.Reject_WrongServerPW, "Invalid server password"
+	}
+	return identity{userID: -1, name: name}, mumblepb.Reject_None, ""
+}
+
+func registered(u store.User) identity {
+	return identity{userID: u.ID, name: u.Name, comment: u.Comment, texture: u.Texture, channel: u.LastChannel}
+}
+
+// bannedLocked reports whether a connection from addr with certHash is
+// banned.
+func (s *Server) bannedLocked(addr netip.Addr, certHash string) bool {
+	now := time.Now()
+	for _, b := range s.bans {
+		if b.Matches(addr.Unmap(), certHash, now) {
+			return true
+		}
+	}
+	return false
+}
+
+// handleRegister serves UserState{user_id}: registration of oneself
+// (SelfRegister on root) or of someone else (Register on root), which
+// needs the target's certificate.
+func (s *Server) handleRegister(actor *user, m *mumblepb.UserState) {
+	s.mu.Lock()
+	target := actor
+	if m.Session != nil {
+		t, ok := s.users[m.GetSession()]
+		if !ok {
+			s.mu.Unlock()
+			return
+		}
+		target = t
+	}
+	need := acl.SelfRegister
+	if target != actor {
+		need = acl.Register
+	}
+	switch {
+	case target.userID >= 0:
+		s.mu.Unlock()
+		return // already registered
+	case !s.may(actor, s.root, need):
+		s.deny(actor, need, s.root)
+		s.mu.Unlock()
+		return
+	case target.certHash == "":
+		actor.conn.send(&mumblepb.PermissionDenied{Type: mumblepb.PermissionDenied_MissingCertificate.Enum(), Session: ptr(target.session)})
+		s.mu.Unlock()
+		return
+	}
+	name, cert := target.name, target.certHash
+	s.mu.Unlock()
+
+	reg, err := s.store.Register(name, cert)
+	if err != nil {
+		s.log.Warn("registration failed", "session", target.session, "user", name, "err", err)
+		actor.conn.send(&mumblepb.PermissionDenied{Type: mumblepb.PermissionDenied_UserName.Enum(), Name: ptr(name)})
+		return
+	}
+	s.store.SetComment(reg.ID, target.comment)
+
+	s.mu.Lock()
+	defer s.unlock()
+	if s.users[target.session] != target {
+		return // left meanwhile; the registration stays, as in Murmur
+	}
+	target.userID = reg.ID
+	target.refreshSubject()
+	s.forgetUserPermissionsLocked(target)
+	s.publishLocked()
+	s.broadcastLocked(&mumblepb.UserState{Session: ptr(target.session), Actor: ptr(actor.session), UserId: ptr(uint32(reg.ID))}, nil)
+	s.log.Info("user registered", "session", target.session, "user", name, "id", reg.ID, "by", actor.name)
+}
+
+// handleUserList serves the registered-user editor: an empty list asks for
+// all users; entries with a name rename, entries without delete.
+func (s *Server) handleUserList(u *user, m *mumblepb.UserList) {
+	s.mu.Lock()
+	allowed := s.may(u, s.root, acl.Register)
+	if !allowed {
+		s.deny(u, acl.Register, s.root)
+	}
+	s.mu.Unlock()
+	if !allowed {
+		return
+	}
+	if len(m.Users) == 0 {
+		users, err := s.store.Users("")
+		if err != nil {
+			s.log.Error("listing users failed", "err", err)
+			return
+		}
+		reply := &mumblepb.UserList{}
+		for _, ru := range users {
+			if ru.ID == 0 {
+				continue // Murmur does not list SuperUser
+			}
+			e := &mumblepb.UserList_User{UserId: ptr(uint32(ru.ID)), Name: ptr(ru.Name), LastChannel: ptr(ru.LastChannel)}
+			if !ru.LastSeen.IsZero() {
+				e.LastSeen = ptr(ru.LastSeen.UTC().Format("2006-01-02T15:04:05"))
+			}
+			reply.Users = append(reply.Users, e)
+		}
+		u.conn.send(reply)
+		return
+	}
+	for _, e := range m.Users {
+		id := int64(e.GetUserId())
+		if id == 0 {
+			continue
+		}
+		var err error
+		if e.Name != nil {
+			err = s.store.Rename(id, e.GetName())
+		} else {
+			err = s.store.Delete(id)
+			if err == nil {
+				s.unregisterOnline(id)
+			}
+		}
+		if err != nil {
+			s.log.Warn("user list edit failed", "id", id, "err", err)
+		}
+	}
+}
+
+// unregisterOnline turns an online user whose registration was deleted
+// into an unregistered one, as Murmur announces with user_id = -1.
+func (s *Server) unregisterOnline(id int64) {
+	s.mu.Lock()
+	defer s.unlock()
+	for _, u := range s.users {
+		if u.userID == id {
+			u.userID = -1
+			u.refreshSubject()
+			s.forgetUserPermissionsLocked(u)
+			s.broadcastLocked(&mumblepb.UserState{Session: ptr(u.session), UserId: ptr(uint32(0xFFFFFFFF))}, nil)
+		}
+	}
+	s.snapDirty = true
+}
+
+// handleQueryUsers resolves registered ids to names and names to ids.
+func (s *Server) handleQueryUsers(u *user, m *mumblepb.QueryUsers) {
+	reply := &mumblepb.QueryUsers{}
+	for _, id := range m.Ids {
+		if ru, err := s.store.UserByID(int64(id)); err == nil {
+			reply.Ids = append(reply.Ids, id)
+			reply.Names = append(reply.Names, ru.Name)
+		}
+	}
+	for _, name := range m.Names {
+		if ru, err := s.store.UserByName(name); err == nil {
+			reply.Ids = append(reply.Ids, uint32(ru.ID))
+			reply.Names = append(reply.Names, ru.Name)
+		}
+	}
+	u.conn.send(reply)
+}
+
+// handleBanList serves the ban editor (Ban on root): a query returns the
+// list, anything else replaces it.
+func (s *Server) handleBanList(u *user, m *mumblepb.BanList) {
+	s.mu.Lock()
+	allowed := s.may(u, s.root, acl.Ban)
+	if !allowed {
+		s.deny(u, acl.Ban, s.root)
+	}
+	s.mu.Unlock()
+	if !allowed {
+		return
+	}
+	if m.GetQuery() {
+		bans, err := s.store.Bans()
+		if err != nil {
+			s.log.Error("reading bans failed", "err", err)
+			return
+		}
+		reply := &mumblepb.BanList{}
+		for _, b := range bans {
+			addr, mask, start, duration := b.Wire()
+			reply.Bans = append(reply.Bans, &mumblepb.BanList_BanEntry{
+				Address: addr, Mask: ptr(mask), Name: ptr(b.Name), Hash: ptr(b.CertHash),
+				Reason: ptr(b.Reason), Start: ptr(start), Duration: ptr(duration),
+			})
+		}
+		u.conn.send(reply)
+		return
+	}
+	var bans []store.Ban
+	for _, e := range m.Bans {
+		b, err := store.BanFromWire(e.Address, e.GetMask(), e.GetName(), e.GetHash(), e.GetReason(), e.GetStart(), e.GetDuration())
+		if err != nil {
+			continue // Murmur drops malformed entries
+		}
+		bans = append(bans, b)
+	}
+	if err := s.store.SetBans(bans); err != nil {
+		s.log.Error("saving bans failed", "err", err)
+		return
+	}
+	s.mu.Lock()
+	s.bans = bans
+	s.mu.Unlock()
+	s.log.Info("ban list replaced", "entries", len(bans), "by", u.name)
+}
+
+// banUser bans target's address (host mask) and certificate, with reason.
+func (s *Server) banUser(target *user, reason string) error {
+	bits := 32
+	addr := target.conn.remote.Addr().Unmap()
+	if addr.Is6() {
+		bits = 128
+	}
+	b := store.Ban{
+		Prefix:   netip.PrefixFrom(addr, bits),
+		CertHash: target.certHash,
+		Name:     target.name,
+		Reason:   reason,
+		Start:    time.Now().UTC().Truncate(time.Second),
+	}
+	if err := s.store.AddBan(b); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.bans = append(s.bans, b)
+	s.mu.Unlock()
+	return nil
+}
+
+// persistUserState stores what a registered user keeps between sessions.
+func (s *Server) persistUserState(id int64, comment *string, texture []byte) {
+	if id < 0 {
+		return
+	}
+	if comment != nil {
+		if err := s.store.SetComment(id, *comment); err != nil {
+			s.log.Warn("saving comment failed", "id", id, "err", err)
+		}
+	}
+	if texture != nil {
+		if err := s.store.SetTexture(id, texture); err != nil {
+			s.log.Warn("saving texture failed", "id", id, "err", err)
+		}
+	}
+}
+
+var errBanned = errors.New("banned")
