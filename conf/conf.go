@@ -15,8 +15,12 @@
 // *Error naming the file, line and key; several problems are joined with
 // errors.Join (use Errors to take them apart again).
 //
-// Groups and ACLs will be added later as [channel.groups] and [[channel.acl]]
-// sub-tables of a channel; files written for this version stay valid.
+// Groups and ACLs follow Murmur's model (see Group and ACLEntry): the root
+// channel's are the top-level [groups.NAME] and [[acl]] tables, a channel's
+// are [channel.groups.NAME] and [[channel.acl]] tables inside it.
+//
+// Encode and WriteFile write a configuration back (for edits made from
+// Mumble clients); Diff tells what a reloaded file changed.
 package conf
 
 import (
@@ -39,6 +43,11 @@ type Config struct {
 	Server   Server    `toml:"server"`
 	Channels []Channel `toml:"channel"` // children of the root channel, in file order
 	File     string    `toml:"-"`       // where it was loaded from ("" for the embedded default)
+
+	// The root channel's groups ([groups.admin]) and ACL entries ([[acl]],
+	// in evaluation order).
+	Groups map[string]*Group `toml:"groups"`
+	ACL    []ACLEntry        `toml:"acl"`
 
 	// serverLines maps a [server] key ("listen") to the line it was set on;
 	// the key "" holds the line of the [server] header.
@@ -80,13 +89,25 @@ type Server struct {
 
 // Channel is one channel below the root channel.
 type Channel struct {
-	Name        string    `toml:"name"`
-	Description string    `toml:"description"`
-	Position    int32     `toml:"position"`
-	MaxUsers    uint32    `toml:"max_users"` // 0 = server default
-	Links       []string  `toml:"links"`     // paths of channels to link with, e.g. "Plenary" or "Breakouts/Room 1" (relative to root, '/'-separated); links are symmetric
-	Children    []Channel `toml:"channel"`   // nested [[channel.channel]]
-	Line        int       `toml:"-"`         // line in the file where this channel's table starts (0 if unknown)
+	Name        string   `toml:"name"`
+	Description string   `toml:"description"`
+	Position    int32    `toml:"position"`
+	MaxUsers    uint32   `toml:"max_users"` // 0 = server default
+	Links       []string `toml:"links"`     // paths of channels to link with, e.g. "Plenary" or "Breakouts/Room 1" (relative to root, '/'-separated); links are symmetric
+
+	// Temporary marks a channel that exists when the server starts and is
+	// removed by the server once it becomes empty after someone was in it,
+	// like a channel a client created with MakeTempChannel. It cannot have
+	// subchannels and cannot be the default channel.
+	Temporary bool `toml:"temporary"`
+	// InheritACL is Murmur's inherit_acls: whether ACL entries of the parent
+	// channels (those with apply_subs) apply here. Absent = true; use InheritsACL.
+	InheritACL *bool             `toml:"inherit_acl"`
+	Groups     map[string]*Group `toml:"groups"` // [channel.groups.NAME]
+	ACL        []ACLEntry        `toml:"acl"`    // [[channel.acl]], in evaluation order
+
+	Children []Channel `toml:"channel"` // nested [[channel.channel]]
+	Line     int       `toml:"-"`       // line in the file where this channel's table starts (0 if unknown)
 
 	// keyLines maps a key of this channel's table ("links") to its line.
 	keyLines map[string]int
@@ -205,6 +226,7 @@ func (c *Config) attachLines(pos positions) {
 	for k, l := range pos.keysUnder(pathKey("server")) {
 		c.serverLines[k] = l
 	}
+	attachACLLines(c.Groups, c.ACL, "", pos)
 	var walk func(chs []Channel, prefix string)
 	walk = func(chs []Channel, prefix string) {
 		for i := range chs {
@@ -214,6 +236,7 @@ func (c *Config) attachLines(pos positions) {
 			}
 			chs[i].Line = pos.line(p)
 			chs[i].keyLines = pos.keysUnder(p)
+			attachACLLines(chs[i].Groups, chs[i].ACL, p, pos)
 			walk(chs[i].Children, p)
 		}
 	}

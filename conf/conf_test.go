@@ -296,8 +296,8 @@ func TestDecodeErrors(t *testing.T) {
 		{"unknown server keys", "[server]\nport = 64738\nlisten = \":1\"\nusers = 5\n", []wantErr{
 			{2, "server.port", "unknown key"}, {4, "server.users", "unknown key"}}},
 		{"unknown key in channel", "[[channel]]\nname = \"A\"\n[[channel]]\nname = \"B\"\ncolour = 3\n", []wantErr{{5, "channel[1].colour", "unknown key"}}},
-		{"unknown key in nested channel", "[[channel]]\nname = \"A\"\n[[channel.channel]]\nname = \"B\"\n[[channel.channel]]\nname = \"C\"\n  acl = []\n", []wantErr{
-			{7, "channel[0].channel[1].acl", "unknown key"}}},
+		{"unknown key in nested channel", "[[channel]]\nname = \"A\"\n[[channel.channel]]\nname = \"B\"\n[[channel.channel]]\nname = \"C\"\n  acls = []\n", []wantErr{
+			{7, "channel[0].channel[1].acls", "unknown key"}}},
 		{"wrong type string", "[server]\nname = 5\n", []wantErr{{2, "server.name", "want a string, got an integer"}}},
 		{"wrong type int", "[server]\n\nmax_users = \"many\"\n", []wantErr{{3, "server.max_users", "want an integer, got a string"}}},
 		{"wrong type optional bool", "[server]\nsuggest_push_to_talk = 1\n", []wantErr{{2, "server.suggest_push_to_talk", "want true or false"}}},

@@ -124,6 +124,16 @@ func (ck *schemaChecker) value(v any, t reflect.Type, concrete []string, display
 			return
 		}
 		ck.table(m, t, concrete, display)
+	case reflect.Map: // a table with free-form keys, e.g. [groups.NAME]
+		m, ok := v.(map[string]any)
+		if !ok {
+			ck.add(concrete, display, "want a table, got %s", tomlTypeName(v))
+			return
+		}
+		for _, k := range sortedKeys(m) {
+			c := append(append([]string{}, concrete...), k)
+			ck.value(m[k], t.Elem(), c, display+"."+k)
+		}
 	case reflect.Slice:
 		var elems []any
 		switch v := v.(type) {

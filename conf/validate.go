@@ -14,6 +14,7 @@ import (
 func (c *Config) Validate() error {
 	v := &validator{c: c}
 	v.server()
+	v.groupsAndACL(c.Groups, c.ACL, "", true)
 	v.channels()
 	return joinErrors(v.errs)
 }
@@ -91,8 +92,13 @@ func (v *validator) server() {
 	if _, err := CompilePattern(s.UsernamePattern); err != nil {
 		v.serverErr("username_pattern", "%v", err)
 	}
-	if s.DefaultChannel != "" && v.c.Lookup(s.DefaultChannel) == nil {
-		v.serverErr("default_channel", "no channel %q", s.DefaultChannel)
+	if s.DefaultChannel != "" {
+		switch ch := v.c.Lookup(s.DefaultChannel); {
+		case ch == nil:
+			v.serverErr("default_channel", "no channel %q", s.DefaultChannel)
+		case ch.Temporary:
+			v.serverErr("default_channel", "channel %q is temporary (removed once it empties), so it cannot be the default channel", s.DefaultChannel)
+		}
 	}
 }
 
@@ -154,6 +160,10 @@ func (v *validator) channels() {
 					v.channelErr(ch, "links", display, "unknown channel %q (links are paths from the root, e.g. \"Breakout rooms/Room 1\")", l)
 				}
 			}
+			if ch.Temporary && len(ch.Children) > 0 {
+				v.channelErr(ch, "temporary", display, "a temporary channel cannot have subchannels (Murmur refuses them)")
+			}
+			v.groupsAndACL(ch.Groups, ch.ACL, display, false)
 			walk(ch.Children, path, display)
 		}
 	}
