@@ -125,16 +125,3 @@ func (s *Server) handleUserRemove(actor *user, m *mumblepb.UserRemove) {
 	s.broadcastLocked(out, target)
 	s.log.Info("user removed", "session", target.session, "user", target.name, "by", actor.name, "ban", m.GetBan())
 }
-
-func (s *Server) handleACL(u *user, m *mumblepb.ACL) {
-	s.mu.Lock()
-	ch, ok := s.channels[m.GetChannelId()]
-	allowed := ok && (s.may(u, ch, acl.Write) || s.may(u, s.root, acl.Write))
-	if ok && !allowed {
-		s.deny(u, acl.Write, ch)
-	}
-	s.mu.Unlock()
-	if allowed {
-		s.requireOrDeny(u, ch.id, acl.Write, "editing ACLs")
-	}
-}

@@ -145,6 +145,11 @@ func (s *Server) loginLocked(c *conn, u *user, lastChannel uint32) {
 	c.send(&mumblepb.CryptSetup{Key: key[:], ClientNonce: dec[:], ServerNonce: enc[:]})
 	c.send(codecVersion())
 
+	// Where the user will start decides "in"/"out" groups, so can_enter is
+	// computed as seen from there.
+	entry := s.entryChannelLocked(u, lastChannel)
+	u.channel = entry
+	s.refreshSubjectLocked(u)
 	for _, ch := range s.breadthFirst() {
 		c.send(s.channelStateLocked(ch, u))
 	}
@@ -159,7 +164,6 @@ func (s *Server) loginLocked(c *conn, u *user, lastChannel uint32) {
 		c.send(m)
 	}
 
-	entry := s.entryChannelLocked(u, lastChannel)
 	u.channel = nil
 	c.user = u
 	s.users[u.session] = u
@@ -210,7 +214,7 @@ func (s *Server) entryChannelLocked(u *user, lastChannel uint32) *channel {
 	}
 	for _, ch := range candidates {
 		u.channel = ch // provisional, so the permission subject has a channel
-		u.refreshSubject()
+		s.refreshSubjectLocked(u)
 		if s.may(u, ch, acl.Enter) && !s.isFull(ch) {
 			u.channel = nil
 			return ch
@@ -269,8 +273,9 @@ func (s *Server) channelStateLocked(ch *channel, viewer *user) *mumblepb.Channel
 	if ch.temporary {
 		m.Temporary = ptr(true)
 	}
+
 	if viewer != nil { // what a particular user may do; broadcasts leave it out
-		m.IsEnterRestricted = ptr(false)
+		m.IsEnterRestricted = ptr(enterRestricted(ch))
 		m.CanEnter = ptr(s.may(viewer, ch, acl.Enter))
 	}
 	return m
@@ -280,7 +285,7 @@ func (s *Server) updateTokens(u *user, tokens []string) {
 	s.mu.Lock()
 	defer s.unlock()
 	u.tokens = append([]string(nil), tokens...)
-	u.refreshSubject()
+	s.refreshSubjectLocked(u)
 	s.snapDirty = true
 	for _, ch := range s.breadthFirst() {
 		u.conn.send(&mumblepb.ChannelState{ChannelId: ptr(ch.id), CanEnter: ptr(s.may(u, ch, acl.Enter))})

@@ -2,9 +2,12 @@ package server
 
 import (
 	"crypto/sha1"
+
 	"fmt"
 	"sort"
 	"unicode/utf16"
+
+	"github.com/plenum-voice/plenum/acl"
 
 	"github.com/plenum-voice/plenum/conf"
 )
@@ -20,10 +23,12 @@ type channel struct {
 	descHash    []byte // SHA-1 of a long description, sent instead of it
 	position    int32
 	maxUsers    uint32
-	temporary   bool                  // removed once empty; never written to the config file
-	links       map[*channel]struct{} // direct links; symmetric
-	users       map[*user]struct{}
-	listeners   map[*user]struct{}
+
+	temporary bool                  // removed once empty; never written to the config file
+	acl       *acl.ChannelACL       // groups and entries; nil inherits everything. Replaced, never mutated in place
+	links     map[*channel]struct{} // direct links; symmetric
+	users     map[*user]struct{}
+	listeners map[*user]struct{}
 }
 
 func newChannel(id uint32, parent *channel, name string) *channel {
@@ -96,8 +101,10 @@ func (c *channel) allLinks() []*channel {
 // assigned in file order, depth first, so they are stable across restarts
 // as long as the file does not change.
 func (s *Server) buildChannels(cfg *conf.Config) error {
+
 	s.channels = make(map[uint32]*channel)
 	s.root = newChannel(0, nil, s.cfg.Name)
+	s.root.acl = s.aclFromConfig(true, cfg.Groups, cfg.ACL, "root")
 	s.channels[0] = s.root
 	byPath := map[string]*channel{"": s.root}
 	next := uint32(1)
@@ -111,8 +118,11 @@ func (s *Server) buildChannels(cfg *conf.Config) error {
 		c := newChannel(next, parent, ch.Name)
 		next++
 		c.setDescription(ch.Description)
+
 		c.position = ch.Position
 		c.maxUsers = ch.MaxUsers
+		c.temporary = ch.Temporary
+		c.acl = s.aclFromConfig(ch.InheritsACL(), ch.Groups, ch.ACL, path)
 		s.channels[c.id] = c
 		byPath[path] = c
 	})

@@ -329,17 +329,41 @@ func (s *Server) removeIfEmptyTemporaryLocked(ch *channel) {
 
 // grantCreatorLocked gives the creator of a channel what Murmur gives:
 // membership of the new channel's admin group when registered, and Write
-// on it when the inherited ACLs would not allow them to manage it. Until
-// channels carry ACL data there is nothing to record.
-func (s *Server) grantCreatorLocked(u *user, c *channel) {}
+// on it when the inherited ACLs would not allow them to manage it.
+func (s *Server) grantCreatorLocked(u *user, c *channel) {
+	if u.userID < 0 && u.certHash == "" {
+		return
+	}
+	next := &acl.ChannelACL{InheritACL: true, Groups: map[string]*acl.Group{}}
+	if u.userID >= 0 {
+		next.Groups["admin"] = &acl.Group{Name: "admin", Inherit: true, Inheritable: true, Add: []int64{u.userID}}
+	}
+	c.acl = next
+	s.forgetPermissionsLocked()
+	if !s.may(u, c, acl.Write) {
+		e := acl.Entry{ApplyHere: true, UserID: u.userID, Allow: acl.Write | acl.Traverse}
+		if u.userID < 0 {
+			e.Group = "$" + u.certHash
+		}
+		next.Entries = append(next.Entries, e)
+		s.forgetPermissionsLocked()
+	}
+	if len(next.Groups) == 0 && len(next.Entries) == 0 {
+		c.acl = nil
+	}
+}
 
 // channelsChangedLocked is called after the channel tree changed. Writing
 // the tree back to the configuration file hooks in here.
 func (s *Server) channelsChangedLocked() {}
 
-// forgetPermissionsLocked drops cached permissions; the open policy keeps
-// none.
-func (s *Server) forgetPermissionsLocked() {}
+// forgetPermissionsLocked drops every cached permission, after a change to
+// ACLs, groups or the tree.
+func (s *Server) forgetPermissionsLocked() {
+	if s.permCache != nil {
+		s.permCache.Clear()
+	}
+}
 
 // forgetUserPermissionsLocked drops u's cached permissions and tells u's
 // client to drop its own (after a registration change).

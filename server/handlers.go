@@ -147,7 +147,7 @@ func (s *Server) placeLocked(u *user, ch *channel) (lostPriority bool) {
 	ch.users[u] = struct{}{}
 	lostPriority = u.prioritySpeak
 	u.prioritySpeak = false
-	u.refreshSubject()
+	s.refreshSubjectLocked(u)
 	u.suppress = !s.may(u, ch, acl.Speak)
 	s.snapDirty = true
 	return lostPriority
@@ -313,7 +313,7 @@ func (s *Server) permissionsChangedLocked() {
 	s.forgetPermissionsLocked()
 	var changed []*mumblepb.UserState
 	for _, u := range s.users {
-		u.refreshSubject()
+		s.refreshSubjectLocked(u)
 		if suppress := !s.may(u, u.channel, acl.Speak); suppress != u.suppress {
 			u.suppress = suppress
 			changed = append(changed, &mumblepb.UserState{Session: ptr(u.session), Suppress: ptr(suppress)})
@@ -330,5 +330,14 @@ func (s *Server) permissionsChangedLocked() {
 			Permissions: ptr(uint32(s.permissions(u, u.channel))),
 			Flush:       ptr(true),
 		})
+	}
+}
+
+// refreshSubjectLocked rebuilds u's permission subject after a change of
+// channel, tokens or registration, and forgets u's cached permissions.
+func (s *Server) refreshSubjectLocked(u *user) {
+	u.refreshSubject()
+	if s.permCache != nil {
+		s.permCache.Forget(u.session)
 	}
 }

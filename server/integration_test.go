@@ -31,6 +31,13 @@ type testServer struct {
 
 func startServer(t testing.TB, edit func(*conf.Config)) *testServer {
 	t.Helper()
+	return startServerIn(t, t.TempDir(), edit)
+}
+
+// startServerIn runs a server on dataDir, which may hold a database the
+// test prepared.
+func startServerIn(t testing.TB, dataDir string, edit func(*conf.Config)) *testServer {
+	t.Helper()
 	cfg := conf.Default()
 	if edit != nil {
 		edit(cfg)
@@ -39,7 +46,6 @@ func startServer(t testing.TB, edit func(*conf.Config)) *testServer {
 	if os.Getenv("PLENUM_TEST_LOG") != "" {
 		level = slog.LevelDebug
 	}
-	dataDir := t.TempDir()
 	srv, err := server.New(server.Options{
 		Config:  cfg,
 		Listen:  "127.0.0.1:0",

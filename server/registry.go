@@ -120,7 +120,7 @@ func (s *Server) handleRegister(actor *user, m *mumblepb.UserState) {
 		return // left meanwhile; the registration stays, as in Murmur
 	}
 	target.userID = reg.ID
-	target.refreshSubject()
+	s.refreshSubjectLocked(target)
 	s.forgetUserPermissionsLocked(target)
 	s.publishLocked()
 	s.broadcastLocked(&mumblepb.UserState{Session: ptr(target.session), Actor: ptr(actor.session), UserId: ptr(uint32(reg.ID))}, nil)
@@ -187,7 +187,7 @@ func (s *Server) unregisterOnline(id int64) {
 	for _, u := range s.users {
 		if u.userID == id {
 			u.userID = -1
-			u.refreshSubject()
+			s.refreshSubjectLocked(u)
 			s.forgetUserPermissionsLocked(u)
 			s.broadcastLocked(&mumblepb.UserState{Session: ptr(u.session), UserId: ptr(uint32(0xFFFFFFFF))}, nil)
 		}

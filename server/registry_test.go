@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/plenum-voice/plenum/client"
+	"github.com/plenum-voice/plenum/conf"
 	"github.com/plenum-voice/plenum/proto/mumblepb"
 	"github.com/plenum-voice/plenum/store"
 )
@@ -24,12 +25,22 @@ func (s *testServer) openStore(t *testing.T) *store.Store {
 	return st
 }
 
-func TestSelfRegistrationNeedsPermission(t *testing.T) {
-	s := startServer(t, nil) // the open policy grants no SelfRegister
-	a := s.join(t, "alice", withCert(t))
+func TestSelfRegistrationFollowsTheRootACL(t *testing.T) {
+	// Murmur's default root ACL (in the default config) lets @all
+	// SelfRegister; without it nobody may.
+	open := startServer(t, nil)
+	a := open.join(t, "alice", withCert(t))
 	a.Send(&mumblepb.UserState{Session: proto.Uint32(a.Session()), UserId: proto.Uint32(0)})
-	a.waitFor("SelfRegister denied", func(*client.Client) bool {
-		for _, d := range messagesOf[*mumblepb.PermissionDenied](a) {
+	a.waitFor("registered", func(c *client.Client) bool {
+		u := c.Users()[a.Session()]
+		return u.UserId != nil && u.GetUserId() > 0
+	})
+
+	closed := startServer(t, func(c *conf.Config) { c.ACL = nil })
+	b := closed.join(t, "bob", withCert(t))
+	b.Send(&mumblepb.UserState{Session: proto.Uint32(b.Session()), UserId: proto.Uint32(0)})
+	b.waitFor("SelfRegister denied", func(*client.Client) bool {
+		for _, d := range messagesOf[*mumblepb.PermissionDenied](b) {
 			if d.GetPermission()&0x80000 != 0 {
 				return true
 			}

@@ -48,15 +48,17 @@ type Options struct {
 	Listen  string       // overrides Config.Server.Listen when set
 	DataDir string       // overrides Config.Server.DataDir when set
 	Logger  *slog.Logger // nil means slog.Default()
-	Policy  acl.Policy   // nil means acl.Open{}
+	Policy  acl.Policy   // nil means the channels' ACLs (Murmur's engine); tests may override
 }
 
 // Server is a Mumble-compatible voice server. Create it with New, start it
 // with Listen and Serve.
 type Server struct {
-	cfg         *conf.Server
-	log         *slog.Logger
+	cfg *conf.Server
+	log *slog.Logger
+
 	policy      acl.Policy
+	permCache   *acl.Cache // the ACL engine's cache; nil with a custom policy
 	tlsConfig   *tls.Config
 	listenAddr  string
 	userName    *regexp.Regexp // anchored; matches Unicode letters like Qt
@@ -109,9 +111,11 @@ func New(opts Options) (*Server, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	policy := opts.Policy
-	if policy == nil {
-		policy = acl.Open{}
+
+	permCache := acl.NewCache()
+	var policy acl.Policy = aclPolicy{cache: permCache}
+	if opts.Policy != nil {
+		policy, permCache = opts.Policy, nil
 	}
 	userName, err := conf.CompilePattern(sc.UsernamePattern)
 	if err != nil {
@@ -126,9 +130,11 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		cfg:         &sc,
-		log:         log,
+		cfg: &sc,
+		log: log,
+
 		policy:      policy,
+		permCache:   permCache,
 		listenAddr:  sc.Listen,
 		userName:    userName,
 		channelName: channelName,
@@ -144,10 +150,8 @@ func New(opts Options) (*Server, error) {
 			ClientAuth: tls.RequestClientCert,
 		},
 	}
+
 	s.peers.init()
-	if err := s.buildChannels(cfg); err != nil {
-		return nil, err
-	}
 	if err := os.MkdirAll(sc.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
@@ -155,6 +159,11 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	if s.bans, err = s.store.Bans(); err != nil {
+		s.store.Close()
+		return nil, err
+	}
+	// Channels come after the store: their ACLs name registered users.
+	if err := s.buildChannels(cfg); err != nil {
 		s.store.Close()
 		return nil, err
 	}

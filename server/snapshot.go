@@ -21,6 +21,7 @@ type snapshot struct {
 
 type voiceChannel struct {
 	id        uint32
+	acl       *acl.ChannelACL
 	parent    *voiceChannel
 	children  []*voiceChannel
 	members   []*voiceUser
@@ -68,6 +69,14 @@ func (sn *snapshot) Parent(id uint32) (uint32, bool) {
 	return ch.parent.id, true
 }
 
+// ACL implements acl.ACLTree over the snapshot.
+func (sn *snapshot) ACL(id uint32) *acl.ChannelACL {
+	if ch, ok := sn.channels[id]; ok {
+		return ch.acl
+	}
+	return nil
+}
+
 func (sn *snapshot) may(vu *voiceUser, ch *voiceChannel, p acl.Permission) bool {
 	return sn.policy.Permissions(sn, vu.subject, ch.id).Has(p)
 }
@@ -80,10 +89,17 @@ func (s *Server) publishLocked() {
 		users:    make(map[uint32]*voiceUser, len(s.users)),
 		channels: make(map[uint32]*voiceChannel, len(s.channels)),
 		byIP:     make(map[netip.Addr][]*user),
-		policy:   s.policy,
+
+		policy: s.policy,
+	}
+	if s.permCache != nil {
+		// The voice path evaluates against this snapshot's tree, so it gets
+		// a cache of its own that can never hold answers from another tree.
+		sn.policy = aclPolicy{cache: acl.NewCache()}
 	}
 	for id := range s.channels {
-		sn.channels[id] = &voiceChannel{id: id}
+
+		sn.channels[id] = &voiceChannel{id: id, acl: s.channels[id].acl}
 	}
 	for id, c := range s.channels {
 		vc := sn.channels[id]

@@ -1,0 +1,312 @@
+package server
+
+// Channel ACLs and groups: loaded from the configuration (user names
+// resolved against the store), evaluated by the acl package through a
+// cache, edited by the Mumble client's ACL editor.
+
+import (
+	"sort"
+	"strings"
+
+	"github.com/plenum-voice/plenum/acl"
+	"github.com/plenum-voice/plenum/conf"
+	"github.com/plenum-voice/plenum/proto/mumblepb"
+)
+
+// aclPolicy evaluates the channels' ACLs with Murmur's rules. Its cache is
+// per (session, channel); see Server.refreshSubjectLocked and
+// forgetPermissionsLocked for invalidation.
+type aclPolicy struct{ cache *acl.Cache }
+
+func (p aclPolicy) Permissions(t acl.Tree, s *acl.Subject, ch uint32) acl.Permission {
+	if s == nil {
+		return acl.DefaultGrant
+	}
+	return p.cache.Permissions(t.(acl.ACLTree), s, ch)
+}
+
+func (p aclPolicy) InGroup(t acl.Tree, s *acl.Subject, ch uint32, group string) bool {
+	return acl.InGroup(t.(acl.ACLTree), s, ch, ch, group)
+}
+
+// ACL implements acl.ACLTree for the control plane (callers hold s.mu).
+func (t serverTree) ACL(id uint32) *acl.ChannelACL {
+	if c, ok := t.s.channels[id]; ok {
+		return c.acl
+	}
+	return nil
+}
+
+// ChannelName lets acl.Explain name channels.
+func (t serverTree) ChannelName(id uint32) string {
+	if c, ok := t.s.channels[id]; ok {
+		return c.name
+	}
+	return ""
+}
+
+// aclFromConfig converts a channel's groups and entries from the file into
+// the engine's form. Unknown user names are reported and skipped, as
+// Murmur skips unknown user ids.
+func (s *Server) aclFromConfig(inherit bool, groups map[string]*conf.Group, entries []conf.ACLEntry, where string) *acl.ChannelACL {
+	if len(groups) == 0 && len(entries) == 0 && inherit {
+		return nil
+	}
+	out := &acl.ChannelACL{InheritACL: inherit, Groups: make(map[string]*acl.Group, len(groups))}
+	for name, g := range groups {
+		out.Groups[name] = &acl.Group{
+			Name:        name,
+			Inherit:     g.Inherits(),
+			Inheritable: g.IsInheritable(),
+			Add:         s.userIDs(g.Add, where),
+			Remove:      s.userIDs(g.Remove, where),
+		}
+	}
+	for _, e := range entries {
+		allow, deny := e.Permissions()
+		entry := acl.Entry{ApplyHere: e.Here(), ApplySubs: e.Subs(), UserID: -1, Group: e.Group, Allow: allow, Deny: deny}
+		if e.User != "" {
+			ids := s.userIDs([]string{e.User}, where)
+			if len(ids) == 0 {
+				continue
+			}
+			entry.UserID, entry.Group = ids[0], ""
+		}
+		out.Entries = append(out.Entries, entry)
+	}
+	return out
+}
+
+func (s *Server) userIDs(names []string, where string) []int64 {
+	var ids []int64
+	for _, name := range names {
+		u, err := s.store.UserByName(name)
+		if err != nil {
+			s.log.Warn("ACL names an unregistered user; ignored until registered", "channel", where, "user", name)
+			continue
+		}
+		ids = append(ids, u.ID)
+	}
+	return ids
+}
+
+// aclToConfig converts a channel's ACL back into the file's form, naming
+// users by their registered name.
+func (s *Server) aclToConfig(a *acl.ChannelACL) (inherit *bool, groups map[string]*conf.Group, entries []conf.ACLEntry) {
+	if a == nil {
+		return nil, nil, nil
+	}
+	if !a.InheritACL {
+		inherit = conf.Bool(false)
+	}
+	for name, g := range a.Groups {
+		cg := &conf.Group{Add: s.userNames(g.Add), Remove: s.userNames(g.Remove)}
+		if !g.Inherit {
+			cg.Inherit = conf.Bool(false)
+		}
+		if !g.Inheritable {
+			cg.Inheritable = conf.Bool(false)
+		}
+		if groups == nil {
+			groups = make(map[string]*conf.Group)
+		}
+		groups[name] = cg
+	}
+	for _, e := range a.Entries {
+		ce := conf.ACLEntry{Group: e.Group, Allow: e.Allow.Names(), Deny: e.Deny.Names()}
+		if e.UserID >= 0 {
+			names := s.userNames([]int64{e.UserID})
+			if len(names) == 0 {
+				continue
+			}
+			ce.User, ce.Group = names[0], ""
+		}
+		if !e.ApplyHere {
+			ce.ApplyHere = conf.Bool(false)
+		}
+		if !e.ApplySubs {
+			ce.ApplySubs = conf.Bool(false)
+		}
+		entries = append(entries, ce)
+	}
+	return inherit, groups, entries
+}
+
+func (s *Server) userNames(ids []int64) []string {
+	var names []string
+	for _, id := range ids {
+		if u, err := s.store.UserByID(id); err == nil {
+			names = append(names, u.Name)
+		}
+	}
+	return names
+}
+
+// handleACL serves the client's ACL editor: a query returns the channel's
+// ACLs and groups as Murmur does; anything else replaces them. Both need
+// Write on the channel or on root.
+func (s *Server) handleACL(u *user, m *mumblepb.ACL) {
+	s.mu.Lock()
+	defer s.unlock()
+	ch, ok := s.channels[m.GetChannelId()]
+	if !ok {
+		return
+	}
+	if !s.may(u, ch, acl.Write) && !s.may(u, s.root, acl.Write) {
+		s.deny(u, acl.Write, ch)
+		return
+	}
+	if m.GetQuery() {
+		s.sendACLLocked(u, ch)
+		return
+	}
+	s.setACLLocked(u, ch, m)
+}
+
+func (s *Server) sendACLLocked(u *user, ch *channel) {
+	t := serverTree{s}
+	reply := &mumblepb.ACL{ChannelId: ptr(ch.id), InheritAcls: ptr(ch.acl == nil || ch.acl.InheritACL), Query: ptr(false)}
+	ids := map[int64]bool{}
+	for _, name := range acl.GroupNames(t, ch.id) {
+		g := &mumblepb.ACL_ChanGroup{Name: ptr(name), Inherit: ptr(true), Inheritable: ptr(true), Inherited: ptr(false)}
+		if own := ch.acl; own != nil {
+			if og, ok := own.Groups[name]; ok {
+				g.Inherit, g.Inheritable = ptr(og.Inherit), ptr(og.Inheritable)
+				g.Add, g.Remove = toU32(og.Add, ids), toU32(og.Remove, ids)
+			}
+		}
+		if ch.parent != nil {
+			if pg, _, found := acl.LookupGroup(t, ch.parent.id, name); found && pg.Inheritable {
+				g.Inherited = ptr(true)
+			}
+			g.InheritedMembers = toU32(acl.Members(t, ch.parent.id, name), ids)
+		}
+		reply.Groups = append(reply.Groups, g)
+	}
+	for _, e := range acl.ReplyEntries(t, ch.id) {
+		ce := &mumblepb.ACL_ChanACL{
+			ApplyHere: ptr(e.ApplyHere), ApplySubs: ptr(e.ApplySubs), Inherited: ptr(e.Inherited),
+			Grant: ptr(uint32(e.Allow)), Deny: ptr(uint32(e.Deny)),
+		}
+		if e.UserID >= 0 {
+			ce.UserId = ptr(uint32(e.UserID))
+			ids[e.UserID] = true
+		} else {
+			ce.Group = ptr(e.Group)
+		}
+		reply.Acls = append(reply.Acls, ce)
+	}
+	u.conn.send(reply)
+	// The editor shows names, so it gets every id it needs resolved.
+	q := &mumblepb.QueryUsers{}
+	for _, id := range sortedIDs(ids) {
+		if ru, err := s.store.UserByID(id); err == nil {
+			q.Ids = append(q.Ids, uint32(id))
+			q.Names = append(q.Names, ru.Name)
+		}
+	}
+	u.conn.send(q)
+}
+
+func toU32(ids []int64, seen map[int64]bool) []uint32 {
+	out := make([]uint32, 0, len(ids))
+	for _, id := range ids {
+		out = append(out, uint32(id))
+		seen[id] = true
+	}
+	return out
+}
+
+func sortedIDs(set map[int64]bool) []int64 {
+	ids := make([]int64, 0, len(set))
+	for id := range set {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	return ids
+}
+
+// setACLLocked replaces ch's groups and entries with the editor's, as
+// Murmur does: inherited entries are not sent back by clients, grant and
+// deny are masked to known bits, temporary group members survive, and an
+// editor who would lock themselves out keeps Write on the channel.
+func (s *Server) setACLLocked(u *user, ch *channel, m *mumblepb.ACL) {
+	next := &acl.ChannelACL{InheritACL: m.GetInheritAcls(), Groups: map[string]*acl.Group{}}
+	for _, g := range m.Groups {
+		name := g.GetName()
+		if name == "" || strings.ContainsAny(name, "\x00") {
+			continue
+		}
+		ng := &acl.Group{Name: name, Inherit: g.GetInherit(), Inheritable: g.GetInheritable(),
+			Add: s.knownIDs(g.Add), Remove: s.knownIDs(g.Remove)}
+		if ch.acl != nil {
+			if old, ok := ch.acl.Groups[name]; ok {
+				ng.Temporary = old.Temporary
+			}
+		}
+		next.Groups[name] = ng
+	}
+	for _, e := range m.Acls {
+		entry := acl.Entry{ApplyHere: e.GetApplyHere(), ApplySubs: e.GetApplySubs(), UserID: -1,
+			Allow: acl.Permission(e.GetGrant()) & acl.All, Deny: acl.Permission(e.GetDeny()) & acl.All}
+		switch {
+		case e.UserId != nil:
+			ids := s.knownIDs([]uint32{e.GetUserId()})
+			if len(ids) == 0 {
+				continue
+			}
+			entry.UserID = ids[0]
+		case e.GetGroup() != "":
+			entry.Group = e.GetGroup()
+		default:
+			continue
+		}
+		next.Entries = append(next.Entries, entry)
+	}
+	ch.acl = next
+	s.forgetPermissionsLocked()
+	if !s.may(u, ch, acl.Write) && (u.userID >= 0 || u.certHash != "") {
+		keep := acl.Entry{ApplyHere: true, UserID: u.userID, Allow: acl.Write | acl.Traverse}
+		if u.userID < 0 {
+			keep.Group = "$" + u.certHash
+		}
+		next.Entries = append(next.Entries, keep)
+		s.forgetPermissionsLocked()
+	}
+	s.log.Info("ACL changed", "channel", ch.id, "name", ch.name, "by", u.name, "entries", len(next.Entries), "groups", len(next.Groups))
+	s.permissionsChangedLocked()
+	for _, other := range s.users {
+		other.conn.send(&mumblepb.ChannelState{
+			ChannelId:         ptr(ch.id),
+			IsEnterRestricted: ptr(enterRestricted(ch)),
+			CanEnter:          ptr(s.may(other, ch, acl.Enter)),
+		})
+	}
+	s.channelsChangedLocked()
+}
+
+// enterRestricted reports whether an ACL entry on ch itself denies Enter,
+// which 1.4+ clients show with a lock.
+func enterRestricted(ch *channel) bool {
+	if ch.acl == nil {
+		return false
+	}
+	for _, e := range ch.acl.Entries {
+		if e.Deny.Has(acl.Enter) {
+			return true
+		}
+	}
+	return false
+}
+
+// knownIDs keeps the registered ids among ids, as Murmur ignores unknown
+// ones.
+func (s *Server) knownIDs(ids []uint32) []int64 {
+	var out []int64
+	for _, id := range ids {
+		if _, err := s.store.UserByID(int64(id)); err == nil {
+			out = append(out, int64(id))
+		}
+	}
+	return out
+}
