@@ -50,6 +50,12 @@ type Config struct {
 	// OnAudio is called from the receive goroutines (UDP and TCP) for every
 	// voice packet. It must not call Close. May be nil.
 	OnAudio func(p *AudioPacket)
+	// BorrowAudio lends OnAudio the packet instead of giving it away: the
+	// *AudioPacket, its Opus and its Position are valid only during the
+	// call and are reused for the next packet, so receiving allocates
+	// nothing. The load generator uses it; a callee that keeps a packet
+	// must copy it.
+	BorrowAudio bool
 	// OnMessage is called from the TCP reader for every control message,
 	// after the client has applied it to its own state. During Dial it is
 	// called from Dial's goroutine. It must not call Close. May be nil.
@@ -63,7 +69,7 @@ type AudioPacket struct {
 	Sender     uint32
 	Context    uint8 // voice.ContextNormal, ContextShout, ContextWhisper, ContextListen
 	Frame      uint64
-	Opus       []byte // owned by the callee
+	Opus       []byte // owned by the callee (borrowed with Config.BorrowAudio)
 	Terminator bool
 	Position   *[3]float32 // nil when the packet carries no position
 	ViaUDP     bool        // false: it came through the TCP tunnel
@@ -146,6 +152,9 @@ type Client struct {
 	keySet    time.Time // when the key was installed, under decMu
 	lastReq   time.Time // last resync request, under decMu
 	cryptOK   atomic.Bool
+
+	// tcpAudio is the borrowed packet of the TCP reader (BorrowAudio).
+	tcpAudio audioScratch
 
 	// sendMu owns the plaintext being built by SendAudio.
 	sendMu    sync.Mutex
@@ -361,6 +370,14 @@ func (c *Client) ServerVersion() uint64 { return c.serverVersion.Load() }
 // VoiceFormat is the UDP voice format in use (voice.Legacy until the
 // server's Version arrives; voice.Protobuf when both sides are >= 1.5).
 func (c *Client) VoiceFormat() voice.Format { return voice.Format(c.format.Load()) }
+
+// NumUsers is the number of users the client currently knows, itself
+// included: a cheap alternative to len(Users()).
+func (c *Client) NumUsers() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.users)
+}
 
 // ServerSync is the server's ServerSync message.
 func (c *Client) ServerSync() *mumblepb.ServerSync {

@@ -30,7 +30,9 @@ func (c *Client) readTCP() {
 func (c *Client) handle(t control.Type, payload []byte) proto.Message {
 	if t == control.UDPTunnel {
 		// The tunnel carries the plaintext UDP packet, not a protobuf.
-		c.receiveVoice(payload, false, time.Now())
+		// handle runs on one goroutine at a time (Dial's, then the TCP
+		// reader), which owns tcpAudio.
+		c.receiveVoice(payload, false, time.Now(), &c.tcpAudio)
 		return nil
 	}
 	m, err := control.Unmarshal(t, payload)

@@ -87,6 +87,7 @@ func (c *Client) readUDP() {
 	defer c.wg.Done()
 	buf := make([]byte, voice.MaxPacket+1) // one spare byte to spot oversize datagrams
 	plain := make([]byte, 0, voice.MaxPacket)
+	scratch := new(audioScratch)
 	for {
 		n, err := c.udp.Read(buf)
 		if err != nil {
@@ -132,12 +133,20 @@ func (c *Client) readUDP() {
 		if err != nil {
 			continue
 		}
-		c.receiveVoice(p, true, now)
+		c.receiveVoice(p, true, now, scratch)
 	}
 }
 
-// receiveVoice handles a decrypted UDP packet or a tunnelled one.
-func (c *Client) receiveVoice(b []byte, viaUDP bool, now time.Time) {
+// audioScratch is the packet a receive goroutine lends to OnAudio with
+// Config.BorrowAudio.
+type audioScratch struct {
+	p   AudioPacket
+	pos [3]float32
+}
+
+// receiveVoice handles a decrypted UDP packet or a tunnelled one. scratch
+// belongs to the calling goroutine.
+func (c *Client) receiveVoice(b []byte, viaUDP bool, now time.Time, scratch *audioScratch) {
 	f := voice.Format(c.format.Load())
 	switch voice.Peek(b, f) {
 	case voice.KindPing:
@@ -160,6 +169,25 @@ func (c *Client) receiveVoice(b []byte, viaUDP bool, now time.Time) {
 		var a voice.Audio
 		if err := voice.DecodeAudio(b, f, true, &a); err != nil {
 			c.log.Debug("bad voice packet", "err", err, "udp", viaUDP)
+			return
+		}
+		if c.cfg.BorrowAudio {
+			// a.Opus points into the caller's plaintext buffer, which stays
+			// untouched until the callback returns.
+			scratch.p = AudioPacket{
+				Sender:     a.Sender,
+				Context:    uint8(a.Target),
+				Frame:      a.Frame,
+				Opus:       a.Opus,
+				Terminator: a.Terminator,
+				ViaUDP:     viaUDP,
+				Received:   now,
+			}
+			if a.HasPosition {
+				scratch.pos = a.Position
+				scratch.p.Position = &scratch.pos
+			}
+			c.cfg.OnAudio(&scratch.p)
 			return
 		}
 		p := &AudioPacket{

@@ -1,0 +1,462 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/plenum-voice/plenum/client"
+	"github.com/plenum-voice/plenum/proto/control"
+	"github.com/plenum-voice/plenum/proto/voice"
+)
+
+// Options describe one run.
+type Options struct {
+	Addr       string
+	N, K       int
+	Duration   time.Duration // speaking time
+	Mode       string        // "udp", "tunnel" or "storm"
+	ServerPID  int           // 0: no server statistics
+	NamePrefix string
+	Payload    int // bytes of "Opus" per packet
+
+	DialConcurrency int           // simultaneous logins while connecting
+	StormWindow     time.Duration // rejoins are spread over this window
+	Drain           time.Duration // wait after the last packet before counting
+	PingEvery       time.Duration // TCP ping sampling interval per client
+	SyncTimeout     time.Duration
+
+	Logf func(format string, a ...any)
+}
+
+func (o *Options) defaults() {
+	if o.Mode == "" {
+		o.Mode = "udp"
+	}
+	if o.Payload == 0 {
+		o.Payload = defaultPayload
+	}
+	if o.DialConcurrency == 0 {
+		o.DialConcurrency = 32
+	}
+	if o.StormWindow == 0 {
+		o.StormWindow = 3 * time.Second
+	}
+	if o.Drain == 0 {
+		o.Drain = 2 * time.Second
+	}
+	if o.PingEvery == 0 {
+		o.PingEvery = time.Second
+	}
+	if o.SyncTimeout == 0 {
+		o.SyncTimeout = 120 * time.Second
+	}
+	if o.Logf == nil {
+		o.Logf = func(string, ...any) {}
+	}
+}
+
+const (
+	frameInterval = 20 * time.Millisecond
+	lateAfter     = 5 * time.Millisecond
+	pingTimeout   = 5 * time.Second
+)
+
+// gen is the state of one run shared by all simulated users.
+type gen struct {
+	opt   Options
+	start time.Time // the shared clock: payload send times are relative to it
+
+	// speakerSession[i] is speaker i's session, set before anyone speaks;
+	// listeners check a packet's sender against it.
+	speakerSession []uint32
+
+	latency *Hist // added one-way latency, 10 µs buckets up to 10 s (8 MB)
+	ping    *Hist // TCP ping round trips, 100 µs buckets up to 10 s
+
+	pingFail atomic.Uint64
+}
+
+// user is one simulated client. Its counters are written only by its own
+// receive goroutines (UDP and TCP), so they rarely share a cache line with
+// another user's.
+type user struct {
+	g    *gen
+	name string
+	c    *client.Client
+
+	received   atomic.Uint64
+	viaTCP     atomic.Uint64
+	bad        atomic.Uint64
+	outOfOrder atomic.Uint64
+	lastSeq    []atomic.Uint64 // per speaker: last sequence + 1 (0: none yet)
+	_          [64]byte
+}
+
+// onAudio is every listener's receive callback: O(1), no allocation.
+func (u *user) onAudio(p *client.AudioPacket) {
+	g := u.g
+	idx, seq, sent, ok := decodePayload(p.Opus)
+	if !ok || int(idx) >= len(g.speakerSession) || g.speakerSession[idx] != p.Sender || p.Frame != seq {
+		u.bad.Add(1)
+		return
+	}
+	g.latency.Add(p.Received.Sub(g.start) - sent)
+	u.received.Add(1)
+	if !p.ViaUDP {
+		u.viaTCP.Add(1)
+	}
+	last := &u.lastSeq[idx]
+	if prev := last.Load(); seq+1 <= prev {
+		u.outOfOrder.Add(1)
+	} else {
+		last.Store(seq + 1)
+	}
+}
+
+func (g *gen) config(u *user) client.Config {
+	return client.Config{
+		Address:     g.opt.Addr,
+		Username:    u.name,
+		DisableUDP:  g.opt.Mode == "tunnel",
+		OnAudio:     u.onAudio,
+		BorrowAudio: true,
+	}
+}
+
+// dial logs u in, retrying for a while: during a storm the server may
+// still hold the old session of the same name.
+func (g *gen) dial(ctx context.Context, u *user, retries *atomic.Uint64) error {
+	var err error
+	for attempt := 0; ; attempt++ {
+		dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		u.c, err = client.Dial(dctx, g.config(u))
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil || attempt >= 20 {
+			return fmt.Errorf("%s: %w", u.name, err)
+		}
+		if retries != nil {
+			retries.Add(1)
+		}
+		select {
+		case <-time.After(time.Duration(100+rand.IntN(200)) * time.Millisecond):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// connectAll logs every user in, at most DialConcurrency at a time.
+func (g *gen) connectAll(ctx context.Context, users []*user) error {
+	sem := make(chan struct{}, g.opt.DialConcurrency)
+	errs := make(chan error, len(users))
+	var wg sync.WaitGroup
+	for _, u := range users {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			errs <- g.dial(ctx, u, nil)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	return errors.Join(collect(errs)...)
+}
+
+func collect(errs chan error) []error {
+	var out []error
+	for err := range errs {
+		if err != nil {
+			out = append(out, err)
+		}
+	}
+	return out
+}
+
+// waitSynced waits until every user has ServerSync (Dial saw to that) and
+// knows exactly n users.
+func (g *gen) waitSynced(ctx context.Context, users []*user, n int) error {
+	ctx, cancel := context.WithTimeout(ctx, g.opt.SyncTimeout)
+	defer cancel()
+	for _, u := range users {
+		err := u.c.Wait(ctx, func(c *client.Client) bool { return c.NumUsers() == n })
+		if err != nil {
+			return fmt.Errorf("%s knows %d of %d users: %w", u.name, u.c.NumUsers(), n, err)
+		}
+	}
+	return nil
+}
+
+func closeAll(users []*user) {
+	var wg sync.WaitGroup
+	for _, u := range users {
+		if u.c != nil {
+			wg.Go(func() { u.c.Close() })
+		}
+	}
+	wg.Wait()
+}
+
+// Run performs one run and returns its report. Every client it connects is
+// closed before it returns.
+func Run(ctx context.Context, opt Options) (*Report, error) {
+	opt.defaults()
+	switch {
+	case opt.N < 1:
+		return nil, errors.New("need at least one client")
+	case opt.Mode != "storm" && (opt.K < 1 || opt.K > opt.N):
+		return nil, fmt.Errorf("speakers must be between 1 and %d", opt.N)
+	case opt.Mode != "udp" && opt.Mode != "tunnel" && opt.Mode != "storm":
+		return nil, fmt.Errorf("unknown mode %q", opt.Mode)
+	case opt.Payload < payloadHeader || opt.Payload > 1000:
+		return nil, fmt.Errorf("payload must be %d..1000 bytes", payloadHeader)
+	}
+	_, portStr, err := net.SplitHostPort(opt.Addr)
+	if err != nil {
+		return nil, err
+	}
+	port, _ := strconv.Atoi(portStr)
+	if opt.Mode == "storm" {
+		opt.K = 0
+	}
+	g := &gen{
+		opt:            opt,
+		start:          time.Now(),
+		speakerSession: make([]uint32, opt.K),
+		latency:        NewHist(10*time.Microsecond, 10*time.Second),
+		ping:           NewHist(100*time.Microsecond, 10*time.Second),
+	}
+	pid := ""
+	if opt.ServerPID > 0 {
+		pid = strconv.Itoa(opt.ServerPID)
+	}
+	r := &Report{Mode: opt.Mode, Clients: opt.N, Speakers: opt.K, ServerCPUSec: -1, ServerCPUUsPkt: -1}
+
+	users := make([]*user, opt.N)
+	for i := range users {
+		users[i] = &user{g: g, name: fmt.Sprintf("%s%04d", opt.NamePrefix, i), lastSeq: make([]atomic.Uint64, opt.K)}
+	}
+	defer func() { closeAll(users) }()
+
+	opt.Logf("connecting %d clients to %s (%s)", opt.N, opt.Addr, opt.Mode)
+	t0 := time.Now()
+	if err := g.connectAll(ctx, users); err != nil {
+		return nil, err
+	}
+	if err := g.waitSynced(ctx, users, opt.N); err != nil {
+		return nil, err
+	}
+	r.SyncSec = time.Since(t0).Seconds()
+	r.ServerVersion = control.VersionString(users[0].c.ServerVersion())
+	r.VoiceFormat = map[voice.Format]string{voice.Legacy: "legacy", voice.Protobuf: "protobuf"}[users[0].c.VoiceFormat()]
+	opt.Logf("all %d clients synced after %.2f s", opt.N, r.SyncSec)
+
+	if opt.Mode == "udp" {
+		wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		for _, u := range users {
+			if u.c.WaitUDP(wctx) != nil {
+				r.NotUDP++
+			}
+		}
+		cancel()
+	}
+
+	cpu0, _ := serverCPU(pid)
+	self0 := selfCPU()
+	srvDrops0, cliDrops0 := udpDrops(port)
+	w0 := time.Now()
+
+	if opt.Mode == "storm" {
+		if err := g.storm(ctx, users, r); err != nil {
+			return nil, err
+		}
+	} else {
+		for i := range g.speakerSession {
+			g.speakerSession[i] = users[i].c.Session()
+		}
+		pctx, stopPing := context.WithCancel(ctx)
+		var pwg sync.WaitGroup
+		for _, u := range users {
+			pwg.Go(func() { g.pinger(pctx, u.c) })
+		}
+		opt.Logf("%d speakers talking for %v", opt.K, opt.Duration)
+		sent, errs, late := g.speak(ctx, users[:opt.K])
+		time.Sleep(opt.Drain)
+		stopPing()
+		pwg.Wait()
+		r.Seconds = opt.Duration.Seconds()
+		r.Sent, r.SendErrors, r.LateSends = sent, errs, late
+		r.Expected = sent * uint64(opt.N-1)
+		for _, u := range users {
+			r.Received += u.received.Load()
+			r.ViaTCP += u.viaTCP.Load()
+			r.Bad += u.bad.Load()
+			r.OutOfOrder += u.outOfOrder.Load()
+		}
+		ms := func(d time.Duration) float64 { return float64(d) / 1e6 }
+		r.LatencyP50Ms = ms(g.latency.Quantile(0.50))
+		r.LatencyP99Ms = ms(g.latency.Quantile(0.99))
+		r.LatencyMaxMs = ms(g.latency.Max())
+	}
+	window := time.Since(w0)
+	srvDrops1, cliDrops1 := udpDrops(port)
+	r.ServerSockDrops, r.ClientSockDrops = srvDrops1-srvDrops0, cliDrops1-cliDrops0
+	if cpu1, err := serverCPU(pid); err == nil && cpu0 >= 0 {
+		r.ServerCPUSec = (cpu1 - cpu0).Seconds()
+	}
+	if pid != "" {
+		r.ServerPeakRSSKB, r.ServerRSSKB, _ = procMemKB(pid)
+	}
+	r.GenCPUSec = (selfCPU() - self0).Seconds()
+	r.GenCPUPct = 100 * r.GenCPUSec / window.Seconds()
+	r.GenGOMAXPROCS = gomaxprocs()
+	r.PingSamples = g.ping.Count()
+	r.PingFailures = g.pingFail.Load()
+	r.PingP50Ms = float64(g.ping.Quantile(0.50)) / 1e6
+	r.PingP99Ms = float64(g.ping.Quantile(0.99)) / 1e6
+	r.finish()
+	return r, nil
+}
+
+func serverCPU(pid string) (time.Duration, error) {
+	if pid == "" {
+		return -1, errors.New("no server pid")
+	}
+	return procCPU(pid)
+}
+
+// pinger samples c's TCP ping every PingEvery, starting at a random
+// offset so that the clients' pings spread out. A ping that fails or
+// times out counts as pingTimeout.
+func (g *gen) pinger(ctx context.Context, c *client.Client) {
+	t := time.NewTimer(rand.N(g.opt.PingEvery))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		pctx, cancel := context.WithTimeout(ctx, pingTimeout)
+		d, err := c.Ping(pctx)
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			g.pingFail.Add(1)
+			d = pingTimeout
+		}
+		g.ping.Add(d)
+		t.Reset(g.opt.PingEvery)
+	}
+}
+
+// speaker is the sending state of one talking client.
+type speaker struct {
+	c   *client.Client
+	idx uint32
+	seq uint64
+	due time.Duration // next slot, relative to gen.start
+	buf []byte
+}
+
+// speak drives every speaker from one goroutine and one 1 ms ticker: each
+// speaker has its own 20 ms slot phase (spread evenly over the 20 ms, as
+// independent talkers would be), and every tick sends whatever is due.
+// Nothing here allocates per packet.
+func (g *gen) speak(ctx context.Context, users []*user) (sent, errs, late uint64) {
+	base := time.Since(g.start) + 10*time.Millisecond
+	end := base + g.opt.Duration
+	sp := make([]speaker, len(users))
+	for i, u := range users {
+		sp[i] = speaker{c: u.c, idx: uint32(i), due: base + time.Duration(i)*frameInterval/time.Duration(len(users)),
+			buf: make([]byte, g.opt.Payload)}
+	}
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		now := time.Since(g.start)
+		if now >= end {
+			return
+		}
+		for i := range sp {
+			s := &sp[i]
+			for s.due <= now && s.due < end {
+				ts := time.Since(g.start)
+				if ts-s.due > lateAfter {
+					late++
+				}
+				encodePayload(s.buf, s.idx, s.seq, ts)
+				if err := s.c.SendAudio(0, s.seq, s.buf, false, nil); err != nil {
+					errs++
+				} else {
+					sent++
+				}
+				s.seq++
+				s.due += frameInterval
+			}
+		}
+	}
+}
+
+// storm drops every client at once and has them all rejoin, spread over
+// StormWindow, then waits until every new connection has ServerSync and
+// knows all N users. It measures TCP ping too, on the rejoined clients,
+// until they are all synced.
+func (g *gen) storm(ctx context.Context, users []*user, r *Report) error {
+	g.opt.Logf("storm: dropping %d clients, rejoining within %v", len(users), g.opt.StormWindow)
+	var retries atomic.Uint64
+	t0 := time.Now()
+	closeAll(users)
+	for _, u := range users {
+		u.c = nil
+	}
+	errs := make(chan error, len(users))
+	var wg sync.WaitGroup
+	last := t0.Add(time.Duration(len(users)-1) * g.opt.StormWindow / time.Duration(len(users)))
+	for i, u := range users {
+		at := t0.Add(time.Duration(i) * g.opt.StormWindow / time.Duration(len(users)))
+		wg.Go(func() {
+			time.Sleep(time.Until(at))
+			errs <- g.dial(ctx, u, &retries)
+		})
+	}
+	wg.Wait()
+	close(errs)
+	if err := errors.Join(collect(errs)...); err != nil {
+		return err
+	}
+	if err := g.waitSynced(ctx, users, len(users)); err != nil {
+		return err
+	}
+	r.ResyncSec = time.Since(t0).Seconds()
+	r.ResyncLastSec = time.Since(last).Seconds()
+	r.RejoinRetries = retries.Load()
+	g.opt.Logf("storm: all resynced after %.2f s", r.ResyncSec)
+	// A short ping sample on the settled server.
+	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	var pwg sync.WaitGroup
+	for _, u := range users {
+		pwg.Go(func() { g.pinger(pctx, u.c) })
+	}
+	pwg.Wait()
+	return nil
+}

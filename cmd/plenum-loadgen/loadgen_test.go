@@ -1,0 +1,207 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/plenum-voice/plenum/conf"
+	"github.com/plenum-voice/plenum/server"
+)
+
+func TestHistQuantiles(t *testing.T) {
+	h := NewHist(10*time.Microsecond, time.Second)
+	if h.Quantile(0.5) != 0 || h.Max() != 0 {
+		t.Fatal("empty histogram not zero")
+	}
+	// 1..100 ms in 1 ms steps: p50 is 50 ms, p99 99 ms, each reported as
+	// the upper edge of its 10 µs bucket.
+	for i := 100; i >= 1; i-- {
+		h.Add(time.Duration(i) * time.Millisecond)
+	}
+	for _, c := range []struct {
+		q    float64
+		want time.Duration
+	}{{0.5, 50*time.Millisecond + 10*time.Microsecond}, {0.99, 99*time.Millisecond + 10*time.Microsecond}, {1, 100 * time.Millisecond}, {0.001, time.Millisecond + 10*time.Microsecond}} {
+		if got := h.Quantile(c.q); got != c.want {
+			t.Errorf("Quantile(%v) = %v, want %v", c.q, got, c.want)
+		}
+	}
+	if h.Count() != 100 || h.Max() != 100*time.Millisecond {
+		t.Errorf("count %d max %v", h.Count(), h.Max())
+	}
+	// Beyond the range: overflow bucket, reported by the exact maximum.
+	h.Add(3 * time.Second)
+	h.Add(-time.Second) // clamps to 0
+	if got := h.Quantile(1); got != 3*time.Second {
+		t.Errorf("p100 with overflow %v", got)
+	}
+	if got := h.Quantile(0.001); got != 10*time.Microsecond {
+		t.Errorf("lowest quantile %v, want the 0 bucket's edge", got)
+	}
+}
+
+func TestHistAddAllocs(t *testing.T) {
+	h := NewHist(10*time.Microsecond, time.Second)
+	if n := testing.AllocsPerRun(1000, func() { h.Add(1234 * time.Microsecond) }); n != 0 {
+		t.Errorf("Add allocates %v", n)
+	}
+}
+
+func TestPayload(t *testing.T) {
+	b := make([]byte, defaultPayload)
+	encodePayload(b, 7, 123456, 987654321*time.Nanosecond)
+	sp, seq, sent, ok := decodePayload(b)
+	if !ok || sp != 7 || seq != 123456 || sent != 987654321 {
+		t.Fatalf("decoded %d %d %v %v", sp, seq, sent, ok)
+	}
+	for _, bad := range [][]byte{b[:payloadHeader-1], nil} {
+		if _, _, _, ok := decodePayload(bad); ok {
+			t.Errorf("short payload %d accepted", len(bad))
+		}
+	}
+	for _, i := range []int{0, 30, defaultPayload - 1} {
+		c := bytes.Clone(b)
+		c[i] ^= 0x40
+		if _, _, _, ok := decodePayload(c); ok {
+			t.Errorf("corruption at byte %d not detected", i)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { encodePayload(b, 1, 2, 3) }); n != 0 {
+		t.Errorf("encodePayload allocates %v", n)
+	}
+}
+
+func TestParseStatCPU(t *testing.T) {
+	// A command name with spaces and parentheses; utime 250, stime 50 ticks.
+	line := "1234 (my (odd) server) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 4 0 100 1000 200\n"
+	d, err := parseStatCPU([]byte(line))
+	if err != nil || d != 3*time.Second {
+		t.Errorf("got %v, %v; want 3s", d, err)
+	}
+	if _, err := parseStatCPU([]byte("garbage")); err == nil {
+		t.Error("garbage accepted")
+	}
+	if d, err := procCPU("self"); err != nil || d < 0 {
+		t.Errorf("procCPU(self) = %v, %v", d, err)
+	}
+	if hwm, rss, err := procMemKB("self"); err != nil || hwm == 0 || rss == 0 {
+		t.Errorf("procMemKB(self) = %d, %d, %v", hwm, rss, err)
+	}
+}
+
+func TestParseUDPDrops(t *testing.T) {
+	// Port 64738 is FCE2. The server socket, two clients connected to it
+	// and an unrelated socket.
+	table := `   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops
+  1: 0100007F:FCE2 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 1 2 0000000000000000 5
+  2: 0100007F:9C40 0100007F:FCE2 01 00000000:00000000 00:00000000 00000000     0        0 2 2 0000000000000000 7
+  3: 0100007F:9C41 0100007F:FCE2 01 00000000:00000000 00:00000000 00000000     0        0 3 2 0000000000000000 1
+  4: 0100007F:0035 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 4 2 0000000000000000 100
+`
+	s, c := parseUDPDrops([]byte(table), 64738)
+	if s != 5 || c != 8 {
+		t.Errorf("server %d clients %d, want 5 and 8", s, c)
+	}
+}
+
+func TestReportFormatting(t *testing.T) {
+	p := &Report{Scenario: "N=50 K=1", Server: "plenum", Mode: "udp", Clients: 50, Speakers: 1, Seconds: 20,
+		Sent: 1000, Expected: 49000, Received: 48510, LatencyP50Ms: 0.3, LatencyP99Ms: 1.2, LatencyMaxMs: 4,
+		ServerCPUSec: 0.49, ServerPeakRSSKB: 20480, SyncSec: 0.1, PingP99Ms: 1, GenCPUPct: 10, GenGOMAXPROCS: 1}
+	m := *p
+	m.Server, m.ServerCPUSec, m.ServerPeakRSSKB, m.LatencyP99Ms = "murmur", 0.98, 40960, 2.4
+	p.finish()
+	m.finish()
+	if p.LossPct < 0.99 || p.LossPct > 1.01 {
+		t.Errorf("loss %v %%, want 1", p.LossPct)
+	}
+	if want := 0.49e6 / 48510; p.ServerCPUUsPkt != want {
+		t.Errorf("µs/pkt %v, want %v", p.ServerCPUUsPkt, want)
+	}
+	if p.GeneratorLimited {
+		t.Error("a generator at 10 % flagged as the limit")
+	}
+	var text strings.Builder
+	if err := p.WriteText(&text); err != nil || !strings.Contains(text.String(), "loss            1.000 %") {
+		t.Errorf("text report:\n%s", text.String())
+	}
+	var tb strings.Builder
+	WriteTable(&tb, []*Report{&m, p}) // Plenum goes first whatever the order
+	lines := strings.Split(strings.TrimSpace(tb.String()), "\n")
+	if len(lines) != 5 {
+		t.Fatalf("table:\n%s", tb.String())
+	}
+	if !strings.HasPrefix(lines[2], "| N=50 K=1 | plenum | 1.00 |") || !strings.Contains(lines[3], "| murmur | 1.00 |") {
+		t.Errorf("rows:\n%s", tb.String())
+	}
+	if !strings.Contains(lines[4], "*plenum / murmur*") || !strings.Contains(lines[4], "| 1.00× / 0.50× / 1.00× |") ||
+		!strings.Contains(lines[4], "| 0.50× | 0.50× | 0.50× |") { // latency, then CPU s, µs/pkt and RSS
+		t.Errorf("ratio row: %s", lines[4])
+	}
+}
+
+// TestRunAgainstPlenum runs the generator for 2 s, N=5, K=1, against an
+// in-process Plenum server in each mode.
+func TestRunAgainstPlenum(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a server")
+	}
+	srv, err := server.New(server.Options{
+		Config:  conf.Default(),
+		Listen:  "127.0.0.1:0",
+		DataDir: t.TempDir(),
+		Logger:  slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); srv.Serve(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	for _, mode := range []string{"udp", "tunnel", "storm"} {
+		t.Run(mode, func(t *testing.T) {
+			r, err := Run(t.Context(), Options{Addr: srv.Addr().String(), N: 5, K: 1, Duration: 2 * time.Second,
+				Mode: mode, ServerPID: os.Getpid(), NamePrefix: mode + "-", Drain: 500 * time.Millisecond,
+				StormWindow: 500 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var text strings.Builder
+			r.WriteText(&text)
+			t.Logf("\n%s", text.String())
+			if r.ServerCPUSec < 0 || r.ServerPeakRSSKB == 0 || r.SyncSec <= 0 {
+				t.Errorf("server statistics missing: %+v", r)
+			}
+			if mode == "storm" {
+				if r.ResyncSec <= 0 {
+					t.Errorf("no resync time: %+v", r)
+				}
+				return
+			}
+			// 2 s at 50 packets/s, give or take the ticker's last slot.
+			if r.Sent < 95 || r.Sent > 100 || r.Expected != 4*r.Sent {
+				t.Errorf("sent %d expected %d", r.Sent, r.Expected)
+			}
+			// Loopback at this rate loses nothing; all must pass the checks.
+			if r.Received != r.Expected || r.Bad != 0 || r.OutOfOrder != 0 {
+				t.Errorf("received %d of %d, bad %d, out of order %d", r.Received, r.Expected, r.Bad, r.OutOfOrder)
+			}
+			if (mode == "tunnel") != (r.ViaTCP == r.Received) {
+				t.Errorf("%s: %d of %d via TCP", mode, r.ViaTCP, r.Received)
+			}
+			if r.LatencyP50Ms <= 0 || r.LatencyMaxMs < r.LatencyP99Ms || r.PingSamples == 0 {
+				t.Errorf("latency/ping not measured: %+v", r)
+			}
+		})
+	}
+}

@@ -1,0 +1,98 @@
+// Command plenum-loadgen loads a Mumble server (Plenum or Murmur) with many
+// simulated clients and measures what they get.
+//
+//	plenum-loadgen -addr 127.0.0.1:64738 -n 200 -k 4 -seconds 20 -server-pid PID
+//	plenum-loadgen -mode tunnel ...   voice over TCP (clients without UDP)
+//	plenum-loadgen -mode storm -n 500  all clients drop and rejoin within 3 s
+//	plenum-loadgen table A.json B.json ...   Markdown table of JSON reports
+//
+// N clients connect over TLS (and UDP); K of them speak at 50 packets/s,
+// 20 ms frames of 100 bytes carrying the send time, speaker and sequence;
+// every listener decrypts, checks and times every packet. Latency is
+// one-way on the generator's clock, so it is only meaningful with the
+// server on the same machine.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime"
+	"syscall"
+	"time"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "plenum-loadgen:", err)
+		os.Exit(1)
+	}
+}
+
+func gomaxprocs() int { return runtime.GOMAXPROCS(0) }
+
+func run(args []string) error {
+	if len(args) > 0 && args[0] == "table" {
+		reports, err := readReports(args[1:])
+		if err != nil {
+			return err
+		}
+		WriteTable(os.Stdout, reports)
+		return nil
+	}
+	fs := flag.NewFlagSet("plenum-loadgen", flag.ContinueOnError)
+	var o Options
+	fs.StringVar(&o.Addr, "addr", "127.0.0.1:64738", "server `host:port`")
+	fs.IntVar(&o.N, "n", 50, "number of clients")
+	fs.IntVar(&o.K, "k", 1, "number of speakers among them")
+	seconds := fs.Float64("seconds", 20, "speaking time")
+	fs.StringVar(&o.Mode, "mode", "udp", "udp, tunnel (voice over TCP) or storm (drop and rejoin)")
+	fs.IntVar(&o.ServerPID, "server-pid", 0, "server `pid` for CPU and memory statistics")
+	jsonFile := fs.String("json", "", "also write the report as JSON to `file`")
+	cpu := fs.Int("cpu", -1, "pin the generator to this `core` (and GOMAXPROCS=1)")
+	fs.StringVar(&o.NamePrefix, "name-prefix", "lg-", "user name prefix")
+	fs.IntVar(&o.Payload, "payload", defaultPayload, "voice payload `bytes` per packet")
+	fs.IntVar(&o.DialConcurrency, "dial-concurrency", 32, "simultaneous logins while connecting")
+	storm := fs.Duration("storm-window", 3*time.Second, "storm: rejoins are spread over this window")
+	scenario := fs.String("scenario", "", "scenario label for the report (default from mode, n, k)")
+	label := fs.String("label", "", "server label for the report, e.g. plenum or murmur")
+	quiet := fs.Bool("q", false, "no progress messages")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if *cpu >= 0 {
+		if err := pinToCPU(*cpu); err != nil {
+			return err
+		}
+	}
+	o.Duration = time.Duration(*seconds * float64(time.Second))
+	o.StormWindow = *storm
+	if !*quiet {
+		o.Logf = func(f string, a ...any) {
+			fmt.Fprintf(os.Stderr, "%s "+f+"\n", append([]any{time.Now().Format("15:04:05.000")}, a...)...)
+		}
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	r, err := Run(ctx, o)
+	if err != nil {
+		return err
+	}
+	r.Server = *label
+	r.Scenario = *scenario
+	if r.Scenario == "" {
+		r.Scenario = scenarioName(o.Mode, o.N, o.K)
+	}
+	if err := r.WriteText(os.Stdout); err != nil {
+		return err
+	}
+	if *jsonFile != "" {
+		return r.WriteJSON(*jsonFile)
+	}
+	return nil
+}
