@@ -132,9 +132,15 @@ func (s *Server) aclToConfig(a *acl.ChannelACL) (inherit *bool, groups map[strin
 	return inherit, groups, entries
 }
 
+// userNames names registered ids, each once; unknown ids are dropped.
 func (s *Server) userNames(ids []int64) []string {
 	var names []string
+	seen := map[int64]bool{}
 	for _, id := range ids {
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
 		if u, err := s.store.UserByID(id); err == nil {
 			names = append(names, u.Name)
 		}

@@ -26,7 +26,7 @@ func (s *Server) versionMessage() *mumblepb.Version {
 		VersionV1: ptr(control.VersionV1(Version)),
 		VersionV2: ptr(Version),
 	}
-	if s.cfg.SendVersion {
+	if s.cfg().SendVersion {
 		m.Release = ptr(Release)
 		m.Os = ptr(runtime.GOOS)
 		m.OsVersion = ptr(runtime.Version())
@@ -85,7 +85,7 @@ func (s *Server) handleAuthenticate(c *conn, m *mumblepb.Authenticate) {
 			return
 		}
 	}
-	if ghost == nil && len(s.users) >= s.cfg.MaxUsers {
+	if ghost == nil && len(s.users) >= s.cfg().MaxUsers {
 		reject(c, mumblepb.Reject_ServerFull, "Server is full")
 		return
 	}
@@ -183,24 +183,24 @@ func (s *Server) loginLocked(c *conn, u *user, lastChannel uint32) {
 	}
 	sync := &mumblepb.ServerSync{
 		Session:      ptr(u.session),
-		MaxBandwidth: ptr(uint32(s.cfg.Bandwidth)),
+		MaxBandwidth: ptr(uint32(s.cfg().Bandwidth)),
 		Permissions:  ptr(uint64(s.permissions(u, s.root))),
 	}
-	if s.cfg.WelcomeText != "" {
-		sync.WelcomeText = ptr(s.cfg.WelcomeText)
+	if s.cfg().WelcomeText != "" {
+		sync.WelcomeText = ptr(s.cfg().WelcomeText)
 	}
 	c.send(sync)
 	c.send(&mumblepb.ServerConfig{
-		AllowHtml:          ptr(s.cfg.AllowHTML),
-		MessageLength:      ptr(uint32(s.cfg.TextMessageLength)),
-		ImageMessageLength: ptr(uint32(s.cfg.ImageMessageLength)),
-		MaxUsers:           ptr(uint32(s.cfg.MaxUsers)),
+		AllowHtml:          ptr(s.cfg().AllowHTML),
+		MessageLength:      ptr(uint32(s.cfg().TextMessageLength)),
+		ImageMessageLength: ptr(uint32(s.cfg().ImageMessageLength)),
+		MaxUsers:           ptr(uint32(s.cfg().MaxUsers)),
 		RecordingAllowed:   ptr(false),
 	})
 	if m := s.suggestConfig(); m != nil {
 		c.send(m)
 	}
-	c.nc.SetReadDeadline(time.Now().Add(s.cfg.Timeout.Duration))
+	c.nc.SetReadDeadline(time.Now().Add(s.cfg().Timeout.Duration))
 	s.log.Info("user joined", "session", u.session, "user", u.name, "client", u.release, "version", control.VersionString(u.version))
 }
 
@@ -227,8 +227,8 @@ func (s *Server) entryChannelLocked(u *user, lastChannel uint32) *channel {
 // suggestConfig is the configured SuggestConfig, or nil when the admin
 // suggests nothing (then Murmur sends none either).
 func (s *Server) suggestConfig() *mumblepb.SuggestConfig {
-	m := &mumblepb.SuggestConfig{Positional: s.cfg.SuggestPositional, PushToTalk: s.cfg.SuggestPushToTalk}
-	if v := s.cfg.SuggestVersion; v != "" {
+	m := &mumblepb.SuggestConfig{Positional: s.cfg().SuggestPositional, PushToTalk: s.cfg().SuggestPushToTalk}
+	if v := s.cfg().SuggestVersion; v != "" {
 		major, minor, patch, err := conf.ParseVersion(v)
 		if err == nil {
 			v2 := control.MakeVersion(major, minor, patch)

@@ -103,7 +103,7 @@ func (c *channel) allLinks() []*channel {
 func (s *Server) buildChannels(cfg *conf.Config) error {
 
 	s.channels = make(map[uint32]*channel)
-	s.root = newChannel(0, nil, s.cfg.Name)
+	s.root = newChannel(0, nil, s.cfg().Name)
 	s.root.acl = s.aclFromConfig(true, cfg.Groups, cfg.ACL, "root")
 	s.channels[0] = s.root
 	byPath := map[string]*channel{"": s.root}
@@ -147,7 +147,7 @@ func (s *Server) buildChannels(cfg *conf.Config) error {
 		return walkErr
 	}
 	s.defaultChannel = s.root
-	if p := s.cfg.DefaultChannel; p != "" {
+	if p := s.cfg().DefaultChannel; p != "" {
 		c, ok := byPath[p]
 		if !ok {
 			return fmt.Errorf("default_channel %q: no such channel", p)
@@ -171,7 +171,7 @@ func (s *Server) breadthFirst() []*channel {
 func (s *Server) isFull(c *channel) bool {
 	limit := int(c.maxUsers)
 	if limit == 0 {
-		limit = s.cfg.UsersPerChannel
+		limit = s.cfg().UsersPerChannel
 	}
 	return limit > 0 && len(c.users) >= limit
 }

@@ -353,10 +353,6 @@ func (s *Server) grantCreatorLocked(u *user, c *channel) {
 	}
 }
 
-// channelsChangedLocked is called after the channel tree changed. Writing
-// the tree back to the configuration file hooks in here.
-func (s *Server) channelsChangedLocked() {}
-
 // forgetPermissionsLocked drops every cached permission, after a change to
 // ACLs, groups or the tree.
 func (s *Server) forgetPermissionsLocked() {

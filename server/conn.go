@@ -259,7 +259,7 @@ func (c *conn) serve() {
 		// Before authentication the handshake deadline keeps running;
 		// afterwards any message within the timeout keeps the client alive.
 		if c.user != nil {
-			c.nc.SetReadDeadline(time.Now().Add(s.cfg.Timeout.Duration))
+			c.nc.SetReadDeadline(time.Now().Add(s.cfg().Timeout.Duration))
 		}
 		t, payload, err := r.Read()
 		if err != nil {

@@ -50,7 +50,7 @@ func (s *Server) identify(name, password, certHash string) (identity, mumblepb.R
 		}
 		return identity{}, mumblepb.Reject_WrongUserPW, "Wrong certificate or password for registered user"
 	}
-	if s.cfg.Password != "" && password != s.cfg.Password {
+	if s.cfg().Password != "" && password != s.cfg().Password {
 		return identity{}, mumblepb.Reject_WrongServerPW, "Invalid server password"
 	}
 	return identity{userID: -1, name: name}, mumblepb.Reject_None, ""

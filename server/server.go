@@ -49,13 +49,26 @@ type Options struct {
 	DataDir string       // overrides Config.Server.DataDir when set
 	Logger  *slog.Logger // nil means slog.Default()
 	Policy  acl.Policy   // nil means the channels' ACLs (Murmur's engine); tests may override
+	// ConfigFile is where edits made from clients are written back and
+	// which is watched for changes. Empty means Config.File, or
+	// DefaultConfigFile in the data directory for the embedded default.
+	ConfigFile string
 }
 
 // Server is a Mumble-compatible voice server. Create it with New, start it
 // with Listen and Serve.
 type Server struct {
-	cfg *conf.Server
-	log *slog.Logger
+	// settings are the [server] settings in force; a reload swaps them,
+	// so code outside the lock reads them through cfg().
+	settings atomic.Pointer[conf.Server]
+	// config is the configuration last loaded or written back (under mu).
+	config *conf.Config
+	// configPath is where channel and ACL edits are written back.
+	configPath  string
+	writeQueue  chan *writeJob // capacity 1: only the newest version waits
+	fileMu      sync.Mutex
+	lastWritten [32]byte // SHA-256 of the file we last wrote, so its change event is not a reload
+	log         *slog.Logger
 
 	policy      acl.Policy
 	permCache   *acl.Cache // the ACL engine's cache; nil with a custom policy
@@ -130,8 +143,9 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		cfg: &sc,
-		log: log,
+		config:     cfg,
+		writeQueue: make(chan *writeJob, 1),
+		log:        log,
 
 		policy:      policy,
 		permCache:   permCache,
@@ -151,6 +165,11 @@ func New(opts Options) (*Server, error) {
 		},
 	}
 
+	s.settings.Store(&sc)
+	s.configPath = opts.ConfigFile
+	if s.configPath == "" {
+		s.configPath = configFileFor(cfg, sc.DataDir)
+	}
 	s.peers.init()
 	if err := os.MkdirAll(sc.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
@@ -215,9 +234,11 @@ func (s *Server) Serve(ctx context.Context) error {
 	if s.tcp == nil {
 		return errors.New("server: Serve called before Listen")
 	}
-	s.wg.Add(2)
+	s.wg.Add(4)
 	go s.acceptLoop()
 	go s.udpLoop()
+	go s.configWriter()
+	go s.watchConfig()
 	<-ctx.Done()
 	s.shutdown()
 	return nil
@@ -335,3 +356,6 @@ func (s *Server) Stats() Stats {
 		UDPUnmatched:   s.counters.badUDP.Load(),
 	}
 }
+
+// cfg returns the [server] settings in force. Callers must not modify them.
+func (s *Server) cfg() *conf.Server { return s.settings.Load() }

@@ -17,9 +17,9 @@ var imgTag = regexp.MustCompile(`(?is)<img\b[^>]*>`)
 // does). With HTML allowed, images may use the larger image limit as long as
 // the text around them fits the text limit.
 func (s *Server) textAllowed(text string) bool {
-	textLimit, imageLimit := s.cfg.TextMessageLength, s.cfg.ImageMessageLength
+	textLimit, imageLimit := s.cfg().TextMessageLength, s.cfg().ImageMessageLength
 	n := utf16Len(text)
-	if !s.cfg.AllowHTML {
+	if !s.cfg().AllowHTML {
 		return textLimit == 0 || n <= textLimit
 	}
 	if textLimit == 0 && imageLimit == 0 {

@@ -163,10 +163,10 @@ func (s *Server) answerServerPing(r *router, pkt []byte, addr netip.AddrPort) bo
 	info := voice.ServerInfo{
 		Version:      Version,
 		Users:        uint32(s.userCount.Load()),
-		MaxUsers:     uint32(s.cfg.MaxUsers),
-		MaxBandwidth: uint32(s.cfg.Bandwidth),
+		MaxUsers:     uint32(s.cfg().MaxUsers),
+		MaxBandwidth: uint32(s.cfg().Bandwidth),
 	}
-	reply, isPing := voice.AnswerServerPing(r.cipher[:0], pkt, info, s.cfg.LegacyPingReply)
+	reply, isPing := voice.AnswerServerPing(r.cipher[:0], pkt, info, s.cfg().LegacyPingReply)
 	if isPing && len(reply) > 0 {
 		s.udp.WriteToUDPAddrPort(reply, addr)
 	}

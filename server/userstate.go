@@ -78,7 +78,7 @@ func (s *Server) handleUserState(actor *user, m *mumblepb.UserState) {
 		s.denyType(actor, mumblepb.PermissionDenied_TextTooLong)
 		return
 	}
-	if m.Texture != nil && s.cfg.ImageMessageLength > 0 && len(m.Texture) > s.cfg.ImageMessageLength {
+	if m.Texture != nil && s.cfg().ImageMessageLength > 0 && len(m.Texture) > s.cfg().ImageMessageLength {
 		s.denyType(actor, mumblepb.PermissionDenied_TextTooLong)
 		return
 	}

@@ -1,0 +1,163 @@
+package server_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/plenum-voice/plenum/acl"
+	"github.com/plenum-voice/plenum/client"
+	"github.com/plenum-voice/plenum/conf"
+	"github.com/plenum-voice/plenum/proto/mumblepb"
+	"github.com/plenum-voice/plenum/server"
+)
+
+// startFileServer runs a server on a configuration file in its own
+// directory, as an admin would; policy nil means the file's ACLs.
+func startFileServer(t *testing.T, data []byte, policy acl.Policy) (*testServer, string) {
+	t.Helper()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "plenary.toml")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := conf.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(server.Options{Config: cfg, Listen: "127.0.0.1:0", DataDir: filepath.Join(dir, "data"),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Policy: policy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); srv.Serve(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return &testServer{Server: srv, addr: srv.Addr().String(), dataDir: filepath.Join(dir, "data")}, path
+}
+
+// waitFile waits until the file on disk satisfies cond.
+func waitFile(t *testing.T, path, what string, cond func(*conf.Config) bool) *conf.Config {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if cfg, err := conf.Load(path); err == nil && cond(cfg) {
+			return cfg
+		}
+		if time.Now().After(deadline) {
+			data, _ := os.ReadFile(path)
+			t.Fatalf("file never showed %s:\n%s", what, data)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestClientEditsAreWrittenBackToTheFile(t *testing.T) {
+	s, path := startFileServer(t, conf.DefaultTOML(), grantAll{})
+	admin := s.join(t, "admin", withCert(t))
+
+	admin.Send(&mumblepb.ChannelState{Parent: proto.Uint32(0), Name: proto.String("Votes"), Description: proto.String("counting room")})
+	admin.Send(&mumblepb.ChannelState{Parent: proto.Uint32(0), Name: proto.String("huddle"), Temporary: proto.Bool(true)})
+	cfg := waitFile(t, path, "the new channel", func(c *conf.Config) bool { return c.Lookup("Votes") != nil })
+	if cfg.Lookup("Votes").Description != "counting room" {
+		t.Errorf("description not written: %+v", cfg.Lookup("Votes"))
+	}
+	if cfg.Lookup("huddle") != nil {
+		t.Error("a temporary channel was written to the file")
+	}
+	// The version before the last write is kept beside it (the original,
+	// or an earlier write-back if several edits came in).
+	if prev, err := conf.Load(path + ".bak"); err != nil || prev.Lookup("Plenary") == nil {
+		t.Errorf("no valid previous version in .bak: %v", err)
+	}
+
+	// An ACL edit lands in the file too.
+	votes := admin.channelID("Votes")
+	admin.Send(&mumblepb.ACL{ChannelId: proto.Uint32(votes), InheritAcls: proto.Bool(true), Acls: []*mumblepb.ACL_ChanACL{
+		{Group: proto.String("all"), ApplyHere: proto.Bool(true), ApplySubs: proto.Bool(false), Deny: proto.Uint32(uint32(acl.Speak))},
+	}})
+	cfg = waitFile(t, path, "the ACL", func(c *conf.Config) bool {
+		ch := c.Lookup("Votes")
+		return ch != nil && len(ch.ACL) == 1 && ch.ACL[0].Group == "all" && !ch.ACL[0].Subs()
+	})
+	if _, deny := cfg.Lookup("Votes").ACL[0].Permissions(); deny != acl.Speak {
+		t.Errorf("written deny %v", deny)
+	}
+	// Our own write is not taken for an admin's edit: the channel keeps its id.
+	syncControl(t, admin)
+	if got := admin.channelID("Votes"); got != votes {
+		t.Errorf("Votes changed id from %d to %d after the write-back", votes, got)
+	}
+}
+
+func TestLiveReload(t *testing.T) {
+	s, path := startFileServer(t, conf.DefaultTOML(), nil)
+	a := s.join(t, "alice", nil)
+	b := s.join(t, "bob", nil)
+	a.waitUDP()
+	b.waitUDP()
+	a.moveTo("Plenary", b)
+	b.moveTo("Overflow", a)
+	a.SendAudio(0, 1, opus, false, nil)
+	b.expectFrame(1)
+
+	// The admin edits the file: Plenary becomes listen-only, Overflow goes
+	// away, a new channel appears, the welcome text changes.
+	cfg, err := conf.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kept []conf.Channel
+	for _, ch := range cfg.Channels {
+		switch ch.Name {
+		case "Overflow":
+			continue
+		case "Plenary":
+			ch.Links = nil
+			ch.ACL = []conf.ACLEntry{{Group: "all", Deny: []string{"Speak"}}}
+		}
+		kept = append(kept, ch)
+	}
+	cfg.Channels = append(kept, conf.Channel{Name: "Press", Description: "for journalists"})
+	if err := conf.WriteFile(path, cfg); err != nil {
+		t.Fatal(err)
+	}
+	b.waitFor("reload applied", func(c *client.Client) bool {
+		_, overflow := channelByName(c, "Overflow")
+		_, press := channelByName(c, "Press")
+		alice := c.Users()[a.Session()]
+		me := c.Users()[b.Session()]
+		return !overflow && press && alice.GetSuppress() && me.GetChannelId() == 0
+	})
+	s.sendSilenced(t, a, 2) // alice keeps her connection, but her voice is now dropped
+	select {
+	case <-a.Done():
+		t.Fatal("alice was disconnected by the reload")
+	default:
+	}
+
+	// A broken file is refused and changes nothing.
+	os.WriteFile(path, []byte("[server]\nmax_users = \"many\"\n"), 0o600)
+	if err := s.Reload(); err == nil || !strings.Contains(err.Error(), ":2: server.max_users") {
+		t.Fatalf("invalid file: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := a.Ping(ctx); err != nil {
+		t.Fatalf("server stopped answering after a bad reload: %v", err)
+	}
+	if _, ok := channelByName(b.Client, "Press"); !ok {
+		t.Fatal("the running configuration changed after a bad reload")
+	}
+}
