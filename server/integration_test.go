@@ -42,6 +42,12 @@ func startServerIn(t testing.TB, dataDir string, edit func(*conf.Config)) *testS
 	if edit != nil {
 		edit(cfg)
 	}
+	return startServerWith(t, dataDir, cfg)
+}
+
+// startServerWith runs a server on cfg and dataDir.
+func startServerWith(t testing.TB, dataDir string, cfg *conf.Config) *testServer {
+	t.Helper()
 	level := slog.LevelWarn
 	if os.Getenv("PLENUM_TEST_LOG") != "" {
 		level = slog.LevelDebug
