@@ -60,6 +60,7 @@ type conn struct {
 
 	// Owned by the reader goroutine.
 	clientVersion *mumblepb.Version
+	flood         leakyBucket
 	user          *user // set once authenticated; also read under Server.mu
 	router        *router
 }

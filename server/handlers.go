@@ -25,6 +25,9 @@ func (s *Server) handle(c *conn, t control.Type, payload []byte) {
 	if err != nil {
 		return
 	}
+	if s.floods(c, msg) {
+		return
+	}
 	switch m := msg.(type) {
 	case *mumblepb.Version:
 		s.handleVersion(c, m)
@@ -72,6 +75,26 @@ func (s *Server) handle(c *conn, t control.Type, payload []byte) {
 	case *mumblepb.UserList:
 		s.handleUserList(u, m)
 	}
+}
+
+// floods reports whether msg is one of the messages Murmur rate-limits
+// (Version, UserState about oneself, channel creation, text, ACL) and the
+// connection's bucket is full; such a message is dropped silently.
+func (s *Server) floods(c *conn, msg proto.Message) bool {
+	limited := false
+	switch m := msg.(type) {
+	case *mumblepb.Version, *mumblepb.TextMessage, *mumblepb.ACL:
+		limited = true
+	case *mumblepb.UserState:
+		limited = m.Session == nil || (c.user != nil && m.GetSession() == c.user.session)
+	case *mumblepb.ChannelState:
+		limited = m.ChannelId == nil
+	}
+	if !limited {
+		return false
+	}
+	cfg := s.cfg()
+	return !c.flood.allow(time.Now(), cfg.MessageLimit, cfg.MessageBurst)
 }
 
 // unidles reports whether a message counts as user activity for the idle
