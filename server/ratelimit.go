@@ -24,4 +24,3 @@ func (b *leakyBucket) allow(now time.Time, limit, burst int) bool {
 	b.tokens++
 	return true
 }
-
