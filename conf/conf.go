@@ -75,11 +75,14 @@ type Server struct {
 	DefaultChannel     string   `toml:"default_channel"`      // path of the channel new users enter, "" = root
 	MessageLimit       int      `toml:"message_limit"`        // messages/s, default 1 (Murmur); >= 1
 	MessageBurst       int      `toml:"message_burst"`        // default 5; >= 1
-	UsernamePattern    string   `toml:"username_pattern"`     // default Murmur's `[ -=\w\[\]\{\}\(\)\@\|\.]+` (anchored when used, see CompilePattern)
-	ChannelNamePattern string   `toml:"channel_name_pattern"` // default `[ -=\w\#\[\]\{\}\(\)\@\|]+`
-	LegacyPingReply    bool     `toml:"legacy_ping_reply"`    // default false: answer 12-byte legacy server-list pings with Murmur's 24-byte reply (2x amplification); see docs
-	SendVersion        bool     `toml:"send_version"`         // default true: include release/OS in Version
-	LogIPs             bool     `toml:"log_ips"`              // default false: privacy, no IP addresses in logs
+
+	ListenersPerChannel int    `toml:"listeners_per_channel"` // channel listeners (1.4+) per channel; -1 = unlimited (default), 0 = listening disabled
+	ListenersPerUser    int    `toml:"listeners_per_user"`    // channels one user may listen to; -1 = unlimited (default), 0 = disabled
+	UsernamePattern     string `toml:"username_pattern"`      // default Murmur's `[ -=\w\[\]\{\}\(\)\@\|\.]+` (anchored when used, see CompilePattern)
+	ChannelNamePattern  string `toml:"channel_name_pattern"`  // default `[ -=\w\#\[\]\{\}\(\)\@\|]+`
+	LegacyPingReply     bool   `toml:"legacy_ping_reply"`     // default false: answer 12-byte legacy server-list pings with Murmur's 24-byte reply (2x amplification); see docs
+	SendVersion         bool   `toml:"send_version"`          // default true: include release/OS in Version
+	LogIPs              bool   `toml:"log_ips"`               // default false: privacy, no IP addresses in logs
 
 	// Suggestions clients show their users (SuggestConfig); unset = none.
 	SuggestVersion    string `toml:"suggest_version"`      // e.g. "1.4.0": clients older than this are told to upgrade
@@ -132,20 +135,22 @@ const (
 // DefaultServer returns the [server] settings used for keys absent from a file.
 func DefaultServer() Server {
 	return Server{
-		Listen:             DefaultListen,
-		DataDir:            DefaultDataDir,
-		Name:               DefaultName,
-		MaxUsers:           DefaultMaxUsers,
-		Bandwidth:          DefaultBandwidth,
-		Timeout:            Duration{DefaultTimeout},
-		TextMessageLength:  DefaultTextMessageLength,
-		ImageMessageLength: DefaultImageMessageLength,
-		AllowHTML:          true,
-		MessageLimit:       DefaultMessageLimit,
-		MessageBurst:       DefaultMessageBurst,
-		UsernamePattern:    DefaultUsernamePattern,
-		ChannelNamePattern: DefaultChannelNamePattern,
-		SendVersion:        true,
+		Listen:              DefaultListen,
+		DataDir:             DefaultDataDir,
+		Name:                DefaultName,
+		MaxUsers:            DefaultMaxUsers,
+		Bandwidth:           DefaultBandwidth,
+		Timeout:             Duration{DefaultTimeout},
+		TextMessageLength:   DefaultTextMessageLength,
+		ImageMessageLength:  DefaultImageMessageLength,
+		AllowHTML:           true,
+		MessageLimit:        DefaultMessageLimit,
+		MessageBurst:        DefaultMessageBurst,
+		ListenersPerChannel: -1,
+		ListenersPerUser:    -1,
+		UsernamePattern:     DefaultUsernamePattern,
+		ChannelNamePattern:  DefaultChannelNamePattern,
+		SendVersion:         true,
 	}
 }
 

@@ -229,6 +229,7 @@ func TestValidationErrors(t *testing.T) {
 		{"link to self", "[[channel]]\nname = \"A\"\n[[channel.channel]]\nname = \"B\"\nlinks = [\"A/B\"]\n", []wantErr{{5, "channel[0].channel[0].links", "links to itself"}}},
 		{"invalid username regexp", "[server]\nusername_pattern = '[a-'\n", []wantErr{{2, "server.username_pattern", "invalid pattern"}}},
 		{"invalid channel regexp", "[server]\n\nchannel_name_pattern = '(x'\n", []wantErr{{3, "server.channel_name_pattern", "invalid pattern"}}},
+		{"listeners below -1", "[server]\nlisteners_per_user = -2\n", []wantErr{{2, "server.listeners_per_user", "must be -1"}}},
 		{"suggest_version malformed", "[server]\nsuggest_version = \"1.4\"\n", []wantErr{{2, "server.suggest_version", "want a version"}}},
 		{"timeout zero", "[server]\ntimeout = \"0s\"\n", []wantErr{{2, "server.timeout", "must be positive"}}},
 		{"timeout negative", "[server]\ntimeout = \"-5s\"\n", []wantErr{{2, "server.timeout", "must be positive"}}},

@@ -86,6 +86,14 @@ func (v *validator) server() {
 	if s.MessageLimit < 1 {
 		v.serverErr("message_limit", "must be at least 1 (got %d)", s.MessageLimit)
 	}
+	for _, f := range []struct {
+		key string
+		val int
+	}{{"listeners_per_channel", s.ListenersPerChannel}, {"listeners_per_user", s.ListenersPerUser}} {
+		if f.val < -1 {
+			v.serverErr(f.key, "must be -1 (unlimited), 0 (disabled) or a limit (got %d)", f.val)
+		}
+	}
 	if s.MessageBurst < 1 {
 		v.serverErr("message_burst", "must be at least 1 (got %d)", s.MessageBurst)
 	}

@@ -270,3 +270,31 @@ func TestModeratorsMuteMoveKickAndPrioritySpeaker(t *testing.T) {
 		return false
 	})
 }
+
+func TestListenerLimits(t *testing.T) {
+	s := startServer(t, func(c *conf.Config) {
+		c.Server.ListenersPerChannel = 1
+		c.Server.ListenersPerUser = 1
+	})
+	a := s.join(t, "alice", nil)
+	b := s.join(t, "bob", nil)
+	plenary, overflow := a.channelID("Plenary"), a.channelID("Overflow")
+	deniedType := func(p *peer, want mumblepb.PermissionDenied_DenyType) func(*client.Client) bool {
+		return func(*client.Client) bool {
+			for _, d := range messagesOf[*mumblepb.PermissionDenied](p) {
+				if d.GetType() == want {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	a.Send(&mumblepb.UserState{ListeningChannelAdd: []uint32{plenary}})
+	a.Send(&mumblepb.UserState{ListeningChannelAdd: []uint32{overflow}})
+	a.waitFor("per-user limit", deniedType(a, mumblepb.PermissionDenied_UserListenerLimit))
+	b.Send(&mumblepb.UserState{ListeningChannelAdd: []uint32{plenary}})
+	b.waitFor("per-channel limit", deniedType(b, mumblepb.PermissionDenied_ChannelListenerLimit))
+	if got := b.Users()[a.Session()].GetListeningChannelAdd(); len(got) != 1 || got[0] != plenary {
+		t.Fatalf("alice listens to %v, want only Plenary", got)
+	}
+}

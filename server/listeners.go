@@ -9,15 +9,10 @@ import (
 	"github.com/plenum-voice/plenum/proto/mumblepb"
 )
 
-// Murmur's defaults: -1 means unlimited, 0 disables listening.
-const (
-	listenersPerChannel = -1
-	listenersPerUser    = -1
-)
-
 // checkListeningLocked checks a user's listening_channel_add against the
 // Listen permission and the limits, sending the denial if one fails.
 func (s *Server) checkListeningLocked(u *user, m *mumblepb.UserState) bool {
+	perChannel, perUser := s.cfg().ListenersPerChannel, s.cfg().ListenersPerUser // -1 unlimited
 	adding := 0
 	for _, id := range m.ListeningChannelAdd {
 		ch, found := s.channels[id]
@@ -31,12 +26,12 @@ func (s *Server) checkListeningLocked(u *user, m *mumblepb.UserState) bool {
 			s.deny(u, acl.Listen, ch)
 			return false
 		}
-		if listenersPerChannel >= 0 && len(ch.listeners) >= listenersPerChannel {
+		if perChannel >= 0 && len(ch.listeners) >= perChannel {
 			s.denyType(u, mumblepb.PermissionDenied_ChannelListenerLimit)
 			return false
 		}
 		adding++
-		if listenersPerUser >= 0 && len(u.listening)+adding > listenersPerUser {
+		if perUser >= 0 && len(u.listening)+adding > perUser {
 			s.denyType(u, mumblepb.PermissionDenied_UserListenerLimit)
 			return false
 		}
