@@ -155,7 +155,9 @@ func TestCacheConcurrent(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s := &Subject{Session: uint32(r % 4), UserID: int64(r%3) - 1, Channel: uint32(r % 6)}
+			// One subject per session, as in the server: a session's cached
+			// answers belong to the subject it has until it is forgotten.
+			s := &Subject{Session: uint32(r), UserID: int64(r%3) - 1, Channel: uint32(r % 6)}
 			for i := 0; ; i++ {
 				select {
 				case <-stop:
@@ -175,7 +177,7 @@ func TestCacheConcurrent(t *testing.T) {
 	}
 	for i := range 2000 {
 		if i%2 == 0 {
-			c.Forget(uint32(i % 4))
+			c.Forget(uint32(i % 8))
 		} else {
 			c.Clear()
 		}
