@@ -278,7 +278,9 @@ func (s *Server) handleTunnel(c *conn, payload []byte) {
 	if c.router == nil {
 		c.router = newRouter()
 	}
-	s.routeVoice(c.router, u, payload, time.Now().UnixNano())
+	sock := s.udpSocks[0] // any: they share the port
+	s.routeVoice(c.router, sock, u, payload, time.Now().UnixNano())
+	c.router.batch.flush(sock)
 }
 
 // handleVoiceTarget stores a whisper/shout target. Sessions and channels

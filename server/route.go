@@ -2,7 +2,6 @@ package server
 
 import (
 	"github.com/plenum-voice/plenum/acl"
-	"github.com/plenum-voice/plenum/crypto"
 	"github.com/plenum-voice/plenum/proto/voice"
 )
 
@@ -30,12 +29,12 @@ type router struct {
 	// format, context and whether positions are included.
 	variants [2 * 4 * 2][]byte
 	built    uint16
-	single   []byte // a variant with a listener's own volume, not cached
-	cipher   []byte
+	single   []byte    // a variant with a listener's own volume, not cached
+	batch    *outBatch // encrypted datagrams waiting for sendmmsg
 }
 
 func newRouter() *router {
-	return &router{cipher: make([]byte, 0, voice.MaxPacket+crypto.Overhead)}
+	return &router{batch: newOutBatch()}
 }
 
 // reset prepares the receiver set for a new packet on snapshot sn.

@@ -77,8 +77,8 @@ type Server struct {
 	userName    *regexp.Regexp // anchored; matches Unicode letters like Qt
 	channelName *regexp.Regexp
 
-	tcp *net.TCPListener
-	udp *net.UDPConn
+	tcp      *net.TCPListener
+	udpSocks []*udpSocket // one per reader, all on the listening port
 
 	// mu guards the control-plane state below. It is never held across
 	// network or disk I/O: sends only enqueue.
@@ -209,16 +209,16 @@ func (s *Server) Listen() error {
 			return fmt.Errorf("listen tcp: %w", err)
 		}
 		bound := tcp.Addr().(*net.TCPAddr).Port
-		udp, err := net.ListenPacket("udp", net.JoinHostPort(host, strconv.Itoa(bound)))
+		socks, err := listenUDP(net.JoinHostPort(host, strconv.Itoa(bound)), udpReaders())
 		if err != nil {
 			tcp.Close()
 			if port == 0 && attempt < 20 {
 				continue // the kernel's free TCP port was taken for UDP; try another
 			}
-			return fmt.Errorf("listen udp: %w", err)
+			return err
 		}
 		s.tcp = tcp.(*net.TCPListener)
-		s.udp = udp.(*net.UDPConn)
+		s.udpSocks = socks
 		return nil
 	}
 }
@@ -234,9 +234,11 @@ func (s *Server) Serve(ctx context.Context) error {
 	if s.tcp == nil {
 		return errors.New("server: Serve called before Listen")
 	}
-	s.wg.Add(4)
+	s.wg.Add(3 + len(s.udpSocks))
 	go s.acceptLoop()
-	go s.udpLoop()
+	for _, sock := range s.udpSocks {
+		go s.udpLoop(sock)
+	}
 	go s.configWriter()
 	go s.watchConfig()
 	<-ctx.Done()
@@ -256,7 +258,9 @@ func (s *Server) shutdown() {
 	s.closed.Do(func() {
 		close(s.closing)
 		s.tcp.Close()
-		s.udp.Close()
+		for _, sock := range s.udpSocks {
+			sock.conn.Close()
+		}
 		s.mu.Lock()
 		for c := range s.conns {
 			c.close(errShutdown)

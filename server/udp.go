@@ -2,11 +2,14 @@ package server
 
 import (
 	"errors"
+
 	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/net/ipv4"
 
 	"github.com/plenum-voice/plenum/proto/voice"
 )
@@ -30,7 +33,7 @@ func (p *peerTable) lookup(a netip.AddrPort) *user {
 
 // bind points addr at u, replacing u's previous address (a NAT rebinding or
 // a client that reopened its socket).
-func (p *peerTable) bind(a netip.AddrPort, u *user) {
+func (p *peerTable) bind(a netip.AddrPort, netAddr *net.UDPAddr, u *user) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if u.gone.Load() {
@@ -41,9 +44,11 @@ func (p *peerTable) bind(a netip.AddrPort, u *user) {
 	}
 	if prev := p.m[a]; prev != nil && prev != u {
 		prev.udpAddr.Store(nil) // the address now belongs to someone else
+		prev.udpNetAddr.Store(nil)
 	}
 	p.m[a] = u
 	u.udpAddr.Store(&a)
+	u.udpNetAddr.Store(netAddr)
 }
 
 func (p *peerTable) remove(u *user) {
@@ -64,50 +69,64 @@ type voiceCounters struct {
 	badUDP    atomic.Uint64 // datagrams that matched no one
 }
 
-// udpLoop reads datagrams until the socket closes. It is the only reader of
-// the UDP socket and owns its router.
-func (s *Server) udpLoop() {
+// udpLoop reads datagrams from sock in batches until it closes. Each
+// socket has its own reader, which owns its router and out batch and
+// flushes the replies and forwarded voice of a whole read batch at once.
+func (s *Server) udpLoop(sock *udpSocket) {
 	defer s.wg.Done()
 	r := newRouter()
-	buf := make([]byte, voice.MaxPacket+1) // one spare byte detects oversized datagrams
+	msgs := make([]ipv4.Message, batchSize)
+	for i := range msgs {
+		// One spare byte tells an oversized datagram from a full one.
+		msgs[i].Buffers = [][]byte{make([]byte, voice.MaxPacket+1)}
+	}
 	plain := make([]byte, 0, voice.MaxPacket)
 	for {
-		n, addr, err := s.udp.ReadFromUDPAddrPort(buf)
+		n, err := sock.batch.ReadBatch(msgs, 0)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
 			continue // e.g. ICMP-induced errors: keep serving
 		}
-		s.handleDatagram(r, buf[:n], addr, plain)
+		for i := 0; i < n; i++ {
+			addr, ok := msgs[i].Addr.(*net.UDPAddr)
+			if !ok {
+				continue
+			}
+			s.handleDatagram(r, sock, msgs[i].Buffers[0][:msgs[i].N], addr, plain)
+			msgs[i].Addr = nil
+		}
+		r.batch.flush(sock)
 	}
 }
 
 // handleDatagram processes one datagram: find its sender (by address, or by
 // trial decryption against every client from that IP), decrypt, then answer
-// a ping or route audio.
-func (s *Server) handleDatagram(r *router, pkt []byte, addr netip.AddrPort, plain []byte) {
+// a ping or route audio. Replies are queued on r.out.
+func (s *Server) handleDatagram(r *router, sock *udpSocket, pkt []byte, from *net.UDPAddr, plain []byte) {
 	if len(pkt) < 5 || len(pkt) > voice.MaxPacket {
 		return
 	}
+	addr := from.AddrPort()
 	now := time.Now()
 	var pl []byte
 	u := s.peers.lookup(addr)
 	if u != nil {
 		var ok bool
 		if pl, ok = s.decrypt(u, pkt, plain, now, false); !ok {
-			s.answerServerPing(r, pkt, addr) // a server-list ping from a known address
+			s.answerServerPing(r, sock, pkt, from) // a server-list ping from a known address
 			return
 		}
 	} else {
-		if s.answerServerPing(r, pkt, addr) {
+		if s.answerServerPing(r, sock, pkt, from) {
 			return
 		}
 		sn := s.snap.Load()
 		for _, cand := range sn.byIP[addr.Addr().Unmap()] {
 			if p, ok := s.decrypt(cand, pkt, plain, now, true); ok {
 				u, pl = cand, p
-				s.peers.bind(addr, u)
+				s.peers.bind(addr, from, u)
 				s.log.Debug("udp bound", "session", u.session)
 				break
 			}
@@ -122,12 +141,12 @@ func (s *Server) handleDatagram(r *router, pkt []byte, addr netip.AddrPort, plai
 	u.udpPackets.Add(1)
 	switch voice.Peek(pl, u.format) {
 	case voice.KindPing:
-		s.echoPing(r, u, pl, addr)
+		s.echoPing(r, sock, u, pl, from)
 	case voice.KindAudio:
 		if !u.udpFlag.Load() {
 			u.udpFlag.Store(true)
 		}
-		s.routeVoice(r, u, pl, nowNano)
+		s.routeVoice(r, sock, u, pl, nowNano)
 	}
 }
 
@@ -145,37 +164,40 @@ func (s *Server) decrypt(u *user, pkt, plain []byte, now time.Time, trial bool) 
 
 // echoPing answers an encrypted UDP ping over UDP, re-encoded in the
 // client's format.
-func (s *Server) echoPing(r *router, u *user, pl []byte, addr netip.AddrPort) {
+func (s *Server) echoPing(r *router, sock *udpSocket, u *user, pl []byte, to *net.UDPAddr) {
 	ts, err := voice.DecodePing(pl, u.format)
 	if err != nil {
 		return
 	}
-	r.variants[0] = voice.AppendPing(r.variants[0][:0], u.format, ts)
+	r.single = voice.AppendPing(r.single[:0], u.format, ts)
+	buf := r.batch.slot(sock)
 	u.encMu.Lock()
-	r.cipher = u.crypt.Encrypt(r.cipher[:0], r.variants[0])
+	buf = u.crypt.Encrypt(buf, r.single)
 	u.encMu.Unlock()
-	s.udp.WriteToUDPAddrPort(r.cipher, addr)
+	r.batch.add(buf, to)
 }
 
 // answerServerPing replies to an unencrypted server-list ping and reports
 // whether pkt was one.
-func (s *Server) answerServerPing(r *router, pkt []byte, addr netip.AddrPort) bool {
+func (s *Server) answerServerPing(r *router, sock *udpSocket, pkt []byte, to *net.UDPAddr) bool {
+	cfg := s.cfg()
 	info := voice.ServerInfo{
 		Version:      Version,
 		Users:        uint32(s.userCount.Load()),
-		MaxUsers:     uint32(s.cfg().MaxUsers),
-		MaxBandwidth: uint32(s.cfg().Bandwidth),
+		MaxUsers:     uint32(cfg.MaxUsers),
+		MaxBandwidth: uint32(cfg.Bandwidth),
 	}
-	reply, isPing := voice.AnswerServerPing(r.cipher[:0], pkt, info, s.cfg().LegacyPingReply)
+	buf := r.batch.slot(sock)
+	reply, isPing := voice.AnswerServerPing(buf, pkt, info, cfg.LegacyPingReply)
 	if isPing && len(reply) > 0 {
-		s.udp.WriteToUDPAddrPort(reply, addr)
+		r.batch.add(reply, to)
 	}
 	return isPing
 }
 
 // routeVoice forwards one plaintext audio packet from u to everyone who
 // should hear it, reading only the current snapshot.
-func (s *Server) routeVoice(r *router, u *user, pl []byte, now int64) {
+func (s *Server) routeVoice(r *router, sock *udpSocket, u *user, pl []byte, now int64) {
 	sn := s.snap.Load()
 	sender, ok := sn.users[u.session]
 	if !ok || sender.u != u {
@@ -195,18 +217,20 @@ func (s *Server) routeVoice(r *router, u *user, pl []byte, now int64) {
 		if len(r.in.Opus) == 0 && rc.vu.format == voice.Protobuf {
 			continue // a legacy empty frame has no protobuf form: 1.5 clients reject it
 		}
-		s.deliver(r, rc.vu.u, r.encoded(sender, rc), now)
+		s.deliver(r, sock, rc.vu.u, r.encoded(sender, rc), now)
 	}
 }
 
-// deliver sends one plaintext to one receiver: encrypted over UDP when the
-// receiver's UDP path is alive, else through its TCP tunnel queue.
-func (s *Server) deliver(r *router, to *user, pl []byte, now int64) {
-	if addr, ok := to.udpTarget(now); ok {
+// deliver sends one plaintext to one receiver: encrypted into the out
+// batch when the receiver's UDP path is alive, else through its TCP tunnel
+// queue.
+func (s *Server) deliver(r *router, sock *udpSocket, to *user, pl []byte, now int64) {
+	if addr := to.udpTarget(now); addr != nil {
+		buf := r.batch.slot(sock)
 		to.encMu.Lock()
-		r.cipher = to.crypt.Encrypt(r.cipher[:0], pl)
+		buf = to.crypt.Encrypt(buf, pl)
 		to.encMu.Unlock()
-		s.udp.WriteToUDPAddrPort(r.cipher, addr)
+		r.batch.add(buf, addr)
 		s.counters.forwarded.Add(1)
 		return
 	}

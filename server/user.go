@@ -1,6 +1,7 @@
 package server
 
 import (
+	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -63,25 +64,23 @@ type user struct {
 	crypt         crypto.CryptState
 	lastResyncAsk time.Time // guarded by decMu
 	udpAddr       atomic.Pointer[netip.AddrPort]
-	gone          atomic.Bool  // set when the user leaves, so no address is bound to it again
-	udpFlag       atomic.Bool  // false after tunnelled audio, true after UDP audio (as Murmur)
-	lastUDP       atomic.Int64 // unix nanoseconds of the last valid UDP datagram
+	udpNetAddr    atomic.Pointer[net.UDPAddr] // the same address in the form sendmmsg takes
+	gone          atomic.Bool                 // set when the user leaves, so no address is bound to it again
+	udpFlag       atomic.Bool                 // false after tunnelled audio, true after UDP audio (as Murmur)
+	lastUDP       atomic.Int64                // unix nanoseconds of the last valid UDP datagram
 	udpPackets    atomic.Uint32
 	tcpPackets    atomic.Uint32
 	lastActive    atomic.Int64 // unix nanoseconds of the last non-automatic message
 }
 
-// udpTarget returns the address to send voice to over UDP, or false when the
+// udpTarget returns the address to send voice to over UDP, or nil when the
 // user must be reached through the TCP tunnel.
-func (u *user) udpTarget(now int64) (netip.AddrPort, bool) {
-	addr := u.udpAddr.Load()
-	if addr == nil || !u.udpFlag.Load() {
-		return netip.AddrPort{}, false
+func (u *user) udpTarget(now int64) *net.UDPAddr {
+	addr := u.udpNetAddr.Load()
+	if addr == nil || !u.udpFlag.Load() || now-u.lastUDP.Load() > int64(udpFreshness) {
+		return nil
 	}
-	if now-u.lastUDP.Load() > int64(udpFreshness) {
-		return netip.AddrPort{}, false
-	}
-	return *addr, true
+	return addr
 }
 
 // refreshSubject rebuilds the permission subject after a change that can
