@@ -7,6 +7,8 @@
 //	plenum -print-default-config print the embedded default configuration
 //	plenum check FILE            validate FILE and print its channel tree
 //	plenum supw PASSWORD         set the SuperUser password (server running or not)
+//	plenum acl explain ...       why a user may or may not do something in a channel
+//	plenum import-murmur DB      convert a Murmur database to TOML, users and bans
 package main
 
 import (
@@ -16,6 +18,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/plenum-voice/plenum/conf"
@@ -36,6 +39,10 @@ func run(args []string) error {
 			return runCheck(args[1:], os.Stdout)
 		case "supw":
 			return runSupw(args[1:], os.Stdout)
+		case "acl":
+			return runACL(args[1:], os.Stdout)
+		case "import-murmur":
+			return runImportMurmur(args[1:], os.Stdout)
 		}
 	}
 	return runServer(args)
@@ -65,12 +72,9 @@ func runServer(args []string) error {
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 
-	cfg := conf.Default()
-	if *configPath != "" {
-		var err error
-		if cfg, err = conf.Load(*configPath); err != nil {
-			return err
-		}
+	cfg, err := loadConfig(*configPath, *dataDir)
+	if err != nil {
+		return err
 	}
 	srv, err := server.New(server.Options{Config: cfg, Listen: *listen, DataDir: *dataDir, Logger: log})
 	if err != nil {
@@ -81,7 +85,8 @@ func runServer(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	source := *configPath
+	go reloadOnHangup(ctx, srv)
+	source := cfg.File
 	if source == "" {
 		source = "embedded default"
 	}
@@ -89,4 +94,36 @@ func runServer(args []string) error {
 	err = srv.Serve(ctx)
 	log.Info("plenum stopped")
 	return err
+}
+
+// loadConfig reads -config FILE; without it, the plenum.toml the server
+// keeps in its data directory (where client edits of the embedded default
+// are written), or else the embedded default.
+func loadConfig(path, dataDir string) (*conf.Config, error) {
+	if path != "" {
+		return conf.Load(path)
+	}
+	if dataDir == "" {
+		dataDir = conf.Default().Server.DataDir
+	}
+	kept := filepath.Join(dataDir, server.DefaultConfigFile)
+	if _, err := os.Stat(kept); err == nil {
+		return conf.Load(kept)
+	}
+	return conf.Default(), nil
+}
+
+// reloadOnHangup reloads the configuration on SIGHUP until ctx ends.
+func reloadOnHangup(ctx context.Context, srv *server.Server) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			srv.Reload() // logs what it did or why not
+		}
+	}
 }
