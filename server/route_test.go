@@ -1,16 +1,19 @@
 package server
 
 import (
+	"encoding/binary"
 	"io"
 	"log/slog"
 	"net"
 	"net/netip"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/plenum-voice/plenum/conf"
 	"github.com/plenum-voice/plenum/proto/mumblepb"
 	"github.com/plenum-voice/plenum/proto/voice"
+	"golang.org/x/net/ipv4"
 )
 
 // newBareServer returns a server with sockets bound but no goroutines, for
@@ -243,5 +246,46 @@ func TestServerAsksForResync(t *testing.T) {
 	s.handleCryptSetup(u, &mumblepb.CryptSetup{ClientNonce: nonce})
 	if got := u.crypt.DecryptIV(); got[0] != 99 || u.crypt.Stats().Resync != 1 {
 		t.Fatalf("after resync: decrypt IV %x, stats %+v", got, u.crypt.Stats())
+	}
+}
+
+func TestArrivalParsesKernelTimestamp(t *testing.T) {
+	oob := make([]byte, 32)
+	binary.NativeEndian.PutUint64(oob[0:], 32) // cmsg_len: header + timespec
+	binary.NativeEndian.PutUint32(oob[8:], syscall.SOL_SOCKET)
+	binary.NativeEndian.PutUint32(oob[12:], scmTimestampNS)
+	binary.NativeEndian.PutUint64(oob[16:], 1700000000)
+	binary.NativeEndian.PutUint64(oob[24:], 123)
+	if got := arrival(oob); !got.Equal(time.Unix(1700000000, 123)) {
+		t.Fatalf("arrival = %v", got)
+	}
+	if got := arrival(oob[:20]); !got.IsZero() {
+		t.Fatalf("truncated control message gave %v", got)
+	}
+	if got := arrival(nil); !got.IsZero() {
+		t.Fatal("no control message gave a time")
+	}
+}
+
+// TestSocketDeliversArrivalTimes checks that the kernel really stamps
+// datagrams on our sockets, which overload shedding relies on.
+func TestSocketDeliversArrivalTimes(t *testing.T) {
+	s := newBareServer(t)
+	sock := s.udpSocks[0]
+	c, err := net.Dial("udp", sock.conn.LocalAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	before := time.Now()
+	c.Write(make([]byte, 100))
+	msgs := []ipv4.Message{{Buffers: [][]byte{make([]byte, 2048)}, OOB: make([]byte, oobSize)}}
+	sock.conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, err := sock.batch.ReadBatch(msgs, 0); err != nil {
+		t.Fatal(err)
+	}
+	at := arrival(msgs[0].OOB[:msgs[0].NN])
+	if at.Before(before.Add(-time.Second)) || at.After(time.Now()) {
+		t.Fatalf("arrival time %v not between %v and now", at, before)
 	}
 }

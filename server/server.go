@@ -347,6 +347,7 @@ type Stats struct {
 	VoiceForwarded uint64 // copies sent to listeners, over UDP or the tunnel
 	VoiceShed      uint64 // tunnelled copies dropped because a listener's queue was full
 	UDPUnmatched   uint64 // datagrams that decrypted for no one
+	UDPStale       uint64 // datagrams shed unread after waiting too long in the socket (overload)
 }
 
 // Stats returns the current counters.
@@ -358,6 +359,7 @@ func (s *Server) Stats() Stats {
 		VoiceForwarded: s.counters.forwarded.Load(),
 		VoiceShed:      s.counters.shed.Load(),
 		UDPUnmatched:   s.counters.badUDP.Load(),
+		UDPStale:       s.counters.stale.Load(),
 	}
 }
 

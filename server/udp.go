@@ -67,6 +67,7 @@ type voiceCounters struct {
 	forwarded atomic.Uint64 // copies sent to receivers (UDP or tunnel)
 	shed      atomic.Uint64 // tunnelled copies dropped on a full queue
 	badUDP    atomic.Uint64 // datagrams that matched no one
+	stale     atomic.Uint64 // datagrams shed unread because they waited too long
 }
 
 // udpLoop reads datagrams from sock in batches until it closes. Each
@@ -79,6 +80,7 @@ func (s *Server) udpLoop(sock *udpSocket) {
 	for i := range msgs {
 		// One spare byte tells an oversized datagram from a full one.
 		msgs[i].Buffers = [][]byte{make([]byte, voice.MaxPacket+1)}
+		msgs[i].OOB = make([]byte, oobSize)
 	}
 	plain := make([]byte, 0, voice.MaxPacket)
 	for {
@@ -94,11 +96,36 @@ func (s *Server) udpLoop(sock *udpSocket) {
 			if !ok {
 				continue
 			}
-			s.handleDatagram(r, sock, msgs[i].Buffers[0][:msgs[i].N], addr, plain)
+			pkt := msgs[i].Buffers[0][:msgs[i].N]
+			// Shed only when the socket is backlogged (a full batch): a
+			// lone late packet after a scheduling hiccup is still worth
+			// forwarding.
+			if n == len(msgs) && s.stale(msgs[i].OOB[:msgs[i].NN], pkt) {
+				s.counters.stale.Add(1)
+			} else {
+				s.handleDatagram(r, sock, pkt, addr, plain)
+			}
 			msgs[i].Addr = nil
 		}
 		r.batch.flush(sock)
 	}
+}
+
+// maxQueueDelay is how long a datagram may wait in the socket before the
+// server sheds it unread. Under overload (more speakers than the machine
+// can forward) this keeps the voice that is forwarded fresh: old voice is
+// worse than none. Large voice packets are all that is shed; small ones
+// (pings, short frames) are cheap and keep UDP alive.
+const maxQueueDelay = 15 * time.Millisecond
+
+// stale reports whether a datagram waited in the kernel longer than
+// maxQueueDelay.
+func (s *Server) stale(oob, pkt []byte) bool {
+	if len(pkt) < 40 {
+		return false
+	}
+	at := arrival(oob)
+	return !at.IsZero() && time.Since(at) > maxQueueDelay
 }
 
 // handleDatagram processes one datagram: find its sender (by address, or by

@@ -8,10 +8,12 @@ package server
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"net"
 	"runtime"
 	"syscall"
+	"time"
 
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
@@ -44,8 +46,14 @@ func newUDPSocket(c *net.UDPConn) *udpSocket {
 	} else {
 		s.batch = ipv6.NewPacketConn(c) // also carries IPv4 on a dual-stack socket
 	}
-	c.SetReadBuffer(4 << 20) // bursts of many speakers arrive at once
-	c.SetWriteBuffer(4 << 20)
+	// The receive buffer is left at the kernel's size on purpose: a larger
+	// one only turns overload into seconds of queued, stale voice. Packets
+	// that still wait too long are shed by their kernel arrival time.
+	if rc, err := c.SyscallConn(); err == nil {
+		rc.Control(func(fd uintptr) {
+			syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, soTimestampNS, 1)
+		})
+	}
 	return s
 }
 
@@ -76,8 +84,34 @@ func listenUDP(addr string, n int) ([]*udpSocket, error) {
 	return socks, nil
 }
 
-// soReusePort is SO_REUSEPORT on Linux.
-const soReusePort = 0xf
+// Linux socket options and control messages used here.
+const (
+	soReusePort    = 0xf  // SO_REUSEPORT
+	soTimestampNS  = 0x23 // SO_TIMESTAMPNS (old form: 64-bit time on amd64/arm64)
+	scmTimestampNS = soTimestampNS
+	oobSize        = 64 // room for one SCM_TIMESTAMPNS control message
+)
+
+// arrival returns the kernel receive time carried in oob (a control
+// message buffer filled by recvmmsg), or zero when there is none.
+func arrival(oob []byte) time.Time {
+	const hdr = 16 // cmsghdr on 64-bit Linux: len uint64, level int32, type int32
+	for len(oob) >= hdr {
+		n := int(binary.NativeEndian.Uint64(oob))
+		level := int32(binary.NativeEndian.Uint32(oob[8:]))
+		typ := int32(binary.NativeEndian.Uint32(oob[12:]))
+		if n < hdr || n > len(oob) {
+			return time.Time{}
+		}
+		if level == syscall.SOL_SOCKET && typ == scmTimestampNS && n >= hdr+16 {
+			sec := int64(binary.NativeEndian.Uint64(oob[hdr:]))
+			nsec := int64(binary.NativeEndian.Uint64(oob[hdr+8:]))
+			return time.Unix(sec, nsec)
+		}
+		oob = oob[(n+7)&^7:]
+	}
+	return time.Time{}
+}
 
 // udpReaders is how many sockets (and reader goroutines) to open: one per
 // core, since each reader decrypts, routes and encrypts its packets itself.

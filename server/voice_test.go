@@ -303,6 +303,11 @@ func TestStuckClientDoesNotDelayOthers(t *testing.T) {
 			if flooder.SendAudio(1, i, big, false, nil) != nil {
 				return
 			}
+			if i%4 == 0 {
+				// About 4 MB/s: enough to fill the stuck client's buffers
+				// within the test without starving the server of CPU.
+				time.Sleep(time.Millisecond)
+			}
 		}
 	}()
 

@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/plenum-voice/plenum/conf"
@@ -55,6 +56,7 @@ func runServer(args []string) error {
 	listen := fs.String("listen", "", "`host:port` to listen on, TCP and UDP (overrides the config)")
 	printDefault := fs.Bool("print-default-config", false, "print the embedded default configuration and exit")
 	debug := fs.Bool("debug", false, "log debug messages")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to `file` (for performance work)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -72,6 +74,17 @@ func runServer(args []string) error {
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	cfg, err := loadConfig(*configPath, *dataDir)
 	if err != nil {
 		return err
