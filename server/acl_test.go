@@ -12,6 +12,7 @@ import (
 	"github.com/plenum-voice/plenum/client"
 	"github.com/plenum-voice/plenum/conf"
 	"github.com/plenum-voice/plenum/proto/mumblepb"
+	"github.com/plenum-voice/plenum/proto/voice"
 	"github.com/plenum-voice/plenum/store"
 )
 
@@ -176,4 +177,61 @@ func TestEnterDeniedByACL(t *testing.T) {
 		}
 		return false
 	})
+}
+
+func TestWhisperTokensAndTraverseFollowTheACL(t *testing.T) {
+	s := startServer(t, func(c *conf.Config) {
+		for i := range c.Channels {
+			switch c.Channels[i].Name {
+			case "Plenary": // password-protected the Mumble way: an access token
+				c.Channels[i].ACL = []conf.ACLEntry{
+					{Group: "all", Deny: []string{"Enter"}},
+					{Group: "#opensesame", Allow: []string{"Enter"}},
+				}
+			case "Breakout rooms": // nobody may whisper or shout into the rooms
+				c.Channels[i].ACL = []conf.ACLEntry{{Group: "all", Deny: []string{"Whisper"}}}
+			case "Overflow": // hidden: no Traverse
+				c.Channels[i].ACL = []conf.ACLEntry{{Group: "all", Deny: []string{"Traverse"}}}
+			}
+		}
+	})
+	a, b, c := s.trio(t)
+	b.moveTo("Room 1", a, c)
+
+	// Whisper into Room 1 is dropped; the fence shows nothing came before.
+	room := a.channelID("Room 1")
+	a.SetVoiceTarget(1, &mumblepb.VoiceTarget_Target{ChannelId: proto.Uint32(room)})
+	a.SetVoiceTarget(2, &mumblepb.VoiceTarget_Target{Session: []uint32{b.Session()}})
+	syncControl(t, a)
+	before := s.Stats().VoiceReceived
+	a.SendAudio(1, 1, opus, false, nil)
+	a.SendAudio(2, 2, opus, false, nil)
+	// Senders are served by different socket readers, so b's own loopback
+	// is a fence only once a's two packets were routed.
+	s.waitRouted(t, before+2)
+	b.SendAudio(voice.TargetLoopback, 3, opus, false, nil)
+	b.expectFrame(3)
+
+	// Without the token Plenary is closed; with it, it opens.
+	plenary := a.channelID("Plenary")
+	if a.Channels()[plenary].GetCanEnter() {
+		t.Error("Plenary shown as enterable without the token")
+	}
+	a.Move(plenary)
+	a.waitFor("Enter denied", func(*client.Client) bool {
+		for _, d := range messagesOf[*mumblepb.PermissionDenied](a) {
+			if d.GetPermission()&0x4 != 0 && d.GetChannelId() == plenary {
+				return true
+			}
+		}
+		return false
+	})
+	c2 := s.join(t, "dave", func(cfg *client.Config) { cfg.Tokens = []string{"OpenSesame"} })
+	c2.moveTo("Plenary", a)
+
+	// No Traverse: Overflow cannot be entered.
+	overflow := a.channelID("Overflow")
+	if a.Channels()[overflow].GetCanEnter() {
+		t.Error("a channel without Traverse is shown as enterable")
+	}
 }

@@ -42,6 +42,16 @@ func (s *testServer) sendSilenced(t *testing.T, p *peer, frame uint64) {
 	}
 }
 
+// waitRouted waits until the server has routed n voice packets in all.
+func (s *testServer) waitRouted(t *testing.T, n uint64) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); s.Stats().VoiceReceived < n; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("routed %d voice packets, want %d", s.Stats().VoiceReceived, n)
+		}
+	}
+}
+
 func legacyClient(c *client.Config) { c.Version = control.MakeVersion(1, 3, 4) }
 func noUDP(c *client.Config)        { c.DisableUDP = true }
 
@@ -153,7 +163,8 @@ func TestLinkedChannelsHearEachOther(t *testing.T) {
 	}
 	b.SendAudio(0, 2, opus, false, nil)
 	a.expectFrame(2)
-	// Carol in an unlinked room hears neither; a loopback to herself is her fence.
+	// Carol in an unlinked room hears neither; a loopback to herself is her
+	// fence (both frames were routed: a and b heard them).
 	c.SendAudio(voice.TargetLoopback, 3, opus, false, nil)
 	if got := c.expectFrame(3); got.Sender != c.Session() {
 		t.Errorf("loopback sender %d", got.Sender)
