@@ -40,10 +40,10 @@ func encode(c *Config, bak string) ([]byte, error) {
 		return nil, err
 	}
 	w := &tomlWriter{}
-	w.printf("# Plenum configuration, written by Plenum to save changes made while it\n")
-	w.printf("# was running (for example from a Mumble client's channel or ACL editor).\n")
-	w.printf("# Comments cannot be kept when Plenum writes the file. The previous\n")
-	w.printf("# version is in %s.\n", bak)
+	w.printf("# Plenum configuration, written by Plenum (after an edit from a Mumble\n")
+	w.printf("# client's channel or ACL editor, or by plenum import-murmur).\n")
+	w.printf("# Comments cannot be kept when Plenum writes the file. A previous\n")
+	w.printf("# version, if there was one, is in %s.\n", bak)
 	w.printf("# Keys left out have their default value, as\n")
 	w.printf("# `plenum -print-default-config` shows and explains.\n")
 
