@@ -25,10 +25,10 @@ const (
 	// writeTimeout is how long one flush to a client may take before the
 	// client counts as stuck and is disconnected.
 	writeTimeout = 10 * time.Second
-	// controlQueueLen bounds queued control frames. A full login of a
-	// 1000-user server queues about 1000 UserStates plus channels, so the
-	// queue is sized for that; a client that lets it overflow is stuck.
-	controlQueueLen = 4096
+	// controlQueueBytes bounds the control frames queued for one client.
+	// A full login to a 1000-user server queues about 100 KB (UserStates
+	// and channels); a client that lets a megabyte pile up is stuck.
+	controlQueueBytes = 1 << 20
 	// voiceQueueLen bounds queued tunnelled voice frames: about 1 s of 4
 	// speakers. Voice beyond it is shed first, long before control.
 	voiceQueueLen = 256
@@ -48,7 +48,7 @@ type conn struct {
 	// logged unless the admin enabled log_ips.
 	remote netip.AddrPort
 
-	ctrl  chan []byte  // marshalled control frames, read-only once queued
+	ctrl  ctrlQueue    // marshalled control frames, read-only once queued
 	voice chan *[]byte // tunnelled voice frames from framePool
 
 	done      chan struct{}
@@ -70,7 +70,7 @@ func newConn(s *Server, nc *net.TCPConn) *conn {
 		s:      s,
 		nc:     nc,
 		remote: nc.RemoteAddr().(*net.TCPAddr).AddrPort(),
-		ctrl:   make(chan []byte, controlQueueLen),
+		ctrl:   ctrlQueue{ready: make(chan struct{}, 1)},
 		voice:  make(chan *[]byte, voiceQueueLen),
 		done:   make(chan struct{}),
 	}
@@ -97,10 +97,7 @@ func (c *conn) send(m proto.Message) {
 }
 
 func (c *conn) sendFrame(frame []byte) {
-	select {
-	case c.ctrl <- frame:
-	case <-c.done:
-	default:
+	if !c.ctrl.push(frame) {
 		c.close(errors.New("control queue overflow: client is not reading"))
 	}
 }
@@ -142,33 +139,49 @@ const writeBatch = 256
 // within writeTimeout is stuck and is disconnected.
 func (c *conn) writeLoop(wg *sync.WaitGroup) {
 	defer wg.Done()
-	bw := bufio.NewWriterSize(c.tc, 16*1024)
 	for {
 		frame, pooled, ok := c.next(true)
 		if !ok {
 			return
 		}
-		c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
-		for n := 1; ; n++ {
-			if frame == nil && pooled == nil { // the close marker of sendAndClose
-				c.flush(bw)
-				c.close(errRejected)
-				return
-			}
-			if !c.write(bw, frame, pooled) {
-				return
-			}
-			if n == writeBatch {
-				break
-			}
-			if frame, pooled, ok = c.next(false); !ok {
-				break
-			}
-		}
-		if !c.flush(bw) {
+		// The write buffer is borrowed per batch, so a thousand idle
+		// clients hold none.
+		bw := writerPool.Get().(*bufio.Writer)
+		bw.Reset(c.tc)
+		done := !c.writeBatch(bw, frame, pooled)
+		bw.Reset(nil)
+		writerPool.Put(bw)
+		if done {
 			return
 		}
 	}
+}
+
+var writerPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 16*1024) }}
+
+// writeBatch writes frame and whatever else is queued, up to writeBatch
+// frames, under one fresh write deadline, and flushes. It reports false
+// when the connection is finished.
+func (c *conn) writeBatch(bw *bufio.Writer, frame []byte, pooled *[]byte) bool {
+	c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
+	for n := 1; ; n++ {
+		if frame == nil && pooled == nil { // the close marker of sendAndClose
+			c.flush(bw)
+			c.close(errRejected)
+			return false
+		}
+		if !c.write(bw, frame, pooled) {
+			return false
+		}
+		if n == writeBatch {
+			break
+		}
+		var more bool
+		if frame, pooled, more = c.next(false); !more {
+			break
+		}
+	}
+	return c.flush(bw)
 }
 
 // next takes the next frame, control first. A control frame comes back in
@@ -176,27 +189,71 @@ func (c *conn) writeLoop(wg *sync.WaitGroup) {
 // is false once the connection is done); without, ok is false when both
 // queues are empty.
 func (c *conn) next(block bool) (frame []byte, pooled *[]byte, ok bool) {
-	select {
-	case frame = <-c.ctrl:
-		return frame, nil, true
-	default:
-	}
-	if !block {
+	for {
+		if frame, ok := c.ctrl.pop(); ok {
+			return frame, nil, true
+		}
+		if !block {
+			select {
+			case pooled = <-c.voice:
+				return nil, pooled, true
+			default:
+				return nil, nil, false
+			}
+		}
 		select {
+		case <-c.ctrl.ready: // something was queued: pop it above
 		case pooled = <-c.voice:
 			return nil, pooled, true
-		default:
+		case <-c.done:
 			return nil, nil, false
 		}
 	}
-	select {
-	case frame = <-c.ctrl:
-		return frame, nil, true
-	case pooled = <-c.voice:
-		return nil, pooled, true
-	case <-c.done:
-		return nil, nil, false
+}
+
+// ctrlQueue holds the control frames waiting for one client, bounded by
+// their total size. Unlike a buffered channel it costs nothing while
+// empty, which matters with a thousand idle clients.
+type ctrlQueue struct {
+	mu     sync.Mutex
+	frames [][]byte
+	bytes  int
+	ready  chan struct{} // capacity 1: frames may be waiting
+}
+
+// push queues f (nil is the close marker of sendAndClose) and reports
+// false when the queue is over its limit.
+func (q *ctrlQueue) push(f []byte) bool {
+	q.mu.Lock()
+	if q.bytes+len(f) > controlQueueBytes {
+		q.mu.Unlock()
+		return false
 	}
+	q.frames = append(q.frames, f)
+	q.bytes += len(f)
+	q.mu.Unlock()
+	select {
+	case q.ready <- struct{}{}:
+	default: // already signalled
+	}
+	return true
+}
+
+// pop takes the oldest frame.
+func (q *ctrlQueue) pop() ([]byte, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.frames) == 0 {
+		return nil, false
+	}
+	f := q.frames[0]
+	q.frames[0] = nil
+	q.frames = q.frames[1:]
+	q.bytes -= len(f)
+	if len(q.frames) == 0 {
+		q.frames = nil // give the backing array back once drained
+	}
+	return f, true
 }
 
 func (c *conn) write(bw *bufio.Writer, frame []byte, pooled *[]byte) bool {

@@ -47,7 +47,7 @@ func (s *Server) addFakeUser(tb testing.TB, ch *channel, format voice.Format, si
 	c := &conn{
 		s:      s,
 		remote: netip.MustParseAddrPort("127.0.0.1:1"),
-		ctrl:   make(chan []byte, controlQueueLen),
+		ctrl:   ctrlQueue{ready: make(chan struct{}, 1)},
 		voice:  make(chan *[]byte, voiceQueueLen),
 		done:   make(chan struct{}),
 	}
@@ -222,22 +222,22 @@ func TestServerAsksForResync(t *testing.T) {
 
 	u.connected = now.Add(-3 * time.Second)
 	s.decrypt(u, garbage, plain, now, false)
-	if n := len(u.conn.ctrl); n != 0 {
+	if n := len(u.conn.ctrl.frames); n != 0 {
 		t.Fatalf("asked for a resync %d times within 5 s of connecting", n)
 	}
 	u.connected = now.Add(-10 * time.Second)
 	s.decrypt(u, garbage, plain, now, false)
 	s.decrypt(u, garbage, plain, now.Add(time.Second), false)
-	if n := len(u.conn.ctrl); n != 1 {
+	if n := len(u.conn.ctrl.frames); n != 1 {
 		t.Fatalf("%d resync requests, want exactly 1", n)
 	}
 	s.decrypt(u, garbage, plain, now.Add(6*time.Second), false)
-	if n := len(u.conn.ctrl); n != 2 {
+	if n := len(u.conn.ctrl.frames); n != 2 {
 		t.Fatalf("%d resync requests after 6 s, want 2", n)
 	}
 	// Trial decrypts of other users' packets never ask.
 	s.decrypt(u, garbage, plain, now.Add(20*time.Second), true)
-	if n := len(u.conn.ctrl); n != 2 {
+	if n := len(u.conn.ctrl.frames); n != 2 {
 		t.Fatalf("a trial decrypt asked for a resync")
 	}
 
