@@ -134,20 +134,21 @@ func (s *Server) handleAuthenticate(c *conn, m *mumblepb.Authenticate) {
 		return
 	}
 
-	s.loginLocked(c, u, ident.channel)
+	s.loginLocked(c, u, ident)
 }
 
 // loginLocked sends a newly authenticated client everything it needs, in
 // the order Murmur sends it: the client insists on seeing its own UserState
 // before ServerSync.
-func (s *Server) loginLocked(c *conn, u *user, lastChannel uint32) {
+func (s *Server) loginLocked(c *conn, u *user, ident identity) {
 	key, enc, dec := u.crypt.Key(), u.crypt.EncryptIV(), u.crypt.DecryptIV()
 	c.send(&mumblepb.CryptSetup{Key: key[:], ClientNonce: dec[:], ServerNonce: enc[:]})
 	c.send(codecVersion())
 
 	// Where the user will start decides "in"/"out" groups, so can_enter is
 	// computed as seen from there.
-	entry := s.entryChannelLocked(u, lastChannel)
+
+	entry := s.entryChannelLocked(u, ident.channel)
 	u.channel = entry
 	s.refreshSubjectLocked(u)
 	for _, ch := range s.breadthFirst() {
@@ -189,7 +190,9 @@ func (s *Server) loginLocked(c *conn, u *user, lastChannel uint32) {
 	if s.cfg().WelcomeText != "" {
 		sync.WelcomeText = ptr(s.cfg().WelcomeText)
 	}
+
 	c.send(sync)
+	s.restoreListeningLocked(u, ident.listening)
 	c.send(&mumblepb.ServerConfig{
 		AllowHtml:          ptr(s.cfg().AllowHTML),
 		MessageLength:      ptr(uint32(s.cfg().TextMessageLength)),

@@ -306,9 +306,17 @@ func (s *Server) removeChannelLocked(ch *channel) {
 	for l := range ch.links {
 		delete(l.links, ch)
 	}
+
 	s.dropListenersLocked(ch)
 	ch.parent.removeChild(ch)
 	delete(s.channels, ch.id)
+	id := ch.id
+	s.afterUnlock = append(s.afterUnlock, func() {
+		// Registered users no longer listen to it or return to it.
+		if err := s.store.ForgetChannel(id); err != nil {
+			s.log.Warn("forgetting a removed channel failed", "channel", id, "err", err)
+		}
+	})
 	s.snapDirty = true
 	s.publishLocked()
 	s.broadcastLocked(&mumblepb.ChannelRemove{ChannelId: ptr(ch.id)}, nil)

@@ -106,3 +106,32 @@ func (u *user) listeningIDs() []uint32 {
 	}
 	return ids
 }
+
+// restoreListeningLocked gives a registered user back the channels they
+// listened to, after ServerSync (the client needs its own session first),
+// as Murmur does.
+func (s *Server) restoreListeningLocked(u *user, ids []uint32) {
+	if len(ids) == 0 {
+		return
+	}
+	m := &mumblepb.UserState{ListeningChannelAdd: ids}
+	out := &mumblepb.UserState{Session: ptr(u.session)}
+	s.applyListeningLocked(u, m, out)
+	if len(out.ListeningChannelAdd) > 0 {
+		s.broadcastLocked(out, nil)
+	}
+}
+
+// saveListeningLocked stores a registered user's listened channels once the
+// lock is released.
+func (s *Server) saveListeningLocked(u *user) {
+	if u.userID <= 0 {
+		return
+	}
+	id, ids := u.userID, u.listeningIDs()
+	s.afterUnlock = append(s.afterUnlock, func() {
+		if err := s.store.SetListeners(id, ids); err != nil {
+			s.log.Warn("saving listeners failed", "id", id, "err", err)
+		}
+	})
+}

@@ -23,7 +23,9 @@ type identity struct {
 	name    string
 	comment string
 	texture []byte
-	channel uint32 // last channel of a registered user
+
+	channel   uint32   // last channel of a registered user
+	listening []uint32 // channels a registered user listened to
 }
 
 // identify authenticates a login against the store, as Murmur does:
@@ -40,13 +42,15 @@ func (s *Server) identify(name, password, certHash string) (identity, mumblepb.R
 		return identity{userID: 0, name: superUserName}, mumblepb.Reject_None, ""
 	}
 	if certHash != "" {
+
 		if u, err := s.store.UserByCert(certHash); err == nil {
-			return registered(u), mumblepb.Reject_None, ""
+			return s.registered(u), mumblepb.Reject_None, ""
 		}
 	}
 	if u, err := s.store.UserByName(name); err == nil {
+
 		if ok, _ := s.store.CheckPassword(u.ID, password); ok {
-			return registered(u), mumblepb.Reject_None, ""
+			return s.registered(u), mumblepb.Reject_None, ""
 		}
 		return identity{}, mumblepb.Reject_WrongUserPW, "Wrong certificate or password for registered user"
 	}
@@ -56,8 +60,12 @@ func (s *Server) identify(name, password, certHash string) (identity, mumblepb.R
 	return identity{userID: -1, name: name}, mumblepb.Reject_None, ""
 }
 
-func registered(u store.User) identity {
-	return identity{userID: u.ID, name: u.Name, comment: u.Comment, texture: u.Texture, channel: u.LastChannel}
+func (s *Server) registered(u store.User) identity {
+	listening, err := s.store.Listeners(u.ID)
+	if err != nil {
+		s.log.Warn("reading listeners failed", "id", u.ID, "err", err)
+	}
+	return identity{userID: u.ID, name: u.Name, comment: u.Comment, texture: u.Texture, channel: u.LastChannel, listening: listening}
 }
 
 // bannedLocked reports whether a connection from addr with certHash is

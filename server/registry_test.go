@@ -171,3 +171,22 @@ func TestBanKeepsUserOutUntilLifted(t *testing.T) {
 		t.Fatalf("stored bans %v, %v", bans, err)
 	}
 }
+
+func TestRegisteredUsersKeepTheirListeners(t *testing.T) {
+	dir := t.TempDir()
+	certs := registerUsers(t, dir, "alice")
+	s := startServerIn(t, dir, nil)
+	watcher := s.join(t, "watcher", nil)
+	a := s.join(t, "alice", as(certs["alice"]))
+	plenary := a.channelID("Plenary")
+	a.Send(&mumblepb.UserState{ListeningChannelAdd: []uint32{plenary}})
+	watcher.waitFor("listening", func(c *client.Client) bool {
+		return containsID(c.Users()[a.Session()].GetListeningChannelAdd(), plenary)
+	})
+	a.Close()
+	watcher.waitFor("alice gone", func(c *client.Client) bool { _, ok := c.Users()[a.Session()]; return !ok })
+	again := s.join(t, "alice", as(certs["alice"]))
+	watcher.waitFor("listening restored at login", func(c *client.Client) bool {
+		return containsID(c.Users()[again.Session()].GetListeningChannelAdd(), plenary)
+	})
+}

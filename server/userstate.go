@@ -155,8 +155,12 @@ func (s *Server) applyUserStateLocked(actor, target *user, m *mumblepb.UserState
 		set(&target.recording, m.GetRecording(), &out.Recording)
 	}
 	if len(m.ListeningChannelAdd) > 0 || len(m.ListeningChannelRemove) > 0 || len(m.ListeningVolumeAdjustment) > 0 {
+
 		s.applyListeningLocked(target, m, out)
-		changed = changed || len(out.ListeningChannelAdd) > 0 || len(out.ListeningChannelRemove) > 0
+		if len(out.ListeningChannelAdd) > 0 || len(out.ListeningChannelRemove) > 0 {
+			changed = true
+			s.saveListeningLocked(target)
+		}
 	}
 	if m.PluginContext != nil {
 		target.pluginContext = append([]byte(nil), m.PluginContext...) // stored, never broadcast
