@@ -28,7 +28,9 @@ type channel struct {
 	acl       *acl.ChannelACL       // groups and entries; nil inherits everything. Replaced, never mutated in place
 	links     map[*channel]struct{} // direct links; symmetric
 	users     map[*user]struct{}
+
 	listeners map[*user]struct{}
+	stage     Stage // shapes the channel's speech on the tick; nil forwards directly
 }
 
 func newChannel(id uint32, parent *channel, name string) *channel {

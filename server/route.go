@@ -98,13 +98,9 @@ func (r *router) resolve(sn *snapshot, sender *voiceUser, target uint32, hasPos 
 	case target == voice.TargetLoopback:
 		// Loopback goes back even to a deaf sender: it is a self-test.
 		r.receivers = append(r.receivers, receiver{vu: sender, context: voice.ContextNormal, positional: hasPos})
+
 	case target == 0:
-		r.addChannel(sender, sender.channel, voice.ContextNormal, hasPos)
-		for _, l := range sender.channel.links {
-			if sn.may(sender, l, acl.Speak) {
-				r.addChannel(sender, l, voice.ContextNormal, hasPos)
-			}
-		}
+		r.addSpeech(sn, sender, sender.channel, hasPos)
 	case target < voice.TargetLoopback:
 		vt := sender.targets[target]
 		if vt == nil {
@@ -118,6 +114,18 @@ func (r *router) resolve(sn *snapshot, sender *voiceUser, target uint32, hasPos 
 			if ok && sn.may(sender, vu.channel, acl.Whisper) {
 				r.add(sender, vu, voice.ContextWhisper, hasPos, 0)
 			}
+		}
+	}
+}
+
+// addSpeech adds everyone who hears normal speech from sender in ch: its
+// users and listeners, and those of linked channels where the sender may
+// speak.
+func (r *router) addSpeech(sn *snapshot, sender *voiceUser, ch *voiceChannel, hasPos bool) {
+	r.addChannel(sender, ch, voice.ContextNormal, hasPos)
+	for _, l := range ch.links {
+		if sn.may(sender, l, acl.Speak) {
+			r.addChannel(sender, l, voice.ContextNormal, hasPos)
 		}
 	}
 }

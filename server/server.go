@@ -95,9 +95,11 @@ type Server struct {
 
 	store *store.Store // registered users, SuperUser password, bans
 
-	snap      atomic.Pointer[snapshot]
-	peers     peerTable
+	snap  atomic.Pointer[snapshot]
+	peers peerTable
+
 	counters  voiceCounters
+	clock     stageClock
 	userCount atomic.Int32 // authenticated users, for server-list pings
 
 	wg         sync.WaitGroup // every goroutine the server starts
@@ -170,7 +172,9 @@ func New(opts Options) (*Server, error) {
 	if s.configPath == "" {
 		s.configPath = configFileFor(cfg, sc.DataDir)
 	}
+
 	s.peers.init()
+	s.clock.init()
 	if err := os.MkdirAll(sc.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
@@ -234,7 +238,9 @@ func (s *Server) Serve(ctx context.Context) error {
 	if s.tcp == nil {
 		return errors.New("server: Serve called before Listen")
 	}
-	s.wg.Add(3 + len(s.udpSocks))
+
+	s.wg.Add(4 + len(s.udpSocks))
+	go s.tickLoop()
 	go s.acceptLoop()
 	for _, sock := range s.udpSocks {
 		go s.udpLoop(sock)

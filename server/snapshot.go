@@ -21,6 +21,7 @@ type snapshot struct {
 
 type voiceChannel struct {
 	id        uint32
+	stage     Stage
 	acl       *acl.ChannelACL
 	parent    *voiceChannel
 	children  []*voiceChannel
@@ -99,7 +100,7 @@ func (s *Server) publishLocked() {
 	}
 	for id := range s.channels {
 
-		sn.channels[id] = &voiceChannel{id: id, acl: s.channels[id].acl}
+		sn.channels[id] = &voiceChannel{id: id, acl: s.channels[id].acl, stage: s.channels[id].stage}
 	}
 	for id, c := range s.channels {
 		vc := sn.channels[id]

@@ -237,7 +237,13 @@ func (s *Server) routeVoice(r *router, sock *udpSocket, u *user, pl []byte, now 
 	if voice.DecodeAudio(pl, u.format, false, &r.in) != nil || r.in.Target > voice.TargetLoopback {
 		return
 	}
+
 	s.counters.received.Add(1)
+	if st := sender.channel.stage; st != nil && r.in.Target == 0 {
+		st.Accept(sender.session, &r.in)
+		s.clock.activate(sender.channel.id, st)
+		return
+	}
 	r.resolve(sn, sender, r.in.Target, r.in.HasPosition)
 	for i := range r.receivers {
 		rc := &r.receivers[i]
