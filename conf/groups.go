@@ -295,3 +295,42 @@ func sortedKeys[V any](m map[string]V) []string {
 	sort.Strings(keys)
 	return keys
 }
+
+// ChannelACL converts the groups and entries of one channel of the file
+// into the form the ACL engine evaluates, so that the server and the
+// admin tools read a file the same way. userID resolves a registered user
+// name; a name it cannot resolve is left out, as Murmur skips unknown user
+// ids. It is asked in a fixed order (groups by name, then entries). A
+// channel that inherits and has no groups or entries has no ACL (nil).
+func ChannelACL(inherit bool, groups map[string]*Group, entries []ACLEntry, userID func(name string) (int64, bool)) *acl.ChannelACL {
+	if len(groups) == 0 && len(entries) == 0 && inherit {
+		return nil
+	}
+	ids := func(names []string) []int64 {
+		var out []int64
+		for _, n := range names {
+			if id, ok := userID(n); ok {
+				out = append(out, id)
+			}
+		}
+		return out
+	}
+	out := &acl.ChannelACL{InheritACL: inherit, Groups: make(map[string]*acl.Group, len(groups))}
+	for _, name := range sortedKeys(groups) {
+		g := groups[name]
+		out.Groups[name] = &acl.Group{Name: name, Inherit: g.Inherits(), Inheritable: g.IsInheritable(), Add: ids(g.Add), Remove: ids(g.Remove)}
+	}
+	for _, e := range entries {
+		allow, deny := e.Permissions()
+		entry := acl.Entry{ApplyHere: e.Here(), ApplySubs: e.Subs(), UserID: -1, Group: e.Group, Allow: allow, Deny: deny}
+		if e.User != "" {
+			id, ok := userID(e.User)
+			if !ok {
+				continue
+			}
+			entry.UserID, entry.Group = id, ""
+		}
+		out.Entries = append(out.Entries, entry)
+	}
+	return out
+}

@@ -385,3 +385,48 @@ func TestCheckGroupSpec(t *testing.T) {
 		}
 	}
 }
+
+func TestChannelACLResolvesNames(t *testing.T) {
+	ids := map[string]int64{"anna": 3, "ben": 4}
+	var asked []string
+	resolve := func(n string) (int64, bool) {
+		asked = append(asked, n)
+		id, ok := ids[n]
+		return id, ok
+	}
+	if got := ChannelACL(true, nil, nil, resolve); got != nil {
+		t.Fatalf("a plain inheriting channel got an ACL: %+v", got)
+	}
+	groups := map[string]*Group{
+		"speakers": {Add: []string{"anna", "ghost"}, Remove: []string{"ben"}, Inheritable: Bool(false)},
+		"chair":    {Add: []string{"ben"}},
+	}
+	entries := []ACLEntry{
+		{Group: "all", ApplySubs: Bool(false), Deny: []string{"Speak"}},
+		{User: "anna", Allow: []string{"Speak", "MuteDeafen"}},
+		{User: "ghost", Allow: []string{"Write"}},
+	}
+	a := ChannelACL(false, groups, entries, resolve)
+	if a.InheritACL {
+		t.Error("inherit_acl = false lost")
+	}
+	sp := a.Groups["speakers"]
+	if len(sp.Add) != 1 || sp.Add[0] != 3 || len(sp.Remove) != 1 || sp.Remove[0] != 4 || sp.Inheritable || !sp.Inherit {
+		t.Errorf("speakers = %+v", sp)
+	}
+	if len(a.Entries) != 2 { // ghost's entry is dropped
+		t.Fatalf("entries = %+v", a.Entries)
+	}
+	if e := a.Entries[0]; e.UserID != -1 || e.Group != "all" || !e.ApplyHere || e.ApplySubs || e.Deny != acl.Speak {
+		t.Errorf("group entry = %+v", e)
+	}
+	if e := a.Entries[1]; e.UserID != 3 || e.Group != "" || e.Allow != acl.Speak|acl.MuteDeafen {
+		t.Errorf("user entry = %+v", e)
+	}
+	// Groups are resolved in name order, then entries: callers report
+	// unknown names in a stable order.
+	want := []string{"ben", "anna", "ghost", "ben", "anna", "ghost"}
+	if strings.Join(asked, ",") != strings.Join(want, ",") {
+		t.Errorf("asked %v, want %v", asked, want)
+	}
+}

@@ -46,48 +46,17 @@ func (t serverTree) ChannelName(id uint32) string {
 }
 
 // aclFromConfig converts a channel's groups and entries from the file into
-// the engine's form. Unknown user names are reported and skipped, as
-// Murmur skips unknown user ids.
+// the engine's form (conf.ChannelACL), resolving user names against the
+// store; unknown names are reported and skipped.
 func (s *Server) aclFromConfig(inherit bool, groups map[string]*conf.Group, entries []conf.ACLEntry, where string) *acl.ChannelACL {
-	if len(groups) == 0 && len(entries) == 0 && inherit {
-		return nil
-	}
-	out := &acl.ChannelACL{InheritACL: inherit, Groups: make(map[string]*acl.Group, len(groups))}
-	for name, g := range groups {
-		out.Groups[name] = &acl.Group{
-			Name:        name,
-			Inherit:     g.Inherits(),
-			Inheritable: g.IsInheritable(),
-			Add:         s.userIDs(g.Add, where),
-			Remove:      s.userIDs(g.Remove, where),
-		}
-	}
-	for _, e := range entries {
-		allow, deny := e.Permissions()
-		entry := acl.Entry{ApplyHere: e.Here(), ApplySubs: e.Subs(), UserID: -1, Group: e.Group, Allow: allow, Deny: deny}
-		if e.User != "" {
-			ids := s.userIDs([]string{e.User}, where)
-			if len(ids) == 0 {
-				continue
-			}
-			entry.UserID, entry.Group = ids[0], ""
-		}
-		out.Entries = append(out.Entries, entry)
-	}
-	return out
-}
-
-func (s *Server) userIDs(names []string, where string) []int64 {
-	var ids []int64
-	for _, name := range names {
+	return conf.ChannelACL(inherit, groups, entries, func(name string) (int64, bool) {
 		u, err := s.store.UserByName(name)
 		if err != nil {
 			s.log.Warn("ACL names an unregistered user; ignored until registered", "channel", where, "user", name)
-			continue
+			return 0, false
 		}
-		ids = append(ids, u.ID)
-	}
-	return ids
+		return u.ID, true
+	})
 }
 
 // aclToConfig converts a channel's ACL back into the file's form, naming

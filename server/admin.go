@@ -11,26 +11,6 @@ import (
 	"github.com/plenum-voice/plenum/proto/mumblepb"
 )
 
-// requireOrDeny answers administrative requests that need a permission the
-// open policy never grants. With a policy that grants it, the client is told
-// that the feature itself is not available on this server yet.
-func (s *Server) requireOrDeny(u *user, channelID uint32, p acl.Permission, what string) {
-	s.mu.Lock()
-	defer s.unlock()
-	ch, ok := s.channels[channelID]
-	if !ok {
-		return
-	}
-	if !s.may(u, ch, p) {
-		s.deny(u, p, ch)
-		return
-	}
-	u.conn.send(&mumblepb.PermissionDenied{
-		Type:   mumblepb.PermissionDenied_Text.Enum(),
-		Reason: ptr("This server does not support " + what + " yet."),
-	})
-}
-
 func (s *Server) handleUserStats(requester *user, m *mumblepb.UserStats) {
 	s.mu.Lock()
 	defer s.unlock()

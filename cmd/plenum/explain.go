@@ -337,55 +337,18 @@ type aclBuilder struct {
 type unresolvedName struct{ where, name string }
 
 func (b *aclBuilder) fromConfig(inherit bool, groups map[string]*conf.Group, entries []conf.ACLEntry, where string) *acl.ChannelACL {
-	if len(groups) == 0 && len(entries) == 0 && inherit {
-		return nil
-	}
-	out := &acl.ChannelACL{InheritACL: inherit, Groups: make(map[string]*acl.Group, len(groups))}
-	names := make([]string, 0, len(groups))
-	for name := range groups {
-		names = append(names, name)
-	}
-	sort.Strings(names) // for the notes' order only
-	for _, name := range names {
-		g := groups[name]
-		out.Groups[name] = &acl.Group{
-			Name:        name,
-			Inherit:     g.Inherits(),
-			Inheritable: g.IsInheritable(),
-			Add:         b.userIDs(g.Add, where),
-			Remove:      b.userIDs(g.Remove, where),
-		}
-	}
-	for _, e := range entries {
-		allow, deny := e.Permissions()
-		entry := acl.Entry{ApplyHere: e.Here(), ApplySubs: e.Subs(), UserID: -1, Group: e.Group, Allow: allow, Deny: deny}
-		if e.User != "" {
-			ids := b.userIDs([]string{e.User}, where)
-			if len(ids) == 0 {
-				continue
-			}
-			entry.UserID, entry.Group = ids[0], ""
-		}
-		out.Entries = append(out.Entries, entry)
-	}
-	return out
-}
-
-func (b *aclBuilder) userIDs(names []string, where string) []int64 {
-	var ids []int64
-	for _, name := range names {
+	return conf.ChannelACL(inherit, groups, entries, func(name string) (int64, bool) {
 		u, err := b.users.UserByName(name)
 		if err != nil {
 			if !errors.Is(err, store.ErrNotFound) && b.err == nil {
 				b.err = err
 			}
 			b.unresolved = append(b.unresolved, unresolvedName{where, name})
-			continue
+			return 0, false
 		}
-		ids = append(ids, u.ID)
 		b.tree.userNames[u.ID] = u.Name
-	}
-	return ids
+		return u.ID, true
+	})
 }
 
 // unresolvedNotes reports the names the ACLs mention that nobody
