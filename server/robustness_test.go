@@ -10,8 +10,12 @@ import (
 	"crypto/x509/pkix"
 	"encoding/binary"
 	"errors"
+	"fmt"
+	"io"
+	"log/slog"
 	"math/big"
 	"net"
+	"runtime"
 	"testing"
 	"time"
 
@@ -302,5 +306,57 @@ func TestTextFloodIsDropped(t *testing.T) {
 	// more may have leaked while sending.
 	if got < 2 || got > 3 {
 		t.Fatalf("%d of 20 flooded messages arrived, want 2 (burst 3 less the Version)", got)
+	}
+}
+
+// TestNoGoroutinesLeftBehind: every connection's goroutines end with it,
+// and the server's own end when it stops.
+func TestNoGoroutinesLeftBehind(t *testing.T) {
+	settle := func(want int) int {
+		n := runtime.NumGoroutine()
+		for deadline := time.Now().Add(5 * time.Second); n > want && time.Now().Before(deadline); n = runtime.NumGoroutine() {
+			time.Sleep(10 * time.Millisecond)
+		}
+		return n
+	}
+	base := runtime.NumGoroutine()
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := server.New(server.Options{Config: conf.Default(), Listen: "127.0.0.1:0", DataDir: t.TempDir(),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); srv.Serve(ctx) }()
+	s := &testServer{Server: srv, addr: srv.Addr().String()}
+	idle := s.join(t, "first", nil) // the server is up and serving
+	withServer := runtime.NumGoroutine()
+	for prev := -1; withServer != prev; withServer = runtime.NumGoroutine() {
+		prev = withServer // wait until the count is steady
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	var peers []*peer
+	for i := 0; i < 20; i++ {
+		peers = append(peers, s.join(t, fmt.Sprintf("user%02d", i), nil))
+	}
+	raw := s.raw(t)
+	raw.sendFrame(control.Type(99), []byte("junk"))
+	raw.tc.Close()
+	for _, p := range peers {
+		p.Close()
+	}
+	idle.waitFor("everyone gone", func(c *client.Client) bool { return len(c.Users()) == 1 })
+	if n := settle(withServer); n > withServer {
+		t.Errorf("%d goroutines after 20 clients left, %d before they came", n, withServer)
+	}
+	idle.Close()
+	cancel()
+	<-done
+	if n := settle(base); n > base {
+		t.Errorf("%d goroutines after the server stopped, %d before it started", n, base)
 	}
 }
