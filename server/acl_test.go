@@ -235,3 +235,30 @@ func TestWhisperTokensAndTraverseFollowTheACL(t *testing.T) {
 		t.Error("a channel without Traverse is shown as enterable")
 	}
 }
+
+func TestFullChannelRefusesAllButWriters(t *testing.T) {
+	dir := t.TempDir()
+	certs := registerUsers(t, dir, "chair")
+	s := startServerIn(t, dir, func(c *conf.Config) {
+		c.Groups["admin"] = &conf.Group{Add: []string{"chair"}}
+		for i := range c.Channels {
+			if c.Channels[i].Name == "Overflow" {
+				c.Channels[i].MaxUsers = 1
+			}
+		}
+	})
+	a := s.join(t, "alice", nil)
+	b := s.join(t, "bob", nil)
+	chair := s.join(t, "chair", as(certs["chair"]))
+	a.moveTo("Overflow", b)
+	b.Move(b.channelID("Overflow"))
+	b.waitFor("ChannelFull", func(*client.Client) bool {
+		for _, d := range messagesOf[*mumblepb.PermissionDenied](b) {
+			if d.GetType() == mumblepb.PermissionDenied_ChannelFull {
+				return true
+			}
+		}
+		return false
+	})
+	chair.moveTo("Overflow", a) // Write on the channel ignores the limit, as in Murmur
+}
