@@ -175,8 +175,7 @@ func (s *Server) loginLocked(c *conn, u *user, ident identity) {
 		c.send(&mumblepb.PermissionQuery{ChannelId: ptr(entry.parent.id), Permissions: ptr(uint32(s.permissions(u, entry.parent)))})
 	}
 
-	s.publishLocked() // the new user can hear before anyone learns it is here
-	s.broadcastLocked(u.stateMessage(), nil)
+	s.broadcastLocked(u.stateMessage(), nil) // publishes first: the new user hears at once
 	for _, other := range s.users {
 		if other != u {
 			c.send(other.stateMessage())

@@ -127,7 +127,6 @@ func (s *Server) createChannelLocked(u *user, m *mumblepb.ChannelState, parent *
 	s.channels[c.id] = c
 	s.grantCreatorLocked(u, c)
 	s.snapDirty = true
-	s.publishLocked()
 	s.broadcastLocked(s.channelStateLocked(c, nil), nil)
 	s.log.Info("channel created", "channel", c.id, "name", c.name, "parent", parent.id, "temporary", c.temporary, "by", u.name)
 	if c.temporary {
@@ -257,7 +256,6 @@ func (s *Server) editChannelLocked(u *user, m *mumblepb.ChannelState, ch, parent
 		}
 	}
 	s.snapDirty = true
-	s.publishLocked()
 	s.broadcastLocked(out, nil)
 	if parent != nil {
 		s.permissionsChangedLocked() // inherited ACLs differ below the new parent
@@ -318,7 +316,6 @@ func (s *Server) removeChannelLocked(ch *channel) {
 		}
 	})
 	s.snapDirty = true
-	s.publishLocked()
 	s.broadcastLocked(&mumblepb.ChannelRemove{ChannelId: ptr(ch.id)}, nil)
 }
 

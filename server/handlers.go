@@ -148,6 +148,13 @@ func (s *Server) denyType(u *user, t mumblepb.PermissionDenied_DenyType) {
 // broadcastLocked sends m to every authenticated user except one (nil for
 // none). The frame is marshalled once and shared.
 func (s *Server) broadcastLocked(m proto.Message, except *user) {
+	// The voice path must see a change before anyone hears of it: a client
+	// that reacts to this message (talks now that a listener is deafened,
+	// whispers to a user who just appeared) must find the new state in
+	// force.
+	if s.snapDirty {
+		s.publishLocked()
+	}
 	frame, err := control.Marshal(m)
 	if err != nil {
 		s.log.Error("marshal failed", "err", err)
@@ -206,7 +213,6 @@ func (s *Server) moveLocked(actor, target *user, dest *channel) {
 		out.Actor = ptr(actor.session)
 	}
 	left := s.enterLocked(target, dest, out)
-	s.publishLocked()
 	s.broadcastLocked(out, nil)
 	s.removeIfEmptyTemporaryLocked(left)
 }
@@ -345,7 +351,6 @@ func (s *Server) permissionsChangedLocked() {
 		}
 	}
 	s.snapDirty = true
-	s.publishLocked()
 	for _, m := range changed {
 		s.broadcastLocked(m, nil)
 	}
@@ -362,6 +367,7 @@ func (s *Server) permissionsChangedLocked() {
 // channel, tokens or registration, and forgets u's cached permissions.
 func (s *Server) refreshSubjectLocked(u *user) {
 	u.refreshSubject()
+	s.snapDirty = true // the snapshot carries the subject
 	if s.permCache != nil {
 		s.permCache.Forget(u.session)
 	}

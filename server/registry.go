@@ -130,7 +130,6 @@ func (s *Server) handleRegister(actor *user, m *mumblepb.UserState) {
 	target.userID = reg.ID
 	s.refreshSubjectLocked(target)
 	s.forgetUserPermissionsLocked(target)
-	s.publishLocked()
 	s.broadcastLocked(&mumblepb.UserState{Session: ptr(target.session), Actor: ptr(actor.session), UserId: ptr(uint32(reg.ID))}, nil)
 	s.log.Info("user registered", "session", target.session, "user", name, "id", reg.ID, "by", actor.name)
 }

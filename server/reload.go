@@ -82,7 +82,6 @@ func (s *Server) applyConfig(cfg *conf.Config) {
 			s.setFromConfigLocked(ch, d)
 			aclChanged = aclChanged || ch.acl != nil
 			s.snapDirty = true
-			s.publishLocked()
 			s.broadcastLocked(s.channelStateLocked(ch, nil), nil)
 			s.log.Info("channel added by the configuration", "channel", ch.id, "path", d.path)
 			continue

@@ -204,10 +204,6 @@ func (s *Server) applyUserStateLocked(actor, target *user, m *mumblepb.UserState
 		changed = true
 	}
 	if changed {
-		// The voice path must see the change before anyone hears of it:
-		// a client that reacts to this message (say, talks now that a
-		// listener is deafened) must find the new state in force.
-		s.publishLocked()
 		s.broadcastLocked(out, nil)
 	}
 	s.removeIfEmptyTemporaryLocked(left)
