@@ -121,6 +121,11 @@ func (s *Server) userNames(ids []int64) []string {
 // ACLs and groups as Murmur does; anything else replaces them. Both need
 // Write on the channel or on root.
 func (s *Server) handleACL(u *user, m *mumblepb.ACL) {
+	// Which user ids exist is asked of the store before taking the lock.
+	var known map[int64]bool
+	if !m.GetQuery() {
+		known = s.knownIDs(m)
+	}
 	s.mu.Lock()
 	defer s.unlock()
 	ch, ok := s.channels[m.GetChannelId()]
@@ -135,7 +140,7 @@ func (s *Server) handleACL(u *user, m *mumblepb.ACL) {
 		s.sendACLLocked(u, ch)
 		return
 	}
-	s.setACLLocked(u, ch, m)
+	s.setACLLocked(u, ch, m, known)
 }
 
 func (s *Server) sendACLLocked(u *user, ch *channel) {
@@ -172,15 +177,18 @@ func (s *Server) sendACLLocked(u *user, ch *channel) {
 		reply.Acls = append(reply.Acls, ce)
 	}
 	u.conn.send(reply)
-	// The editor shows names, so it gets every id it needs resolved.
-	q := &mumblepb.QueryUsers{}
-	for _, id := range sortedIDs(ids) {
-		if ru, err := s.store.UserByID(id); err == nil {
-			q.Ids = append(q.Ids, uint32(id))
-			q.Names = append(q.Names, ru.Name)
+	// The editor shows names, so it gets every id it needs resolved; the
+	// store is asked once the lock is released.
+	s.afterUnlock = append(s.afterUnlock, func() {
+		q := &mumblepb.QueryUsers{}
+		for _, id := range sortedIDs(ids) {
+			if ru, err := s.store.UserByID(id); err == nil {
+				q.Ids = append(q.Ids, uint32(id))
+				q.Names = append(q.Names, ru.Name)
+			}
 		}
-	}
-	u.conn.send(q)
+		u.conn.send(q)
+	})
 }
 
 func toU32(ids []int64, seen map[int64]bool) []uint32 {
@@ -205,7 +213,7 @@ func sortedIDs(set map[int64]bool) []int64 {
 // Murmur does: inherited entries are not sent back by clients, grant and
 // deny are masked to known bits, temporary group members survive, and an
 // editor who would lock themselves out keeps Write on the channel.
-func (s *Server) setACLLocked(u *user, ch *channel, m *mumblepb.ACL) {
+func (s *Server) setACLLocked(u *user, ch *channel, m *mumblepb.ACL, known map[int64]bool) {
 	next := &acl.ChannelACL{InheritACL: m.GetInheritAcls(), Groups: map[string]*acl.Group{}}
 	for _, g := range m.Groups {
 		name := g.GetName()
@@ -213,7 +221,7 @@ func (s *Server) setACLLocked(u *user, ch *channel, m *mumblepb.ACL) {
 			continue
 		}
 		ng := &acl.Group{Name: name, Inherit: g.GetInherit(), Inheritable: g.GetInheritable(),
-			Add: s.knownIDs(g.Add), Remove: s.knownIDs(g.Remove)}
+			Add: keepKnown(g.Add, known), Remove: keepKnown(g.Remove, known)}
 		if ch.acl != nil {
 			if old, ok := ch.acl.Groups[name]; ok {
 				ng.Temporary = old.Temporary
@@ -226,11 +234,10 @@ func (s *Server) setACLLocked(u *user, ch *channel, m *mumblepb.ACL) {
 			Allow: acl.Permission(e.GetGrant()) & acl.All, Deny: acl.Permission(e.GetDeny()) & acl.All}
 		switch {
 		case e.UserId != nil:
-			ids := s.knownIDs([]uint32{e.GetUserId()})
-			if len(ids) == 0 {
+			if !known[int64(e.GetUserId())] {
 				continue
 			}
-			entry.UserID = ids[0]
+			entry.UserID = int64(e.GetUserId())
 		case e.GetGroup() != "":
 			entry.Group = e.GetGroup()
 		default:
@@ -274,12 +281,37 @@ func enterRestricted(ch *channel) bool {
 	return false
 }
 
-// knownIDs keeps the registered ids among ids, as Murmur ignores unknown
-// ones.
-func (s *Server) knownIDs(ids []uint32) []int64 {
+// knownIDs returns which user ids referenced by an ACL message are
+// registered; Murmur ignores the others.
+func (s *Server) knownIDs(m *mumblepb.ACL) map[int64]bool {
+	known := map[int64]bool{}
+	check := func(id uint32) {
+		if _, seen := known[int64(id)]; !seen {
+			_, err := s.store.UserByID(int64(id))
+			known[int64(id)] = err == nil
+		}
+	}
+	for _, g := range m.Groups {
+		for _, id := range g.Add {
+			check(id)
+		}
+		for _, id := range g.Remove {
+			check(id)
+		}
+	}
+	for _, e := range m.Acls {
+		if e.UserId != nil {
+			check(e.GetUserId())
+		}
+	}
+	return known
+}
+
+// keepKnown keeps the ids that known marks as registered.
+func keepKnown(ids []uint32, known map[int64]bool) []int64 {
 	var out []int64
 	for _, id := range ids {
-		if _, err := s.store.UserByID(int64(id)); err == nil {
+		if known[int64(id)] {
 			out = append(out, int64(id))
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -48,8 +49,8 @@ type conn struct {
 	// logged unless the admin enabled log_ips.
 	remote netip.AddrPort
 
-	ctrl  ctrlQueue    // marshalled control frames, read-only once queued
-	voice chan *[]byte // tunnelled voice frames from framePool
+	ctrl  ctrlQueue        // marshalled control frames, read-only once queued
+	voice chan *voiceFrame // tunnelled voice frames from framePool
 
 	done      chan struct{}
 	closeOnce sync.Once
@@ -71,7 +72,7 @@ func newConn(s *Server, nc *net.TCPConn) *conn {
 		nc:     nc,
 		remote: nc.RemoteAddr().(*net.TCPAddr).AddrPort(),
 		ctrl:   ctrlQueue{ready: make(chan struct{}, 1)},
-		voice:  make(chan *[]byte, voiceQueueLen),
+		voice:  make(chan *voiceFrame, voiceQueueLen),
 		done:   make(chan struct{}),
 	}
 }
@@ -110,21 +111,50 @@ func (c *conn) sendAndClose(m proto.Message) {
 	c.sendFrame(nil) // nil frame: flush and close
 }
 
+// unsentLimit bounds the data a client's TCP socket holds that it has not
+// yet sent (TCP_NOTSENT_LOWAT). Without it the kernel buffers megabytes
+// for a slow tunnelling client, seconds of voice that can no longer be
+// shed; with it the backlog stays in our queues, where old voice is
+// dropped.
+const unsentLimit = 16 << 10
+
+// limitUnsent applies unsentLimit; failure only costs latency.
+func limitUnsent(nc *net.TCPConn) {
+	const tcpNotSentLowat = 25 // Linux TCP_NOTSENT_LOWAT
+	if rc, err := nc.SyscallConn(); err == nil {
+		rc.Control(func(fd uintptr) {
+			syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, tcpNotSentLowat, unsentLimit)
+		})
+	}
+}
+
+// voiceFrame is a tunnelled voice packet waiting for a client, with the
+// time it was queued so that voice too old to be useful is dropped.
+type voiceFrame struct {
+	buf    []byte
+	queued int64 // unix nanoseconds
+}
+
 var framePool = sync.Pool{New: func() any {
-	b := make([]byte, 0, control.HeaderSize+1024)
-	return &b
+	return &voiceFrame{buf: make([]byte, 0, control.HeaderSize+1024)}
 }}
+
+// maxTunnelDelay is how long tunnelled voice may wait for its client's
+// TCP connection before it is dropped: late voice is worthless, and
+// dropping it keeps a congested client's audio close to live.
+const maxTunnelDelay = 60 * time.Millisecond
 
 // sendVoice queues a tunnelled voice packet, dropping it when the voice queue
 // is full: late voice is worthless, and shedding it keeps control flowing.
-func (c *conn) sendVoice(plain []byte) bool {
-	fp := framePool.Get().(*[]byte)
-	*fp = control.AppendFrame((*fp)[:0], control.UDPTunnel, plain)
+func (c *conn) sendVoice(plain []byte, now int64) bool {
+	f := framePool.Get().(*voiceFrame)
+	f.buf = control.AppendFrame(f.buf[:0], control.UDPTunnel, plain)
+	f.queued = now
 	select {
-	case c.voice <- fp:
+	case c.voice <- f:
 		return true
 	default:
-		framePool.Put(fp)
+		framePool.Put(f)
 		return false
 	}
 }
@@ -162,7 +192,7 @@ var writerPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 16*
 // writeBatch writes frame and whatever else is queued, up to writeBatch
 // frames, under one fresh write deadline, and flushes. It reports false
 // when the connection is finished.
-func (c *conn) writeBatch(bw *bufio.Writer, frame []byte, pooled *[]byte) bool {
+func (c *conn) writeBatch(bw *bufio.Writer, frame []byte, pooled *voiceFrame) bool {
 	c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
 	for n := 1; ; n++ {
 		if frame == nil && pooled == nil { // the close marker of sendAndClose
@@ -188,7 +218,7 @@ func (c *conn) writeBatch(bw *bufio.Writer, frame []byte, pooled *[]byte) bool {
 // frame, a tunnelled voice frame in pooled. With block it waits for one (ok
 // is false once the connection is done); without, ok is false when both
 // queues are empty.
-func (c *conn) next(block bool) (frame []byte, pooled *[]byte, ok bool) {
+func (c *conn) next(block bool) (frame []byte, pooled *voiceFrame, ok bool) {
 	for {
 		if frame, ok := c.ctrl.pop(); ok {
 			return frame, nil, true
@@ -256,10 +286,14 @@ func (q *ctrlQueue) pop() ([]byte, bool) {
 	return f, true
 }
 
-func (c *conn) write(bw *bufio.Writer, frame []byte, pooled *[]byte) bool {
+func (c *conn) write(bw *bufio.Writer, frame []byte, pooled *voiceFrame) bool {
 	if pooled != nil {
-		frame = *pooled
 		defer framePool.Put(pooled)
+		if time.Now().UnixNano()-pooled.queued > int64(maxTunnelDelay) {
+			c.s.counters.shed.Add(1)
+			return true // too late to be worth sending
+		}
+		frame = pooled.buf
 	}
 	if _, err := bw.Write(frame); err != nil {
 		c.close(fmt.Errorf("client stuck or gone: %w", err))

@@ -111,7 +111,7 @@ func (s *Server) handleRegister(actor *user, m *mumblepb.UserState) {
 		s.mu.Unlock()
 		return
 	}
-	name, cert := target.name, target.certHash
+	name, cert, comment := target.name, target.certHash, target.comment
 	s.mu.Unlock()
 
 	reg, err := s.store.Register(name, cert)
@@ -120,7 +120,9 @@ func (s *Server) handleRegister(actor *user, m *mumblepb.UserState) {
 		actor.conn.send(&mumblepb.PermissionDenied{Type: mumblepb.PermissionDenied_UserName.Enum(), Name: ptr(name)})
 		return
 	}
-	s.store.SetComment(reg.ID, target.comment)
+	if err := s.store.SetComment(reg.ID, comment); err != nil {
+		s.log.Warn("saving comment failed", "id", reg.ID, "err", err)
+	}
 
 	s.mu.Lock()
 	defer s.unlock()

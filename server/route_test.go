@@ -1,6 +1,8 @@
 package server
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/binary"
 	"io"
 	"log/slog"
@@ -48,7 +50,7 @@ func (s *Server) addFakeUser(tb testing.TB, ch *channel, format voice.Format, si
 		s:      s,
 		remote: netip.MustParseAddrPort("127.0.0.1:1"),
 		ctrl:   ctrlQueue{ready: make(chan struct{}, 1)},
-		voice:  make(chan *[]byte, voiceQueueLen),
+		voice:  make(chan *voiceFrame, voiceQueueLen),
 		done:   make(chan struct{}),
 	}
 	s.mu.Lock()
@@ -291,5 +293,29 @@ func TestSocketDeliversArrivalTimes(t *testing.T) {
 	at := arrival(msgs[0].OOB[:msgs[0].NN])
 	if at.Before(before.Add(-time.Second)) || at.After(time.Now()) {
 		t.Fatalf("arrival time %v not between %v and now", at, before)
+	}
+}
+
+// TestStaleTunnelVoiceIsDropped: voice that waited too long for a
+// congested TCP connection is dropped at the writer instead of sent late.
+func TestStaleTunnelVoiceIsDropped(t *testing.T) {
+	s := newBareServer(t)
+	u := s.addFakeUser(t, s.root, voice.Protobuf, netip.AddrPort{})
+	var out bytes.Buffer
+	bw := bufio.NewWriter(&out)
+	now := time.Now().UnixNano()
+	fresh, stale := framePool.Get().(*voiceFrame), framePool.Get().(*voiceFrame)
+	fresh.buf, fresh.queued = append(fresh.buf[:0], 1, 2, 3), now
+	stale.buf, stale.queued = append(stale.buf[:0], 4, 5, 6), now-int64(maxTunnelDelay)-int64(time.Millisecond)
+	before := s.Stats().VoiceShed
+	if !u.conn.write(bw, nil, stale) || !u.conn.write(bw, nil, fresh) {
+		t.Fatal("write failed")
+	}
+	bw.Flush()
+	if !bytes.Equal(out.Bytes(), []byte{1, 2, 3}) {
+		t.Fatalf("wrote %v, want only the fresh frame", out.Bytes())
+	}
+	if s.Stats().VoiceShed != before+1 {
+		t.Fatalf("shed counter %d, want %d", s.Stats().VoiceShed, before+1)
 	}
 }

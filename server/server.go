@@ -298,6 +298,7 @@ func (s *Server) acceptLoop() {
 			continue
 		}
 		nc.SetNoDelay(true)
+		limitUnsent(nc)
 		c := newConn(s, nc)
 		s.mu.Lock()
 		select {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"errors"
+	"maps"
 	"net"
 	"net/netip"
 	"sync"
@@ -13,21 +14,22 @@ import (
 	"github.com/plenum-voice/plenum/proto/voice"
 )
 
-// peerTable maps UDP source addresses to users. The voice path binds an
-// address when a trial decrypt succeeds; the control plane unbinds on
-// disconnect.
+// peerTable maps UDP source addresses to users. Lookups, one per datagram,
+// read an immutable map without locking; the rare changes (a client's
+// first datagram binds its address, a disconnect unbinds it) copy the map
+// under a mutex that only writers take.
 type peerTable struct {
-	mu sync.RWMutex
-	m  map[netip.AddrPort]*user
+	mu sync.Mutex // serialises writers
+	m  atomic.Pointer[map[netip.AddrPort]*user]
 }
 
-func (p *peerTable) init() { p.m = make(map[netip.AddrPort]*user) }
+func (p *peerTable) init() {
+	m := make(map[netip.AddrPort]*user)
+	p.m.Store(&m)
+}
 
 func (p *peerTable) lookup(a netip.AddrPort) *user {
-	p.mu.RLock()
-	u := p.m[a]
-	p.mu.RUnlock()
-	return u
+	return (*p.m.Load())[a]
 }
 
 // bind points addr at u, replacing u's previous address (a NAT rebinding or
@@ -38,14 +40,16 @@ func (p *peerTable) bind(a netip.AddrPort, netAddr *net.UDPAddr, u *user) {
 	if u.gone.Load() {
 		return // disconnected while we were decrypting: do not resurrect it
 	}
-	if old := u.udpAddr.Load(); old != nil && p.m[*old] == u {
-		delete(p.m, *old)
+	m := maps.Clone(*p.m.Load())
+	if old := u.udpAddr.Load(); old != nil && m[*old] == u {
+		delete(m, *old)
 	}
-	if prev := p.m[a]; prev != nil && prev != u {
+	if prev := m[a]; prev != nil && prev != u {
 		prev.udpAddr.Store(nil) // the address now belongs to someone else
 		prev.udpNetAddr.Store(nil)
 	}
-	p.m[a] = u
+	m[a] = u
+	p.m.Store(&m)
 	u.udpAddr.Store(&a)
 	u.udpNetAddr.Store(netAddr)
 }
@@ -54,8 +58,11 @@ func (p *peerTable) remove(u *user) {
 	u.gone.Store(true)
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if old := u.udpAddr.Load(); old != nil && p.m[*old] == u {
-		delete(p.m, *old)
+	old := u.udpAddr.Load()
+	if cur := *p.m.Load(); old != nil && cur[*old] == u {
+		m := maps.Clone(cur)
+		delete(m, *old)
+		p.m.Store(&m)
 	}
 }
 
@@ -266,7 +273,7 @@ func (s *Server) deliver(r *router, sock *udpSocket, to *user, pl []byte, now in
 		s.counters.forwarded.Add(1)
 		return
 	}
-	if to.conn.sendVoice(pl) {
+	if to.conn.sendVoice(pl, now) {
 		s.counters.forwarded.Add(1)
 	} else {
 		s.counters.shed.Add(1)
