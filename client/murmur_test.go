@@ -2,26 +2,22 @@ package client
 
 import (
 	"bytes"
-	"context"
-	"crypto/tls"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/plenum-voice/plenum/internal/murmurtest"
 	"github.com/plenum-voice/plenum/proto/control"
 	"github.com/plenum-voice/plenum/proto/mumblepb"
 	"github.com/plenum-voice/plenum/proto/voice"
 )
 
-const murmurd = "/usr/sbin/murmurd"
+const murmurd = murmurtest.Path
 
 // TestMurmur runs the client against Debian's Murmur 1.3.4, the reference
 // implementation, so that the client (which the server's tests trust) is
@@ -254,103 +250,9 @@ func murmurCommand(t *testing.T) ([]string, uint64) {
 // database and port, and returns its address once it accepts TLS.
 func startMurmur(t *testing.T, command []string) string {
 	t.Helper()
-	dir := t.TempDir()
-	port := freePort(t)
-	lines := []string{
-		"host=127.0.0.1",
-		fmt.Sprintf("port=%d", port),
-		"database=" + filepath.Join(dir, "murmur.sqlite"),
-		"logfile=", // with -fg Murmur logs to stdout, which the test keeps
-		"pidfile=" + filepath.Join(dir, "murmur.pid"),
-		"welcometext=",
-		"users=100",
-		"bandwidth=558000",
-		"messageburst=100",
-		"messagelimit=100",
-		"autobanAttempts=0",
-		"allowping=true",
-		"bonjour=false",
-		"registerName=",
-	}
-	if os.Geteuid() == 0 {
-		// As root, Debian's murmurd otherwise switches to the mumble-server
-		// user, which cannot open a database in the test's temp dir.
-		lines = append(lines, "uname=root")
-	}
-	ini := strings.Join(lines, "\n") + "\n"
-	iniPath := filepath.Join(dir, "murmur.ini")
-	if err := os.WriteFile(iniPath, []byte(ini), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	args := append(append([]string(nil), command[1:]...), "-fg", "-ini", iniPath)
-	cmd := exec.Command(command[0], args...)
-	cmd.Dir = dir
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Pdeathsig: syscall.SIGKILL, // never outlive a killed test binary
-		// Its own process group, so that stopping it also stops what a
-		// wrapper command (PLENUM_MURMUR_CMD) started.
-		Setpgid: true,
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		// SIGTERM first, so that a wrapper can clean up after itself.
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(5 * time.Second):
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-exited
-		}
-		if t.Failed() {
-			t.Logf("murmurd output:\n%s", out.Bytes())
-		}
+	m := murmurtest.Start(t, murmurtest.Config{
+		Command: command,
+		Ini:     []string{"messageburst=100", "messagelimit=100"},
 	})
-
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	deadline := time.Now().Add(20 * time.Second) // murmurd generates an RSA certificate first
-	for {
-		d := tls.Dialer{Config: &tls.Config{InsecureSkipVerify: true}}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		conn, err := d.DialContext(ctx, "tcp", addr)
-		cancel()
-		if err == nil {
-			conn.Close()
-			return addr
-		}
-		select {
-		case <-exited:
-			t.Fatalf("murmurd exited: %v\n%s", cmd.ProcessState, out.Bytes())
-		case <-time.After(100 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("murmurd does not accept TLS on %s: %v", addr, err)
-		}
-	}
-}
-
-// freePort finds a loopback port that is free for TCP and UDP alike, since
-// Murmur uses the same number for both.
-func freePort(t *testing.T) int {
-	t.Helper()
-	for range 50 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := ln.Addr().(*net.TCPAddr).Port
-		u, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
-		ln.Close()
-		if err == nil {
-			u.Close()
-			return port
-		}
-	}
-	t.Fatal("no port free for both TCP and UDP")
-	return 0
+	return m.Addr
 }

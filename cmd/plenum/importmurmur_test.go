@@ -15,15 +15,12 @@ import (
 	"encoding/pem"
 	"fmt"
 	"math/big"
-	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -32,11 +29,12 @@ import (
 	"github.com/plenum-voice/plenum/acl"
 	"github.com/plenum-voice/plenum/client"
 	"github.com/plenum-voice/plenum/conf"
+	"github.com/plenum-voice/plenum/internal/murmurtest"
 	"github.com/plenum-voice/plenum/proto/mumblepb"
 	"github.com/plenum-voice/plenum/store"
 )
 
-const murmurdPath = "/usr/sbin/murmurd"
+const murmurdPath = murmurtest.Path
 
 // TestImportMurmurFromMurmurd builds state in a real Murmur (Debian's
 // murmurd 1.3.4) through the protocol, as an admin would with a Mumble
@@ -289,101 +287,13 @@ func TestImportMurmurFromMurmurd(t *testing.T) {
 // address, the ini file and a function that stops murmurd (SIGTERM, wait).
 func startImportMurmurd(t *testing.T, dir, dbPath string) (addr, iniPath string, stop func()) {
 	t.Helper()
-	port := freeTCPUDPPort(t)
-	lines := []string{
-		"host=127.0.0.1",
-		fmt.Sprintf("port=%d", port),
-		"database=" + dbPath,
-		"logfile=",
-		"pidfile=" + filepath.Join(dir, "murmur.pid"),
-		`welcometext="Hello from Murmur"`,
-		"users=100",
-		"autobanAttempts=0",
-		"bonjour=false",
-		"registerName=",
-	}
-	if os.Geteuid() == 0 {
-		lines = append(lines, "uname=root") // else murmurd switches to a user that cannot write dir
-	}
-	iniPath = filepath.Join(dir, "murmur.ini")
-	if err := os.WriteFile(iniPath, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if out, err := exec.CommandContext(ctx, murmurdPath, "-ini", iniPath, "-supw", "supw-test").CombinedOutput(); err != nil {
-		t.Fatalf("murmurd -supw: %v\n%s", err, out)
-	}
-
-	cmd := exec.Command(murmurdPath, "-fg", "-ini", iniPath)
-	cmd.Dir = dir
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	stopped := false
-	stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-exited
-			t.Errorf("murmurd did not stop on SIGTERM")
-		}
-	}
-	t.Cleanup(func() {
-		stop()
-		if t.Failed() {
-			t.Logf("murmurd output:\n%s", out.Bytes())
-		}
+	m := murmurtest.Start(t, murmurtest.Config{
+		Dir:               dir,
+		Database:          dbPath,
+		Ini:               []string{`welcometext="Hello from Murmur"`},
+		SuperUserPassword: "supw-test",
 	})
-
-	addr = fmt.Sprintf("127.0.0.1:%d", port)
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return addr, iniPath, stop
-		}
-		select {
-		case <-exited:
-			t.Fatalf("murmurd exited: %v\n%s", cmd.ProcessState, out.Bytes())
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("murmurd does not listen on %s: %v\n%s", addr, err, out.Bytes())
-		}
-	}
-}
-
-// freeTCPUDPPort finds a loopback port free for TCP and UDP alike.
-func freeTCPUDPPort(t *testing.T) int {
-	t.Helper()
-	for range 50 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := ln.Addr().(*net.TCPAddr).Port
-		u, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
-		ln.Close()
-		if err == nil {
-			u.Close()
-			return port
-		}
-	}
-	t.Fatal("no port free for both TCP and UDP")
-	return 0
+	return m.Addr, m.IniPath, m.Stop
 }
 
 // testClientCert makes a self-signed client certificate and returns it with
