@@ -46,9 +46,11 @@ func newUDPSocket(c *net.UDPConn) *udpSocket {
 	} else {
 		s.batch = ipv6.NewPacketConn(c) // also carries IPv4 on a dual-stack socket
 	}
-	// The receive buffer is left at the kernel's size on purpose: a larger
-	// one only turns overload into seconds of queued, stale voice. Packets
-	// that still wait too long are shed by their kernel arrival time.
+	// A roomy receive buffer keeps bursts (and the pings that tell clients
+	// UDP works) from being dropped by the kernel; it cannot turn into
+	// queued, stale voice, because voice that waited too long is shed by
+	// its kernel arrival time.
+	c.SetReadBuffer(1 << 20)
 	if rc, err := c.SyscallConn(); err == nil {
 		rc.Control(func(fd uintptr) {
 			syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, soTimestampNS, 1)
