@@ -54,7 +54,6 @@ func (s *Server) applyConfig(cfg *conf.Config) {
 
 	s.mu.Lock()
 	defer s.unlock()
-	live := s.livePathsLocked()
 	wanted := map[string]bool{"": true}
 	for _, d := range want {
 		wanted[d.path] = true
@@ -69,7 +68,7 @@ func (s *Server) applyConfig(cfg *conf.Config) {
 			}
 		}
 	}
-	live = s.livePathsLocked()
+	live := s.livePathsLocked()
 	aclChanged := !sameACL(s.root.acl, rootACL)
 	s.root.acl = rootACL
 	for _, d := range want {

@@ -133,7 +133,7 @@ var crossCases = []Audio{
 	{Target: ContextWhisper, Sender: 42, Frame: 7, Opus: bytes.Repeat([]byte{0x5a}, 300),
 		HasPosition: true, Position: [3]float32{1.5, -2.25, 1e9}},
 	{Target: TargetLoopback, Sender: math.MaxUint32, Frame: math.MaxUint64, Opus: bytes.Repeat([]byte{1}, 0x1fff),
-		Terminator: true, HasPosition: true, Position: [3]float32{float32(math.Inf(-1)), 0, -0.0}, Volume: 0.25},
+		Terminator: true, HasPosition: true, Position: [3]float32{float32(math.Inf(-1)), 0, float32(math.Copysign(0, -1))}, Volume: 0.25},
 	{Target: 30, Sender: 1 << 20, Frame: 1 << 40, Opus: []byte{0}, Volume: 3.98},
 	{Target: math.MaxUint32, Opus: []byte{0}, Volume: float32(math.NaN())}, // protobuf only
 }
