@@ -22,8 +22,13 @@ import (
 // driving the voice path directly.
 func newBareServer(tb testing.TB) *Server {
 	tb.Helper()
+	return newBareServerWith(tb, conf.Default())
+}
+
+func newBareServerWith(tb testing.TB, cfg *conf.Config) *Server {
+	tb.Helper()
 	s, err := New(Options{
-		Config:  conf.Default(),
+		Config:  cfg,
 		Listen:  "127.0.0.1:0",
 		DataDir: tb.TempDir(),
 		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
@@ -102,7 +107,11 @@ func TestForwardAllocatesNothing(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector allocates in x/net's sendmmsg; run without -race")
 	}
-	s := newBareServer(t)
+	// One sender forwarding a thousand packets at once would be over any
+	// real bandwidth limit; the limit is still checked, only set high.
+	cfg := conf.Default()
+	cfg.Server.Bandwidth = 1 << 40
+	s := newBareServerWith(t, cfg)
 	sink, _ := udpSink(t)
 	sender := s.addFakeUser(t, s.root, voice.Protobuf, sink)
 	for i := 0; i < 10; i++ {
@@ -317,5 +326,36 @@ func TestStaleTunnelVoiceIsDropped(t *testing.T) {
 	}
 	if s.Stats().VoiceShed != before+1 {
 		t.Fatalf("shed counter %d, want %d", s.Stats().VoiceShed, before+1)
+	}
+}
+
+func TestBandwidthLimitFollowsMurmur(t *testing.T) {
+	const limit = 558000 / 8 // bytes/s
+	start := int64(0)
+	b := newBandwidthRecord(start)
+	frame := voiceOverhead + 100 // 132 bytes, 50 frames/s = 6600 B/s
+	now := start + int64(time.Second)
+	for i := 0; i < 1000; i++ { // 20 s of ordinary speech
+		now += int64(20 * time.Millisecond)
+		if !b.allow(now, frame, limit) {
+			t.Fatalf("frame %d of ordinary speech dropped", i)
+		}
+	}
+	// A flood of 1000 frames/s of 1000 bytes: only what fits the limit.
+	passed := 0
+	for i := 0; i < 5000; i++ {
+		now += int64(time.Millisecond)
+		if b.allow(now, voiceOverhead+1000, limit) {
+			passed++
+		}
+	}
+	// 5 s at 69,750 B/s is about 338 frames of 1032 bytes (plus what the
+	// window of earlier small frames leaves room for).
+	if passed < 250 || passed > 450 {
+		t.Fatalf("%d of 5000 flood frames passed, want about 340", passed)
+	}
+	// No time since the slot being replaced: dropped, as in Murmur.
+	if newBandwidthRecord(now).allow(now, frame, limit) {
+		t.Fatal("a frame with zero elapsed time passed")
 	}
 }

@@ -348,9 +348,11 @@ func VersionString() string { return control.VersionString(Version) }
 
 // Stats are server-wide counters, for tests and monitoring.
 type Stats struct {
-	Users          int    // authenticated users
-	VoiceReceived  uint64 // valid voice packets from speakers
+	Users         int    // authenticated users
+	VoiceReceived uint64 // valid voice packets from speakers
+
 	VoiceSilenced  uint64 // packets from muted, suppressed or self-muted speakers, dropped
+	VoiceOverLimit uint64 // packets beyond a speaker's bandwidth limit, dropped
 	VoiceForwarded uint64 // copies sent to listeners, over UDP or the tunnel
 	VoiceShed      uint64 // tunnelled copies dropped because a listener's queue was full
 	UDPUnmatched   uint64 // datagrams that decrypted for no one
@@ -360,9 +362,11 @@ type Stats struct {
 // Stats returns the current counters.
 func (s *Server) Stats() Stats {
 	return Stats{
-		Users:          int(s.userCount.Load()),
-		VoiceReceived:  s.counters.received.Load(),
+		Users:         int(s.userCount.Load()),
+		VoiceReceived: s.counters.received.Load(),
+
 		VoiceSilenced:  s.counters.silenced.Load(),
+		VoiceOverLimit: s.counters.overBandwidth.Load(),
 		VoiceForwarded: s.counters.forwarded.Load(),
 		VoiceShed:      s.counters.shed.Load(),
 		UDPUnmatched:   s.counters.badUDP.Load(),

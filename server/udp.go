@@ -68,12 +68,14 @@ func (p *peerTable) remove(u *user) {
 
 // voiceCounters are totals across the server, for tests and (later) metrics.
 type voiceCounters struct {
-	received  atomic.Uint64 // valid voice packets from senders
-	silenced  atomic.Uint64 // voice from muted, suppressed or self-muted senders, dropped
-	forwarded atomic.Uint64 // copies sent to receivers (UDP or tunnel)
-	shed      atomic.Uint64 // tunnelled copies dropped on a full queue
-	badUDP    atomic.Uint64 // datagrams that matched no one
-	stale     atomic.Uint64 // datagrams shed unread because they waited too long
+	received atomic.Uint64 // valid voice packets from senders
+
+	silenced      atomic.Uint64 // voice from muted, suppressed or self-muted senders, dropped
+	overBandwidth atomic.Uint64 // voice beyond the per-user bandwidth limit, dropped
+	forwarded     atomic.Uint64 // copies sent to receivers (UDP or tunnel)
+	shed          atomic.Uint64 // tunnelled copies dropped on a full queue
+	badUDP        atomic.Uint64 // datagrams that matched no one
+	stale         atomic.Uint64 // datagrams shed unread because they waited too long
 }
 
 // udpLoop reads datagrams from sock in batches until it closes. Each
@@ -240,7 +242,12 @@ func (s *Server) routeVoice(r *router, sock *udpSocket, u *user, pl []byte, now 
 		s.counters.silenced.Add(1)
 		return
 	}
+
 	if voice.DecodeAudio(pl, u.format, false, &r.in) != nil || r.in.Target > voice.TargetLoopback {
+		return
+	}
+	if !s.withinBandwidth(u, len(r.in.Opus), now) {
+		s.counters.overBandwidth.Add(1)
 		return
 	}
 

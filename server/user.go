@@ -70,7 +70,8 @@ type user struct {
 	lastUDP       atomic.Int64                // unix nanoseconds of the last valid UDP datagram
 	udpPackets    atomic.Uint32
 	tcpPackets    atomic.Uint32
-	lastActive    atomic.Int64 // unix nanoseconds of the last non-automatic message
+	bandwidth     atomic.Pointer[bandwidthRecord] // voice rate limit, made on the first frame
+	lastActive    atomic.Int64                    // unix nanoseconds of the last non-automatic message
 }
 
 // udpTarget returns the address to send voice to over UDP, or nil when the
