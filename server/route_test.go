@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"encoding/binary"
 	"io"
 	"log/slog"
@@ -51,8 +52,10 @@ func newBareServerWith(tb testing.TB, cfg *conf.Config) *Server {
 // addFakeUser puts a user into ch whose UDP voice goes to sink.
 func (s *Server) addFakeUser(tb testing.TB, ch *channel, format voice.Format, sink netip.AddrPort) *user {
 	tb.Helper()
+	pipe, _ := net.Pipe() // a TLS layer that never handshakes: enough for ConnectionState
 	c := &conn{
 		s:      s,
+		tc:     tls.Server(pipe, &tls.Config{}),
 		remote: netip.MustParseAddrPort("127.0.0.1:1"),
 		ctrl:   ctrlQueue{ready: make(chan struct{}, 1)},
 		voice:  make(chan *voiceFrame, voiceQueueLen),
