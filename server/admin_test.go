@@ -1,9 +1,6 @@
 package server_test
 
 import (
-	"context"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -29,25 +26,7 @@ func (grantAll) InGroup(t acl.Tree, s *acl.Subject, ch uint32, g string) bool {
 // startAdminServer runs a server where every user may administer.
 func startAdminServer(t *testing.T) *testServer {
 	t.Helper()
-	dataDir := t.TempDir()
-	srv, err := server.New(server.Options{
-		Config:  conf.Default(),
-		Listen:  "127.0.0.1:0",
-		DataDir: dataDir,
-		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Policy:  grantAll{},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); srv.Serve(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return &testServer{Server: srv, addr: srv.Addr().String(), dataDir: dataDir}
+	return runServer(t, server.Options{Config: conf.Default(), DataDir: t.TempDir(), Policy: grantAll{}})
 }
 
 func withCert(t *testing.T) func(*client.Config) {

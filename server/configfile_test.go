@@ -2,8 +2,6 @@ package server_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -32,19 +30,7 @@ func startFileServer(t *testing.T, data []byte, policy acl.Policy) (*testServer,
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(server.Options{Config: cfg, Listen: "127.0.0.1:0", DataDir: filepath.Join(dir, "data"),
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Policy: policy})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); srv.Serve(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return &testServer{Server: srv, addr: srv.Addr().String(), dataDir: filepath.Join(dir, "data")}, path
+	return runServer(t, server.Options{Config: cfg, DataDir: filepath.Join(dir, "data"), Policy: policy}), path
 }
 
 // waitFile waits until the file on disk satisfies cond.

@@ -48,16 +48,23 @@ func startServerIn(t testing.TB, dataDir string, edit func(*conf.Config)) *testS
 // startServerWith runs a server on cfg and dataDir.
 func startServerWith(t testing.TB, dataDir string, cfg *conf.Config) *testServer {
 	t.Helper()
+	return runServer(t, server.Options{Config: cfg, DataDir: dataDir})
+}
+
+// runServer runs a server with opts on a free loopback port until the
+// test ends; it fills in the address and a logger (warnings, or
+// everything with PLENUM_TEST_LOG set).
+func runServer(t testing.TB, opts server.Options) *testServer {
+	t.Helper()
 	level := slog.LevelWarn
 	if os.Getenv("PLENUM_TEST_LOG") != "" {
 		level = slog.LevelDebug
 	}
-	srv, err := server.New(server.Options{
-		Config:  cfg,
-		Listen:  "127.0.0.1:0",
-		DataDir: dataDir,
-		Logger:  slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
-	})
+	opts.Listen = "127.0.0.1:0"
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	}
+	srv, err := server.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +85,7 @@ func startServerWith(t testing.TB, dataDir string, cfg *conf.Config) *testServer
 			t.Error("server did not shut down within 10 s")
 		}
 	})
-	return &testServer{Server: srv, addr: srv.Addr().String(), dataDir: dataDir}
+	return &testServer{Server: srv, addr: srv.Addr().String(), dataDir: opts.DataDir}
 }
 
 // peer is a test client with its received voice in a channel.
