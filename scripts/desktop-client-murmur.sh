@@ -17,6 +17,8 @@ if [[ $# -ne 1 ]]; then
 fi
 OUTDIR=$1
 HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=lib.sh
+source "$HERE/lib.sh"
 MURMURD=${MURMURD:-/usr/sbin/murmurd}
 command -v "$MURMURD" >/dev/null || { echo "missing $MURMURD (apt-get install mumble-server)" >&2; exit 2; }
 
@@ -28,13 +30,7 @@ cleanup() {
 	local rc=$?
 	set +e
 	if [[ -n $MURMUR_PID ]]; then
-		kill -TERM "$MURMUR_PID" 2>/dev/null
-		for _ in 1 2 3 4 5 6 7 8 9 10; do
-			kill -0 "$MURMUR_PID" 2>/dev/null || break
-			sleep 0.3
-		done
-		kill -KILL "$MURMUR_PID" 2>/dev/null
-		wait "$MURMUR_PID" 2>/dev/null
+		stop_gracefully "$MURMUR_PID"
 	fi
 	# With -fg murmurd logs to its stderr rather than to the ini's logfile.
 	cat "$WORK/murmurd.out" "$WORK/murmur.log" >"$OUTDIR/murmur.log" 2>/dev/null
@@ -44,16 +40,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# A port free for both TCP and UDP.
-PORT=
-for _ in $(seq 1 50); do
-	p=$((20000 + RANDOM % 40000))
-	if [[ -z $(ss -Htuln "sport = :$p") ]]; then
-		PORT=$p
-		break
-	fi
-done
-[[ -n $PORT ]] || { echo "no free port found" >&2; exit 1; }
+PORT=$(free_port) || exit 1
 
 cat >"$WORK/murmur.ini" <<EOF
 host=127.0.0.1

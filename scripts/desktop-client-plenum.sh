@@ -26,6 +26,8 @@ if [[ $# -ne 1 ]]; then
 fi
 OUTDIR=$1
 HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=lib.sh
+source "$HERE/lib.sh"
 mkdir -p "$OUTDIR"
 WORK=$(mktemp -d /tmp/desktop-client-plenum.XXXXXX)
 PLENUM_PID=
@@ -34,13 +36,7 @@ cleanup() {
 	local rc=$?
 	set +e
 	if [[ -n $PLENUM_PID ]]; then
-		kill -TERM "$PLENUM_PID" 2>/dev/null
-		for _ in 1 2 3 4 5 6 7 8 9 10; do
-			kill -0 "$PLENUM_PID" 2>/dev/null || break
-			sleep 0.3
-		done
-		kill -KILL "$PLENUM_PID" 2>/dev/null
-		wait "$PLENUM_PID" 2>/dev/null
+		stop_gracefully "$PLENUM_PID"
 	fi
 	cp "$WORK/plenum.log" "$OUTDIR/plenum.log" 2>/dev/null
 	rm -rf "$WORK"
@@ -55,16 +51,7 @@ if [[ -z $BIN ]]; then
 	BIN=$WORK/plenum
 fi
 
-# A port free for both TCP and UDP.
-PORT=
-for _ in $(seq 1 50); do
-	p=$((20000 + RANDOM % 40000))
-	if [[ -z $(ss -Htuln "sport = :$p") ]]; then
-		PORT=$p
-		break
-	fi
-done
-[[ -n $PORT ]] || { echo "no free port found" >&2; exit 1; }
+PORT=$(free_port) || exit 1
 
 mkdir -p "$WORK/data"
 # shellcheck disable=SC2086 # PLENUM_ARGS is a list of flags

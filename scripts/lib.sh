@@ -32,3 +32,30 @@ ensure_deb() {
 	[[ -n $created ]] && rm -f "$policy"
 	return $status
 }
+
+# stop_gracefully PID: SIGTERM, up to 3 s to exit, then SIGKILL; waits for it.
+stop_gracefully() {
+	local pid=$1
+	kill -TERM "$pid" 2>/dev/null
+	for _ in 1 2 3 4 5 6 7 8 9 10; do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.3
+	done
+	kill -KILL "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+}
+
+# free_port prints a loopback port free for both TCP and UDP (Mumble servers
+# use one number for both), or fails.
+free_port() {
+	local p
+	for _ in $(seq 1 50); do
+		p=$((20000 + RANDOM % 40000))
+		if [[ -z $(ss -Htuln "sport = :$p") ]]; then
+			echo "$p"
+			return 0
+		fi
+	done
+	echo "no free port found" >&2
+	return 1
+}
