@@ -83,6 +83,7 @@ type Server struct {
 	LegacyPingReply     bool   `toml:"legacy_ping_reply"`     // default false: answer 12-byte legacy server-list pings with Murmur's 24-byte reply (2x amplification); see docs
 	SendVersion         bool   `toml:"send_version"`          // default true: include release/OS in Version
 	LogIPs              bool   `toml:"log_ips"`               // default false: privacy, no IP addresses in logs
+	AdminListen         string `toml:"admin_listen"`          // host:port of the admin HTTP listener (/metrics); default "127.0.0.1:64740", "" = off
 
 	// Suggestions clients show their users (SuggestConfig); unset = none.
 	SuggestVersion    string `toml:"suggest_version"`      // e.g. "1.4.0": clients older than this are told to upgrade
@@ -119,6 +120,7 @@ type Channel struct {
 // Default values of the [server] keys.
 const (
 	DefaultListen             = ":64738"
+	DefaultAdminListen        = "127.0.0.1:64740"
 	DefaultDataDir            = "plenum-data"
 	DefaultName               = "Root"
 	DefaultMaxUsers           = 1000
@@ -151,6 +153,7 @@ func DefaultServer() Server {
 		UsernamePattern:     DefaultUsernamePattern,
 		ChannelNamePattern:  DefaultChannelNamePattern,
 		SendVersion:         true,
+		AdminListen:         DefaultAdminListen,
 	}
 }
 

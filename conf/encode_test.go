@@ -45,7 +45,7 @@ func everyField() *Config {
 			DefaultChannel: "Hall/Sub hall", MessageLimit: 3, MessageBurst: 9,
 			ListenersPerChannel: 10, ListenersPerUser: 0,
 			UsernamePattern: `[\w ]+`, ChannelNamePattern: `[\w #]+`, LegacyPingReply: true, SendVersion: false,
-			LogIPs: true, SuggestVersion: "1.4.0", SuggestPositional: Bool(false), SuggestPushToTalk: Bool(true),
+			LogIPs: true, AdminListen: "", SuggestVersion: "1.4.0", SuggestPositional: Bool(false), SuggestPushToTalk: Bool(true),
 		},
 		Groups: map[string]*Group{
 			"admin":      {Inherit: Bool(true), Inheritable: Bool(false), Add: []string{"root-admin"}, Remove: []string{"x"}},

@@ -45,6 +45,11 @@ func (v *validator) server() {
 	if err := checkListen(s.Listen); err != nil {
 		v.serverErr("listen", "%v", err)
 	}
+	if s.AdminListen != "" {
+		if err := checkListen(s.AdminListen); err != nil {
+			v.serverErr("admin_listen", "%v", err)
+		}
+	}
 	switch {
 	case s.Certificate != "" && s.Key == "":
 		v.serverErr("certificate", "certificate is set but key is not; set both, or neither to generate a self-signed certificate")

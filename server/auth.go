@@ -50,6 +50,9 @@ func limitString(s string, n int) string {
 
 // reject refuses an authentication with Murmur's reject type and closes.
 func reject(c *conn, t mumblepb.Reject_RejectType, reason string) {
+	if int(t) < rejectKinds {
+		c.s.control.rejected[t].Add(1)
+	}
 	c.sendAndClose(&mumblepb.Reject{Type: t.Enum(), Reason: &reason})
 }
 
@@ -306,6 +309,9 @@ func (s *Server) disconnect(c *conn) {
 	}
 
 	s.removeUserLocked(u)
+	u.decMu.Lock()
+	s.control.departedCrypt.add(u.crypt.Stats())
+	u.decMu.Unlock()
 	if u.userID > 0 {
 		id, channel := u.userID, u.channel.id
 		s.afterUnlock = append(s.afterUnlock, func() {

@@ -99,6 +99,7 @@ func (c *conn) send(m proto.Message) {
 
 func (c *conn) sendFrame(frame []byte) {
 	if !c.ctrl.push(frame) {
+		c.s.control.queueOverflows.Add(1)
 		c.close(errors.New("control queue overflow: client is not reading"))
 	}
 }
@@ -290,7 +291,7 @@ func (c *conn) write(bw *bufio.Writer, frame []byte, pooled *voiceFrame) bool {
 	if pooled != nil {
 		defer framePool.Put(pooled)
 		if time.Now().UnixNano()-pooled.queued > int64(maxTunnelDelay) {
-			c.s.counters.shed.Add(1)
+			c.s.counters.tunnelLate.Add(1)
 			return true // too late to be worth sending
 		}
 		frame = pooled.buf
@@ -330,6 +331,7 @@ func (c *conn) serve() {
 	c.nc.SetDeadline(time.Now().Add(handshakeTimeout))
 	c.tc = tls.Server(c.nc, s.tlsConfig)
 	if err := c.tc.Handshake(); err != nil {
+		s.control.tlsFailed.Add(1)
 		c.close(fmt.Errorf("tls handshake: %w", err))
 		return
 	}
@@ -338,6 +340,7 @@ func (c *conn) serve() {
 	banned := s.bannedLocked(c.remote.Addr(), c.certHash())
 	s.mu.Unlock()
 	if banned {
+		s.control.banned.Add(1)
 		c.close(errBanned) // as Murmur: no Reject, the connection just ends
 		return
 	}

@@ -94,7 +94,11 @@ func (s *Server) floods(c *conn, msg proto.Message) bool {
 		return false
 	}
 	cfg := s.cfg()
-	return !c.flood.allow(time.Now(), cfg.MessageLimit, cfg.MessageBurst)
+	if c.flood.allow(time.Now(), cfg.MessageLimit, cfg.MessageBurst) {
+		return false
+	}
+	s.control.floodDropped.Add(1)
+	return true
 }
 
 // unidles reports whether a message counts as user activity for the idle

@@ -61,6 +61,9 @@ func runServer(t testing.TB, opts server.Options) *testServer {
 		level = slog.LevelDebug
 	}
 	opts.Listen = "127.0.0.1:0"
+	if opts.AdminListen == "" {
+		opts.AdminListen = "127.0.0.1:0"
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	}

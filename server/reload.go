@@ -184,14 +184,15 @@ func (s *Server) applyLinksLocked(cfg *conf.Config, live map[string]*channel) {
 }
 
 // applySettingsLocked swaps in the file's [server] settings. Settings that
-// need new sockets or files (listen, data_dir, certificate, key, the name
-// patterns) wait for a restart and are logged.
+// need new sockets or files (listen, admin_listen, data_dir, certificate,
+// key, the name patterns) wait for a restart and are logged.
 func (s *Server) applySettingsLocked(next conf.Server, live map[string]*channel) {
 	cur := s.cfg()
 	old := s.config.Server // as written in the file; flags may override cur
 	for key, differs := range map[string]bool{
 		"listen": next.Listen != old.Listen, "data_dir": next.DataDir != old.DataDir,
 		"certificate": next.Certificate != old.Certificate, "key": next.Key != old.Key,
+		"admin_listen":     next.AdminListen != old.AdminListen,
 		"username_pattern": next.UsernamePattern != old.UsernamePattern, "channel_name_pattern": next.ChannelNamePattern != old.ChannelNamePattern,
 	} {
 		if differs {
@@ -200,6 +201,7 @@ func (s *Server) applySettingsLocked(next conf.Server, live map[string]*channel)
 	}
 	next.Listen, next.DataDir, next.Certificate, next.Key = cur.Listen, cur.DataDir, cur.Certificate, cur.Key
 	next.UsernamePattern, next.ChannelNamePattern = cur.UsernamePattern, cur.ChannelNamePattern
+	next.AdminListen = cur.AdminListen
 	s.settings.Store(&next)
 	if next.Name != s.root.name {
 		s.root.name = next.Name

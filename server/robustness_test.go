@@ -321,7 +321,7 @@ func TestNoGoroutinesLeftBehind(t *testing.T) {
 	}
 	base := runtime.NumGoroutine()
 	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.New(server.Options{Config: conf.Default(), Listen: "127.0.0.1:0", DataDir: t.TempDir(),
+	srv, err := server.New(server.Options{Config: conf.Default(), Listen: "127.0.0.1:0", AdminListen: "127.0.0.1:0", DataDir: t.TempDir(),
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)

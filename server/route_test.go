@@ -29,10 +29,11 @@ func newBareServer(tb testing.TB) *Server {
 func newBareServerWith(tb testing.TB, cfg *conf.Config) *Server {
 	tb.Helper()
 	s, err := New(Options{
-		Config:  cfg,
-		Listen:  "127.0.0.1:0",
-		DataDir: tb.TempDir(),
-		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Config:      cfg,
+		Listen:      "127.0.0.1:0",
+		AdminListen: NoAdmin,
+		DataDir:     tb.TempDir(),
+		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
 		tb.Fatal(err)
@@ -127,14 +128,14 @@ func TestForwardAllocatesNothing(t *testing.T) {
 	r := newRouter()
 	pkt := audioPacket(voice.Protobuf, 0, 1)
 	s.forward(r, sender, pkt, time.Now().UnixNano()) // warm up scratch buffers
-	before := s.counters.forwarded.Load()
+	before := s.counters.forwardedUDP.Load()
 	allocs := testing.AllocsPerRun(1000, func() {
 		s.forward(r, sender, pkt, time.Now().UnixNano())
 	})
 	if allocs != 0 {
 		t.Fatalf("forwarding one packet to 10 receivers allocated %.1f times, want 0", allocs)
 	}
-	if got := s.counters.forwarded.Load() - before; got != 1001*10 {
+	if got := s.counters.forwardedUDP.Load() - before; got != 1001*10 {
 		t.Fatalf("forwarded %d copies, want %d", got, 1001*10)
 	}
 }

@@ -44,11 +44,14 @@ const databaseFile = "plenum.db"
 
 // Options configure a Server.
 type Options struct {
-	Config  *conf.Config // nil means the embedded default
-	Listen  string       // overrides Config.Server.Listen when set
-	DataDir string       // overrides Config.Server.DataDir when set
-	Logger  *slog.Logger // nil means slog.Default()
-	Policy  acl.Policy   // nil means the channels' ACLs (Murmur's engine); tests may override
+	Config *conf.Config // nil means the embedded default
+	Listen string       // overrides Config.Server.Listen when set
+	// AdminListen overrides Config.Server.AdminListen when set; NoAdmin
+	// turns the admin listener off.
+	AdminListen string
+	DataDir     string       // overrides Config.Server.DataDir when set
+	Logger      *slog.Logger // nil means slog.Default()
+	Policy      acl.Policy   // nil means the channels' ACLs (Murmur's engine); tests may override
 	// ConfigFile is where edits made from clients are written back and
 	// which is watched for changes. Empty means Config.File, or
 	// DefaultConfigFile in the data directory for the embedded default.
@@ -79,6 +82,7 @@ type Server struct {
 
 	tcp      *net.TCPListener
 	udpSocks []*udpSocket // one per reader, all on the listening port
+	adminLn  net.Listener // the admin HTTP listener, nil when off
 
 	// mu guards the control-plane state below. It is never held across
 	// network or disk I/O: sends only enqueue.
@@ -99,6 +103,7 @@ type Server struct {
 	peers peerTable
 
 	counters  voiceCounters
+	control   controlCounters
 	clock     stageClock
 	userCount atomic.Int32 // authenticated users, for server-list pings
 
@@ -118,6 +123,13 @@ func New(opts Options) (*Server, error) {
 	sc := cfg.Server
 	if opts.Listen != "" {
 		sc.Listen = opts.Listen
+	}
+	switch opts.AdminListen {
+	case "":
+	case NoAdmin:
+		sc.AdminListen = ""
+	default:
+		sc.AdminListen = opts.AdminListen
 	}
 	if opts.DataDir != "" {
 		sc.DataDir = opts.DataDir
@@ -223,6 +235,13 @@ func (s *Server) Listen() error {
 		}
 		s.tcp = tcp.(*net.TCPListener)
 		s.udpSocks = socks
+		if err := s.listenAdmin(); err != nil {
+			s.tcp.Close()
+			for _, sock := range socks {
+				sock.conn.Close()
+			}
+			return err
+		}
 		return nil
 	}
 }
@@ -247,6 +266,10 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	go s.configWriter()
 	go s.watchConfig()
+	if s.adminLn != nil {
+		s.wg.Add(1)
+		go s.serveAdmin()
+	}
 	<-ctx.Done()
 	s.shutdown()
 	return nil
@@ -297,6 +320,7 @@ func (s *Server) acceptLoop() {
 			time.Sleep(50 * time.Millisecond) // e.g. out of file descriptors: do not spin
 			continue
 		}
+		s.control.accepted.Add(1)
 		nc.SetNoDelay(true)
 		limitUnsent(nc)
 		c := newConn(s, nc)
@@ -346,32 +370,83 @@ func (p *sessionPool) put(s uint32) { p.free = append(p.free, s) }
 // VersionString is the announced version, e.g. "1.5.735".
 func VersionString() string { return control.VersionString(Version) }
 
-// Stats are server-wide counters, for tests and monitoring.
+// Stats are server-wide counters and gauges, for tests and monitoring.
+// Voice sizes are those of the plaintext Mumble voice packets.
 type Stats struct {
-	Users         int    // authenticated users
-	VoiceReceived uint64 // valid voice packets from speakers
+	Users       int // authenticated users
+	Channels    int
+	Connections int // open TCP connections, authenticated or not
+
+	VoiceReceived      uint64 // valid voice packets from speakers
+	VoiceReceivedBytes uint64
+
+	VoiceForwarded       uint64 // copies sent to listeners, over UDP or the tunnel
+	VoiceForwardedUDP    uint64
+	VoiceForwardedTunnel uint64 // copies queued for a listener's TCP tunnel
+	VoiceSentBytesUDP    uint64
+	VoiceSentBytesTunnel uint64
 
 	VoiceSilenced  uint64 // packets from muted, suppressed or self-muted speakers, dropped
 	VoiceOverLimit uint64 // packets beyond a speaker's bandwidth limit, dropped
-	VoiceForwarded uint64 // copies sent to listeners, over UDP or the tunnel
-	VoiceShed      uint64 // tunnelled copies dropped because a listener's queue was full
+	VoiceShed      uint64 // tunnelled copies dropped: TunnelFull + TunnelLate
+	TunnelFull     uint64 // ... because a listener's voice queue was full
+	TunnelLate     uint64 // ... because they waited too long in it
 	UDPUnmatched   uint64 // datagrams that decrypted for no one
 	UDPStale       uint64 // datagrams shed unread after waiting too long in the socket (overload)
+
+	ConnectionsAccepted   uint64
+	TLSFailures           uint64              // TLS handshakes that failed or timed out
+	Banned                uint64              // connections refused by a ban
+	Rejects               [rejectKinds]uint64 // authentications refused, by Mumble's Reject type
+	ControlQueueOverflows uint64              // clients dropped because they did not read their control messages
+	ControlRateLimited    uint64              // control messages dropped by the message rate limit
+
+	// Crypt sums the server's decrypt statistics over all users, present
+	// and departed: packets that arrived in order, late, lost, and resyncs.
+	CryptGood, CryptLate, CryptLost, CryptResync uint64
 }
 
 // Stats returns the current counters.
 func (s *Server) Stats() Stats {
-	return Stats{
-		Users:         int(s.userCount.Load()),
-		VoiceReceived: s.counters.received.Load(),
+	v, c := &s.counters, &s.control
+	st := Stats{
+		VoiceReceived:        v.received.Load(),
+		VoiceReceivedBytes:   v.receivedBytes.Load(),
+		VoiceForwardedUDP:    v.forwardedUDP.Load(),
+		VoiceForwardedTunnel: v.forwardedTCP.Load(),
+		VoiceSentBytesUDP:    v.sentBytesUDP.Load(),
+		VoiceSentBytesTunnel: v.sentBytesTCP.Load(),
 
-		VoiceSilenced:  s.counters.silenced.Load(),
-		VoiceOverLimit: s.counters.overBandwidth.Load(),
-		VoiceForwarded: s.counters.forwarded.Load(),
-		VoiceShed:      s.counters.shed.Load(),
-		UDPUnmatched:   s.counters.badUDP.Load(),
-		UDPStale:       s.counters.stale.Load(),
+		VoiceSilenced:  v.silenced.Load(),
+		VoiceOverLimit: v.overBandwidth.Load(),
+		TunnelFull:     v.tunnelFull.Load(),
+		TunnelLate:     v.tunnelLate.Load(),
+		UDPUnmatched:   v.badUDP.Load(),
+		UDPStale:       v.stale.Load(),
+
+		ConnectionsAccepted:   c.accepted.Load(),
+		TLSFailures:           c.tlsFailed.Load(),
+		Banned:                c.banned.Load(),
+		ControlQueueOverflows: c.queueOverflows.Load(),
+		ControlRateLimited:    c.floodDropped.Load(),
 	}
+	st.VoiceForwarded = st.VoiceForwardedUDP + st.VoiceForwardedTunnel
+	st.VoiceShed = st.TunnelFull + st.TunnelLate
+	for i := range st.Rejects {
+		st.Rejects[i] = c.rejected[i].Load()
+	}
+
+	s.mu.Lock()
+	st.Users, st.Channels, st.Connections = len(s.users), len(s.channels), len(s.conns)
+	crypt := c.departedCrypt
+	for _, u := range s.users {
+		u.decMu.Lock()
+		crypt.add(u.crypt.Stats())
+		u.decMu.Unlock()
+	}
+	s.mu.Unlock()
+	st.CryptGood, st.CryptLate, st.CryptLost, st.CryptResync = crypt.good, crypt.late, crypt.lost, crypt.resync
+	return st
 }
 
 // cfg returns the [server] settings in force. Callers must not modify them.

@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/net/ipv4"
 
+	"github.com/plenum-voice/plenum/crypto"
 	"github.com/plenum-voice/plenum/proto/voice"
 )
 
@@ -66,16 +67,46 @@ func (p *peerTable) remove(u *user) {
 	}
 }
 
-// voiceCounters are totals across the server, for tests and (later) metrics.
+// voiceCounters are totals across the server, for tests and metrics. The
+// voice path only adds to them; Stats and the metrics endpoint read them.
 type voiceCounters struct {
-	received atomic.Uint64 // valid voice packets from senders
+	received      atomic.Uint64 // valid voice packets from senders
+	receivedBytes atomic.Uint64 // their size (plaintext Mumble voice packets)
 
 	silenced      atomic.Uint64 // voice from muted, suppressed or self-muted senders, dropped
 	overBandwidth atomic.Uint64 // voice beyond the per-user bandwidth limit, dropped
-	forwarded     atomic.Uint64 // copies sent to receivers (UDP or tunnel)
-	shed          atomic.Uint64 // tunnelled copies dropped on a full queue
+	forwardedUDP  atomic.Uint64 // copies sent to receivers over UDP
+	sentBytesUDP  atomic.Uint64 // their size (plaintext)
+	forwardedTCP  atomic.Uint64 // copies queued for receivers' TCP tunnels
+	sentBytesTCP  atomic.Uint64 // their size (plaintext)
+	tunnelFull    atomic.Uint64 // tunnelled copies dropped on a full queue
+	tunnelLate    atomic.Uint64 // tunnelled copies dropped after waiting too long in the queue
 	badUDP        atomic.Uint64 // datagrams that matched no one
 	stale         atomic.Uint64 // datagrams shed unread because they waited too long
+}
+
+// controlCounters count connections and what went wrong with them.
+type controlCounters struct {
+	accepted       atomic.Uint64 // TCP connections accepted
+	tlsFailed      atomic.Uint64 // TLS handshakes that failed or timed out
+	banned         atomic.Uint64 // connections refused by a ban
+	rejected       [rejectKinds]atomic.Uint64
+	queueOverflows atomic.Uint64 // clients disconnected because their control queue was full
+	floodDropped   atomic.Uint64 // control messages dropped by the rate limiter
+	departedCrypt  cryptTotals   // UDP crypt statistics of users who have left, under Server.mu
+}
+
+// rejectKinds bounds the Reject types counted (Mumble's are 0 to 8).
+const rejectKinds = 16
+
+// cryptTotals sum the decrypt-side statistics of many users.
+type cryptTotals struct{ good, late, lost, resync uint64 }
+
+func (t *cryptTotals) add(st crypto.Stats) {
+	t.good += uint64(st.Good)
+	t.late += uint64(st.Late)
+	t.lost += uint64(st.Lost)
+	t.resync += uint64(st.Resync)
 }
 
 // udpLoop reads datagrams from sock in batches until it closes. Each
@@ -252,6 +283,7 @@ func (s *Server) routeVoice(r *router, sock *udpSocket, u *user, pl []byte, now 
 	}
 
 	s.counters.received.Add(1)
+	s.counters.receivedBytes.Add(uint64(len(pl)))
 	if st := sender.channel.stage; st != nil && r.in.Target == 0 {
 		st.Accept(sender.session, &r.in)
 		s.clock.activate(sender.channel.id, st)
@@ -277,12 +309,14 @@ func (s *Server) deliver(r *router, sock *udpSocket, to *user, pl []byte, now in
 		buf = to.crypt.Encrypt(buf, pl)
 		to.encMu.Unlock()
 		r.batch.add(buf, addr)
-		s.counters.forwarded.Add(1)
+		s.counters.forwardedUDP.Add(1)
+		s.counters.sentBytesUDP.Add(uint64(len(pl)))
 		return
 	}
 	if to.conn.sendVoice(pl, now) {
-		s.counters.forwarded.Add(1)
+		s.counters.forwardedTCP.Add(1)
+		s.counters.sentBytesTCP.Add(uint64(len(pl)))
 	} else {
-		s.counters.shed.Add(1)
+		s.counters.tunnelFull.Add(1)
 	}
 }

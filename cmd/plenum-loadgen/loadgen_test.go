@@ -152,10 +152,11 @@ func TestRunAgainstPlenum(t *testing.T) {
 		t.Skip("runs a server")
 	}
 	srv, err := server.New(server.Options{
-		Config:  conf.Default(),
-		Listen:  "127.0.0.1:0",
-		DataDir: t.TempDir(),
-		Logger:  slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Config:      conf.Default(),
+		Listen:      "127.0.0.1:0",
+		AdminListen: server.NoAdmin,
+		DataDir:     t.TempDir(),
+		Logger:      slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {
 		t.Fatal(err)

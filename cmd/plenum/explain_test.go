@@ -227,7 +227,7 @@ func TestExplainMatchesServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv, err := server.New(server.Options{
-		Config: cfg, Listen: "127.0.0.1:0", DataDir: data,
+		Config: cfg, Listen: "127.0.0.1:0", AdminListen: server.NoAdmin, DataDir: data,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
 	})
 	if err != nil {

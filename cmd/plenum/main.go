@@ -54,6 +54,7 @@ func runServer(args []string) error {
 	configPath := fs.String("config", "", "TOML configuration `file` (default: the embedded default)")
 	dataDir := fs.String("data", "", "data `directory` for the certificate and state (overrides the config)")
 	listen := fs.String("listen", "", "`host:port` to listen on, TCP and UDP (overrides the config)")
+	adminListen := fs.String("admin-listen", "", "`host:port` of the admin HTTP listener with /metrics, or \"off\" (overrides the config)")
 	printDefault := fs.Bool("print-default-config", false, "print the embedded default configuration and exit")
 	debug := fs.Bool("debug", false, "log debug messages")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to `file` (for performance work)")
@@ -89,7 +90,7 @@ func runServer(args []string) error {
 	if err != nil {
 		return err
 	}
-	srv, err := server.New(server.Options{Config: cfg, Listen: *listen, DataDir: *dataDir, Logger: log})
+	srv, err := server.New(server.Options{Config: cfg, Listen: *listen, AdminListen: *adminListen, DataDir: *dataDir, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -104,6 +105,9 @@ func runServer(args []string) error {
 		source = "embedded default"
 	}
 	log.Info("plenum listening", "addr", srv.Addr().String(), "tcp", true, "udp", true, "config", source, "version", server.VersionString())
+	if a := srv.AdminAddr(); a.IsValid() {
+		log.Info("admin listener", "url", "http://"+a.String()+"/metrics")
+	}
 	err = srv.Serve(ctx)
 	log.Info("plenum stopped")
 	return err

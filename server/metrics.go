@@ -1,0 +1,122 @@
+package server
+
+// Prometheus metrics. The voice path only adds to its atomic counters; the
+// collector reads them (through Stats) when /metrics is scraped, so
+// metrics cost the hot path nothing beyond those adds.
+
+import (
+	"strings"
+
+	"github.com/plenum-voice/plenum/proto/mumblepb"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metricsCollector turns Stats into Prometheus metrics at scrape time.
+type metricsCollector struct {
+	s *Server
+
+	users, channels, connections *prometheus.Desc
+
+	voiceReceived, voiceReceivedBytes *prometheus.Desc
+	voiceForwarded, voiceSentBytes    *prometheus.Desc
+	voiceDropped                      *prometheus.Desc
+
+	cryptPackets, cryptResyncs *prometheus.Desc
+
+	connectionsAccepted, connectFailures, authFailures *prometheus.Desc
+	queueOverflows, rateLimited                        *prometheus.Desc
+}
+
+func newMetricsCollector(s *Server) *metricsCollector {
+	d := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc("plenum_"+name, help, labels, nil)
+	}
+	return &metricsCollector{
+		s:           s,
+		users:       d("users", "Authenticated users connected."),
+		channels:    d("channels", "Channels, the root channel included."),
+		connections: d("connections", "Open client connections, authenticated or not."),
+
+		voiceReceived:      d("voice_packets_received_total", "Valid voice packets received from speakers (UDP and tunnel)."),
+		voiceReceivedBytes: d("voice_bytes_received_total", "Size of the valid voice packets received (plaintext Mumble voice packets)."),
+		voiceForwarded:     d("voice_packets_forwarded_total", "Voice packet copies sent to listeners (tcp: queued for the TCP tunnel).", "transport"),
+		voiceSentBytes:     d("voice_bytes_sent_total", "Size of the voice packet copies sent to listeners (plaintext Mumble voice packets).", "transport"),
+		voiceDropped:       d("voice_dropped_total", "Voice packets or copies dropped, by reason.", "reason"),
+
+		cryptPackets: d("crypt_packets_total", "UDP packets from clients by decrypt result (good: in order; late: out of order; lost: never arrived).", "result"),
+		cryptResyncs: d("crypt_resyncs_total", "UDP crypt nonce resynchronisations with clients."),
+
+		connectionsAccepted: d("connections_total", "TCP connections accepted."),
+		connectFailures:     d("connect_failures_total", "Connections that ended before authenticating, by reason.", "reason"),
+		authFailures:        d("auth_failures_total", "Authentications refused, by Mumble's reject type.", "reason"),
+		queueOverflows:      d("control_queue_overflows_total", "Clients disconnected because their control message queue overflowed (they stopped reading)."),
+		rateLimited:         d("control_messages_rate_limited_total", "Control messages dropped by the message rate limit."),
+	}
+}
+
+func (m *metricsCollector) Describe(ch chan<- *prometheus.Desc) {
+	prometheus.DescribeByCollect(m, ch)
+}
+
+func (m *metricsCollector) Collect(ch chan<- prometheus.Metric) {
+	st := m.s.Stats()
+	gauge := func(d *prometheus.Desc, v int, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(v), labels...)
+	}
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	gauge(m.users, st.Users)
+	gauge(m.channels, st.Channels)
+	gauge(m.connections, st.Connections)
+
+	counter(m.voiceReceived, st.VoiceReceived)
+	counter(m.voiceReceivedBytes, st.VoiceReceivedBytes)
+	counter(m.voiceForwarded, st.VoiceForwardedUDP, "udp")
+	counter(m.voiceForwarded, st.VoiceForwardedTunnel, "tcp")
+	counter(m.voiceSentBytes, st.VoiceSentBytesUDP, "udp")
+	counter(m.voiceSentBytes, st.VoiceSentBytesTunnel, "tcp")
+	for _, drop := range []struct {
+		reason string
+		n      uint64
+	}{
+		{"silenced", st.VoiceSilenced},
+		{"over_bandwidth", st.VoiceOverLimit},
+		{"tunnel_queue_full", st.TunnelFull},
+		{"tunnel_late", st.TunnelLate},
+		{"socket_backlog", st.UDPStale},
+		{"unmatched", st.UDPUnmatched},
+	} {
+		counter(m.voiceDropped, drop.n, drop.reason)
+	}
+
+	counter(m.cryptPackets, st.CryptGood, "good")
+	counter(m.cryptPackets, st.CryptLate, "late")
+	counter(m.cryptPackets, st.CryptLost, "lost")
+	counter(m.cryptResyncs, st.CryptResync)
+
+	counter(m.connectionsAccepted, st.ConnectionsAccepted)
+	counter(m.connectFailures, st.TLSFailures, "tls_handshake")
+	counter(m.connectFailures, st.Banned, "banned")
+	for t, n := range st.Rejects {
+		if name, ok := mumblepb.Reject_RejectType_name[int32(t)]; ok && t != int(mumblepb.Reject_None) {
+			counter(m.authFailures, n, snakeCase(name))
+		}
+	}
+	counter(m.queueOverflows, st.ControlQueueOverflows)
+	counter(m.rateLimited, st.ControlRateLimited)
+}
+
+// snakeCase turns a protobuf enum name such as "WrongUserPW" into a label
+// value such as "wrong_user_pw".
+func snakeCase(name string) string {
+	var b strings.Builder
+	for i, r := range name {
+		upper := r >= 'A' && r <= 'Z'
+		if upper && i > 0 && !(name[i-1] >= 'A' && name[i-1] <= 'Z') {
+			b.WriteByte('_')
+		}
+		b.WriteRune(r)
+	}
+	return strings.ToLower(b.String())
+}
