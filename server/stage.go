@@ -34,21 +34,31 @@ type Stage interface {
 // stageClock ticks the stages that hold packets.
 type stageClock struct {
 	mu     sync.Mutex
-	active map[uint32]Stage // by channel id
-	wake   chan struct{}    // capacity 1: a stage became active
+	active map[uint32]*clockEntry // by channel id
+	wake   chan struct{}          // capacity 1: a stage became active
+}
+
+// clockEntry is one active stage. touched records an Accept since the
+// last tick began, so that a stage that reported itself idle just as a
+// packet arrived is not dropped from the clock with that packet inside.
+type clockEntry struct {
+	st      Stage
+	touched bool
 }
 
 func (c *stageClock) init() {
-	c.active = make(map[uint32]Stage)
+	c.active = make(map[uint32]*clockEntry)
 	c.wake = make(chan struct{}, 1)
 }
 
 // activate marks the stage of channel as holding packets.
 func (c *stageClock) activate(channel uint32, st Stage) {
 	c.mu.Lock()
-	_, already := c.active[channel]
-	if !already {
-		c.active[channel] = st
+	e, already := c.active[channel]
+	if already {
+		e.touched = true
+	} else {
+		c.active[channel] = &clockEntry{st: st, touched: true}
 	}
 	c.mu.Unlock()
 	if !already {
@@ -57,6 +67,33 @@ func (c *stageClock) activate(channel uint32, st Stage) {
 		default:
 		}
 	}
+}
+
+// due lists the active stages into scratch and clears their touched marks.
+func (c *stageClock) due(scratch []activeStage) []activeStage {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for ch, e := range c.active {
+		e.touched = false
+		scratch = append(scratch, activeStage{ch, e})
+	}
+	return scratch
+}
+
+// idle removes a stage whose Tick reported nothing held, unless a packet
+// was accepted since the tick began.
+func (c *stageClock) idle(ch uint32, e *clockEntry) {
+	c.mu.Lock()
+	if !e.touched && c.active[ch] == e {
+		delete(c.active, ch)
+	}
+	c.mu.Unlock()
+}
+
+func (c *stageClock) anyActive() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.active) > 0
 }
 
 // SetStage installs (or with nil removes) the stage of a channel.
@@ -74,9 +111,8 @@ func (s *Server) SetStage(channel uint32, st Stage) {
 func (s *Server) tickLoop() {
 	defer s.wg.Done()
 
-	r := newRouter()
-	sock := s.udpSocks[0]
-	var scratch []activeStage
+	t := &ticking{s: s, r: newRouter(), sock: s.udpSocks[0]}
+	t.emitFunc = t.emit // one method value for the life of the loop
 	var ticker *time.Ticker
 	var tick <-chan time.Time
 	for {
@@ -92,8 +128,7 @@ func (s *Server) tickLoop() {
 				tick = ticker.C
 			}
 		case now := <-tick:
-
-			if !s.tickStages(r, sock, now, &scratch) {
+			if !t.tickStages(now) {
 				ticker.Stop()
 				ticker, tick = nil, nil
 			}
@@ -101,38 +136,45 @@ func (s *Server) tickLoop() {
 	}
 }
 
+// ticking is the tick goroutine's state, reused every tick so that a tick
+// allocates nothing: the emit callback handed to stages is a method value
+// made once, reading the channel and time of the stage being ticked.
+type ticking struct {
+	s        *Server
+	r        *router
+	sock     *udpSocket
+	stages   []activeStage
+	emitFunc func(sender uint32, a *voice.Audio)
+
+	// The stage being ticked.
+	sn      *snapshot
+	channel uint32
+	now     int64
+}
+
 // tickStages ticks every active stage once and reports whether any is
 // still active.
-
-func (s *Server) tickStages(r *router, sock *udpSocket, now time.Time, scratch *[]activeStage) bool {
-	s.clock.mu.Lock()
-	stages := (*scratch)[:0]
-	for ch, st := range s.clock.active {
-		stages = append(stages, activeStage{ch, st})
-	}
-	*scratch = stages
-	s.clock.mu.Unlock()
-	sn := s.snap.Load()
-	nowNano := now.UnixNano()
-	for _, e := range stages {
-		busy := e.st.Tick(now, func(sender uint32, a *voice.Audio) {
-			s.emitStaged(r, sock, sn, e.ch, sender, a, nowNano)
-		})
-		if !busy {
-			s.clock.mu.Lock()
-			delete(s.clock.active, e.ch)
-			s.clock.mu.Unlock()
+func (t *ticking) tickStages(now time.Time) bool {
+	clock := &t.s.clock
+	t.stages = clock.due(t.stages[:0])
+	t.sn, t.now = t.s.snap.Load(), now.UnixNano()
+	for _, e := range t.stages {
+		t.channel = e.ch
+		if !e.entry.st.Tick(now, t.emitFunc) {
+			clock.idle(e.ch, e.entry)
 		}
 	}
-	r.batch.flush(sock)
-	s.clock.mu.Lock()
-	defer s.clock.mu.Unlock()
-	return len(s.clock.active) > 0
+	t.r.batch.flush(t.sock)
+	return clock.anyActive()
+}
+
+func (t *ticking) emit(sender uint32, a *voice.Audio) {
+	t.s.emitStaged(t.r, t.sock, t.sn, t.channel, sender, a, t.now)
 }
 
 type activeStage struct {
-	ch uint32
-	st Stage
+	ch    uint32
+	entry *clockEntry
 }
 
 // emitStaged delivers one packet a stage emitted for channel, as normal
