@@ -273,6 +273,7 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 	}
 
 	cpu0, _ := serverCPU(pid)
+	_, sys0, _ := procCPUTimes(pid)
 	self0 := selfCPU()
 	srvDrops0, cliDrops0 := udpDrops(port)
 	w0 := time.Now()
@@ -314,6 +315,9 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 	r.ServerSockDrops, r.ClientSockDrops = srvDrops1-srvDrops0, cliDrops1-cliDrops0
 	if cpu1, err := serverCPU(pid); err == nil && cpu0 >= 0 {
 		r.ServerCPUSec = (cpu1 - cpu0).Seconds()
+		if _, sys1, err := procCPUTimes(pid); err == nil {
+			r.ServerSysCPUSec = (sys1 - sys0).Seconds()
+		}
 	}
 	if pid != "" {
 		r.ServerPeakRSSKB, r.ServerRSSKB, _ = procMemKB(pid)

@@ -83,6 +83,9 @@ func TestParseStatCPU(t *testing.T) {
 	if err != nil || d != 3*time.Second {
 		t.Errorf("got %v, %v; want 3s", d, err)
 	}
+	if u, s, err := parseStatTimes([]byte(line)); err != nil || u != 2500*time.Millisecond || s != 500*time.Millisecond {
+		t.Errorf("user %v, system %v, %v; want 2.5s and 0.5s", u, s, err)
+	}
 	if _, err := parseStatCPU([]byte("garbage")); err == nil {
 		t.Error("garbage accepted")
 	}
@@ -115,6 +118,7 @@ func TestReportFormatting(t *testing.T) {
 		ServerCPUSec: 0.49, ServerPeakRSSKB: 20480, SyncSec: 0.1, PingP99Ms: 1, GenCPUPct: 10, GenGOMAXPROCS: 1}
 	m := *p
 	m.Server, m.ServerCPUSec, m.ServerPeakRSSKB, m.LatencyP99Ms = "murmur", 0.98, 40960, 2.4
+	p.ServerSysCPUSec, m.ServerSysCPUSec = 0.39, 0.58 // user space: 0.10 s and 0.40 s
 	p.finish()
 	m.finish()
 	if p.LossPct < 0.99 || p.LossPct > 1.01 {
@@ -140,7 +144,7 @@ func TestReportFormatting(t *testing.T) {
 		t.Errorf("rows:\n%s", tb.String())
 	}
 	if !strings.Contains(lines[4], "*plenum / murmur*") || !strings.Contains(lines[4], "| 1.00× / 0.50× / 1.00× |") ||
-		!strings.Contains(lines[4], "| 0.50× | 0.50× | 0.50× |") { // latency, then CPU s, µs/pkt and RSS
+		!strings.Contains(lines[4], "| 0.50× | 0.50× (0.25×) | 0.50× |") { // latency, then CPU s, µs/pkt (user space) and RSS
 		t.Errorf("ratio row: %s", lines[4])
 	}
 }

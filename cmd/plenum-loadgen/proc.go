@@ -20,32 +20,45 @@ const userHZ = 100
 // procCPU returns the user plus system CPU time of process pid ("self" for
 // this one) from /proc/PID/stat, with 10 ms resolution.
 func procCPU(pid string) (time.Duration, error) {
-	b, err := os.ReadFile("/proc/" + pid + "/stat")
-	if err != nil {
-		return 0, err
-	}
-	return parseStatCPU(b)
+	user, sys, err := procCPUTimes(pid)
+	return user + sys, err
 }
 
-// parseStatCPU extracts utime+stime (fields 14 and 15) from a
+// procCPUTimes returns the user and the system (kernel) CPU time of
+// process pid separately.
+func procCPUTimes(pid string) (user, sys time.Duration, err error) {
+	b, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return 0, 0, err
+	}
+	return parseStatTimes(b)
+}
+
+// parseStatCPU extracts utime+stime from a /proc/PID/stat line.
+func parseStatCPU(b []byte) (time.Duration, error) {
+	user, sys, err := parseStatTimes(b)
+	return user + sys, err
+}
+
+// parseStatTimes extracts utime and stime (fields 14 and 15) from a
 // /proc/PID/stat line. The command name (field 2) may contain spaces and
 // parentheses, so fields are counted from the last ')'.
-func parseStatCPU(b []byte) (time.Duration, error) {
+func parseStatTimes(b []byte) (user, sys time.Duration, err error) {
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
-		return 0, fmt.Errorf("malformed stat line")
+		return 0, 0, fmt.Errorf("malformed stat line")
 	}
 	f := strings.Fields(string(b[i+1:]))
 	// f[0] is field 3 (state); utime is field 14, stime field 15.
 	if len(f) < 13 {
-		return 0, fmt.Errorf("short stat line")
+		return 0, 0, fmt.Errorf("short stat line")
 	}
 	ut, err1 := strconv.ParseUint(f[11], 10, 64)
 	st, err2 := strconv.ParseUint(f[12], 10, 64)
 	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("malformed utime/stime")
+		return 0, 0, fmt.Errorf("malformed utime/stime")
 	}
-	return time.Duration(ut+st) * time.Second / userHZ, nil
+	return time.Duration(ut) * time.Second / userHZ, time.Duration(st) * time.Second / userHZ, nil
 }
 
 // selfCPU is this process's CPU time from getrusage (microsecond

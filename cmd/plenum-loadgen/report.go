@@ -36,8 +36,10 @@ type Report struct {
 	LatencyP99Ms float64 `json:"latency_p99_ms"`
 	LatencyMaxMs float64 `json:"latency_max_ms"`
 
-	ServerCPUSec     float64 `json:"server_cpu_s"`          // during speaking and drain
-	ServerCPUUsPkt   float64 `json:"server_cpu_us_per_pkt"` // per forwarded packet
+	ServerCPUSec     float64 `json:"server_cpu_s"`           // during speaking and drain
+	ServerCPUUsPkt   float64 `json:"server_cpu_us_per_pkt"`  // per forwarded packet
+	ServerSysCPUSec  float64 `json:"server_sys_cpu_s"`       // the kernel's part of ServerCPUSec
+	ServerUserUsPkt  float64 `json:"server_user_us_per_pkt"` // the server's own (user space) part of ServerCPUUsPkt
 	ServerPeakRSSKB  uint64  `json:"server_peak_rss_kb"`
 	ServerRSSKB      uint64  `json:"server_rss_kb"` // at the end, clients still connected
 	ServerSockDrops  uint64  `json:"server_socket_drops"`
@@ -69,6 +71,7 @@ func (r *Report) finish() {
 	// The kernel's drops at our own sockets were forwarded by the server.
 	if fwd := r.Received + r.ClientSockDrops; fwd > 0 && r.ServerCPUSec >= 0 {
 		r.ServerCPUUsPkt = r.ServerCPUSec * 1e6 / float64(fwd)
+		r.ServerUserUsPkt = (r.ServerCPUSec - r.ServerSysCPUSec) * 1e6 / float64(fwd)
 	}
 	// A generator that used (nearly) all of its core, or sent late, or
 	// whose sockets overflowed, may itself be what limited the run.
@@ -94,7 +97,8 @@ func (r *Report) WriteText(w io.Writer) error {
 	p("loss", "%.3f %%", r.LossPct)
 	p("delivered", "%.0f packets/s", r.DeliveredPS)
 	p("added latency", "p50 %.2f ms  p99 %.2f ms  max %.2f ms", r.LatencyP50Ms, r.LatencyP99Ms, r.LatencyMaxMs)
-	p("server CPU", "%s s  (%s µs per forwarded packet)", num(r.ServerCPUSec, 2), num(r.ServerCPUUsPkt, 2))
+	p("server CPU", "%s s  (%s µs per forwarded packet, %s µs of it in user space; kernel %s s)",
+		num(r.ServerCPUSec, 2), num(r.ServerCPUUsPkt, 2), num(r.ServerUserUsPkt, 2), num(r.ServerSysCPUSec, 2))
 	p("server RSS", "peak %s MB, now %s MB", mb(r.ServerPeakRSSKB), mb(r.ServerRSSKB))
 	p("socket drops", "server %d, generator %d", r.ServerSockDrops, r.ClientSockDrops)
 	p("sync", "%.2f s until all %d clients synced", r.SyncSec, r.Clients)
@@ -156,7 +160,7 @@ func WriteTable(w io.Writer, reports []*Report) {
 		}
 		by[r.Scenario] = append(by[r.Scenario], r)
 	}
-	fmt.Fprintln(w, "| scenario | server | loss % | delivered pkt/s | latency p50 / p99 / max ms | server CPU s | CPU µs/pkt | peak RSS MB | sync s | TCP ping p99 ms | generator CPU % |")
+	fmt.Fprintln(w, "| scenario | server | loss % | delivered pkt/s | latency p50 / p99 / max ms | server CPU s | CPU µs/pkt (user space) | peak RSS MB | sync s | TCP ping p99 ms | generator CPU % |")
 	fmt.Fprintln(w, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
 	for _, sc := range order {
 		rs := by[sc]
@@ -175,7 +179,7 @@ func WriteTable(w io.Writer, reports []*Report) {
 				lat = fmt.Sprintf("%.2f / %.2f / %.1f", r.LatencyP50Ms, r.LatencyP99Ms, r.LatencyMaxMs)
 				loss = fmt.Sprintf("%.2f", r.LossPct)
 				dps = fmt.Sprintf("%.0f", r.DeliveredPS)
-				cpuPkt = num(r.ServerCPUUsPkt, 2)
+				cpuPkt = num(r.ServerCPUUsPkt, 2) + " (" + num(r.ServerUserUsPkt, 2) + ")"
 			}
 			gen := fmt.Sprintf("%.0f", r.GenCPUPct)
 			if r.GeneratorLimited {
@@ -194,7 +198,7 @@ func WriteTable(w io.Writer, reports []*Report) {
 			if a.Speakers > 0 {
 				lat = ratio(a.LatencyP50Ms, b.LatencyP50Ms) + " / " + ratio(a.LatencyP99Ms, b.LatencyP99Ms) + " / " + ratio(a.LatencyMaxMs, b.LatencyMaxMs)
 				dps = ratio(a.DeliveredPS, b.DeliveredPS)
-				cpuPkt = ratio(a.ServerCPUUsPkt, b.ServerCPUUsPkt)
+				cpuPkt = ratio(a.ServerCPUUsPkt, b.ServerCPUUsPkt) + " (" + ratio(a.ServerUserUsPkt, b.ServerUserUsPkt) + ")"
 			}
 			fmt.Fprintf(w, "| | *%s / %s* | | %s | %s | %s | %s | %s | %s | %s | |\n",
 				a.Server, b.Server, dps, lat, ratio(a.ServerCPUSec, b.ServerCPUSec), cpuPkt,
