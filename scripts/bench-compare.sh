@@ -84,8 +84,9 @@ mkdir -p "$tmp/plenum-data" "$tmp/murmur"
 		-e 's/^message_burst = .*/message_burst = 100000/' >"$tmp/plenum.toml"
 
 start_plenum() { # port
+	admin_port=$(free_port)
 	taskset -c 0 "$tmp/plenum" -config "$tmp/plenum.toml" -listen "127.0.0.1:$1" -data "$tmp/plenum-data" \
-		>>"$tmp/plenum.log" 2>&1 &
+		-admin-listen "127.0.0.1:$admin_port" >>"$tmp/plenum.log" 2>&1 &
 	server_pid=$!
 	wait_tcp "$1" || { cat "$tmp/plenum.log" >&2; echo "plenum did not start" >&2; exit 1; }
 }
@@ -150,6 +151,9 @@ for s in "${scenarios[@]}"; do
 		json="$tmp/result-$num-$server.json"
 		args=(-addr "127.0.0.1:$port" -mode "$mode" -n "$n" -k "$k" -seconds "$secs"
 			-server-pid "$server_pid" -label "$server" -name-prefix "lg$num-" -json "$json")
+		if [[ $server == plenum ]]; then
+			args+=(-server-metrics "http://127.0.0.1:$admin_port/metrics")
+		fi
 		commands+=("taskset -c 1 plenum-loadgen ${args[*]//$tmp\//}")
 		if taskset -c 1 "$tmp/plenum-loadgen" "${args[@]}" >"$tmp/result-$num-$server.txt" 2>"$tmp/loadgen-$num-$server.log"; then
 			results+=("$json")
@@ -201,7 +205,10 @@ plenum_version=$(jq -r 'select(.server=="plenum") | .server_version' "${results[
 	echo "  every packet; *expected* is packets sent × (N−1) listeners, all clients being in one channel."
 	echo "- Latency is the added one-way latency, generator clock to generator clock (same machine)."
 	echo "  *Server CPU* is user+system time of the server process (/proc/PID/stat) from the first packet"
-	echo "  to 2 s after the last; *CPU µs/pkt* divides it by the packets the server forwarded (received by"
+	echo "  to 2 s after the last; *In server* is Plenum's own histogram of the time UDP voice spent inside"
+	echo "  the server, from the kernel's arrival timestamp until its copies were queued for sendmmsg (bucket"
+	echo "  upper bounds, so \"≤\"); Murmur has no such measurement. *CPU µs/pkt* divides the server CPU"
+	echo "  by the packets the server forwarded (received by"
 	echo "  the listeners plus the kernel's receive-buffer drops at the generator's sockets); in brackets the"
 	echo "  part spent in the server's own code (user time), the rest being the kernel's (system time,"
 	echo "  mostly sending datagrams; on loopback that includes delivering them). *Peak RSS* is"

@@ -19,7 +19,7 @@ type metricsCollector struct {
 
 	voiceReceived, voiceReceivedBytes *prometheus.Desc
 	voiceForwarded, voiceSentBytes    *prometheus.Desc
-	voiceDropped                      *prometheus.Desc
+	voiceDropped, forwardDelay        *prometheus.Desc
 
 	cryptPackets, cryptResyncs *prometheus.Desc
 
@@ -42,6 +42,7 @@ func newMetricsCollector(s *Server) *metricsCollector {
 		voiceForwarded:     d("voice_packets_forwarded_total", "Voice packet copies sent to listeners (tcp: queued for the TCP tunnel).", "transport"),
 		voiceSentBytes:     d("voice_bytes_sent_total", "Size of the voice packet copies sent to listeners (plaintext Mumble voice packets).", "transport"),
 		voiceDropped:       d("voice_dropped_total", "Voice packets or copies dropped, by reason.", "reason"),
+		forwardDelay:       d("voice_forward_delay_seconds", "Time UDP voice spent in the server, from its arrival in the kernel until its copies were queued for sending."),
 
 		cryptPackets: d("crypt_packets_total", "UDP packets from clients by decrypt result (good: in order; late: out of order; lost: never arrived).", "result"),
 		cryptResyncs: d("crypt_resyncs_total", "UDP crypt nonce resynchronisations with clients."),
@@ -90,6 +91,8 @@ func (m *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(m.voiceDropped, drop.n, drop.reason)
 	}
 
+	ch <- delayMetric(m.forwardDelay, st.ForwardDelay)
+
 	counter(m.cryptPackets, st.CryptGood, "good")
 	counter(m.cryptPackets, st.CryptLate, "late")
 	counter(m.cryptPackets, st.CryptLost, "lost")
@@ -119,4 +122,16 @@ func snakeCase(name string) string {
 		b.WriteRune(r)
 	}
 	return strings.ToLower(b.String())
+}
+
+// delayMetric converts a DelayHistogram into a Prometheus histogram, whose
+// buckets are cumulative and in seconds.
+func delayMetric(d *prometheus.Desc, h DelayHistogram) prometheus.Metric {
+	buckets := make(map[float64]uint64, len(h.Bounds))
+	var cum uint64
+	for i, bound := range h.Bounds {
+		cum += h.Counts[i]
+		buckets[bound.Seconds()] = cum
+	}
+	return prometheus.MustNewConstHistogram(d, h.Total(), h.Sum.Seconds(), buckets)
 }

@@ -73,6 +73,7 @@ func TestMetricsEndpoint(t *testing.T) {
 		`plenum_voice_packets_forwarded_total{transport="udp"}`: frames,
 		`plenum_voice_packets_forwarded_total{transport="tcp"}`: 0,
 		"plenum_voice_packets_received_total":                   frames,
+		"plenum_voice_forward_delay_seconds_count":              frames,
 	} {
 		if got, ok := m[name]; !ok || got != want {
 			t.Errorf("%s = %v (present %v), want %v", name, got, ok, want)

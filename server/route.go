@@ -31,6 +31,7 @@ type router struct {
 	built    uint16
 	single   []byte    // a variant with a listener's own volume, not cached
 	batch    *outBatch // encrypted datagrams waiting for sendmmsg
+	routed   uint64    // voice packets this router accepted for routing
 }
 
 func newRouter() *router {

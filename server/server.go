@@ -394,6 +394,10 @@ type Stats struct {
 	UDPUnmatched   uint64 // datagrams that decrypted for no one
 	UDPStale       uint64 // datagrams shed unread after waiting too long in the socket (overload)
 
+	// ForwardDelay is the time UDP voice spent in the server, from the
+	// kernel's arrival time until its copies were queued for sending.
+	ForwardDelay DelayHistogram
+
 	ConnectionsAccepted   uint64
 	TLSFailures           uint64              // TLS handshakes that failed or timed out
 	Banned                uint64              // connections refused by a ban
@@ -432,6 +436,7 @@ func (s *Server) Stats() Stats {
 	}
 	st.VoiceForwarded = st.VoiceForwardedUDP + st.VoiceForwardedTunnel
 	st.VoiceShed = st.TunnelFull + st.TunnelLate
+	st.ForwardDelay = v.forwardDelay.snapshot()
 	for i := range st.Rejects {
 		st.Rejects[i] = c.rejected[i].Load()
 	}

@@ -5,6 +5,7 @@ import (
 	"maps"
 	"net"
 	"net/netip"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -83,6 +84,11 @@ type voiceCounters struct {
 	tunnelLate    atomic.Uint64 // tunnelled copies dropped after waiting too long in the queue
 	badUDP        atomic.Uint64 // datagrams that matched no one
 	stale         atomic.Uint64 // datagrams shed unread because they waited too long
+
+	// forwardDelay is how long UDP voice spent in the server: from the
+	// kernel's arrival time to the moment its copies were queued for
+	// sending (at most one send batch before they leave).
+	forwardDelay delayHistogram
 }
 
 // controlCounters count connections and what went wrong with them.
@@ -122,6 +128,7 @@ func (s *Server) udpLoop(sock *udpSocket) {
 		msgs[i].OOB = make([]byte, oobSize)
 	}
 	plain := make([]byte, 0, voice.MaxPacket)
+	var overloaded bool
 	for {
 		n, err := sock.batch.ReadBatch(msgs, 0)
 		if err != nil {
@@ -130,24 +137,50 @@ func (s *Server) udpLoop(sock *udpSocket) {
 			}
 			continue // e.g. ICMP-induced errors: keep serving
 		}
+		overloaded = backlogged(overloaded, n, len(msgs))
 		for i := 0; i < n; i++ {
 			addr, ok := msgs[i].Addr.(*net.UDPAddr)
 			if !ok {
 				continue
 			}
 			pkt := msgs[i].Buffers[0][:msgs[i].N]
-			// Shed only when the socket is backlogged (a full batch): a
-			// lone late packet after a scheduling hiccup is still worth
-			// forwarding.
-			if n == len(msgs) && s.stale(msgs[i].OOB[:msgs[i].NN], pkt) {
+			at := arrival(msgs[i].OOB[:msgs[i].NN])
+			if overloaded && stale(at, pkt) {
 				s.counters.stale.Add(1)
 			} else {
+				routed := r.routed
 				s.handleDatagram(r, sock, pkt, addr, plain)
+				if r.routed != routed && !at.IsZero() {
+					s.counters.forwardDelay.observe(time.Since(at))
+				}
 			}
 			msgs[i].Addr = nil
 		}
 		r.batch.flush(sock)
+		if overloaded {
+			// This loop never blocks while the socket is backlogged; let
+			// the control plane (pings, logins) run between batches rather
+			// than only when the scheduler preempts us.
+			runtime.Gosched()
+		}
 	}
+}
+
+// backlogged is the overload state of a UDP reader after a read of n of
+// max datagrams: a full read means the socket is backlogged; only a read
+// well short of full ends it. The hysteresis matters: under overload,
+// reads alternate between full batches and partial ones (what arrived
+// while the last batch was forwarded), and voice in the partial ones is
+// just as late. Stale voice is shed only while overloaded, so a lone
+// packet delayed by a scheduling hiccup is still forwarded.
+func backlogged(was bool, n, max int) bool {
+	switch {
+	case n == max:
+		return true
+	case n <= max/4:
+		return false
+	}
+	return was
 }
 
 // maxQueueDelay is how long a datagram may wait in the socket before the
@@ -155,16 +188,12 @@ func (s *Server) udpLoop(sock *udpSocket) {
 // can forward) this keeps the voice that is forwarded fresh: old voice is
 // worse than none. Large voice packets are all that is shed; small ones
 // (pings, short frames) are cheap and keep UDP alive.
-const maxQueueDelay = 15 * time.Millisecond
+const maxQueueDelay = 5 * time.Millisecond
 
-// stale reports whether a datagram waited in the kernel longer than
-// maxQueueDelay.
-func (s *Server) stale(oob, pkt []byte) bool {
-	if len(pkt) < 40 {
-		return false
-	}
-	at := arrival(oob)
-	return !at.IsZero() && time.Since(at) > maxQueueDelay
+// stale reports whether a datagram that arrived at at waited in the
+// kernel longer than maxQueueDelay.
+func stale(at time.Time, pkt []byte) bool {
+	return len(pkt) >= 40 && !at.IsZero() && time.Since(at) > maxQueueDelay
 }
 
 // handleDatagram processes one datagram: find its sender (by address, or by
@@ -282,6 +311,7 @@ func (s *Server) routeVoice(r *router, sock *udpSocket, u *user, pl []byte, now 
 		return
 	}
 
+	r.routed++
 	s.counters.received.Add(1)
 	s.counters.receivedBytes.Add(uint64(len(pl)))
 	if st := sender.channel.stage; st != nil && r.in.Target == 0 {

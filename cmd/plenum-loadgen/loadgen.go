@@ -23,6 +23,7 @@ type Options struct {
 	Duration   time.Duration // speaking time
 	Mode       string        // "udp", "tunnel" or "storm"
 	ServerPID  int           // 0: no server statistics
+	MetricsURL string        // Plenum's /metrics, for the time voice spends in the server; "" for none
 	NamePrefix string
 	Payload    int // bytes of "Opus" per packet
 
@@ -241,7 +242,8 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 	if opt.ServerPID > 0 {
 		pid = strconv.Itoa(opt.ServerPID)
 	}
-	r := &Report{Mode: opt.Mode, Clients: opt.N, Speakers: opt.K, ServerCPUSec: -1, ServerCPUUsPkt: -1}
+	r := &Report{Mode: opt.Mode, Clients: opt.N, Speakers: opt.K, ServerCPUSec: -1, ServerCPUUsPkt: -1,
+		ServerDelayP50Ms: -1, ServerDelayP99Ms: -1}
 
 	users := make([]*user, opt.N)
 	for i := range users {
@@ -274,6 +276,7 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 
 	cpu0, _ := serverCPU(pid)
 	_, sys0, _ := procCPUTimes(pid)
+	delay0 := g.serverDelay(ctx, opt.MetricsURL)
 	self0 := selfCPU()
 	srvDrops0, cliDrops0 := udpDrops(port)
 	w0 := time.Now()
@@ -321,6 +324,10 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 	}
 	if pid != "" {
 		r.ServerPeakRSSKB, r.ServerRSSKB, _ = procMemKB(pid)
+	}
+	if delay1 := g.serverDelay(ctx, opt.MetricsURL); delay1 != nil {
+		r.ServerDelayP50Ms = 1000 * bucketQuantile(delay0, delay1, 0.50)
+		r.ServerDelayP99Ms = 1000 * bucketQuantile(delay0, delay1, 0.99)
 	}
 	r.GenCPUSec = (selfCPU() - self0).Seconds()
 	r.GenCPUPct = 100 * r.GenCPUSec / window.Seconds()

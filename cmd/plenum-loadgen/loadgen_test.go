@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"math"
 	"os"
 	"strings"
 	"testing"
@@ -158,7 +159,7 @@ func TestRunAgainstPlenum(t *testing.T) {
 	srv, err := server.New(server.Options{
 		Config:      conf.Default(),
 		Listen:      "127.0.0.1:0",
-		AdminListen: server.NoAdmin,
+		AdminListen: "127.0.0.1:0",
 		DataDir:     t.TempDir(),
 		Logger:      slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
@@ -177,7 +178,7 @@ func TestRunAgainstPlenum(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			r, err := Run(t.Context(), Options{Addr: srv.Addr().String(), N: 5, K: 1, Duration: 2 * time.Second,
 				Mode: mode, ServerPID: os.Getpid(), NamePrefix: mode + "-", Drain: 500 * time.Millisecond,
-				StormWindow: 500 * time.Millisecond})
+				StormWindow: 500 * time.Millisecond, MetricsURL: "http://" + srv.AdminAddr().String() + "/metrics"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -207,6 +208,26 @@ func TestRunAgainstPlenum(t *testing.T) {
 			if r.LatencyP50Ms <= 0 || r.LatencyMaxMs < r.LatencyP99Ms || r.PingSamples == 0 {
 				t.Errorf("latency/ping not measured: %+v", r)
 			}
+			// The server's own histogram covers UDP voice only.
+			if udp := mode == "udp"; udp != (r.ServerDelayP99Ms > 0) || r.ServerDelayP50Ms > r.ServerDelayP99Ms {
+				t.Errorf("%s: time in server p50 %v p99 %v ms", mode, r.ServerDelayP50Ms, r.ServerDelayP99Ms)
+			}
 		})
+	}
+}
+
+func TestBucketQuantile(t *testing.T) {
+	inf := math.Inf(1)
+	before := []bucket{{0.001, 10}, {0.005, 10}, {0.01, 10}, {inf, 10}}
+	after := []bucket{{0.001, 60}, {0.005, 105}, {0.01, 109}, {inf, 110}}
+	// Between the scrapes: 50 at most 1 ms, 45 up to 5 ms, 4 up to 10 ms,
+	// 1 above (reported as the largest bound).
+	for _, c := range []struct{ q, want float64 }{{0.5, 0.001}, {0.51, 0.005}, {0.95, 0.005}, {0.99, 0.01}, {1, 0.01}} {
+		if got := bucketQuantile(before, after, c.q); got != c.want {
+			t.Errorf("q %v: %v, want %v", c.q, got, c.want)
+		}
+	}
+	if got := bucketQuantile(after, after, 0.5); got != -1 {
+		t.Errorf("no observations: %v, want -1", got)
 	}
 }

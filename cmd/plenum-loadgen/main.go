@@ -50,6 +50,7 @@ func run(args []string) error {
 	seconds := fs.Float64("seconds", 20, "speaking time")
 	fs.StringVar(&o.Mode, "mode", "udp", "udp, tunnel (voice over TCP) or storm (drop and rejoin)")
 	fs.IntVar(&o.ServerPID, "server-pid", 0, "server `pid` for CPU and memory statistics")
+	fs.StringVar(&o.MetricsURL, "server-metrics", "", "Plenum's metrics `URL` (e.g. http://127.0.0.1:64740/metrics), for the time voice spends in the server")
 	jsonFile := fs.String("json", "", "also write the report as JSON to `file`")
 	cpu := fs.Int("cpu", -1, "pin the generator to this `core` (and GOMAXPROCS=1)")
 	fs.StringVar(&o.NamePrefix, "name-prefix", "lg-", "user name prefix")

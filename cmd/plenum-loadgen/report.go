@@ -40,6 +40,8 @@ type Report struct {
 	ServerCPUUsPkt   float64 `json:"server_cpu_us_per_pkt"`  // per forwarded packet
 	ServerSysCPUSec  float64 `json:"server_sys_cpu_s"`       // the kernel's part of ServerCPUSec
 	ServerUserUsPkt  float64 `json:"server_user_us_per_pkt"` // the server's own (user space) part of ServerCPUUsPkt
+	ServerDelayP50Ms float64 `json:"server_delay_p50_ms"`    // time voice spent inside the server (from Plenum's metrics; -1 unknown)
+	ServerDelayP99Ms float64 `json:"server_delay_p99_ms"`
 	ServerPeakRSSKB  uint64  `json:"server_peak_rss_kb"`
 	ServerRSSKB      uint64  `json:"server_rss_kb"` // at the end, clients still connected
 	ServerSockDrops  uint64  `json:"server_socket_drops"`
@@ -97,6 +99,9 @@ func (r *Report) WriteText(w io.Writer) error {
 	p("loss", "%.3f %%", r.LossPct)
 	p("delivered", "%.0f packets/s", r.DeliveredPS)
 	p("added latency", "p50 %.2f ms  p99 %.2f ms  max %.2f ms", r.LatencyP50Ms, r.LatencyP99Ms, r.LatencyMaxMs)
+	if r.ServerDelayP99Ms >= 0 {
+		p("in the server", "p50 ≤ %.2f ms  p99 ≤ %.2f ms  (arrival to send queue, from the server's histogram)", r.ServerDelayP50Ms, r.ServerDelayP99Ms)
+	}
 	p("server CPU", "%s s  (%s µs per forwarded packet, %s µs of it in user space; kernel %s s)",
 		num(r.ServerCPUSec, 2), num(r.ServerCPUUsPkt, 2), num(r.ServerUserUsPkt, 2), num(r.ServerSysCPUSec, 2))
 	p("server RSS", "peak %s MB, now %s MB", mb(r.ServerPeakRSSKB), mb(r.ServerRSSKB))
@@ -160,8 +165,8 @@ func WriteTable(w io.Writer, reports []*Report) {
 		}
 		by[r.Scenario] = append(by[r.Scenario], r)
 	}
-	fmt.Fprintln(w, "| scenario | server | loss % | delivered pkt/s | latency p50 / p99 / max ms | server CPU s | CPU µs/pkt (user space) | peak RSS MB | sync s | TCP ping p99 ms | generator CPU % |")
-	fmt.Fprintln(w, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+	fmt.Fprintln(w, "| scenario | server | loss % | delivered pkt/s | latency p50 / p99 / max ms | in server p50 / p99 ms | server CPU s | CPU µs/pkt (user space) | peak RSS MB | sync s | TCP ping p99 ms | generator CPU % |")
+	fmt.Fprintln(w, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
 	for _, sc := range order {
 		rs := by[sc]
 		sort.SliceStable(rs, func(i, j int) bool { return rs[i].Server == "plenum" && rs[j].Server != "plenum" })
@@ -185,8 +190,12 @@ func WriteTable(w io.Writer, reports []*Report) {
 			if r.GeneratorLimited {
 				gen += " (limit)"
 			}
-			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %.2f | %.1f | %s |\n",
-				name, r.Server, loss, dps, lat, num(r.ServerCPUSec, 2), cpuPkt, mb(r.ServerPeakRSSKB), syncS, r.PingP99Ms, gen)
+			inServer := "–"
+			if r.ServerDelayP99Ms >= 0 {
+				inServer = fmt.Sprintf("≤ %.2f / ≤ %.2f", r.ServerDelayP50Ms, r.ServerDelayP99Ms)
+			}
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %.2f | %.1f | %s |\n",
+				name, r.Server, loss, dps, lat, inServer, num(r.ServerCPUSec, 2), cpuPkt, mb(r.ServerPeakRSSKB), syncS, r.PingP99Ms, gen)
 		}
 		if len(rs) == 2 {
 			a, b := rs[0], rs[1]
@@ -200,7 +209,7 @@ func WriteTable(w io.Writer, reports []*Report) {
 				dps = ratio(a.DeliveredPS, b.DeliveredPS)
 				cpuPkt = ratio(a.ServerCPUUsPkt, b.ServerCPUUsPkt) + " (" + ratio(a.ServerUserUsPkt, b.ServerUserUsPkt) + ")"
 			}
-			fmt.Fprintf(w, "| | *%s / %s* | | %s | %s | %s | %s | %s | %s | %s | |\n",
+			fmt.Fprintf(w, "| | *%s / %s* | | %s | %s | | %s | %s | %s | %s | %s | |\n",
 				a.Server, b.Server, dps, lat, ratio(a.ServerCPUSec, b.ServerCPUSec), cpuPkt,
 				ratio(float64(a.ServerPeakRSSKB), float64(b.ServerPeakRSSKB)), ratio(as, bs), ratio(a.PingP99Ms, b.PingP99Ms))
 		}
