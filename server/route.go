@@ -35,7 +35,7 @@ type router struct {
 }
 
 func newRouter() *router {
-	return &router{batch: newOutBatch()}
+	return &router{batch: newOutBatch(batchSize, batchSize)}
 }
 
 // reset prepares the receiver set for a new packet on snapshot sn.

@@ -121,6 +121,7 @@ func (t *cryptTotals) add(st crypto.Stats) {
 func (s *Server) udpLoop(sock *udpSocket) {
 	defer s.wg.Done()
 	r := newRouter()
+	r.batch = newOutBatch(readerBatchMsgs, readerBatchSlots)
 	msgs := make([]ipv4.Message, batchSize)
 	for i := range msgs {
 		// One spare byte tells an oversized datagram from a full one.
@@ -269,7 +270,7 @@ func (s *Server) echoPing(r *router, sock *udpSocket, u *user, pl []byte, to *ne
 	u.encMu.Lock()
 	buf = u.crypt.Encrypt(buf, r.single)
 	u.encMu.Unlock()
-	r.batch.add(buf, to)
+	r.batch.add(sock, buf, to)
 }
 
 // answerServerPing replies to an unencrypted server-list ping and reports
@@ -285,7 +286,7 @@ func (s *Server) answerServerPing(r *router, sock *udpSocket, pkt []byte, to *ne
 	buf := r.batch.slot(sock)
 	reply, isPing := voice.AnswerServerPing(buf, pkt, info, cfg.LegacyPingReply)
 	if isPing && len(reply) > 0 {
-		r.batch.add(reply, to)
+		r.batch.add(sock, reply, to)
 	}
 	return isPing
 }
@@ -338,7 +339,7 @@ func (s *Server) deliver(r *router, sock *udpSocket, to *user, pl []byte, now in
 		to.encMu.Lock()
 		buf = to.crypt.Encrypt(buf, pl)
 		to.encMu.Unlock()
-		r.batch.add(buf, addr)
+		r.batch.add(sock, buf, addr)
 		s.counters.forwardedUDP.Add(1)
 		s.counters.sentBytesUDP.Add(uint64(len(pl)))
 		return

@@ -11,7 +11,9 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net"
+	"os"
 	"runtime"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -19,8 +21,19 @@ import (
 	"golang.org/x/net/ipv6"
 )
 
-// batchSize is how many datagrams one recvmmsg or sendmmsg moves.
+// batchSize is how many datagrams one recvmmsg moves, and the size of the
+// small out batches of routers that forward little (tunnelled voice, the
+// stage clock).
 const batchSize = 64
+
+// A UDP reader's out batch holds the copies of several incoming packets,
+// so that copies for the same listener can be coalesced (see outbatch.go):
+// up to readerBatchSlots datagrams in up to readerBatchMsgs messages
+// (about 1 MB of buffers per reader).
+const (
+	readerBatchMsgs  = 256
+	readerBatchSlots = 1024
+)
 
 // maxDatagram is the largest datagram the voice path sends: a full
 // plaintext plus the crypt header.
@@ -37,6 +50,7 @@ type batchConn interface {
 type udpSocket struct {
 	conn  *net.UDPConn
 	batch batchConn
+	gso   atomic.Bool // the kernel segments UDP_SEGMENT messages for this socket
 }
 
 func newUDPSocket(c *net.UDPConn) *udpSocket {
@@ -54,10 +68,16 @@ func newUDPSocket(c *net.UDPConn) *udpSocket {
 	if rc, err := c.SyscallConn(); err == nil {
 		rc.Control(func(fd uintptr) {
 			syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, soTimestampNS, 1)
+			// Linux 4.18+ knows UDP_SEGMENT; older kernels refuse to read it.
+			_, err := syscall.GetsockoptInt(int(fd), solUDP, udpSegment)
+			s.gso.Store(err == nil && !noGSO)
 		})
 	}
 	return s
 }
+
+// noGSO turns UDP segmentation offload off (PLENUM_NO_GSO=1), to compare.
+var noGSO = os.Getenv("PLENUM_NO_GSO") != ""
 
 // listenUDP opens n sockets on addr sharing one port.
 func listenUDP(addr string, n int) ([]*udpSocket, error) {
@@ -119,53 +139,4 @@ func arrival(oob []byte) time.Time {
 // core, since each reader decrypts, routes and encrypts its packets itself.
 func udpReaders() int {
 	return min(max(runtime.GOMAXPROCS(0), 1), 8)
-}
-
-// outBatch collects outgoing datagrams for one sendmmsg. The buffers are a
-// slab owned by the batch, so queuing allocates nothing.
-type outBatch struct {
-	msgs []ipv4.Message
-	bufs [][1][]byte
-	slab []byte
-	n    int
-}
-
-func newOutBatch() *outBatch {
-	b := &outBatch{msgs: make([]ipv4.Message, batchSize), bufs: make([][1][]byte, batchSize), slab: make([]byte, batchSize*maxDatagram)}
-	for i := range b.msgs {
-		b.msgs[i].Buffers = b.bufs[i][:]
-	}
-	return b
-}
-
-// slot returns an empty buffer for the next datagram, flushing to sock
-// first when the batch is full.
-func (b *outBatch) slot(sock *udpSocket) []byte {
-	if b.n == len(b.msgs) {
-		b.flush(sock)
-	}
-	return b.slab[b.n*maxDatagram : b.n*maxDatagram : (b.n+1)*maxDatagram]
-}
-
-// add queues the datagram built in the current slot for addr.
-func (b *outBatch) add(pkt []byte, addr *net.UDPAddr) {
-	b.bufs[b.n][0] = pkt
-	b.msgs[b.n].Addr = addr
-	b.n++
-}
-
-// flush sends everything queued. A destination that fails (an ICMP error
-// reported on the socket) is skipped; the rest still go out.
-func (b *outBatch) flush(sock *udpSocket) {
-	for sent := 0; sent < b.n; {
-		k, err := sock.batch.WriteBatch(b.msgs[sent:b.n], 0)
-		if err != nil || k <= 0 {
-			k = 1
-		}
-		sent += k
-	}
-	for i := 0; i < b.n; i++ {
-		b.msgs[i].Addr = nil // do not keep departed users' addresses alive
-	}
-	b.n = 0
 }
