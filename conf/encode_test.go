@@ -46,6 +46,7 @@ func everyField() *Config {
 			ListenersPerChannel: 10, ListenersPerUser: 0,
 			UsernamePattern: `[\w ]+`, ChannelNamePattern: `[\w #]+`, LegacyPingReply: true, SendVersion: false,
 			LogIPs: true, SuggestVersion: "1.4.0", SuggestPositional: Bool(false), SuggestPushToTalk: Bool(true),
+			ShutdownTimeout: Duration{2 * time.Second},
 		},
 		Groups: map[string]*Group{
 			"admin":      {Inherit: Bool(true), Inheritable: Bool(false), Add: []string{"root-admin"}, Remove: []string{"x"}},
