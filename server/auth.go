@@ -141,6 +141,7 @@ func (s *Server) handleAuthenticate(c *conn, m *mumblepb.Authenticate) {
 // the order Murmur sends it: the client insists on seeing its own UserState
 // before ServerSync.
 func (s *Server) loginLocked(c *conn, u *user, ident identity) {
+	s.holdLoginLocked(c)
 	key, enc, dec := u.crypt.Key(), u.crypt.EncryptIV(), u.crypt.DecryptIV()
 	c.send(&mumblepb.CryptSetup{Key: key[:], ClientNonce: dec[:], ServerNonce: enc[:]})
 	c.send(codecVersion())

@@ -1,10 +1,13 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,6 +16,7 @@ import (
 	"github.com/plenum-voice/plenum/acl"
 	"github.com/plenum-voice/plenum/client"
 	"github.com/plenum-voice/plenum/conf"
+	"github.com/plenum-voice/plenum/proto/control"
 	"github.com/plenum-voice/plenum/proto/mumblepb"
 	"github.com/plenum-voice/plenum/server"
 )
@@ -145,5 +149,63 @@ func TestLiveReload(t *testing.T) {
 	}
 	if _, ok := channelByName(b.Client, "Press"); !ok {
 		t.Fatal("the running configuration changed after a bad reload")
+	}
+}
+
+// TestConfirmationsFollowTheDisk: whoever hears of a channel edit (the
+// editor and a bystander alike) finds it in the file at that moment,
+// because the confirming messages wait for the write.
+func TestConfirmationsFollowTheDisk(t *testing.T) {
+	unlimited := bytes.Replace(conf.DefaultTOML(), []byte("message_limit = 1\n"), []byte("message_limit = 1000\n"), 1)
+	s, path := startFileServer(t, unlimited, grantAll{})
+	var checked atomic.Int32
+	check := func(who string, m proto.Message) {
+		cs, ok := m.(*mumblepb.ChannelState)
+		if !ok || cs.GetName() == "" || cs.GetChannelId() == 0 {
+			return
+		}
+		cfg, err := conf.Load(path)
+		if err != nil {
+			t.Errorf("%s: file unreadable when %q was announced: %v", who, cs.GetName(), err)
+			return
+		}
+		if cfg.Lookup(cs.GetName()) == nil && cfg.Lookup("Breakout rooms/"+cs.GetName()) == nil {
+			t.Errorf("%s heard of channel %q before it was in the file", who, cs.GetName())
+		}
+		checked.Add(1)
+	}
+	join := func(name string, edit func(*client.Config)) *peer {
+		return s.join(t, name, func(c *client.Config) {
+			if edit != nil {
+				edit(c)
+			}
+			record := c.OnMessage
+			c.OnMessage = func(typ control.Type, m proto.Message) {
+				record(typ, m)
+				check(name, m)
+			}
+		})
+	}
+	admin := join("admin", withCert(t))
+	bystander := join("bystander", nil)
+	syncControl(t, bystander)
+	checked.Store(0) // the login burst does not count
+
+	breakout := admin.channelID("Breakout rooms")
+	for i := range 20 {
+		name := fmt.Sprintf("Room %d", 10+i)
+		admin.Send(&mumblepb.ChannelState{Parent: proto.Uint32(0), Name: proto.String(name)})
+		if i%2 == 1 {
+			admin.waitFor(name, func(c *client.Client) bool { _, ok := channelByName(c, name); return ok })
+			id := admin.channelID(name)
+			admin.Send(&mumblepb.ChannelState{ChannelId: proto.Uint32(id), Name: proto.String(name + "b"), Parent: proto.Uint32(breakout)})
+		}
+	}
+	bystander.waitFor("the last rename", func(c *client.Client) bool {
+		_, ok := channelByName(c, "Room 29b")
+		return ok
+	})
+	if n := checked.Load(); n < 60 {
+		t.Errorf("only %d announcements checked against the file, want 60 (30 to each client)", n)
 	}
 }

@@ -293,20 +293,21 @@ func (s *Server) banUser(target *user, reason string) error {
 }
 
 // persistUserState stores what a registered user keeps between sessions.
-func (s *Server) persistUserState(id int64, comment *string, texture []byte) {
+func (s *Server) persistUserState(id int64, comment *string, texture []byte) error {
 	if id < 0 {
-		return
+		return nil
 	}
 	if comment != nil {
 		if err := s.store.SetComment(id, *comment); err != nil {
-			s.log.Warn("saving comment failed", "id", id, "err", err)
+			return err
 		}
 	}
 	if texture != nil {
 		if err := s.store.SetTexture(id, texture); err != nil {
-			s.log.Warn("saving texture failed", "id", id, "err", err)
+			return err
 		}
 	}
+	return nil
 }
 
 var errBanned = errors.New("banned")

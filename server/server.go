@@ -65,7 +65,8 @@ type Server struct {
 	config *conf.Config
 	// configPath is where channel and ACL edits are written back.
 	configPath  string
-	writeQueue  chan *writeJob // capacity 1: only the newest version waits
+	writeReady  chan struct{} // capacity 1: a version of the file waits in nextWrite
+	writerStop  chan struct{} // closed to make the config writer write what waits and end
 	fileMu      sync.Mutex
 	lastWritten [32]byte // SHA-256 of the file we last wrote, so its change event is not a reload
 	log         *slog.Logger
@@ -92,6 +93,13 @@ type Server struct {
 	snapDirty      bool
 	bans           []store.Ban
 	afterUnlock    []func() // work (disk I/O) to run once mu is released
+
+	// Writes that confirmations wait for (durable.go, configfile.go).
+	configDirty bool      // the file's content changed; unlock queues it
+	nextWrite   *writeJob // the newest version of the file not yet taken by the writer
+	nextTicket  *ticket   // the ticket of that version, once an edit waits for it
+	nextEditors []*user   // whose edits are in that version
+	holds       []*ticket // tickets that may still hold messages, for logins
 
 	store *store.Store // registered users, SuperUser password, bans
 
@@ -146,7 +154,8 @@ func New(opts Options) (*Server, error) {
 	}
 	s := &Server{
 		config:     cfg,
-		writeQueue: make(chan *writeJob, 1),
+		writeReady: make(chan struct{}, 1),
+		writerStop: make(chan struct{}),
 		log:        log,
 
 		policy:      policy,
@@ -272,6 +281,7 @@ func (s *Server) shutdown() {
 			c.close(errShutdown)
 		}
 		s.mu.Unlock()
+		close(s.writerStop)
 	})
 	s.wg.Wait()
 	s.closeStore.Do(func() { s.store.Close() })
