@@ -301,6 +301,10 @@ func (s *Server) disconnect(c *conn) {
 	s.mu.Lock()
 	defer s.unlock()
 	delete(s.conns, c)
+	select {
+	case s.connGone <- struct{}{}:
+	default:
+	}
 	u := c.user
 	if u == nil || s.users[u.session] != u {
 		return // never authenticated, or already replaced by a ghost login

@@ -216,6 +216,11 @@ func (c *conn) writeBatch(bw *bufio.Writer, e queued, pooled *voiceFrame) bool {
 			c.flush(bw)
 			c.close(errRejected)
 			return false
+		case markGoodbye: // the server is shutting down
+			if c.flush(bw) {
+				c.goodbye()
+			}
+			return false
 		}
 		if !c.write(bw, e.frame, pooled) {
 			return false
@@ -285,8 +290,9 @@ type queued struct {
 type mark uint8
 
 const (
-	markNone  mark = iota
-	markClose      // flush and close (Reject, kick)
+	markNone    mark = iota
+	markClose        // flush and close (Reject, kick)
+	markGoodbye      // flush, end TLS cleanly and let the client hang up (shutdown)
 )
 
 // holdCost is what a hold counts towards controlQueueBytes, so a client

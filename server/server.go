@@ -114,6 +114,7 @@ type Server struct {
 	closing    chan struct{}
 	closed     sync.Once
 	closeStore sync.Once
+	connGone   chan struct{} // capacity 1: a connection ended (for shutdown)
 }
 
 // New prepares a server: it validates the configuration, builds the channel
@@ -167,6 +168,7 @@ func New(opts Options) (*Server, error) {
 		conns:       make(map[*conn]struct{}),
 		sessions:    newSessionPool(sc.MaxUsers),
 		closing:     make(chan struct{}),
+		connGone:    make(chan struct{}, 1),
 		tlsConfig: &tls.Config{
 			Certificates: []tls.Certificate{cert},
 			MinVersion:   tls.VersionTLS12,
@@ -241,8 +243,9 @@ func (s *Server) Addr() netip.AddrPort {
 	return s.tcp.Addr().(*net.TCPAddr).AddrPort()
 }
 
-// Serve runs the server until ctx ends, then disconnects every client and
-// waits for all of its goroutines. Listen must have been called.
+// Serve runs the server until ctx ends, then shuts down gracefully (see
+// shutdown) and waits for all of its goroutines. Listen must have been
+// called.
 func (s *Server) Serve(ctx context.Context) error {
 	if s.tcp == nil {
 		return errors.New("server: Serve called before Listen")
@@ -268,26 +271,6 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 	}
 	return s.Serve(ctx)
 }
-
-func (s *Server) shutdown() {
-	s.closed.Do(func() {
-		close(s.closing)
-		s.tcp.Close()
-		for _, sock := range s.udpSocks {
-			sock.conn.Close()
-		}
-		s.mu.Lock()
-		for c := range s.conns {
-			c.close(errShutdown)
-		}
-		s.mu.Unlock()
-		close(s.writerStop)
-	})
-	s.wg.Wait()
-	s.closeStore.Do(func() { s.store.Close() })
-}
-
-var errShutdown = errors.New("server shutting down")
 
 func (s *Server) acceptLoop() {
 	defer s.wg.Done()
