@@ -14,6 +14,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -188,6 +189,12 @@ func New(opts Options) (*Server, error) {
 	s.clock.init()
 	if err := os.MkdirAll(sc.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	// A write cut short by a crash leaves its temporary file behind.
+	if removed, err := conf.RemoveStaleTemps(s.configPath); len(removed) > 0 {
+		s.log.Info("removed temporary files of an interrupted configuration write", "files", removed)
+	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		s.log.Warn("looking for temporary files of an interrupted configuration write", "err", err)
 	}
 	if s.store, err = store.Open(filepath.Join(sc.DataDir, databaseFile)); err != nil {
 		return nil, err

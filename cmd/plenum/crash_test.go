@@ -143,6 +143,12 @@ func TestKillNineLosesNothingConfirmed(t *testing.T) {
 	if err := srv.wait(); err != nil {
 		t.Errorf("server exited with %v after SIGTERM:\n%s", err, srv.log())
 	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if filepath.Ext(e.Name()) == ".tmp" {
+			t.Errorf("temporary file %s left behind after a restart", e.Name())
+		}
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if len(b.channels) < rounds || len(b.regs) < rounds {
