@@ -180,7 +180,8 @@ func (s *Server) configWriter() {
 				failed = job
 				for _, u := range job.editors {
 					if !slices.Contains(told, u) {
-						s.reportUnsaved(u, "change to channels or ACLs", err)
+						s.reportUnsaved(u, "change to channels or ACLs", err,
+							"The server keeps trying to save it; should it restart before that succeeds, the change is lost.")
 						told = append(told, u)
 					}
 				}

@@ -96,22 +96,31 @@ func (s *Server) persistLocked(u *user, what string, write func() error) {
 		t.finish(err)
 		if err != nil {
 			s.log.Error("saving failed", "what", what, "session", u.session, "user", u.name, "err", err)
-			s.reportUnsaved(u, what, err)
+			s.reportUnsaved(u, what, err, "It is gone when you next connect.")
 		}
 	})
 }
 
 // reportUnsaved tells u that a change of theirs is in effect but was not
-// saved. Mumble shows a text message from the server as "Server: ...".
-func (s *Server) reportUnsaved(u *user, what string, err error) {
-	u.conn.send(textMessage("Your " + what + " is in effect, but the server could not save it: " +
-		diskReason(err) + ". It will be lost when the server restarts unless a later save succeeds."))
+// saved, and what follows. Mumble shows a text message from the server as
+// "Server: ...".
+func (s *Server) reportUnsaved(u *user, what string, err error, consequence string) {
+	u.conn.send(textMessage("Your " + what + " is in effect but not saved: " + diskReason(err) + ". " + consequence))
 }
 
 // textMessage is a message from the server itself: without an actor, and
 // without a target so that Mumble does not label it private.
 func textMessage(text string) *mumblepb.TextMessage {
 	return &mumblepb.TextMessage{Message: ptr(text)}
+}
+
+// refuseUnsaved tells u that what they asked for was not done because it
+// could not be saved. Mumble shows it as "Denied: ...".
+func (s *Server) refuseUnsaved(u *user, what string, err error) {
+	u.conn.send(&mumblepb.PermissionDenied{
+		Type:   mumblepb.PermissionDenied_Text.Enum(),
+		Reason: ptr(what + " could not be saved: " + diskReason(err)),
+	})
 }
 
 // diskReason says in a few words why a write failed, for users; the log

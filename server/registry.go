@@ -115,9 +115,14 @@ func (s *Server) handleRegister(actor *user, m *mumblepb.UserState) {
 	s.mu.Unlock()
 
 	reg, err := s.store.Register(name, cert)
-	if err != nil {
-		s.log.Warn("registration failed", "session", target.session, "user", name, "err", err)
+	switch {
+	case errors.Is(err, store.ErrNameTaken), errors.Is(err, store.ErrCertTaken), errors.Is(err, store.ErrInvalid):
+		s.log.Warn("registration refused", "session", target.session, "user", name, "err", err)
 		actor.conn.send(&mumblepb.PermissionDenied{Type: mumblepb.PermissionDenied_UserName.Enum(), Name: ptr(name)})
+		return
+	case err != nil:
+		s.log.Error("registration failed", "session", target.session, "user", name, "err", err)
+		s.refuseUnsaved(actor, "The registration of "+name, err)
 		return
 	}
 	if err := s.store.SetComment(reg.ID, comment); err != nil {
@@ -184,6 +189,9 @@ func (s *Server) handleUserList(u *user, m *mumblepb.UserList) {
 		}
 		if err != nil {
 			s.log.Warn("user list edit failed", "id", id, "err", err)
+			if !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrNameTaken) && !errors.Is(err, store.ErrInvalid) {
+				s.refuseUnsaved(u, "The change to the registered users", err)
+			}
 		}
 	}
 }
@@ -261,6 +269,7 @@ func (s *Server) handleBanList(u *user, m *mumblepb.BanList) {
 	}
 	if err := s.store.SetBans(bans); err != nil {
 		s.log.Error("saving bans failed", "err", err)
+		s.refuseUnsaved(u, "The ban list", err)
 		return
 	}
 	s.mu.Lock()
