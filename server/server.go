@@ -79,6 +79,12 @@ type Server struct {
 	userName    *regexp.Regexp // anchored; matches Unicode letters like Qt
 	channelName *regexp.Regexp
 
+	// The certificate new connections get (certreload.go), its files, and
+	// a lock that keeps reloads from crossing.
+	cert              atomic.Pointer[tls.Certificate]
+	certFile, keyFile string
+	certMu            sync.Mutex
+
 	tcp      *net.TCPListener
 	udpSocks []*udpSocket // one per reader, all on the listening port
 
@@ -171,14 +177,16 @@ func New(opts Options) (*Server, error) {
 		closing:     make(chan struct{}),
 		connGone:    make(chan struct{}, 1),
 		tlsConfig: &tls.Config{
-			Certificates: []tls.Certificate{cert},
-			MinVersion:   tls.VersionTLS12,
+			MinVersion: tls.VersionTLS12,
 			// Mumble identifies users by their (usually self-signed) client
 			// certificate, so one is requested but never verified.
 			ClientAuth: tls.RequestClientCert,
 		},
 	}
 
+	s.tlsConfig.GetCertificate = s.getCertificate
+	s.cert.Store(&cert)
+	s.certFile, s.keyFile = certFiles(sc.Certificate, sc.Key, sc.DataDir)
 	s.settings.Store(&sc)
 	s.configPath = opts.ConfigFile
 	if s.configPath == "" {
@@ -258,7 +266,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		return errors.New("server: Serve called before Listen")
 	}
 
-	s.wg.Add(4 + len(s.udpSocks))
+	s.wg.Add(5 + len(s.udpSocks))
 	go s.tickLoop()
 	go s.acceptLoop()
 	for _, sock := range s.udpSocks {
@@ -266,6 +274,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	go s.configWriter()
 	go s.watchConfig()
+	go s.watchCertificate()
 	<-ctx.Done()
 	s.shutdown()
 	return nil
