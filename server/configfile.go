@@ -232,8 +232,8 @@ func (s *Server) writeConfig(job *writeJob) error {
 		s.log.Info("configuration written", "file", s.configPath)
 	}
 	if job.ticket != nil {
-		job.ticket.finish(err) // the confirmations go out now
-		job.ticket = nil       // a retry of this version holds nobody
+		job.ticket.finish() // the confirmations go out now
+		job.ticket = nil    // a retry of this version holds nobody
 	}
 	return err
 }

@@ -42,19 +42,14 @@ import (
 	"github.com/plenum-voice/plenum/store"
 )
 
-// ticket stands for one write to disk that messages wait for.
-type ticket struct {
-	done chan struct{}
-	err  error // why the write failed; set before done is closed
-}
+// ticket stands for one write to disk that messages wait for. It
+// finishes when the write has ended, whether it succeeded or not.
+type ticket struct{ done chan struct{} }
 
 func newTicket() *ticket { return &ticket{done: make(chan struct{})} }
 
 // finish settles the ticket; it must be called exactly once.
-func (t *ticket) finish(err error) {
-	t.err = err
-	close(t.done)
-}
+func (t *ticket) finish() { close(t.done) }
 
 func (t *ticket) finished() bool {
 	select {
@@ -93,7 +88,7 @@ func (s *Server) persistLocked(u *user, what string, write func() error) {
 	s.holdLocked(t)
 	s.afterUnlock = append(s.afterUnlock, func() {
 		err := write()
-		t.finish(err)
+		t.finish()
 		if err != nil {
 			s.log.Error("saving failed", "what", what, "session", u.session, "user", u.name, "err", err)
 			s.reportUnsaved(u, what, err, "It is gone when you next connect.")
