@@ -199,6 +199,9 @@ func (s *Server) configWriter() {
 	}
 }
 
+// writeConfigFile is conf.WriteFile; tests replace it with a slow one.
+var writeConfigFile = conf.WriteFile
+
 // writeConfig writes one version of the file and finishes its ticket,
 // whether the write succeeded or not.
 func (s *Server) writeConfig(job *writeJob) error {
@@ -216,7 +219,12 @@ func (s *Server) writeConfig(job *writeJob) error {
 			s.log.Debug("writing the configuration", "file", s.configPath, "sha256", hex.EncodeToString(sum[:]))
 		}
 	}
-	err := conf.WriteFile(s.configPath, cfg)
+	cancel := func() bool { return false }
+	if job.ticket != nil {
+		cancel = s.releaseSlow(job.ticket, "configuration "+s.configPath)
+	}
+	err := writeConfigFile(s.configPath, cfg)
+	cancel()
 	if err != nil {
 		s.log.Error("writing the configuration failed; the running state is ahead of the file until a retry succeeds",
 			"file", s.configPath, "err", err)

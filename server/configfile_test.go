@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -208,4 +209,45 @@ func TestConfirmationsFollowTheDisk(t *testing.T) {
 	if n := checked.Load(); n < 60 {
 		t.Errorf("only %d announcements checked against the file, want 60 (30 to each client)", n)
 	}
+}
+
+// TestSlowDiskHoldsConfirmationsOnlySoLong: a write that hangs holds
+// everybody's control messages back for at most the hold limit; the
+// confirmation then goes out, the log says so, and the write still lands.
+func TestSlowDiskHoldsConfirmationsOnlySoLong(t *testing.T) {
+	const slow, limit = 2 * time.Second, 300 * time.Millisecond
+	server.SlowConfigWrites(t, slow, limit)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "plenary.toml")
+	if err := os.WriteFile(path, conf.DefaultTOML(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := conf.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs logBuffer
+	s := runServer(t, server.Options{Config: cfg, DataDir: filepath.Join(dir, "data"), Policy: grantAll{},
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	admin := s.join(t, "admin", withCert(t))
+	alice := s.join(t, "alice", nil)
+
+	start := time.Now()
+	admin.Send(&mumblepb.ChannelState{Parent: proto.Uint32(0), Name: proto.String("Votes")})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	rtt, err := alice.Ping(ctx) // queued behind the hold like everything else
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin.waitFor("the confirmation", func(c *client.Client) bool { _, ok := channelByName(c, "Votes"); return ok })
+	confirmed := time.Since(start)
+	if confirmed >= slow || rtt >= slow {
+		t.Errorf("the confirmation took %v and a ping %v: a write taking %v held them", confirmed, rtt, slow)
+	}
+	if !strings.Contains(logs.String(), "a write to disk is slow") {
+		t.Errorf("the early confirmation is not in the log:\n%s", logs.String())
+	}
+	waitFile(t, path, "Votes, once the slow write is done", func(c *conf.Config) bool { return c.Lookup("Votes") != nil })
+	t.Logf("with a %v write: confirmed after %v, a bystander's ping took %v", slow, confirmed.Round(time.Millisecond), rtt.Round(time.Millisecond))
 }

@@ -30,26 +30,58 @@ package server
 //
 // A write that fails still finishes its ticket, so a full disk never
 // stops the control plane; the editor is told what was not saved
-// (reportUnsaved), and the config writer retries until it succeeds.
+// (reportUnsaved), and the config writer retries until it succeeds. A
+// write that hangs (a dying disk, a stalled network mount) releases its
+// hold after holdLimit, with a warning in the log: past that point,
+// keeping everybody's control messages waiting costs more than the
+// window in which a crash could lose a confirmed edit.
 
 import (
 	"errors"
 	"io/fs"
 	"slices"
+	"sync"
 	"syscall"
+	"time"
 
 	"github.com/plenum-voice/plenum/proto/mumblepb"
 	"github.com/plenum-voice/plenum/store"
 )
 
 // ticket stands for one write to disk that messages wait for. It
-// finishes when the write has ended, whether it succeeded or not.
-type ticket struct{ done chan struct{} }
+// finishes when the write has ended, whether it succeeded or not, or
+// when the write is too slow (releaseSlow).
+type ticket struct {
+	done chan struct{}
+	once sync.Once
+}
 
 func newTicket() *ticket { return &ticket{done: make(chan struct{})} }
 
-// finish settles the ticket; it must be called exactly once.
-func (t *ticket) finish() { close(t.done) }
+// finish settles the ticket and reports whether this call did.
+func (t *ticket) finish() (first bool) {
+	t.once.Do(func() {
+		close(t.done)
+		first = true
+	})
+	return first
+}
+
+// holdLimit is the longest a write holds messages back. A variable for
+// tests.
+var holdLimit = time.Second
+
+// releaseSlow finishes t if the write it stands for has not finished
+// within holdLimit; the returned function, called once the write is done,
+// cancels that.
+func (s *Server) releaseSlow(t *ticket, what string) (cancel func() bool) {
+	return time.AfterFunc(holdLimit, func() {
+		if t.finish() {
+			s.log.Warn("a write to disk is slow; its confirmation went out before the change was on disk",
+				"what", what, "after", holdLimit)
+		}
+	}).Stop
+}
 
 func (t *ticket) finished() bool {
 	select {
@@ -87,7 +119,9 @@ func (s *Server) persistLocked(u *user, what string, write func() error) {
 	t := newTicket()
 	s.holdLocked(t)
 	s.afterUnlock = append(s.afterUnlock, func() {
+		cancel := s.releaseSlow(t, what)
 		err := write()
+		cancel()
 		t.finish()
 		if err != nil {
 			s.log.Error("saving failed", "what", what, "session", u.session, "user", u.name, "err", err)
