@@ -58,14 +58,8 @@ type ticket struct {
 
 func newTicket() *ticket { return &ticket{done: make(chan struct{})} }
 
-// finish settles the ticket and reports whether this call did.
-func (t *ticket) finish() (first bool) {
-	t.once.Do(func() {
-		close(t.done)
-		first = true
-	})
-	return first
-}
+// finish settles the ticket; calls after the first do nothing.
+func (t *ticket) finish() { t.once.Do(func() { close(t.done) }) }
 
 // holdLimit is the longest a write holds messages back. A variable for
 // tests.
@@ -76,9 +70,10 @@ var holdLimit = time.Second
 // cancels that.
 func (s *Server) releaseSlow(t *ticket, what string) (cancel func() bool) {
 	return time.AfterFunc(holdLimit, func() {
-		if t.finish() {
-			s.log.Warn("a write to disk is slow; its confirmation went out before the change was on disk",
+		if !t.finished() {
+			s.log.Warn("a write to disk is slow; its confirmation goes out before the change is on disk",
 				"what", what, "after", holdLimit)
+			t.finish()
 		}
 	}).Stop
 }
