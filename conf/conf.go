@@ -89,6 +89,10 @@ type Server struct {
 	SuggestVersion    string `toml:"suggest_version"`      // e.g. "1.4.0": clients older than this are told to upgrade
 	SuggestPositional *bool  `toml:"suggest_positional"`   // suggest positional audio on or off
 	SuggestPushToTalk *bool  `toml:"suggest_push_to_talk"` // suggest push-to-talk on or off
+
+	// Stopping: how long SIGTERM may take to tell clients and let them
+	// hang up before the remaining connections are cut.
+	ShutdownTimeout Duration `toml:"shutdown_timeout"` // default 5s; > 0
 }
 
 // Channel is one channel below the root channel.
@@ -126,6 +130,7 @@ const (
 	DefaultMaxUsers           = 1000
 	DefaultBandwidth          = 558000
 	DefaultTimeout            = 30 * time.Second
+	DefaultShutdownTimeout    = 5 * time.Second
 	DefaultTextMessageLength  = 5000
 	DefaultImageMessageLength = 131072
 	DefaultMessageLimit       = 1
@@ -154,6 +159,7 @@ func DefaultServer() Server {
 		ChannelNamePattern:  DefaultChannelNamePattern,
 		SendVersion:         true,
 		AdminListen:         DefaultAdminListen,
+		ShutdownTimeout:     Duration{DefaultShutdownTimeout},
 	}
 }
 

@@ -89,6 +89,10 @@ func TestDefaultsForAbsentKeys(t *testing.T) {
 		{"timeout string", "[server]\ntimeout = \"1m\"\n", func(c *Config) bool { return c.Server.Timeout.Duration == time.Minute }},
 		{"timeout integer seconds", "[server]\ntimeout = 45\n", func(c *Config) bool { return c.Server.Timeout.Duration == 45*time.Second }},
 		{"absent timeout 30s", "[server]\n", func(c *Config) bool { return c.Server.Timeout.Duration == 30*time.Second }},
+		{"absent shutdown_timeout 5s", "[server]\n", func(c *Config) bool { return c.Server.ShutdownTimeout.Duration == 5*time.Second }},
+		{"shutdown_timeout string", "[server]\nshutdown_timeout = \"1.5s\"\n", func(c *Config) bool {
+			return c.Server.ShutdownTimeout.Duration == 1500*time.Millisecond
+		}},
 		{"suggestions unset when absent", "[server]\n", func(c *Config) bool {
 			return c.Server.SuggestPushToTalk == nil && c.Server.SuggestPositional == nil && c.Server.SuggestVersion == ""
 		}},
@@ -233,6 +237,7 @@ func TestValidationErrors(t *testing.T) {
 		{"suggest_version malformed", "[server]\nsuggest_version = \"1.4\"\n", []wantErr{{2, "server.suggest_version", "want a version"}}},
 		{"timeout zero", "[server]\ntimeout = \"0s\"\n", []wantErr{{2, "server.timeout", "must be positive"}}},
 		{"timeout negative", "[server]\ntimeout = \"-5s\"\n", []wantErr{{2, "server.timeout", "must be positive"}}},
+		{"shutdown_timeout zero", "[server]\nshutdown_timeout = \"0s\"\n", []wantErr{{2, "server.shutdown_timeout", "must be positive"}}},
 		{"max_users zero", "[server]\nmax_users = 0\n", []wantErr{{2, "server.max_users", "at least 1"}}},
 		{"opus_threshold high", "[server]\nopus_threshold = 101\n", []wantErr{{2, "server.opus_threshold", "between 0 and 100"}}},
 		{"opus_threshold negative", "[server]\nopus_threshold = -1\n", []wantErr{{2, "server.opus_threshold", "between 0 and 100"}}},

@@ -340,6 +340,42 @@ func WriteFile(path string, c *Config) (err error) {
 	return nil
 }
 
+// RemoveStaleTemps removes the temporary files that WriteFile leaves beside
+// path (and beside path.bak) when the process is killed in the middle of a
+// write, and returns their names. Call it before writing starts: a write
+// in progress would lose its temporary file.
+func RemoveStaleTemps(path string) ([]string, error) {
+	if t, err := filepath.EvalSymlinks(path); err == nil {
+		path = t // WriteFile writes beside the file a link points to
+	}
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var removed []string
+	for _, e := range entries {
+		name := e.Name()
+		middle, ok := strings.CutPrefix(name, "."+base+".")
+		if !ok || !e.Type().IsRegular() {
+			continue
+		}
+		middle, ok = strings.CutSuffix(middle, ".tmp")
+		middle = strings.TrimPrefix(middle, "bak.")
+		if !ok || middle == "" || strings.Trim(middle, "0123456789") != "" {
+			continue // not a name os.CreateTemp gave for WriteFile
+		}
+		if err := os.Remove(filepath.Join(dir, name)); err != nil {
+			return removed, err
+		}
+		removed = append(removed, name)
+	}
+	return removed, nil
+}
+
 // writeTemp creates a temporary file in dir, fills it with fill, sets its
 // mode, fsyncs and closes it, and returns its name; on error it removes it.
 func writeTemp(dir, pattern string, perm fs.FileMode, fill func(*os.File) error) (name string, err error) {

@@ -46,6 +46,7 @@ func everyField() *Config {
 			ListenersPerChannel: 10, ListenersPerUser: 0,
 			UsernamePattern: `[\w ]+`, ChannelNamePattern: `[\w #]+`, LegacyPingReply: true, SendVersion: false,
 			LogIPs: true, AdminListen: "", SuggestVersion: "1.4.0", SuggestPositional: Bool(false), SuggestPushToTalk: Bool(true),
+			ShutdownTimeout: Duration{2 * time.Second},
 		},
 		Groups: map[string]*Group{
 			"admin":      {Inherit: Bool(true), Inheritable: Bool(false), Add: []string{"root-admin"}, Remove: []string{"x"}},
@@ -404,4 +405,32 @@ func TestWriteFileConcurrentReaders(t *testing.T) {
 		}
 	}
 	assertNoTemp(t, dir)
+}
+
+func TestRemoveStaleTemps(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "plenum.toml")
+	if err := WriteFile(path, Default()); err != nil {
+		t.Fatal(err)
+	}
+	stale := []string{".plenum.toml.12345.tmp", ".plenum.toml.bak.678.tmp"}
+	kept := []string{".other.toml.1.tmp", ".plenum.toml.x1.tmp", "plenum.toml.1.tmp", ".plenum.toml.tmp"}
+	for _, name := range append(stale, kept...) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("half"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	removed, err := RemoveStaleTemps(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(removed)
+	if want := []string{".plenum.toml.12345.tmp", ".plenum.toml.bak.678.tmp"}; !reflect.DeepEqual(removed, want) {
+		t.Errorf("removed %q, want %q", removed, want)
+	}
+	for _, name := range append(kept, "plenum.toml") {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
 }

@@ -80,6 +80,9 @@ func (v *validator) server() {
 	if s.Timeout.Duration <= 0 {
 		v.serverErr("timeout", "must be positive (got %v)", s.Timeout.Duration)
 	}
+	if s.ShutdownTimeout.Duration <= 0 {
+		v.serverErr("shutdown_timeout", "must be positive (got %v)", s.ShutdownTimeout.Duration)
+	}
 	if s.SuggestVersion != "" {
 		if _, _, _, err := ParseVersion(s.SuggestVersion); err != nil {
 			v.serverErr("suggest_version", "%v", err)

@@ -214,6 +214,9 @@ func sortedIDs(set map[int64]bool) []int64 {
 // deny are masked to known bits, temporary group members survive, and an
 // editor who would lock themselves out keeps Write on the channel.
 func (s *Server) setACLLocked(u *user, ch *channel, m *mumblepb.ACL, known map[int64]bool) {
+	if !ch.temporary {
+		s.configEditLocked(u) // a temporary channel's ACL is not saved
+	}
 	next := &acl.ChannelACL{InheritACL: m.GetInheritAcls(), Groups: map[string]*acl.Group{}}
 	for _, g := range m.Groups {
 		name := g.GetName()

@@ -91,6 +91,7 @@ func (s *Server) handleUserRemove(actor *user, m *mumblepb.UserRemove) {
 	if m.GetBan() {
 		if err := s.banUser(target, m.GetReason()); err != nil {
 			s.log.Error("saving ban failed", "err", err)
+			s.refuseUnsaved(actor, "The ban of "+target.name, err)
 			return
 		}
 	}

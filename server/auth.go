@@ -144,6 +144,7 @@ func (s *Server) handleAuthenticate(c *conn, m *mumblepb.Authenticate) {
 // the order Murmur sends it: the client insists on seeing its own UserState
 // before ServerSync.
 func (s *Server) loginLocked(c *conn, u *user, ident identity) {
+	s.holdLoginLocked(c)
 	key, enc, dec := u.crypt.Key(), u.crypt.EncryptIV(), u.crypt.DecryptIV()
 	c.send(&mumblepb.CryptSetup{Key: key[:], ClientNonce: dec[:], ServerNonce: enc[:]})
 	c.send(codecVersion())
@@ -303,6 +304,10 @@ func (s *Server) disconnect(c *conn) {
 	s.mu.Lock()
 	defer s.unlock()
 	delete(s.conns, c)
+	select {
+	case s.connGone <- struct{}{}:
+	default:
+	}
 	u := c.user
 	if u == nil || s.users[u.session] != u {
 		return // never authenticated, or already replaced by a ghost login

@@ -119,6 +119,9 @@ func (s *Server) createChannelLocked(u *user, m *mumblepb.ChannelState, parent *
 		s.denyType(u, mumblepb.PermissionDenied_TemporaryChannel)
 		return
 	}
+	if !m.GetTemporary() {
+		s.configEditLocked(u) // temporary channels are not saved
+	}
 	c := newChannel(s.nextChannelID(), parent, m.GetName())
 	c.setDescription(m.GetDescription())
 	c.position = m.GetPosition()
@@ -214,6 +217,9 @@ func (s *Server) editChannelLocked(u *user, m *mumblepb.ChannelState, ch, parent
 		}
 	}
 
+	if !ch.temporary {
+		s.configEditLocked(u)
+	}
 	out := &mumblepb.ChannelState{ChannelId: ptr(ch.id)}
 	if parent != nil {
 		ch.parent.removeChild(ch)
@@ -282,6 +288,9 @@ func (s *Server) handleChannelRemove(u *user, m *mumblepb.ChannelRemove) {
 	if ch == s.root || !s.may(u, ch, acl.Write) {
 		s.deny(u, acl.Write, ch)
 		return
+	}
+	if !ch.temporary {
+		s.configEditLocked(u)
 	}
 	s.log.Info("channel removed", "channel", ch.id, "name", ch.name, "by", u.name)
 	s.removeChannelLocked(ch)

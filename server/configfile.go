@@ -3,12 +3,25 @@ package server
 // The configuration file is the single truth for channels and ACLs: edits
 // made from clients are written back to it (atomically, keeping a .bak),
 // and changes an admin saves to it are applied live.
+//
+// An edit is confirmed to clients only once the file holding it is on
+// disk (durable.go): the handler holds every connection's queue on the
+// ticket of the next write (configEditLocked), and the config writer
+// finishes the ticket when WriteFile has returned. Edits made while a
+// write is on its way are coalesced into the next one. A write that
+// fails finishes its ticket too, tells the editors, and is retried with
+// the newest state until it succeeds.
 
 import (
+	"context"
 	"crypto/sha256"
+	"encoding/hex"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
+	"time"
 
 	"github.com/plenum-voice/plenum/acl"
 	"github.com/plenum-voice/plenum/conf"
@@ -32,12 +45,40 @@ type writeJob struct {
 	rootACL  *acl.ChannelACL
 	children []*channelCopy
 	keep     *conf.Config // the previous file, for its temporary channels
+
+	ticket  *ticket // finished by the first attempt to write this version; nil when nobody waits
+	editors []*user // whose edits are in it, to be told if it cannot be saved
+}
+
+// configEditLocked is called by a handler that is about to change what
+// the file holds, before it tells anyone: every message queued from now
+// on waits until the version of the file with the change is on disk.
+// The critical section must end with s.unlock, which queues that version.
+func (s *Server) configEditLocked(editor *user) {
+	if s.configPath == "" {
+		return
+	}
+	if s.nextTicket == nil {
+		s.nextTicket = newTicket()
+	}
+	s.holdLocked(s.nextTicket)
+	if editor != nil && !slices.Contains(s.nextEditors, editor) {
+		s.nextEditors = append(s.nextEditors, editor)
+	}
+	s.configDirty = true
 }
 
 // channelsChangedLocked is called after the channel tree or an ACL
-// changed: the new state is queued for the config writer. Only the newest
-// version waits; older ones are superseded.
+// changed; s.unlock then queues the new state for the config writer.
 func (s *Server) channelsChangedLocked() {
+	s.configDirty = true
+}
+
+// queueConfigLocked copies the state the file holds and queues it for the
+// config writer, replacing an older version that still waits (whose
+// ticket and editors it shares).
+func (s *Server) queueConfigLocked() {
+	s.configDirty = false
 	if s.configPath == "" {
 		return
 	}
@@ -61,54 +102,148 @@ func (s *Server) channelsChangedLocked() {
 		}
 		return cc
 	}
-	job := &writeJob{server: *s.cfg(), rootACL: s.root.acl, children: copyOf(s.root).children, keep: s.config}
-	select {
-	case <-s.writeQueue: // superseded
-	default:
+	s.nextWrite = &writeJob{
+		server: *s.cfg(), rootACL: s.root.acl, children: copyOf(s.root).children, keep: s.config,
+		ticket: s.nextTicket, editors: s.nextEditors,
 	}
-	s.writeQueue <- job
+	select {
+	case s.writeReady <- struct{}{}:
+	default: // the writer has been told already
+	}
 }
 
-// configWriter writes queued versions of the file until the server stops,
-// then writes whatever is still queued.
+// takeConfigJob takes the newest version waiting to be written; edits
+// from now on wait for the write after it.
+func (s *Server) takeConfigJob() *writeJob {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	job := s.nextWrite
+	s.nextWrite, s.nextTicket, s.nextEditors = nil, nil, nil
+	return job
+}
+
+// How long the config writer waits before trying a failed write again:
+// doubling from the first to the last.
+const (
+	firstRetry = 250 * time.Millisecond
+	lastRetry  = 10 * time.Second
+)
+
+// configWriter writes queued versions of the file until it is stopped,
+// then writes whatever is still queued. A version that could not be
+// written is tried again (or a newer one instead) until a write succeeds.
 func (s *Server) configWriter() {
 	defer s.wg.Done()
+	var (
+		failed   *writeJob // the newest version not on disk, after a failed write
+		told     []*user   // editors told that their edit is not saved yet
+		retry    *time.Timer
+		retryC   <-chan time.Time
+		interval = firstRetry
+	)
+	stopRetry := func() {
+		if retry != nil {
+			retry.Stop()
+			retry, retryC = nil, nil
+		}
+	}
+	defer stopRetry()
 	for {
+		last := false
 		select {
-		case job := <-s.writeQueue:
-			s.writeConfig(job)
-		case <-s.closing:
-			select {
-			case job := <-s.writeQueue:
-				s.writeConfig(job)
+		case <-s.writeReady:
+		case <-retryC:
+			retry, retryC = nil, nil
+		case <-s.writerStop:
+			last = true
+		}
+		job := s.takeConfigJob()
+		if job == nil {
+			job = failed
+		}
+		if job != nil {
+			err := s.writeConfig(job)
+			switch {
+			case err == nil:
+				stopRetry()
+				if failed != nil {
+					s.log.Info("configuration written after earlier failures; nothing is lost", "file", s.configPath)
+				}
+				for _, u := range told {
+					u.conn.send(textMessage("Your earlier change to channels or ACLs is now saved."))
+				}
+				failed, told, interval = nil, nil, firstRetry
+			case last:
+				s.log.Error("the configuration could not be written before stopping; edits made since the last successful write are lost",
+					"file", s.configPath, "err", err)
 			default:
+				failed = job
+				for _, u := range job.editors {
+					if !slices.Contains(told, u) {
+						s.reportUnsaved(u, "change to channels or ACLs", err,
+							"The server keeps trying to save it; should it restart before that succeeds, the change is lost.")
+						told = append(told, u)
+					}
+				}
+				job.editors = nil
+				if retry == nil {
+					retry = time.NewTimer(interval)
+					retryC = retry.C
+					interval = min(2*interval, lastRetry)
+				}
 			}
+		}
+		if last {
 			return
 		}
 	}
 }
 
-func (s *Server) writeConfig(job *writeJob) {
+// writeConfigFile is conf.WriteFile; tests replace it with a slow one.
+var writeConfigFile = conf.WriteFile
+
+// writeConfig writes one version of the file and finishes its ticket,
+// whether the write succeeded or not.
+func (s *Server) writeConfig(job *writeJob) error {
 	cfg := &conf.Config{Server: job.server, File: s.configPath}
 	_, cfg.Groups, cfg.ACL = s.aclToConfigAt(job.rootACL, true)
 	for _, cc := range job.children {
 		cfg.Channels = append(cfg.Channels, s.channelToConfig(cc))
 	}
 	keepFileTemporaries(cfg, job.keep)
-	if err := conf.WriteFile(s.configPath, cfg); err != nil {
-		s.log.Error("writing the configuration failed; the running state is ahead of the file", "file", s.configPath, "err", err)
-		return
+	if s.log.Enabled(context.Background(), slog.LevelDebug) {
+		// What the file will be: a crash test checks that the file is
+		// always one of these, never a mix.
+		if data, err := conf.Encode(cfg); err == nil {
+			sum := sha256.Sum256(data)
+			s.log.Debug("writing the configuration", "file", s.configPath, "sha256", hex.EncodeToString(sum[:]))
+		}
 	}
-	data, err := os.ReadFile(s.configPath)
-	if err == nil {
-		s.fileMu.Lock()
-		s.lastWritten = sha256.Sum256(data)
-		s.fileMu.Unlock()
+	cancel := func() bool { return false }
+	if job.ticket != nil {
+		cancel = s.releaseSlow(job.ticket, "configuration "+s.configPath)
 	}
-	s.mu.Lock()
-	s.config = cfg
-	s.mu.Unlock()
-	s.log.Info("configuration written", "file", s.configPath)
+	err := writeConfigFile(s.configPath, cfg)
+	cancel()
+	if err != nil {
+		s.log.Error("writing the configuration failed; the running state is ahead of the file until a retry succeeds",
+			"file", s.configPath, "err", err)
+	} else {
+		if data, err := os.ReadFile(s.configPath); err == nil {
+			s.fileMu.Lock()
+			s.lastWritten = sha256.Sum256(data)
+			s.fileMu.Unlock()
+		}
+		s.mu.Lock()
+		s.config = cfg
+		s.mu.Unlock()
+		s.log.Info("configuration written", "file", s.configPath)
+	}
+	if job.ticket != nil {
+		job.ticket.finish() // the confirmations go out now
+		job.ticket = nil    // a retry of this version holds nobody
+	}
+	return err
 }
 
 func (s *Server) channelToConfig(cc *channelCopy) conf.Channel {

@@ -1,10 +1,14 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,6 +17,7 @@ import (
 	"github.com/plenum-voice/plenum/acl"
 	"github.com/plenum-voice/plenum/client"
 	"github.com/plenum-voice/plenum/conf"
+	"github.com/plenum-voice/plenum/proto/control"
 	"github.com/plenum-voice/plenum/proto/mumblepb"
 	"github.com/plenum-voice/plenum/server"
 )
@@ -146,4 +151,112 @@ func TestLiveReload(t *testing.T) {
 	if _, ok := channelByName(b.Client, "Press"); !ok {
 		t.Fatal("the running configuration changed after a bad reload")
 	}
+}
+
+// TestConfirmationsFollowTheDisk: whoever hears of a channel edit (the
+// editor and a bystander alike) finds it in the file at that moment,
+// because the confirming messages wait for the write.
+func TestConfirmationsFollowTheDisk(t *testing.T) {
+	unlimited := bytes.Replace(conf.DefaultTOML(), []byte("message_limit = 1\n"), []byte("message_limit = 1000\n"), 1)
+	s, path := startFileServer(t, unlimited, grantAll{})
+	var checked atomic.Int32
+	check := func(who string, m proto.Message) {
+		cs, ok := m.(*mumblepb.ChannelState)
+		if !ok || cs.GetName() == "" || cs.GetChannelId() == 0 {
+			return
+		}
+		cfg, err := conf.Load(path)
+		if err != nil {
+			t.Errorf("%s: file unreadable when %q was announced: %v", who, cs.GetName(), err)
+			return
+		}
+		// The file may be ahead of the client: a room heard of as created
+		// may already be renamed and moved there.
+		name := cs.GetName()
+		if cfg.Lookup(name) == nil && cfg.Lookup("Breakout rooms/"+name) == nil && cfg.Lookup("Breakout rooms/"+name+"b") == nil {
+			t.Errorf("%s heard of channel %q before it was in the file", who, name)
+		}
+		checked.Add(1)
+	}
+	join := func(name string, edit func(*client.Config)) *peer {
+		return s.join(t, name, func(c *client.Config) {
+			if edit != nil {
+				edit(c)
+			}
+			record := c.OnMessage
+			c.OnMessage = func(typ control.Type, m proto.Message) {
+				record(typ, m)
+				check(name, m)
+			}
+		})
+	}
+	admin := join("admin", withCert(t))
+	bystander := join("bystander", nil)
+	syncControl(t, bystander)
+	checked.Store(0) // the login burst does not count
+
+	breakout := admin.channelID("Breakout rooms")
+	for i := range 20 {
+		name := fmt.Sprintf("Room %d", 10+i)
+		admin.Send(&mumblepb.ChannelState{Parent: proto.Uint32(0), Name: proto.String(name)})
+		if i%2 == 1 {
+			admin.waitFor(name, func(c *client.Client) bool { _, ok := channelByName(c, name); return ok })
+			id := admin.channelID(name)
+			admin.Send(&mumblepb.ChannelState{ChannelId: proto.Uint32(id), Name: proto.String(name + "b"), Parent: proto.Uint32(breakout)})
+		}
+	}
+	for _, p := range []*peer{admin, bystander} {
+		p.waitFor("the last rename", func(c *client.Client) bool {
+			_, ok := channelByName(c, "Room 29b")
+			return ok
+		})
+	}
+	// OnMessage runs just after the client has taken a message in, so the
+	// last checks may still be running.
+	for deadline := time.Now().Add(5 * time.Second); checked.Load() < 60; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d announcements checked against the file, want 60 (30 to each client)", checked.Load())
+		}
+	}
+}
+
+// TestSlowDiskHoldsConfirmationsOnlySoLong: a write that hangs holds
+// everybody's control messages back for at most the hold limit; the
+// confirmation then goes out, the log says so, and the write still lands.
+func TestSlowDiskHoldsConfirmationsOnlySoLong(t *testing.T) {
+	const slow, limit = 2 * time.Second, 300 * time.Millisecond
+	server.SlowConfigWrites(t, slow, limit)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "plenary.toml")
+	if err := os.WriteFile(path, conf.DefaultTOML(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := conf.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs logBuffer
+	s := runServer(t, server.Options{Config: cfg, DataDir: filepath.Join(dir, "data"), Policy: grantAll{},
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	admin := s.join(t, "admin", withCert(t))
+	alice := s.join(t, "alice", nil)
+
+	start := time.Now()
+	admin.Send(&mumblepb.ChannelState{Parent: proto.Uint32(0), Name: proto.String("Votes")})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	rtt, err := alice.Ping(ctx) // queued behind the hold like everything else
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin.waitFor("the confirmation", func(c *client.Client) bool { _, ok := channelByName(c, "Votes"); return ok })
+	confirmed := time.Since(start)
+	if confirmed >= slow || rtt >= slow {
+		t.Errorf("the confirmation took %v and a ping %v: a write taking %v held them", confirmed, rtt, slow)
+	}
+	if !strings.Contains(logs.String(), "a write to disk is slow") {
+		t.Errorf("the early confirmation is not in the log:\n%s", logs.String())
+	}
+	waitFile(t, path, "Votes, once the slow write is done", func(c *conf.Config) bool { return c.Lookup("Votes") != nil })
+	t.Logf("with a %v write: confirmed after %v, a bystander's ping took %v", slow, confirmed.Round(time.Millisecond), rtt.Round(time.Millisecond))
 }

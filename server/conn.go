@@ -59,6 +59,10 @@ type conn struct {
 	// message (Reject, kick): nothing the client sends counts any more.
 	closing atomic.Bool
 
+	// held is the hold the writer goroutine waits at (see durable.go);
+	// owned by the writer.
+	held *ticket
+
 	// Owned by the reader goroutine.
 	clientVersion *mumblepb.Version
 	flood         leakyBucket
@@ -98,7 +102,11 @@ func (c *conn) send(m proto.Message) {
 }
 
 func (c *conn) sendFrame(frame []byte) {
-	if !c.ctrl.push(frame) {
+	c.enqueue(queued{frame: frame})
+}
+
+func (c *conn) enqueue(e queued) {
+	if !c.ctrl.push(e) {
 		c.s.control.queueOverflows.Add(1)
 		c.close(errors.New("control queue overflow: client is not reading"))
 	}
@@ -109,7 +117,15 @@ func (c *conn) sendFrame(frame []byte) {
 func (c *conn) sendAndClose(m proto.Message) {
 	c.closing.Store(true)
 	c.send(m)
-	c.sendFrame(nil) // nil frame: flush and close
+	c.enqueue(queued{mark: markClose})
+}
+
+// hold makes whatever is queued after this point wait until t has
+// finished (see durable.go).
+func (c *conn) hold(t *ticket) {
+	if !c.ctrl.pushHold(t) {
+		c.close(errors.New("control queue overflow: client is not reading"))
+	}
 }
 
 // unsentLimit bounds the data a client's TCP socket holds that it has not
@@ -171,7 +187,7 @@ const writeBatch = 256
 func (c *conn) writeLoop(wg *sync.WaitGroup) {
 	defer wg.Done()
 	for {
-		frame, pooled, ok := c.next(true)
+		e, pooled, ok := c.next(true)
 		if !ok {
 			return
 		}
@@ -179,7 +195,7 @@ func (c *conn) writeLoop(wg *sync.WaitGroup) {
 		// clients hold none.
 		bw := writerPool.Get().(*bufio.Writer)
 		bw.Reset(c.tc)
-		done := !c.writeBatch(bw, frame, pooled)
+		done := !c.writeBatch(bw, e, pooled)
 		bw.Reset(nil)
 		writerPool.Put(bw)
 		if done {
@@ -190,78 +206,121 @@ func (c *conn) writeLoop(wg *sync.WaitGroup) {
 
 var writerPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 16*1024) }}
 
-// writeBatch writes frame and whatever else is queued, up to writeBatch
+// writeBatch writes e and whatever else is queued, up to writeBatch
 // frames, under one fresh write deadline, and flushes. It reports false
 // when the connection is finished.
-func (c *conn) writeBatch(bw *bufio.Writer, frame []byte, pooled *voiceFrame) bool {
+func (c *conn) writeBatch(bw *bufio.Writer, e queued, pooled *voiceFrame) bool {
 	c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
 	for n := 1; ; n++ {
-		if frame == nil && pooled == nil { // the close marker of sendAndClose
+		switch e.mark {
+		case markClose: // sendAndClose
 			c.flush(bw)
 			c.close(errRejected)
 			return false
+		case markGoodbye: // the server is shutting down
+			if c.flush(bw) {
+				c.goodbye()
+			}
+			return false
 		}
-		if !c.write(bw, frame, pooled) {
+		if !c.write(bw, e.frame, pooled) {
 			return false
 		}
 		if n == writeBatch {
 			break
 		}
 		var more bool
-		if frame, pooled, more = c.next(false); !more {
+		if e, pooled, more = c.next(false); !more {
 			break
 		}
 	}
 	return c.flush(bw)
 }
 
-// next takes the next frame, control first. A control frame comes back in
-// frame, a tunnelled voice frame in pooled. With block it waits for one (ok
-// is false once the connection is done); without, ok is false when both
-// queues are empty.
-func (c *conn) next(block bool) (frame []byte, pooled *voiceFrame, ok bool) {
+// next takes the next frame, control first. A control frame or marker
+// comes back in e, a tunnelled voice frame in pooled. Control frames
+// behind a hold wait until its ticket has finished, voice does not. With
+// block it waits for something (ok is false once the connection is done);
+// without, ok is false when nothing can be written now.
+func (c *conn) next(block bool) (e queued, pooled *voiceFrame, ok bool) {
 	for {
-		if frame, ok := c.ctrl.pop(); ok {
-			return frame, nil, true
+		if c.held != nil && c.held.finished() {
+			c.held = nil
+		}
+		var ready, held <-chan struct{}
+		if c.held == nil {
+			if e, ok := c.ctrl.pop(); ok {
+				if e.hold != nil {
+					c.held = e.hold
+					continue
+				}
+				return e, nil, true
+			}
+			ready = c.ctrl.ready
+		} else {
+			held = c.held.done
 		}
 		if !block {
 			select {
 			case pooled = <-c.voice:
-				return nil, pooled, true
+				return queued{}, pooled, true
 			default:
-				return nil, nil, false
+				return queued{}, nil, false
 			}
 		}
 		select {
-		case <-c.ctrl.ready: // something was queued: pop it above
+		case <-ready: // something was queued: pop it above
+		case <-held: // the write finished: go on behind the hold
 		case pooled = <-c.voice:
-			return nil, pooled, true
+			return queued{}, pooled, true
 		case <-c.done:
-			return nil, nil, false
+			return queued{}, nil, false
 		}
 	}
 }
+
+// queued is one entry of a connection's control queue: a marshalled
+// frame, a hold or a marker.
+type queued struct {
+	frame []byte
+	hold  *ticket // entries behind it wait until the ticket has finished
+	mark  mark
+}
+
+// mark ends a connection once everything before it has been written.
+type mark uint8
+
+const (
+	markNone    mark = iota
+	markClose        // flush and close (Reject, kick)
+	markGoodbye      // flush, end TLS cleanly and let the client hang up (shutdown)
+)
+
+// holdCost is what a hold counts towards controlQueueBytes, so a client
+// that does not read cannot collect them without bound.
+const holdCost = 64
 
 // ctrlQueue holds the control frames waiting for one client, bounded by
 // their total size. Unlike a buffered channel it costs nothing while
 // empty, which matters with a thousand idle clients.
 type ctrlQueue struct {
-	mu     sync.Mutex
-	frames [][]byte
-	bytes  int
-	ready  chan struct{} // capacity 1: frames may be waiting
+	mu       sync.Mutex
+	frames   []queued
+	bytes    int
+	lastHold *ticket       // the newest hold queued, so a ticket is queued once
+	ready    chan struct{} // capacity 1: frames may be waiting
 }
 
-// push queues f (nil is the close marker of sendAndClose) and reports
-// false when the queue is over its limit.
-func (q *ctrlQueue) push(f []byte) bool {
+// push queues e and reports false when the queue is over its limit.
+func (q *ctrlQueue) push(e queued) bool {
 	q.mu.Lock()
-	if q.bytes+len(f) > controlQueueBytes {
+	size := e.size()
+	if q.bytes+size > controlQueueBytes {
 		q.mu.Unlock()
 		return false
 	}
-	q.frames = append(q.frames, f)
-	q.bytes += len(f)
+	q.frames = append(q.frames, e)
+	q.bytes += size
 	q.mu.Unlock()
 	select {
 	case q.ready <- struct{}{}:
@@ -270,21 +329,42 @@ func (q *ctrlQueue) push(f []byte) bool {
 	return true
 }
 
-// pop takes the oldest frame.
-func (q *ctrlQueue) pop() ([]byte, bool) {
+// pushHold queues a hold on t, unless t has finished or is already the
+// newest hold in the queue (everything after that one waits for t
+// anyway).
+func (q *ctrlQueue) pushHold(t *ticket) bool {
+	q.mu.Lock()
+	dup := q.lastHold == t
+	q.lastHold = t
+	q.mu.Unlock()
+	if dup || t.finished() {
+		return true
+	}
+	return q.push(queued{hold: t})
+}
+
+func (e queued) size() int {
+	if e.hold != nil {
+		return holdCost
+	}
+	return len(e.frame)
+}
+
+// pop takes the oldest entry.
+func (q *ctrlQueue) pop() (queued, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if len(q.frames) == 0 {
-		return nil, false
+		return queued{}, false
 	}
-	f := q.frames[0]
-	q.frames[0] = nil
+	e := q.frames[0]
+	q.frames[0] = queued{}
 	q.frames = q.frames[1:]
-	q.bytes -= len(f)
+	q.bytes -= e.size()
 	if len(q.frames) == 0 {
 		q.frames = nil // give the backing array back once drained
 	}
-	return f, true
+	return e, true
 }
 
 func (c *conn) write(bw *bufio.Writer, frame []byte, pooled *voiceFrame) bool {

@@ -113,10 +113,14 @@ func unidles(t control.Type) bool {
 }
 
 // unlock publishes a new voice snapshot if the control plane changed
-// anything the voice path reads, then releases the lock.
+// anything the voice path reads, queues the configuration file if its
+// content changed, then releases the lock.
 func (s *Server) unlock() {
 	if s.snapDirty {
 		s.publishLocked()
+	}
+	if s.configDirty {
+		s.queueConfigLocked()
 	}
 	after := s.afterUnlock
 	s.afterUnlock = nil

@@ -123,15 +123,11 @@ func (s *Server) restoreListeningLocked(u *user, ids []uint32) {
 }
 
 // saveListeningLocked stores a registered user's listened channels once the
-// lock is released.
+// lock is released, before anyone hears of the change.
 func (s *Server) saveListeningLocked(u *user) {
 	if u.userID <= 0 {
 		return
 	}
 	id, ids := u.userID, u.listeningIDs()
-	s.afterUnlock = append(s.afterUnlock, func() {
-		if err := s.store.SetListeners(id, ids); err != nil {
-			s.log.Warn("saving listeners failed", "id", id, "err", err)
-		}
-	})
+	s.persistLocked(u, "list of listened channels", func() error { return s.store.SetListeners(id, ids) })
 }

@@ -115,9 +115,14 @@ func (s *Server) handleRegister(actor *user, m *mumblepb.UserState) {
 	s.mu.Unlock()
 
 	reg, err := s.store.Register(name, cert)
-	if err != nil {
-		s.log.Warn("registration failed", "session", target.session, "user", name, "err", err)
+	switch {
+	case errors.Is(err, store.ErrNameTaken), errors.Is(err, store.ErrCertTaken), errors.Is(err, store.ErrInvalid):
+		s.log.Warn("registration refused", "session", target.session, "user", name, "err", err)
 		actor.conn.send(&mumblepb.PermissionDenied{Type: mumblepb.PermissionDenied_UserName.Enum(), Name: ptr(name)})
+		return
+	case err != nil:
+		s.log.Error("registration failed", "session", target.session, "user", name, "err", err)
+		s.refuseUnsaved(actor, "The registration of "+name, err)
 		return
 	}
 	if err := s.store.SetComment(reg.ID, comment); err != nil {
@@ -184,6 +189,9 @@ func (s *Server) handleUserList(u *user, m *mumblepb.UserList) {
 		}
 		if err != nil {
 			s.log.Warn("user list edit failed", "id", id, "err", err)
+			if !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrNameTaken) && !errors.Is(err, store.ErrInvalid) {
+				s.refuseUnsaved(u, "The change to the registered users", err)
+			}
 		}
 	}
 }
@@ -261,6 +269,7 @@ func (s *Server) handleBanList(u *user, m *mumblepb.BanList) {
 	}
 	if err := s.store.SetBans(bans); err != nil {
 		s.log.Error("saving bans failed", "err", err)
+		s.refuseUnsaved(u, "The ban list", err)
 		return
 	}
 	s.mu.Lock()
@@ -293,20 +302,21 @@ func (s *Server) banUser(target *user, reason string) error {
 }
 
 // persistUserState stores what a registered user keeps between sessions.
-func (s *Server) persistUserState(id int64, comment *string, texture []byte) {
+func (s *Server) persistUserState(id int64, comment *string, texture []byte) error {
 	if id < 0 {
-		return
+		return nil
 	}
 	if comment != nil {
 		if err := s.store.SetComment(id, *comment); err != nil {
-			s.log.Warn("saving comment failed", "id", id, "err", err)
+			return err
 		}
 	}
 	if texture != nil {
 		if err := s.store.SetTexture(id, texture); err != nil {
-			s.log.Warn("saving texture failed", "id", id, "err", err)
+			return err
 		}
 	}
+	return nil
 }
 
 var errBanned = errors.New("banned")

@@ -7,6 +7,7 @@ package server
 import (
 	"bytes"
 	"crypto/sha256"
+	"errors"
 	"os"
 	"path/filepath"
 	"time"
@@ -18,10 +19,18 @@ import (
 	"github.com/plenum-voice/plenum/proto/mumblepb"
 )
 
-// Reload reads the configuration file again and applies it. An invalid
-// file is logged with its file:line errors and the running configuration
-// stays; the error is returned too.
+// Reload reads the configuration file and the certificate and key files
+// again and applies them. An invalid file is logged with its file:line
+// errors and the running configuration stays; a certificate that does not
+// load, match its key or is not valid now is logged and the current one
+// stays. Errors are returned too.
 func (s *Server) Reload() error {
+	certErr := s.reloadCertificate()
+	return errors.Join(s.reloadConfig(), certErr)
+}
+
+// reloadConfig reads the configuration file again and applies it.
+func (s *Server) reloadConfig() error {
 	data, err := os.ReadFile(s.configPath)
 	if err != nil {
 		s.log.Error("configuration not reloaded", "file", s.configPath, "err", err)
@@ -328,7 +337,7 @@ func (s *Server) watchConfig() {
 			ours := bytes.Equal(sum[:], s.lastWritten[:])
 			s.fileMu.Unlock()
 			if !ours {
-				s.Reload()
+				s.reloadConfig()
 			}
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -68,7 +69,8 @@ type Server struct {
 	config *conf.Config
 	// configPath is where channel and ACL edits are written back.
 	configPath  string
-	writeQueue  chan *writeJob // capacity 1: only the newest version waits
+	writeReady  chan struct{} // capacity 1: a version of the file waits in nextWrite
+	writerStop  chan struct{} // closed to make the config writer write what waits and end
 	fileMu      sync.Mutex
 	lastWritten [32]byte // SHA-256 of the file we last wrote, so its change event is not a reload
 	log         *slog.Logger
@@ -79,6 +81,12 @@ type Server struct {
 	listenAddr  string
 	userName    *regexp.Regexp // anchored; matches Unicode letters like Qt
 	channelName *regexp.Regexp
+
+	// The certificate new connections get (certreload.go), its files, and
+	// a lock that keeps reloads from crossing.
+	cert              atomic.Pointer[tls.Certificate]
+	certFile, keyFile string
+	certMu            sync.Mutex
 
 	tcp      *net.TCPListener
 	udpSocks []*udpSocket // one per reader, all on the listening port
@@ -97,6 +105,13 @@ type Server struct {
 	bans           []store.Ban
 	afterUnlock    []func() // work (disk I/O) to run once mu is released
 
+	// Writes that confirmations wait for (durable.go, configfile.go).
+	configDirty bool      // the file's content changed; unlock queues it
+	nextWrite   *writeJob // the newest version of the file not yet taken by the writer
+	nextTicket  *ticket   // the ticket of that version, once an edit waits for it
+	nextEditors []*user   // whose edits are in that version
+	holds       []*ticket // tickets that may still hold messages, for logins
+
 	store *store.Store // registered users, SuperUser password, bans
 
 	snap  atomic.Pointer[snapshot]
@@ -111,6 +126,7 @@ type Server struct {
 	closing    chan struct{}
 	closed     sync.Once
 	closeStore sync.Once
+	connGone   chan struct{} // capacity 1: a connection ended (for shutdown)
 }
 
 // New prepares a server: it validates the configuration, builds the channel
@@ -158,7 +174,8 @@ func New(opts Options) (*Server, error) {
 	}
 	s := &Server{
 		config:     cfg,
-		writeQueue: make(chan *writeJob, 1),
+		writeReady: make(chan struct{}, 1),
+		writerStop: make(chan struct{}),
 		log:        log,
 
 		policy:      policy,
@@ -170,15 +187,18 @@ func New(opts Options) (*Server, error) {
 		conns:       make(map[*conn]struct{}),
 		sessions:    newSessionPool(sc.MaxUsers),
 		closing:     make(chan struct{}),
+		connGone:    make(chan struct{}, 1),
 		tlsConfig: &tls.Config{
-			Certificates: []tls.Certificate{cert},
-			MinVersion:   tls.VersionTLS12,
+			MinVersion: tls.VersionTLS12,
 			// Mumble identifies users by their (usually self-signed) client
 			// certificate, so one is requested but never verified.
 			ClientAuth: tls.RequestClientCert,
 		},
 	}
 
+	s.tlsConfig.GetCertificate = s.getCertificate
+	s.cert.Store(&cert)
+	s.certFile, s.keyFile = certFiles(sc.Certificate, sc.Key, sc.DataDir)
 	s.settings.Store(&sc)
 	s.configPath = opts.ConfigFile
 	if s.configPath == "" {
@@ -189,6 +209,12 @@ func New(opts Options) (*Server, error) {
 	s.clock.init()
 	if err := os.MkdirAll(sc.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	// A write cut short by a crash leaves its temporary file behind.
+	if removed, err := conf.RemoveStaleTemps(s.configPath); len(removed) > 0 {
+		s.log.Info("removed temporary files of an interrupted configuration write", "files", removed)
+	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		s.log.Warn("looking for temporary files of an interrupted configuration write", "err", err)
 	}
 	if s.store, err = store.Open(filepath.Join(sc.DataDir, databaseFile)); err != nil {
 		return nil, err
@@ -251,14 +277,15 @@ func (s *Server) Addr() netip.AddrPort {
 	return s.tcp.Addr().(*net.TCPAddr).AddrPort()
 }
 
-// Serve runs the server until ctx ends, then disconnects every client and
-// waits for all of its goroutines. Listen must have been called.
+// Serve runs the server until ctx ends, then shuts down gracefully (see
+// shutdown) and waits for all of its goroutines. Listen must have been
+// called.
 func (s *Server) Serve(ctx context.Context) error {
 	if s.tcp == nil {
 		return errors.New("server: Serve called before Listen")
 	}
 
-	s.wg.Add(4 + len(s.udpSocks))
+	s.wg.Add(5 + len(s.udpSocks))
 	go s.tickLoop()
 	go s.acceptLoop()
 	for _, sock := range s.udpSocks {
@@ -270,6 +297,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		s.wg.Add(1)
 		go s.serveAdmin()
 	}
+	go s.watchCertificate()
 	<-ctx.Done()
 	s.shutdown()
 	return nil
@@ -282,25 +310,6 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 	}
 	return s.Serve(ctx)
 }
-
-func (s *Server) shutdown() {
-	s.closed.Do(func() {
-		close(s.closing)
-		s.tcp.Close()
-		for _, sock := range s.udpSocks {
-			sock.conn.Close()
-		}
-		s.mu.Lock()
-		for c := range s.conns {
-			c.close(errShutdown)
-		}
-		s.mu.Unlock()
-	})
-	s.wg.Wait()
-	s.closeStore.Do(func() { s.store.Close() })
-}
-
-var errShutdown = errors.New("server shutting down")
 
 func (s *Server) acceptLoop() {
 	defer s.wg.Done()

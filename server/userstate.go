@@ -174,7 +174,7 @@ func (s *Server) applyUserStateLocked(actor, target *user, m *mumblepb.UserState
 		if texture == nil && m.Texture != nil {
 			texture = []byte{}
 		}
-		s.afterUnlock = append(s.afterUnlock, func() { s.persistUserState(id, comment, texture) })
+		s.persistLocked(actor, "comment or avatar", func() error { return s.persistUserState(id, comment, texture) })
 	}
 	if m.Comment != nil {
 		target.comment = m.GetComment()

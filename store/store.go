@@ -9,9 +9,10 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	"modernc.org/sqlite" // also registers the "sqlite" driver
 )
 
 // Errors returned by Store methods; test them with errors.Is.
@@ -30,6 +31,10 @@ var (
 	// ErrForeign is returned by Open for an SQLite file that is not a Plenum
 	// database (for example a Murmur one).
 	ErrForeign = errors.New("store: not a Plenum database")
+	// ErrFull is wrapped by the error of a write that failed because the
+	// disk is full. Nothing of that write was stored; the database stays
+	// readable and takes writes again once there is space.
+	ErrFull = errors.New("store: disk full")
 )
 
 // SuperUserID is the user id of SuperUser; SuperUserName its fixed name.
@@ -205,22 +210,36 @@ func (s *Store) migrate() error {
 }
 
 // write runs fn in one IMMEDIATE transaction and commits it; with WAL and
-// synchronous=FULL the commit is on disk when write returns nil.
+// synchronous=FULL the commit is on disk when write returns nil. A full
+// disk is reported as ErrFull.
 func (s *Store) write(fn func(tx *sql.Tx) error) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	tx, err := s.db.BeginTx(context.Background(), nil)
 	if err != nil {
-		return fmt.Errorf("store: begin: %w", err)
+		return markFull(fmt.Errorf("store: begin: %w", err))
 	}
 	if err := fn(tx); err != nil {
 		tx.Rollback()
-		return err
+		return markFull(err)
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("store: commit: %w", err)
+		return markFull(fmt.Errorf("store: commit: %w", err))
 	}
 	return nil
+}
+
+// sqliteFull is SQLite's primary result code SQLITE_FULL, which it also
+// returns when a write to the database or its WAL failed with ENOSPC.
+const sqliteFull = 13
+
+// markFull wraps err in ErrFull when it says the disk is full.
+func markFull(err error) error {
+	var se *sqlite.Error
+	if (errors.As(err, &se) && se.Code()&0xff == sqliteFull) || errors.Is(err, syscall.ENOSPC) {
+		return fmt.Errorf("%w: %w", ErrFull, err)
+	}
+	return err
 }
 
 // mustAffect turns "no row changed" into ErrNotFound.

@@ -99,6 +99,12 @@ func runServer(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	context.AfterFunc(ctx, func() {
+		// The server now drains (at most shutdown_timeout); a second
+		// signal ends the process at once.
+		stop()
+		log.Info("stopping: telling clients, writing what is pending")
+	})
 	go reloadOnHangup(ctx, srv)
 	source := cfg.File
 	if source == "" {

@@ -1,0 +1,107 @@
+package server
+
+// Stopping gracefully. When Serve's context ends (SIGTERM), the server
+//
+//  1. stops accepting connections;
+//  2. tells every user "Server is shutting down" and then ends their TLS
+//     session cleanly (close_notify, then a TCP half-close), so that the
+//     client reads everything and then the end of the stream. This is
+//     neither a kick nor a Reject: after those Mumble would not reconnect
+//     by itself, after a lost connection it does. Connections that are
+//     not logged in yet are simply closed;
+//  3. waits for the clients to hang up, at most shutdown_timeout; voice
+//     keeps flowing meanwhile, and edits already made are written with
+//     their confirmations as usual. A client that does not read (its TCP
+//     buffers full) cannot hold this up: when the time is over, every
+//     connection still open is cut;
+//  4. lets the config writer write the last pending version of the file;
+//     the registered users' last channels were saved as each of them
+//     left, and the store is closed once every goroutine has ended.
+
+import (
+	"errors"
+	"time"
+)
+
+// shutdownNotice is what users read in their log as the server goes.
+const shutdownNotice = "Server is shutting down"
+
+var (
+	errShutdown     = errors.New("server shutting down")
+	errShutdownSlow = errors.New("server shutting down: client did not hang up in time")
+)
+
+func (s *Server) shutdown() {
+	s.closed.Do(func() {
+		start := time.Now()
+		close(s.closing)
+		s.tcp.Close()
+		s.mu.Lock()
+		told := 0
+		for c := range s.conns {
+			if s.sayGoodbyeLocked(c) {
+				told++
+			}
+		}
+		s.mu.Unlock()
+		cut := s.waitForClients(start.Add(s.cfg().ShutdownTimeout.Duration))
+		for _, sock := range s.udpSocks {
+			sock.conn.Close()
+		}
+		close(s.writerStop)
+		s.log.Info("clients disconnected", "told", told, "cut_off", cut, "took", time.Since(start).Round(time.Millisecond))
+	})
+	s.wg.Wait()
+	s.closeStore.Do(func() { s.store.Close() })
+}
+
+// sayGoodbyeLocked tells c's user that the server is going and queues the
+// clean end of the connection; it reports whether there was a user to
+// tell. A connection that is not logged in is closed at once.
+func (s *Server) sayGoodbyeLocked(c *conn) bool {
+	if c.user == nil {
+		c.close(errShutdown)
+		return false
+	}
+	if c.closing.Swap(true) {
+		return false // being kicked or replaced: it ends by itself
+	}
+	c.send(textMessage(shutdownNotice))
+	c.enqueue(queued{mark: markGoodbye})
+	return true
+}
+
+// goodbye ends the TLS session with close_notify and half-closes the TCP
+// connection once everything queued has been written. The client reads to
+// the end and hangs up; the reader goroutine sees that and ends the
+// connection.
+func (c *conn) goodbye() {
+	c.tc.CloseWrite()
+	c.nc.CloseWrite()
+}
+
+// waitForClients waits until every connection has ended or deadline has
+// passed, then cuts the connections still open and waits for them to end.
+// It returns how many were cut.
+func (s *Server) waitForClients(deadline time.Time) (cut int) {
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	for {
+		s.mu.Lock()
+		open := len(s.conns)
+		s.mu.Unlock()
+		if open == 0 {
+			return cut
+		}
+		select {
+		case <-s.connGone:
+		case <-timer.C: // fires once; from then on connGone alone wakes us
+			s.mu.Lock()
+			for c := range s.conns {
+				c.close(errShutdownSlow)
+				cut++
+			}
+			s.mu.Unlock()
+		}
+	}
+}
