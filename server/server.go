@@ -355,8 +355,14 @@ type Stats struct {
 	VoiceOverLimit uint64 // packets beyond a speaker's bandwidth limit, dropped
 	VoiceForwarded uint64 // copies sent to listeners, over UDP or the tunnel
 	VoiceShed      uint64 // tunnelled copies dropped because a listener's queue was full
-	UDPUnmatched   uint64 // datagrams that decrypted for no one
+	UDPUnmatched   uint64 // datagrams from an unknown address that decrypted for no one: forged, stray or replayed from elsewhere
 	UDPStale       uint64 // datagrams shed unread after waiting too long in the socket (overload)
+
+	// Invalid datagrams dropped, by reason (besides UDPUnmatched).
+	UDPReplayed   uint64 // from a known client's address with a nonce already used or too far behind: replays
+	UDPBadMAC     uint64 // from a known client's address but failing authentication: forged or corrupt
+	UDPOversized  uint64 // longer than any voice packet
+	UDPUndersized uint64 // too short to be a voice packet or ping
 }
 
 // Stats returns the current counters.
@@ -371,6 +377,11 @@ func (s *Server) Stats() Stats {
 		VoiceShed:      s.counters.shed.Load(),
 		UDPUnmatched:   s.counters.badUDP.Load(),
 		UDPStale:       s.counters.stale.Load(),
+
+		UDPReplayed:   s.counters.replayed.Load(),
+		UDPBadMAC:     s.counters.badMAC.Load(),
+		UDPOversized:  s.counters.oversized.Load(),
+		UDPUndersized: s.counters.undersized.Load(),
 	}
 }
 
