@@ -50,6 +50,7 @@ func limitString(s string, n int) string {
 
 // reject refuses an authentication with Murmur's reject type and closes.
 func reject(c *conn, t mumblepb.Reject_RejectType, reason string) {
+	c.blameless = t == mumblepb.Reject_ServerFull // a full server is not the client's failure
 	c.sendAndClose(&mumblepb.Reject{Type: t.Enum(), Reason: &reason})
 }
 

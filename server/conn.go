@@ -70,6 +70,11 @@ type conn struct {
 	flood         leakyBucket
 	user          *user // set once authenticated; also read under Server.mu
 	router        *router
+	// promoted: abuse control counts the connection as authenticated.
+	promoted bool
+	// blameless: refused for the server's reasons (it is full), so it is
+	// no failed attempt of the client's.
+	blameless bool
 }
 
 func newConn(s *Server, nc *net.TCPConn) *conn {
@@ -331,6 +336,7 @@ func (c *conn) serve() {
 		c.close(io.EOF)
 		writers.Wait()
 		s.disconnect(c)
+		s.releaseConn(c)
 	}()
 
 	c.nc.SetDeadline(time.Now().Add(s.handshakeTimeout()))
@@ -372,6 +378,7 @@ func (c *conn) serve() {
 			continue // read on until the writer has flushed and closed
 		}
 		s.handle(c, t, payload)
+		s.promoteConn(c)
 		select {
 		case <-c.done:
 			return

@@ -99,6 +99,7 @@ type Server struct {
 	peers peerTable
 
 	counters  voiceCounters
+	guard     hostGuard // per-address abuse control (abuse.go)
 	clock     stageClock
 	userCount atomic.Int32 // authenticated users, for server-list pings
 
@@ -297,6 +298,9 @@ func (s *Server) acceptLoop() {
 			time.Sleep(50 * time.Millisecond) // e.g. out of file descriptors: do not spin
 			continue
 		}
+		if !s.admit(nc) {
+			continue
+		}
 		nc.SetNoDelay(true)
 		limitUnsent(nc)
 		c := newConn(s, nc)
@@ -305,6 +309,7 @@ func (s *Server) acceptLoop() {
 		case <-s.closing:
 			s.mu.Unlock()
 			nc.Close()
+			s.guard.release(c.remote.Addr(), false, false, time.Now(), s.cfg())
 			return
 		default:
 		}
@@ -358,6 +363,13 @@ type Stats struct {
 	UDPUnmatched   uint64 // datagrams from an unknown address that decrypted for no one: forged, stray or replayed from elsewhere
 	UDPStale       uint64 // datagrams shed unread after waiting too long in the socket (overload)
 
+	// Connection abuse control (abuse.go).
+	Unauthenticated    int    // connections that have not authenticated yet
+	ConnRefusedBanned  uint64 // connections closed at accept: their address is autobanned
+	ConnRefusedPending uint64 // connections closed at accept: max_unauthenticated_per_ip reached
+	ConnFailed         uint64 // connections that ended without authenticating (what autoban counts)
+	Autobans           uint64 // autobans started
+
 	// Invalid datagrams dropped, by reason (besides UDPUnmatched).
 	UDPReplayed   uint64 // from a known client's address with a nonce already used or too far behind: replays
 	UDPBadMAC     uint64 // from a known client's address but failing authentication: forged or corrupt
@@ -377,6 +389,12 @@ func (s *Server) Stats() Stats {
 		VoiceShed:      s.counters.shed.Load(),
 		UDPUnmatched:   s.counters.badUDP.Load(),
 		UDPStale:       s.counters.stale.Load(),
+
+		Unauthenticated:    s.guard.unauthenticated(),
+		ConnRefusedBanned:  s.guard.refusedBanned.Load(),
+		ConnRefusedPending: s.guard.refusedPending.Load(),
+		ConnFailed:         s.guard.failed.Load(),
+		Autobans:           s.guard.bans.Load(),
 
 		UDPReplayed:   s.counters.replayed.Load(),
 		UDPBadMAC:     s.counters.badMAC.Load(),
