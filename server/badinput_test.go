@@ -32,7 +32,7 @@ import (
 )
 
 const (
-	badInputHandshakeTimeout = time.Second
+	badInputHandshakeTimeout = 2 * time.Second // short, but room for the cases' own logins on a loaded machine
 	halfOpenConns            = 1000
 	// heapSlack is how far HeapInuse may end above its starting point:
 	// what the runtime and the pools keep between GCs, far below the
