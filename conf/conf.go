@@ -93,6 +93,16 @@ type Server struct {
 	// Stopping: how long SIGTERM may take to tell clients and let them
 	// hang up before the remaining connections are cut.
 	ShutdownTimeout Duration `toml:"shutdown_timeout"` // default 5s; > 0
+
+	// Limits and abuse control. They spare a venue where hundreds of
+	// people share one NAT address: only failed attempts count towards an
+	// autoban, and an address with users online may fail far more often.
+	HandshakeTimeout        Duration `toml:"handshake_timeout"`          // TLS plus Authenticate must finish within this; default 10s
+	MaxUnauthenticatedPerIP int      `toml:"max_unauthenticated_per_ip"` // connections from one address (IPv6: one /64) not yet authenticated; default 500, 0 = no cap
+	AutobanAttempts         int      `toml:"autoban_attempts"`           // failed attempts per window (times 1 + the address's users online) before an autoban; default 100, 0 = autoban off
+	AutobanWindow           Duration `toml:"autoban_window"`             // default 2m
+	AutobanDuration         Duration `toml:"autoban_duration"`           // default 5m
+	AutobanExempt           []string `toml:"autoban_exempt"`             // addresses or CIDR prefixes never autobanned, e.g. a venue's NAT
 }
 
 // Channel is one channel below the root channel.
@@ -137,6 +147,12 @@ const (
 	DefaultMessageBurst       = 5
 	DefaultUsernamePattern    = `[ -=\w\[\]\{\}\(\)\@\|\.]+`
 	DefaultChannelNamePattern = `[ -=\w\#\[\]\{\}\(\)\@\|]+`
+
+	DefaultHandshakeTimeout        = 10 * time.Second
+	DefaultMaxUnauthenticatedPerIP = 500
+	DefaultAutobanAttempts         = 100
+	DefaultAutobanWindow           = 2 * time.Minute
+	DefaultAutobanDuration         = 5 * time.Minute
 )
 
 // DefaultServer returns the [server] settings used for keys absent from a file.
@@ -160,6 +176,12 @@ func DefaultServer() Server {
 		SendVersion:         true,
 		AdminListen:         DefaultAdminListen,
 		ShutdownTimeout:     Duration{DefaultShutdownTimeout},
+
+		HandshakeTimeout:        Duration{DefaultHandshakeTimeout},
+		MaxUnauthenticatedPerIP: DefaultMaxUnauthenticatedPerIP,
+		AutobanAttempts:         DefaultAutobanAttempts,
+		AutobanWindow:           Duration{DefaultAutobanWindow},
+		AutobanDuration:         Duration{DefaultAutobanDuration},
 	}
 }
 

@@ -57,6 +57,10 @@ func encode(c *Config, bak string) ([]byte, error) {
 			continue
 		}
 		v := sv.Field(i)
+		if list, ok := v.Interface().([]string); ok {
+			w.strings("", name, list) // lists default to empty
+			continue
+		}
 		if v.Kind() == reflect.Pointer {
 			if v.IsNil() {
 				continue

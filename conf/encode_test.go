@@ -46,7 +46,10 @@ func everyField() *Config {
 			ListenersPerChannel: 10, ListenersPerUser: 0,
 			UsernamePattern: `[\w ]+`, ChannelNamePattern: `[\w #]+`, LegacyPingReply: true, SendVersion: false,
 			LogIPs: true, AdminListen: "", SuggestVersion: "1.4.0", SuggestPositional: Bool(false), SuggestPushToTalk: Bool(true),
-			ShutdownTimeout: Duration{2 * time.Second},
+			ShutdownTimeout:  Duration{2 * time.Second},
+			HandshakeTimeout: Duration{4 * time.Second}, MaxUnauthenticatedPerIP: 50, AutobanAttempts: 20,
+			AutobanWindow: Duration{time.Minute}, AutobanDuration: Duration{time.Hour},
+			AutobanExempt: []string{"192.0.2.7", "2001:db8::/48"},
 		},
 		Groups: map[string]*Group{
 			"admin":      {Inherit: Bool(true), Inheritable: Bool(false), Add: []string{"root-admin"}, Remove: []string{"x"}},

@@ -14,6 +14,7 @@ import (
 func (c *Config) Validate() error {
 	v := &validator{c: c}
 	v.server()
+	v.limits()
 	v.groupsAndACL(c.Groups, c.ACL, "", true)
 	v.channels()
 	return joinErrors(v.errs)

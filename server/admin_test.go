@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -62,6 +63,18 @@ func TestCreateEditMoveLinkRemoveChannels(t *testing.T) {
 		}
 		return false
 	})
+	// Names are limited to Murmur's 512 characters (UTF-16 units).
+	denials := len(messagesOf[*mumblepb.PermissionDenied](a))
+	a.Send(&mumblepb.ChannelState{ChannelId: proto.Uint32(votes), Name: proto.String(strings.Repeat("ü", 513))})
+	a.waitFor("ChannelName denial of 513 characters", func(*client.Client) bool {
+		d := messagesOf[*mumblepb.PermissionDenied](a)
+		return len(d) > denials && d[len(d)-1].GetType() == mumblepb.PermissionDenied_ChannelName
+	})
+	long := strings.Repeat("ü", 512)
+	a.Send(&mumblepb.ChannelState{ChannelId: proto.Uint32(votes), Name: proto.String(long)})
+	b.waitFor("rename to 512 characters", func(c *client.Client) bool { return c.Channels()[votes].GetName() == long })
+	a.Send(&mumblepb.ChannelState{ChannelId: proto.Uint32(votes), Name: proto.String("Ballots")})
+	b.waitFor("rename back", func(c *client.Client) bool { return c.Channels()[votes].GetName() == "Ballots" })
 	// Moving Plenary below its own child is ignored.
 	a.Send(&mumblepb.ChannelState{ChannelId: proto.Uint32(plenary), Parent: proto.Uint32(votes)})
 	syncControl(t, a)

@@ -53,6 +53,7 @@ func reject(c *conn, t mumblepb.Reject_RejectType, reason string) {
 	if int(t) < rejectKinds {
 		c.s.control.rejected[t].Add(1)
 	}
+	c.blameless = t == mumblepb.Reject_ServerFull // a full server is not the client's failure
 	c.sendAndClose(&mumblepb.Reject{Type: t.Enum(), Reason: &reason})
 }
 

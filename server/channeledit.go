@@ -49,10 +49,15 @@ func (s *Server) handleChannelState(u *user, m *mumblepb.ChannelState) {
 	s.editChannelLocked(u, m, ch, parent)
 }
 
+// maxChannelNameLen is Murmur's limit on a channel name, in UTF-16 units
+// as Qt counts them; without it one edit could send a megabyte name to
+// every client.
+const maxChannelNameLen = 512
+
 // channelNameFree checks a new or changed name: valid, and not taken by a
 // sibling in the channel's (new) parent.
 func (s *Server) channelNameFree(u *user, name string, ch, parent *channel) bool {
-	if name == "" || !s.channelName.MatchString(name) {
+	if name == "" || utf16Len(name) > maxChannelNameLen || !s.channelName.MatchString(name) {
 		s.denyType(u, mumblepb.PermissionDenied_ChannelName)
 		return false
 	}

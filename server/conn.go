@@ -17,6 +17,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/plenum-voice/plenum/conf"
 	"github.com/plenum-voice/plenum/proto/control"
 	"github.com/plenum-voice/plenum/proto/mumblepb"
 )
@@ -35,9 +36,14 @@ const (
 	voiceQueueLen = 256
 )
 
-// handshakeTimeout bounds TLS plus Authenticate, so half-open or idle
-// connections never hold resources for long. A variable for tests.
-var handshakeTimeout = 10 * time.Second
+// handshakeTimeout bounds TLS plus Authenticate (handshake_timeout), so
+// half-open or idle connections never hold resources for long.
+func (s *Server) handshakeTimeout() time.Duration {
+	if d := s.cfg().HandshakeTimeout.Duration; d > 0 {
+		return d
+	}
+	return conf.DefaultHandshakeTimeout // a Config built in code without it
+}
 
 // conn is one TCP/TLS connection. Its serve goroutine (the reader) owns the
 // connection's life; the writer goroutine it starts drains the queues.
@@ -68,6 +74,11 @@ type conn struct {
 	flood         leakyBucket
 	user          *user // set once authenticated; also read under Server.mu
 	router        *router
+	// promoted: abuse control counts the connection as authenticated.
+	promoted bool
+	// blameless: refused for the server's reasons (it is full), so it is
+	// no failed attempt of the client's.
+	blameless bool
 }
 
 func newConn(s *Server, nc *net.TCPConn) *conn {
@@ -406,9 +417,10 @@ func (c *conn) serve() {
 		c.close(io.EOF)
 		writers.Wait()
 		s.disconnect(c)
+		s.releaseConn(c)
 	}()
 
-	c.nc.SetDeadline(time.Now().Add(handshakeTimeout))
+	c.nc.SetDeadline(time.Now().Add(s.handshakeTimeout()))
 	c.tc = tls.Server(c.nc, s.tlsConfig)
 	if err := c.tc.Handshake(); err != nil {
 		s.control.tlsFailed.Add(1)
@@ -449,6 +461,7 @@ func (c *conn) serve() {
 			continue // read on until the writer has flushed and closed
 		}
 		s.handle(c, t, payload)
+		s.promoteConn(c)
 		select {
 		case <-c.done:
 			return

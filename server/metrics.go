@@ -25,6 +25,7 @@ type metricsCollector struct {
 
 	connectionsAccepted, connectFailures, authFailures *prometheus.Desc
 	queueOverflows, rateLimited                        *prometheus.Desc
+	autobans, unauthenticated                          *prometheus.Desc
 }
 
 func newMetricsCollector(s *Server) *metricsCollector {
@@ -48,7 +49,9 @@ func newMetricsCollector(s *Server) *metricsCollector {
 		cryptResyncs: d("crypt_resyncs_total", "UDP crypt nonce resynchronisations with clients."),
 
 		connectionsAccepted: d("connections_total", "TCP connections accepted."),
-		connectFailures:     d("connect_failures_total", "Connections that ended before authenticating, by reason.", "reason"),
+		connectFailures:     d("connect_failures_total", "Connections refused or failed before authenticating, by reason (no_authentication: every connection that ended without logging in, which autoban counts; tls_handshake is part of it).", "reason"),
+		autobans:            d("autobans_total", "Addresses autobanned for too many failed connection attempts."),
+		unauthenticated:     d("unauthenticated_connections", "Connections that have not authenticated yet."),
 		authFailures:        d("auth_failures_total", "Authentications refused, by Mumble's reject type.", "reason"),
 		queueOverflows:      d("control_queue_overflows_total", "Clients disconnected because their control message queue overflowed (they stopped reading)."),
 		rateLimited:         d("control_messages_rate_limited_total", "Control messages dropped by the message rate limit."),
@@ -87,6 +90,10 @@ func (m *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 		{"tunnel_late", st.TunnelLate},
 		{"socket_backlog", st.UDPStale},
 		{"unmatched", st.UDPUnmatched},
+		{"replayed", st.UDPReplayed},
+		{"bad_mac", st.UDPBadMAC},
+		{"oversized", st.UDPOversized},
+		{"undersized", st.UDPUndersized},
 	} {
 		counter(m.voiceDropped, drop.n, drop.reason)
 	}
@@ -101,6 +108,11 @@ func (m *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(m.connectionsAccepted, st.ConnectionsAccepted)
 	counter(m.connectFailures, st.TLSFailures, "tls_handshake")
 	counter(m.connectFailures, st.Banned, "banned")
+	counter(m.connectFailures, st.ConnRefusedBanned, "autobanned")
+	counter(m.connectFailures, st.ConnRefusedPending, "unauthenticated_cap")
+	counter(m.connectFailures, st.ConnFailed, "no_authentication")
+	counter(m.autobans, st.Autobans)
+	gauge(m.unauthenticated, st.Unauthenticated)
 	for t, n := range st.Rejects {
 		if name, ok := mumblepb.Reject_RejectType_name[int32(t)]; ok && t != int(mumblepb.Reject_None) {
 			counter(m.authFailures, n, snakeCase(name))

@@ -119,6 +119,7 @@ type Server struct {
 
 	counters  voiceCounters
 	control   controlCounters
+	guard     hostGuard // per-address abuse control (abuse.go)
 	clock     stageClock
 	userCount atomic.Int32 // authenticated users, for server-list pings
 
@@ -330,6 +331,9 @@ func (s *Server) acceptLoop() {
 			continue
 		}
 		s.control.accepted.Add(1)
+		if !s.admit(nc) {
+			continue
+		}
 		nc.SetNoDelay(true)
 		limitUnsent(nc)
 		c := newConn(s, nc)
@@ -338,6 +342,7 @@ func (s *Server) acceptLoop() {
 		case <-s.closing:
 			s.mu.Unlock()
 			nc.Close()
+			s.guard.release(c.remote.Addr(), false, false, time.Now(), s.cfg())
 			return
 		default:
 		}
@@ -417,6 +422,19 @@ type Stats struct {
 	// Crypt sums the server's decrypt statistics over all users, present
 	// and departed: packets that arrived in order, late, lost, and resyncs.
 	CryptGood, CryptLate, CryptLost, CryptResync uint64
+
+	// Connection abuse control (abuse.go).
+	Unauthenticated    int    // connections that have not authenticated yet
+	ConnRefusedBanned  uint64 // connections closed at accept: their address is autobanned
+	ConnRefusedPending uint64 // connections closed at accept: max_unauthenticated_per_ip reached
+	ConnFailed         uint64 // connections that ended without authenticating (what autoban counts)
+	Autobans           uint64 // autobans started
+
+	// Invalid datagrams dropped, by reason (besides UDPUnmatched).
+	UDPReplayed   uint64 // from a known client's address with a nonce already used or too far behind: replays
+	UDPBadMAC     uint64 // from a known client's address but failing authentication: forged or corrupt
+	UDPOversized  uint64 // longer than any voice packet
+	UDPUndersized uint64 // too short to be a voice packet or ping
 }
 
 // Stats returns the current counters.
@@ -442,6 +460,17 @@ func (s *Server) Stats() Stats {
 		Banned:                c.banned.Load(),
 		ControlQueueOverflows: c.queueOverflows.Load(),
 		ControlRateLimited:    c.floodDropped.Load(),
+
+		Unauthenticated:    s.guard.unauthenticated(),
+		ConnRefusedBanned:  s.guard.refusedBanned.Load(),
+		ConnRefusedPending: s.guard.refusedPending.Load(),
+		ConnFailed:         s.guard.failed.Load(),
+		Autobans:           s.guard.bans.Load(),
+
+		UDPReplayed:   s.counters.replayed.Load(),
+		UDPBadMAC:     s.counters.badMAC.Load(),
+		UDPOversized:  s.counters.oversized.Load(),
+		UDPUndersized: s.counters.undersized.Load(),
 	}
 	st.VoiceForwarded = st.VoiceForwardedUDP + st.VoiceForwardedTunnel
 	st.VoiceShed = st.TunnelFull + st.TunnelLate

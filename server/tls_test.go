@@ -86,10 +86,9 @@ func TestConfiguredCertificateIsServed(t *testing.T) {
 // TestHandshakeDeadline: connections that never finish TLS, or finish TLS
 // but never authenticate, are closed after the handshake timeout.
 func TestHandshakeDeadline(t *testing.T) {
-	old := handshakeTimeout
-	handshakeTimeout = 300 * time.Millisecond
-	t.Cleanup(func() { handshakeTimeout = old })
-	s := newBareServer(t)
+	cfg := conf.Default()
+	cfg.Server.HandshakeTimeout.Duration = 300 * time.Millisecond
+	s := newBareServerWith(t, cfg)
 	s.wg.Add(1)
 	go s.acceptLoop()
 	t.Cleanup(s.shutdown)

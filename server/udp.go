@@ -89,6 +89,12 @@ type voiceCounters struct {
 	// kernel's arrival time to the moment its copies were queued for
 	// sending (at most one send batch before they leave).
 	forwardDelay delayHistogram
+
+	// Datagrams dropped as invalid, by reason.
+	replayed   atomic.Uint64 // from a known address with a nonce already used, or too far behind to tell
+	badMAC     atomic.Uint64 // from a known address, but failing authentication: forged or corrupt
+	oversized  atomic.Uint64 // longer than any voice packet or ping
+	undersized atomic.Uint64 // too short to be one
 }
 
 // controlCounters count connections and what went wrong with them.
@@ -201,7 +207,7 @@ func stale(at time.Time, pkt []byte) bool {
 // trial decryption against every client from that IP), decrypt, then answer
 // a ping or route audio. Replies are queued on r.out.
 func (s *Server) handleDatagram(r *router, sock *udpSocket, pkt []byte, from *net.UDPAddr, plain []byte) {
-	if len(pkt) < 5 || len(pkt) > voice.MaxPacket {
+	if !s.plausibleSize(pkt) {
 		return
 	}
 	addr := from.AddrPort()
@@ -209,28 +215,23 @@ func (s *Server) handleDatagram(r *router, sock *udpSocket, pkt []byte, from *ne
 	var pl []byte
 	u := s.peers.lookup(addr)
 	if u != nil {
-		var ok bool
-		if pl, ok = s.decrypt(u, pkt, plain, now, false); !ok {
-			s.answerServerPing(r, sock, pkt, from) // a server-list ping from a known address
+		var err error
+		if pl, err = s.decrypt(u, pkt, plain, now, false); err != nil {
+			if !s.answerServerPing(r, sock, pkt, from) { // a server-list ping from a known address is fine
+				s.countUndecryptable(err)
+			}
 			return
 		}
 	} else {
 		if s.answerServerPing(r, sock, pkt, from) {
 			return
 		}
-		sn := s.snap.Load()
-		for _, cand := range sn.byIP[addr.Addr().Unmap()] {
-			if p, ok := s.decrypt(cand, pkt, plain, now, true); ok {
-				u, pl = cand, p
-				s.peers.bind(addr, from, u)
-				s.log.Debug("udp bound", "session", u.session)
-				break
-			}
-		}
-		if u == nil {
-			s.counters.badUDP.Add(1)
+		if u, pl = s.findSender(pkt, plain, addr, now); u == nil {
+			s.counters.badUDP.Add(1) // forged, stray, or a replay from elsewhere
 			return
 		}
+		s.peers.bind(addr, from, u)
+		s.log.Debug("udp bound", "session", u.session)
 	}
 	nowNano := now.UnixNano()
 	u.lastUDP.Store(nowNano)
@@ -246,16 +247,62 @@ func (s *Server) handleDatagram(r *router, sock *udpSocket, pkt []byte, from *ne
 	}
 }
 
+// plausibleSize reports whether pkt has the size of a voice packet or
+// ping, counting the ones that do not.
+func (s *Server) plausibleSize(pkt []byte) bool {
+	switch {
+	case len(pkt) > voice.MaxPacket:
+		s.counters.oversized.Add(1)
+		return false
+	case len(pkt) < 5:
+		s.counters.undersized.Add(1)
+		return false
+	}
+	return true
+}
+
+// findSender finds the client a datagram from an unknown address came
+// from by trial decryption against every client from that IP (a NAT that
+// gave a client a new port, or a client's first datagram).
+func (s *Server) findSender(pkt, plain []byte, addr netip.AddrPort, now time.Time) (*user, []byte) {
+	sn := s.snap.Load()
+	for _, cand := range sn.byIP[addr.Addr().Unmap()] {
+		if pl, err := s.decrypt(cand, pkt, plain, now, true); err == nil {
+			return cand, pl
+		}
+	}
+	return nil, nil
+}
+
+// countUndecryptable counts a datagram from a known address that did
+// not decrypt.
+func (s *Server) countUndecryptable(err error) {
+	if isReplay(err) {
+		s.counters.replayed.Add(1)
+	} else {
+		s.counters.badMAC.Add(1)
+	}
+}
+
+// isReplay reports whether a decrypt error means the packet's nonce was
+// used before or lies too far behind to tell: a replay, or a packet
+// delayed beyond the window, which is as useless. (The nonce is checked
+// before authentication, as in Mumble, so a forgery reusing a nonce
+// counts here too.)
+func isReplay(err error) bool {
+	return err == crypto.ErrReplay || err == crypto.ErrLate // plain sentinels: no errors.Is on the hot path
+}
+
 // decrypt opens pkt with u's state. On a real peer's failure it may ask the
 // client to resync; trial decrypts of candidates never do.
-func (s *Server) decrypt(u *user, pkt, plain []byte, now time.Time, trial bool) ([]byte, bool) {
+func (s *Server) decrypt(u *user, pkt, plain []byte, now time.Time, trial bool) ([]byte, error) {
 	u.decMu.Lock()
 	out, err := u.crypt.Decrypt(plain[:0], pkt)
 	if err != nil && !trial {
 		s.requestResyncLocked(u, now)
 	}
 	u.decMu.Unlock()
-	return out, err == nil
+	return out, err
 }
 
 // echoPing answers an encrypted UDP ping over UDP, re-encoded in the

@@ -11,9 +11,11 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/plenum-voice/plenum/client"
+	"github.com/plenum-voice/plenum/conf"
 	"github.com/plenum-voice/plenum/proto/control"
 	"github.com/plenum-voice/plenum/proto/mumblepb"
 	"github.com/plenum-voice/plenum/proto/voice"
+	"github.com/plenum-voice/plenum/server"
 )
 
 // trio joins alice, bob and carol and waits until all three have UDP.
@@ -373,4 +375,40 @@ func bytesToUint64(b []byte) uint64 {
 		v |= uint64(b[i]) << (8 * i)
 	}
 	return v
+}
+
+// TestVoiceBeyondBandwidthIsDropped: a speaker sending more than the
+// server's bandwidth allows is cut to it, and the excess is counted.
+func TestVoiceBeyondBandwidthIsDropped(t *testing.T) {
+	const (
+		bandwidth = 40000         // bits/s
+		perSecond = bandwidth / 8 // bytes
+		frameCost = 32 + 100      // headers as Murmur counts them, and the Opus data
+		sent      = 300
+	)
+	s := startServer(t, func(c *conf.Config) { c.Server.Bandwidth = bandwidth })
+	joined := time.Now()
+	a, b := s.join(t, "alice", nil), s.join(t, "bob", nil)
+	a.waitUDP()
+	b.waitUDP()
+	for i := 1; i <= sent; i++ { // about 1000 frames a second: 26 times the limit
+		a.SendAudio(0, uint64(i), opus, false, nil)
+		time.Sleep(time.Millisecond)
+	}
+	// Murmur's window starts a second before the speaker connected.
+	allowance := int((time.Since(joined)+time.Second).Seconds()*perSecond/frameCost) + 1
+	st := waitStats(t, s, "every frame seen", func(st server.Stats) bool {
+		return st.VoiceReceived+st.VoiceOverLimit+st.UDPStale == sent
+	})
+	if st.VoiceOverLimit < sent-uint64(allowance) || st.VoiceReceived > uint64(allowance) {
+		t.Fatalf("passed %d, dropped %d of %d frames; the limit allows %d", st.VoiceReceived, st.VoiceOverLimit, sent, allowance)
+	}
+	for i := uint64(0); i < st.VoiceReceived; i++ {
+		b.nextAudio()
+	}
+	select {
+	case p := <-b.audio:
+		t.Fatalf("bob heard frame %d beyond what passed", p.Frame)
+	case <-time.After(100 * time.Millisecond):
+	}
 }
