@@ -81,12 +81,17 @@ func TestMetricsEndpoint(t *testing.T) {
 	}
 	// Values that depend on pings and timing: lower bounds.
 	for name, atLeast := range map[string]float64{
-		"plenum_connections_total":                       3,
-		`plenum_crypt_packets_total{result="good"}`:      frames + 1,
-		`plenum_voice_bytes_sent_total{transport="udp"}`: frames * float64(len(opus)),
-		"plenum_voice_bytes_received_total":              frames * float64(len(opus)),
-		"go_goroutines":                                  1,
-		"process_resident_memory_bytes":                  1 << 20,
+		"plenum_connections_total":                           3,
+		`plenum_crypt_packets_total{result="good"}`:          frames + 1,
+		`plenum_voice_bytes_sent_total{transport="udp"}`:     frames * float64(len(opus)),
+		"plenum_voice_bytes_received_total":                  frames * float64(len(opus)),
+		"go_goroutines":                                      1,
+		"process_resident_memory_bytes":                      1 << 20,
+		`plenum_voice_dropped_total{reason="bad_mac"}`:       0,
+		`plenum_voice_dropped_total{reason="replayed"}`:      0,
+		`plenum_connect_failures_total{reason="autobanned"}`: 0,
+		"plenum_autobans_total":                              0,
+		"plenum_unauthenticated_connections":                 0,
 	} {
 		if got, ok := m[name]; !ok || got < atLeast {
 			t.Errorf("%s = %v (present %v), want at least %v", name, got, ok, atLeast)
