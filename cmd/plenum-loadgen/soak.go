@@ -392,6 +392,7 @@ func (g *soak) activities(ctx context.Context, pid string, sc *scraper) {
 // sample observes the server every SampleEvery until ctx ends; a server
 // process that is gone aborts the soak.
 func (g *soak) sample(ctx context.Context, pid string, sc *scraper) {
+	active := g.now()
 	t := time.NewTicker(g.opt.SampleEvery)
 	defer t.Stop()
 	for {
@@ -400,8 +401,11 @@ func (g *soak) sample(ctx context.Context, pid string, sc *scraper) {
 			return
 		case <-t.C:
 		}
-		smp, _, err := observe(ctx, pid, sc, g.now())
-		if err != nil && ctx.Err() == nil {
+		smp, _, err := observe(ctx, pid, sc, g.now()-active)
+		if ctx.Err() != nil {
+			return // the scrape may have been cut short
+		}
+		if err != nil {
 			g.errorf("sample", "%v", err)
 		}
 		if pid != "" && smp.Threads < 0 {
