@@ -117,6 +117,7 @@ type soak struct {
 	admin *soakAdmin
 	mu    sync.Mutex // users' states
 
+	activeAt         time.Duration // when the activities began
 	hall, aclChannel uint32
 	rooms            []uint32
 
@@ -125,6 +126,7 @@ type soak struct {
 	life  context.Context
 	abort context.CancelCauseFunc
 
+	recvBySec            []atomic.Uint64 // voice received in windows, by second of send time
 	latency, textLatency *Hist
 	ping                 *Hist        // the admin's TCP pings
 	maxTickGap           atomic.Int64 // the speaker loop's longest wait for its 1 ms tick: the generator's stalls
@@ -208,7 +210,8 @@ func RunSoak(ctx context.Context, opt SoakOptions) (*SoakReport, error) {
 	g := &soak{opt: opt, start: time.Now(), life: life, abort: abort,
 		latency: NewHist(10*time.Microsecond, 10*time.Second), textLatency: NewHist(100*time.Microsecond, 30*time.Second),
 		ping:    NewHist(100*time.Microsecond, 30*time.Second),
-		rejoins: map[string]uint64{}, errs: map[string]*ErrorKind{}}
+		rejoins: map[string]uint64{}, errs: map[string]*ErrorKind{},
+		recvBySec: make([]atomic.Uint64, int((opt.SyncTimeout+opt.Duration)/time.Second)+60)}
 	r := &SoakReport{Addr: opt.Addr, Clients: opt.N, Speakers: opt.K, Planned: opt.Duration, Warmup: opt.Warmup,
 		HavePID: opt.ServerPID > 0, HaveMetrics: opt.MetricsURL != "", HaveAdmin: opt.AdminPassword != "", ACLChannel: opt.ACLChannel, ACLGroup: opt.ACLGroup}
 	pid := ""
@@ -372,6 +375,7 @@ func (g *soak) waitSynced(ctx context.Context, n int) error {
 // the duration (or until the run is aborted), then waits for all of them.
 func (g *soak) activities(ctx context.Context, pid string, sc *scraper) {
 	o := g.opt
+	g.activeAt = g.now()
 	actx, stop := context.WithTimeout(g.life, o.Duration)
 	defer stop()
 	o.Logf("soak: %v of activity (%d speakers, churn %.1f/s, moves %.1f/s, text %.1f/s)",
@@ -392,7 +396,6 @@ func (g *soak) activities(ctx context.Context, pid string, sc *scraper) {
 // sample observes the server every SampleEvery until ctx ends; a server
 // process that is gone aborts the soak.
 func (g *soak) sample(ctx context.Context, pid string, sc *scraper) {
-	active := g.now()
 	t := time.NewTicker(g.opt.SampleEvery)
 	defer t.Stop()
 	for {
@@ -401,7 +404,7 @@ func (g *soak) sample(ctx context.Context, pid string, sc *scraper) {
 			return
 		case <-t.C:
 		}
-		smp, _, err := observe(ctx, pid, sc, g.now()-active)
+		smp, _, err := observe(ctx, pid, sc, g.now()-g.activeAt)
 		if ctx.Err() != nil {
 			return // the scrape may have been cut short
 		}
@@ -510,6 +513,7 @@ func (g *soak) fill(r *SoakReport) {
 		r.TextsMisrouted += u.textMisrouted.Load()
 	}
 	r.Shortfalls = g.shortfalls(8)
+	r.LossRuns = g.lossRuns(5)
 	ms := func(d time.Duration) float64 { return float64(d) / 1e6 }
 	r.LatencyP50Ms, r.LatencyP99Ms, r.LatencyMaxMs = ms(g.latency.Quantile(0.5)), ms(g.latency.Quantile(0.99)), ms(g.latency.Max())
 	r.TextLatencyP99Ms, r.TextLatencyMaxMs = ms(g.textLatency.Quantile(0.99)), ms(g.textLatency.Max())
@@ -553,6 +557,30 @@ func (g *soak) shortfalls(n int) []string {
 	return out
 }
 
+// lossRuns describes when voice went missing, at most n stretches, worst
+// first.
+func (g *soak) lossRuns(n int) []string {
+	recv := make([]uint64, len(g.recvBySec))
+	for i := range recv {
+		recv[i] = g.recvBySec[i].Load()
+	}
+	windows := make([][]span, len(g.users))
+	for i, u := range g.users {
+		windows[i] = u.spans
+	}
+	active := g.activeAt.Seconds()
+	var out []string
+	runs := lossRuns(g.sent, windows, recv)
+	for _, run := range runs[:min(n, len(runs))] {
+		out = append(out, fmt.Sprintf("sent %.0f–%.0f s into the activities: %d of %d lost",
+			float64(run.from)-active, float64(run.to+1)-active, run.expected-run.received, run.expected))
+	}
+	if len(runs) > n {
+		out = append(out, fmt.Sprintf("... and %d more stretches", len(runs)-n))
+	}
+	return out
+}
+
 // summariseSamples turns the samples after the warm-up into series.
 func (r *SoakReport) summariseSamples() {
 	var ts []time.Duration
@@ -580,4 +608,30 @@ func (r *SoakReport) summariseSamples() {
 	}
 	r.GenGoroutines = summarise(ts, genGor)
 	r.GenRSSMB = summarise(ts, genRSS)
+	r.ServerCores, r.GenCores, r.OtherCores = cpuSplit(r.Samples)
+}
+
+// cpuSplit is how many cores the server, the generator and everything
+// else on the machine used between samples: mean and maximum. Other
+// processes competing for the cores explain stalls the server is not to
+// blame for.
+func cpuSplit(samples []sample) (server, gen, other Usage) {
+	var n float64
+	for i := 1; i < len(samples); i++ {
+		a, b := samples[i-1], samples[i]
+		dt := (b.At - a.At).Seconds()
+		if dt <= 0 || a.ServerCPU < 0 || a.MachineBusy < 0 || b.ServerCPU < 0 || b.MachineBusy < 0 {
+			continue
+		}
+		s, g := (b.ServerCPU-a.ServerCPU).Seconds()/dt, (b.GenCPU-a.GenCPU).Seconds()/dt
+		o := max(0, (b.MachineBusy-a.MachineBusy).Seconds()/dt-s-g)
+		server.add(s)
+		gen.add(g)
+		other.add(o)
+		n++
+	}
+	server.finish(n)
+	gen.finish(n)
+	other.finish(n)
+	return server, gen, other
 }

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -193,6 +194,8 @@ process_resident_memory_bytes 3.4603008e+07
 plenum_voice_packets_forwarded_total{transport="tcp"} 12
 plenum_voice_packets_forwarded_total{transport="udp"} 1.2345e+06
 plenum_odd{reason="a \"}\" b",x="y"} 2 1700000000000
+plenum_voice_dropped_total{reason="silenced"} 3
+plenum_voice_dropped_total{reason="socket_backlog"} 40
 `
 	m, err := parseMetrics(strings.NewReader(in))
 	if err != nil {
@@ -207,6 +210,9 @@ plenum_odd{reason="a \"}\" b",x="y"} 2 1700000000000
 	}
 	if _, ok := m.get(metUsers); ok {
 		t.Error("a missing series is present")
+	}
+	if got := m.labelled(metDropped); len(got) != 2 || got[`reason="silenced"`] != 3 || got[`reason="socket_backlog"`] != 40 {
+		t.Errorf("drops by reason: %v", got)
 	}
 	for _, bad := range []string{"name_only\n", "x{a=\"1\" 2\n", "x notanumber\n"} {
 		if _, err := parseMetrics(strings.NewReader(bad)); err == nil {
@@ -303,5 +309,58 @@ func TestSoakAgainstPlenum(t *testing.T) {
 	}
 	if r.ServerRSSMB.Samples == 0 || r.Connected != o.N+1 {
 		t.Errorf("RSS samples %d, connected %d", r.ServerRSSMB.Samples, r.Connected)
+	}
+}
+
+func TestLossRuns(t *testing.T) {
+	// 10 packets a second for 6 s; two listeners in the hall throughout,
+	// a third from 2 s on. Seconds 2 and 3 lose 5 packets at one listener,
+	// second 5 loses 1.
+	var sent []time.Duration
+	for i := range 60 {
+		sent = append(sent, time.Duration(i)*100*time.Millisecond)
+	}
+	all := []span{{start: 0, end: 6 * time.Second}}
+	windows := [][]span{all, all, {{start: 2 * time.Second, end: 6 * time.Second}}}
+	recv := []uint64{20, 20, 25, 25, 30, 29, 0}
+	runs := lossRuns(sent, windows, recv)
+	want := []lossRun{{from: 2, to: 3, expected: 60, received: 50}, {from: 5, to: 5, expected: 30, received: 29}}
+	if !slices.Equal(runs, want) {
+		t.Errorf("runs %+v, want %+v", runs, want)
+	}
+	if runs := lossRuns(sent, windows, []uint64{20, 20, 30, 30, 30, 30, 0}); len(runs) != 0 {
+		t.Errorf("no loss, runs %+v", runs)
+	}
+}
+
+func TestParseProcStat(t *testing.T) {
+	stat := "cpu  1000 10 500 90000 300 20 70 100 0 0\ncpu0 500 5 250 45000 150 10 35 50 0 0\n"
+	d, err := parseProcStat([]byte(stat))
+	if want := time.Duration(1000+10+500+20+70+100) * 10 * time.Millisecond; err != nil || d != want {
+		t.Errorf("busy %v, %v; want %v", d, err, want)
+	}
+	if _, err := parseProcStat([]byte("intr 1 2 3\n")); err == nil {
+		t.Error("accepted a file without a cpu line")
+	}
+	if d, err := machineBusy(); err != nil || d <= 0 {
+		t.Errorf("machineBusy() = %v, %v", d, err)
+	}
+}
+
+func TestCPUSplit(t *testing.T) {
+	s := func(at, server, gen, busy float64) sample {
+		sec := func(v float64) time.Duration { return time.Duration(v * float64(time.Second)) }
+		return sample{At: sec(at), ServerCPU: sec(server), GenCPU: sec(gen), MachineBusy: sec(busy)}
+	}
+	// Over 10 s: the server uses 0.5 and then 0.7 cores, the generator 0.3,
+	// and something else 0.2 and then 1.0.
+	server, gen, other := cpuSplit([]sample{s(0, 0, 0, 0), s(5, 2.5, 1.5, 5), s(10, 6, 3, 15)})
+	near := func(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
+	if !near(server.Mean, 0.6) || !near(server.Max, 0.7) || !near(gen.Mean, 0.3) ||
+		!near(other.Mean, 0.6) || !near(other.Max, 1.0) {
+		t.Errorf("server %+v, generator %+v, other %+v", server, gen, other)
+	}
+	if server, _, _ := cpuSplit([]sample{s(0, -1, 0, 0), s(5, -1, 1, 5)}); server.Mean != -1 {
+		t.Errorf("without the server's CPU: %+v", server)
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"slices"
@@ -59,6 +60,25 @@ func slopePer(ts []time.Duration, vs []float64, unit time.Duration) float64 {
 	return sxy / sxx
 }
 
+// Usage is a mean and a maximum, in cores; Mean is -1 when unmeasured.
+type Usage struct {
+	Mean float64 `json:"mean"`
+	Max  float64 `json:"max"`
+}
+
+func (u *Usage) add(v float64) {
+	u.Mean += v
+	u.Max = max(u.Max, v)
+}
+
+func (u *Usage) finish(n float64) {
+	if n == 0 {
+		u.Mean = -1
+		return
+	}
+	u.Mean /= n
+}
+
 // span is a closed interval of send times, relative to the generator's
 // start: a listener was in the hall from start to end (guards applied),
 // so it must have heard everything sent in between.
@@ -102,7 +122,7 @@ func expectedVoice(sent []time.Duration, spans []span) uint64 {
 func expectedText(texts []textSent, spans []span, who int) uint64 {
 	var n uint64
 	for _, s := range spans {
-		lo, _ := slices.BinarySearchFunc(texts, s.start, func(t textSent, d time.Duration) int { return cmpDur(t.at, d) })
+		lo, _ := slices.BinarySearchFunc(texts, s.start, func(t textSent, d time.Duration) int { return cmp.Compare(t.at, d) })
 		for _, t := range texts[lo:] {
 			if t.at > s.end {
 				break
@@ -113,16 +133,6 @@ func expectedText(texts []textSent, spans []span, who int) uint64 {
 		}
 	}
 	return n
-}
-
-func cmpDur(a, b time.Duration) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // Check is one pass/fail line of the soak report. A skipped check (no
@@ -191,4 +201,44 @@ func finite(v float64) float64 {
 		return 0
 	}
 	return v
+}
+
+// lossRun is a stretch of consecutive seconds (of send time) in which
+// listeners missed voice.
+type lossRun struct {
+	from, to           int // seconds, both included
+	expected, received uint64
+}
+
+// lossRuns finds where voice went missing: recv[i] is what listeners
+// received (in their windows) of the packets sent in second i, and the
+// expected count per second follows from the windows. Runs are returned
+// worst first.
+func lossRuns(sent []time.Duration, windows [][]span, recv []uint64) []lossRun {
+	exp := make([]uint64, len(recv))
+	for _, spans := range windows {
+		for _, s := range spans {
+			for sec := max(0, int(s.start/time.Second)); sec < len(exp) && time.Duration(sec)*time.Second <= s.end; sec++ {
+				lo, hi := time.Duration(sec)*time.Second, time.Duration(sec+1)*time.Second-1
+				exp[sec] += uint64(countIn(sent, span{start: max(lo, s.start), end: min(hi, s.end)}))
+			}
+		}
+	}
+	var runs []lossRun
+	for sec := range exp {
+		if exp[sec] <= recv[sec] {
+			continue
+		}
+		if n := len(runs); n > 0 && runs[n-1].to == sec-1 {
+			runs[n-1].to = sec
+			runs[n-1].expected += exp[sec]
+			runs[n-1].received += recv[sec]
+			continue
+		}
+		runs = append(runs, lossRun{from: sec, to: sec, expected: exp[sec], received: recv[sec]})
+	}
+	slices.SortStableFunc(runs, func(a, b lossRun) int {
+		return cmp.Compare(b.expected-b.received, a.expected-a.received)
+	})
+	return runs
 }

@@ -71,6 +71,11 @@ type SoakReport struct {
 	Errors     map[string]*ErrorKind `json:"errors"`
 	Shortfalls []string              `json:"shortfalls,omitempty"` // the hall windows that missed most
 	Incidents  []string              `json:"incidents,omitempty"`  // the first oddities, with timing
+	LossRuns   []string              `json:"loss_runs,omitempty"`  // when voice went missing, worst first
+
+	ServerCores Usage `json:"server_cores"` // CPU, between samples
+	GenCores    Usage `json:"gen_cores"`
+	OtherCores  Usage `json:"other_cores"` // every other process on the machine
 
 	ServerRSSMB          Series `json:"server_rss_mb"`
 	ServerThreads        Series `json:"server_threads"`
@@ -80,12 +85,13 @@ type SoakReport struct {
 	IdleGoroutinesBefore int64  `json:"idle_goroutines_before"`
 	IdleGoroutinesAfter  int64  `json:"idle_goroutines_after"`
 
-	ServerAlive      bool    `json:"server_alive"`
-	Connected        int     `json:"connected_at_end"` // clients up at the end, admin included
-	ServerUsers      int64   `json:"server_users_at_end"`
-	ServerVoiceIn    float64 `json:"server_voice_received"`  // counter deltas over the activities
-	ServerVoiceOut   float64 `json:"server_voice_forwarded"` //
-	ServerConnsTotal float64 `json:"server_connections"`     // since before the first login
+	ServerAlive      bool               `json:"server_alive"`
+	Connected        int                `json:"connected_at_end"` // clients up at the end, admin included
+	ServerUsers      int64              `json:"server_users_at_end"`
+	ServerVoiceIn    float64            `json:"server_voice_received"`  // counter deltas over the activities
+	ServerVoiceOut   float64            `json:"server_voice_forwarded"` //
+	ServerConnsTotal float64            `json:"server_connections"`     // since before the first login
+	ServerDropped    map[string]float64 `json:"server_voice_dropped"`   // by reason, over the activities
 
 	Checks []Check `json:"checks"`
 	Failed int     `json:"failed"`
@@ -108,6 +114,15 @@ func (r *SoakReport) serverCounters(m0, m1, m2 metrics) {
 	r.ServerVoiceIn = delta(m1, metVoiceIn)
 	r.ServerVoiceOut = delta(m1, metVoiceOut)
 	r.ServerConnsTotal = delta(m0, metConns)
+	before := m1.labelled(metDropped)
+	for labels, v := range m2.labelled(metDropped) {
+		if d := v - before[labels]; d > 0 {
+			if r.ServerDropped == nil {
+				r.ServerDropped = map[string]float64{}
+			}
+			r.ServerDropped[labels] = d
+		}
+	}
 }
 
 // evaluate runs the checks; Failed counts those that failed.
@@ -254,7 +269,12 @@ func (r *SoakReport) WriteText(w io.Writer) error {
 		opt(r.IdleGoroutinesBefore), opt(r.IdleGoroutinesAfter))
 	p("server at the end", "%s users (generator: %d connected); voice received %s, forwarded %s; connections %s",
 		opt(r.ServerUsers), r.Connected, optf(r.ServerVoiceIn), optf(r.ServerVoiceOut), optf(r.ServerConnsTotal))
+	if len(r.ServerDropped) > 0 {
+		p("server dropped voice", "%s", labelledCounts(r.ServerDropped))
+	}
 	p("generator", "goroutines %s; RSS MB %s", series(r.GenGoroutines, "%.0f"), series(r.GenRSSMB, "%.1f"))
+	p("CPU, in cores", "server %s, generator %s, other processes %s (mean / max between samples)",
+		usage(r.ServerCores), usage(r.GenCores), usage(r.OtherCores))
 	if err := tw.Flush(); err != nil {
 		return err
 	}
@@ -264,6 +284,12 @@ func (r *SoakReport) WriteText(w io.Writer) error {
 	if len(r.Incidents) > 0 {
 		fmt.Fprintln(w, "\nfirst incidents:")
 		for _, line := range r.Incidents {
+			fmt.Fprintln(w, "  "+line)
+		}
+	}
+	if len(r.LossRuns) > 0 {
+		fmt.Fprintln(w, "\nwhen voice went missing (worst first):")
+		for _, line := range r.LossRuns {
 			fmt.Fprintln(w, "  "+line)
 		}
 	}
@@ -311,6 +337,30 @@ func series(s Series, f string) string {
 	}
 	return fmt.Sprintf("start "+f+"  min "+f+"  max "+f+"  end "+f+"  trend %+.2f per 10 min (%d samples)",
 		s.Start, s.Min, s.Max, s.End, s.SlopePer10m, s.Samples)
+}
+
+func usage(u Usage) string {
+	if u.Mean < 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.2f / %.2f", u.Mean, u.Max)
+}
+
+// labelledCounts lists labelled counts as "reason=a 3, reason=b 1".
+func labelledCounts(m map[string]float64) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%s %.0f", strings.ReplaceAll(k, `"`, ""), m[k])
+	}
+	return b.String()
 }
 
 func opt(v int64) string {

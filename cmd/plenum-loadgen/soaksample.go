@@ -27,6 +27,7 @@ const (
 	metVoiceOut   = "plenum_voice_packets_forwarded_total"
 	metUsers      = "plenum_users"
 	metConns      = "plenum_connections_total"
+	metDropped    = "plenum_voice_dropped_total" // by reason
 )
 
 // sample is one observation; -1 means not measured.
@@ -38,6 +39,11 @@ type sample struct {
 	Users         int64         `json:"users"`
 	GenGoroutines int64         `json:"gen_goroutines"`
 	GenRSSKB      int64         `json:"gen_rss_kb"`
+
+	// CPU time so far (-1: unknown), to tell what else ran on the machine.
+	ServerCPU   time.Duration `json:"server_cpu_ns"`
+	GenCPU      time.Duration `json:"gen_cpu_ns"`
+	MachineBusy time.Duration `json:"machine_busy_ns"` // all cores, every process
 }
 
 // procStatus reads numeric fields ("VmRSS", "Threads", ...) of
@@ -63,8 +69,39 @@ func procStatus(pid string) (map[string]int64, error) {
 	return out, sc.Err()
 }
 
+// machineBusy is the CPU time all cores spent on anything but idling and
+// waiting for I/O since boot, from /proc/stat. Steal counts: the
+// hypervisor gave the time to someone else.
+func machineBusy() (time.Duration, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, err
+	}
+	return parseProcStat(b)
+}
+
+func parseProcStat(b []byte) (time.Duration, error) {
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0, errors.New("/proc/stat: no cpu line")
+	}
+	var busy uint64
+	for i, v := range f[1:9] { // user nice system idle iowait irq softirq steal
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("/proc/stat: %w", err)
+		}
+		if i != 3 && i != 4 {
+			busy += n
+		}
+	}
+	return time.Duration(busy) * time.Second / userHZ, nil
+}
+
 // metrics is one scrape of a Prometheus text endpoint: each metric name's
-// value, summed over its label sets.
+// value, summed over its label sets, and each labelled series on its own
+// under its full name, e.g. `x_total{reason="a"}`.
 type metrics map[string]float64
 
 func (m metrics) get(name string) (float64, bool) {
@@ -88,6 +125,7 @@ func parseMetrics(r io.Reader) (metrics, error) {
 		if err != nil {
 			return nil, err
 		}
+		series := strings.TrimSpace(line[:len(line)-len(rest)])
 		f := strings.Fields(rest)
 		if len(f) == 0 {
 			return nil, fmt.Errorf("metrics: no value in %q", line)
@@ -97,8 +135,23 @@ func parseMetrics(r io.Reader) (metrics, error) {
 			return nil, fmt.Errorf("metrics: %q: %w", line, err)
 		}
 		m[name] += v
+		if series != name {
+			m[series] = v
+		}
 	}
 	return m, sc.Err()
+}
+
+// labelled returns the series of metric name by their labels, e.g.
+// {`reason="silenced"`: 3}.
+func (m metrics) labelled(name string) map[string]float64 {
+	out := map[string]float64{}
+	for k, v := range m {
+		if labels, ok := strings.CutPrefix(k, name+"{"); ok {
+			out[strings.TrimSuffix(labels, "}")] = v
+		}
+	}
+	return out
 }
 
 // splitSeries splits `name{labels} value` into the name and what follows
@@ -174,9 +227,12 @@ func (s *scraper) close() {
 // generator. It also returns the scrape, for the counters.
 func observe(ctx context.Context, pid string, sc *scraper, at time.Duration) (sample, metrics, error) {
 	smp := sample{At: at, RSSKB: -1, Threads: -1, Goroutines: -1, Users: -1,
-		GenGoroutines: int64(runtime.NumGoroutine()), GenRSSKB: -1}
+		GenGoroutines: int64(runtime.NumGoroutine()), GenRSSKB: -1, ServerCPU: -1, GenCPU: selfCPU(), MachineBusy: -1}
 	if st, err := procStatus("self"); err == nil {
 		smp.GenRSSKB = st["VmRSS"]
+	}
+	if busy, err := machineBusy(); err == nil {
+		smp.MachineBusy = busy
 	}
 	var errs []error
 	if pid != "" {
@@ -185,6 +241,9 @@ func observe(ctx context.Context, pid string, sc *scraper, at time.Duration) (sa
 			errs = append(errs, fmt.Errorf("server process: %w", err))
 		} else {
 			smp.RSSKB, smp.Threads = st["VmRSS"], st["Threads"]
+		}
+		if cpu, err := procCPU(pid); err == nil {
+			smp.ServerCPU = cpu
 		}
 	}
 	var m metrics

@@ -112,6 +112,9 @@ func (u *soakUser) onAudio(p *client.AudioPacket) {
 	last.Store(seq + 1)
 	u.received.Add(1)
 	w.tally.voice.Add(1)
+	if sec := int(sent / time.Second); sec < len(g.recvBySec) {
+		g.recvBySec[sec].Add(1)
+	}
 	g.latency.Add(p.Received.Sub(g.start) - sent)
 }
 
