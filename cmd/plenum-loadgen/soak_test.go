@@ -170,6 +170,14 @@ func TestSoakReportChecks(t *testing.T) {
 		}
 	}
 
+	// A busy machine is noted, and does not fail the soak by itself.
+	r = good()
+	r.OtherCores, r.GenMaxStallMs = Usage{Mean: 0.9, Max: 1.6}, 20
+	r.evaluate(lim)
+	if r.Failed != 0 || len(r.Notes) != 1 || !strings.Contains(text(r), "NOTE: other processes used up to 1.60 cores") {
+		t.Errorf("busy machine: %d failed, notes %q", r.Failed, r.Notes)
+	}
+
 	// Without metrics, the server-side checks are skipped, not failed.
 	r = good()
 	r.HaveMetrics, r.IdleGoroutinesBefore, r.IdleGoroutinesAfter, r.ServerGoroutines = false, -1, -1, Series{}

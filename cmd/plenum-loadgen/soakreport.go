@@ -93,8 +93,9 @@ type SoakReport struct {
 	ServerConnsTotal float64            `json:"server_connections"`     // since before the first login
 	ServerDropped    map[string]float64 `json:"server_voice_dropped"`   // by reason, over the activities
 
-	Checks []Check `json:"checks"`
-	Failed int     `json:"failed"`
+	Checks []Check  `json:"checks"`
+	Failed int      `json:"failed"`
+	Notes  []string `json:"notes,omitempty"` // what may have distorted the run
 
 	Samples []sample `json:"samples"`
 }
@@ -141,6 +142,31 @@ func (r *SoakReport) evaluate(lim Limits) {
 			r.Failed++
 		}
 	}
+	r.Notes = r.notes()
+}
+
+// Thresholds of the notes: another process busy for half a core, or the
+// generator stalled for a tenth of a second, is enough to delay voice by
+// more than the server's shedding threshold.
+const (
+	noteOtherCores = 0.5
+	noteStallMs    = 100
+)
+
+// notes says what besides the server may have caused failures: a busy
+// machine or a stalled generator. They do not fail the soak (the checks
+// do), but a failure beside them is no evidence against the server.
+func (r *SoakReport) notes() []string {
+	var n []string
+	if r.OtherCores.Mean >= 0 && r.OtherCores.Max > noteOtherCores {
+		n = append(n, fmt.Sprintf("other processes used up to %.2f cores (mean %.2f) of this machine during the soak: "+
+			"latency spikes and voice the server shed as stale may be theirs; rerun on a quiet machine", r.OtherCores.Max, r.OtherCores.Mean))
+	}
+	if r.GenMaxStallMs > noteStallMs {
+		n = append(n, fmt.Sprintf("the generator stalled for up to %.0f ms (%d packets sent late): it, not only the server, "+
+			"may have limited this run", r.GenMaxStallMs, r.LateSends))
+	}
+	return n
 }
 
 func (r *SoakReport) checkRun() Check {
@@ -315,6 +341,9 @@ func (r *SoakReport) WriteText(w io.Writer) error {
 		verdict = fmt.Sprintf("FAIL (%d checks failed)", r.Failed)
 	}
 	_, err := fmt.Fprintf(w, "result: %s\n", verdict)
+	for _, note := range r.Notes {
+		fmt.Fprintln(w, "NOTE: "+note)
+	}
 	return err
 }
 
