@@ -86,6 +86,8 @@ func (o *SoakOptions) validate() error {
 	switch {
 	case o.N < 2:
 		return errors.New("soak needs at least two clients")
+	case o.Duration <= 0:
+		return errors.New("the soak needs a duration")
 	case o.K < 0 || o.K >= o.N:
 		return fmt.Errorf("speakers must be between 0 and %d", o.N-1)
 	case o.Payload < payloadHeader || o.Payload > 1000:

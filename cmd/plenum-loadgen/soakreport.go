@@ -218,8 +218,11 @@ func (r *SoakReport) checkText() Check {
 }
 
 func (r *SoakReport) checkACL() Check {
-	if r.ACLEdits == 0 {
-		return skip("ACL edits", "no admin (no -admin-password) or no edit")
+	switch {
+	case !r.HaveAdmin:
+		return skip("ACL edits", "no admin (no -admin-password)")
+	case r.ACLEdits == 0:
+		return skip("ACL edits", "none was made")
 	}
 	return checkIf(r.ACLConfirmed == r.ACLEdits, "ACL edits", "%d of %d edits read back as made", r.ACLConfirmed, r.ACLEdits)
 }

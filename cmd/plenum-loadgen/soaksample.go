@@ -237,9 +237,13 @@ func observe(ctx context.Context, pid string, sc *scraper, at time.Duration) (sa
 	var errs []error
 	if pid != "" {
 		st, err := procStatus(pid)
-		if err != nil {
+		_, mapped := st["VmRSS"] // a zombie has a status but no memory
+		switch {
+		case err != nil:
 			errs = append(errs, fmt.Errorf("server process: %w", err))
-		} else {
+		case !mapped:
+			errs = append(errs, errors.New("server process: exited"))
+		default:
 			smp.RSSKB, smp.Threads = st["VmRSS"], st["Threads"]
 		}
 		if cpu, err := procCPU(pid); err == nil {
