@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"sort"
 	"strconv"
@@ -233,6 +234,7 @@ func RunSoak(ctx context.Context, opt SoakOptions) (*SoakReport, error) {
 		return nil, err
 	}
 	_, m1, _ := observe(ctx, pid, sc, 0)
+	srvDrops0, _ := udpDrops(g.port())
 
 	g.activities(ctx, pid, sc)
 	r.Interrupted = ctx.Err() != nil
@@ -248,6 +250,10 @@ func RunSoak(ctx context.Context, opt SoakOptions) (*SoakReport, error) {
 	r.Connected = g.connected()
 	r.ServerUsers = end.Users
 	r.serverCounters(m0, m1, m2)
+	srvDrops1, genDrops1 := udpDrops(g.port())
+	// The clients' sockets carried no voice before the activities; closed
+	// ones took their counts along.
+	r.ServerSockDrops, r.GenSockDrops = srvDrops1-srvDrops0, genDrops1
 
 	// Everyone leaves; the server must get back to its idle goroutines.
 	g.closeAll()
@@ -257,6 +263,13 @@ func RunSoak(ctx context.Context, opt SoakOptions) (*SoakReport, error) {
 	g.fill(r)
 	r.evaluate(opt.Limits)
 	return r, nil
+}
+
+// port is the server's port, which its UDP socket and the clients' share.
+func (g *soak) port() int {
+	_, p, _ := net.SplitHostPort(g.opt.Addr)
+	n, _ := strconv.Atoi(p)
+	return n
 }
 
 // connect logs the admin and the N users in, waits until everyone knows

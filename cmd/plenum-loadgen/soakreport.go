@@ -92,6 +92,8 @@ type SoakReport struct {
 	ServerVoiceOut   float64            `json:"server_voice_forwarded"` //
 	ServerConnsTotal float64            `json:"server_connections"`     // since before the first login
 	ServerDropped    map[string]float64 `json:"server_voice_dropped"`   // by reason, over the activities
+	ServerSockDrops  uint64             `json:"server_socket_drops"`    // kernel receive-buffer drops over the activities
+	GenSockDrops     uint64             `json:"gen_socket_drops"`       // the same at the generator's sockets still open
 
 	Checks []Check  `json:"checks"`
 	Failed int      `json:"failed"`
@@ -298,6 +300,7 @@ func (r *SoakReport) WriteText(w io.Writer) error {
 		opt(r.IdleGoroutinesBefore), opt(r.IdleGoroutinesAfter))
 	p("server at the end", "%s users (generator: %d connected); voice received %s, forwarded %s; connections %s",
 		opt(r.ServerUsers), r.Connected, optf(r.ServerVoiceIn), optf(r.ServerVoiceOut), optf(r.ServerConnsTotal))
+	p("kernel UDP drops", "server socket %d, generator sockets %d (those open at the end)", r.ServerSockDrops, r.GenSockDrops)
 	if len(r.ServerDropped) > 0 {
 		p("server dropped voice", "%s", labelledCounts(r.ServerDropped))
 	}
