@@ -77,7 +77,7 @@ func DefaultSoak() SoakOptions {
 		AwayMin: 200 * time.Millisecond, AwayMax: 2 * time.Second,
 		StayMin: 2 * time.Second, StayMax: 10 * time.Second,
 		RotateEvery: 30 * time.Second, ACLEvery: 10 * time.Second, SampleEvery: 5 * time.Second,
-		Guard: 500 * time.Millisecond, Drain: 2 * time.Second,
+		Guard: time.Second, Drain: 2 * time.Second,
 		DialConcurrency: 32, SyncTimeout: 120 * time.Second,
 		Limits: Limits{MaxLossPct: 0.1, MaxRSSSlopeMB: 2, MaxGoroutineSlope: 20, IdleGoroutines: 5},
 	}

@@ -151,6 +151,7 @@ func TestSoakReportChecks(t *testing.T) {
 		"goroutines after everyone left": func(r *SoakReport) { r.IdleGoroutinesAfter = 300 },
 		"server users":                   func(r *SoakReport) { r.ServerUsers = 300 },
 		"server voice received":          func(r *SoakReport) { r.ServerVoiceIn = 100001 },
+		"server voice received ":         func(r *SoakReport) { r.ServerVoiceIn, r.ServerDropped = 90000, map[string]float64{shedLabel: 9000} },
 		"server voice forwarded":         func(r *SoakReport) { r.ServerVoiceOut = 29000000 },
 		"server connections":             func(r *SoakReport) { r.ServerConnsTotal = 3904 },
 		"errors":                         func(r *SoakReport) { r.Errors = map[string]*ErrorKind{"kicked": {Count: 1}} },
@@ -165,9 +166,17 @@ func TestSoakReportChecks(t *testing.T) {
 				failed = append(failed, c.Name)
 			}
 		}
-		if len(failed) != 1 || failed[0] != name {
+		if len(failed) != 1 || failed[0] != strings.TrimSpace(name) {
 			t.Errorf("spoiling %q failed %v", name, failed)
 		}
+	}
+
+	// Voice the server shed is loss, but its books still balance.
+	r = good()
+	r.ServerVoiceIn, r.ServerDropped, r.ServerSockDrops = 98000, map[string]float64{shedLabel: 1990}, 10
+	r.evaluate(lim)
+	if c := r.Checks[slices.IndexFunc(r.Checks, func(c Check) bool { return c.Name == "server voice received" })]; !c.OK {
+		t.Errorf("shed voice unbalances the books: %+v", c)
 	}
 
 	// A busy machine is noted, and does not fail the soak by itself.
