@@ -260,7 +260,7 @@ func (r *SoakReport) checkCounters(lim Limits) []Check {
 		// books must balance.)
 		shed := r.ServerDropped[shedLabel] + float64(r.ServerSockDrops)
 		c = append(c, reconcile("server voice received", "generator sent", float64(r.Sent),
-			fmt.Sprintf("server received %.0f + shed", r.ServerVoiceIn), r.ServerVoiceIn+shed, math.Ceil(float64(r.Sent)*tol)))
+			fmt.Sprintf("server received %.0f + shed %.0f =", r.ServerVoiceIn, shed), r.ServerVoiceIn+shed, math.Ceil(float64(r.Sent)*tol)))
 	}
 	if r.ServerVoiceOut >= 0 {
 		// A copy forwarded to a client that is just leaving may be lost.
