@@ -4,6 +4,9 @@
 //	plenum-loadgen -addr 127.0.0.1:64738 -n 200 -k 4 -seconds 20 -server-pid PID
 //	plenum-loadgen -mode tunnel ...   voice over TCP (clients without UDP)
 //	plenum-loadgen -mode storm -n 500  all clients drop and rejoin within 3 s
+//	plenum-loadgen -mode soak -duration 30m -server-pid PID -metrics URL -admin-password PW
+//	                                   300 clients with churn, speech, text, moves
+//	                                   and ACL edits; see soak.go
 //	plenum-loadgen table A.json B.json ...   Markdown table of JSON reports
 //
 // N clients connect over TLS (and UDP); K of them speak at 50 packets/s,
@@ -45,21 +48,22 @@ func run(args []string) error {
 	fs := flag.NewFlagSet("plenum-loadgen", flag.ContinueOnError)
 	var o Options
 	fs.StringVar(&o.Addr, "addr", "127.0.0.1:64738", "server `host:port`")
-	fs.IntVar(&o.N, "n", 50, "number of clients")
-	fs.IntVar(&o.K, "k", 1, "number of speakers among them")
+	fs.IntVar(&o.N, "n", 50, "number of clients (soak: default 300)")
+	fs.IntVar(&o.K, "k", 1, "number of speakers among them (soak: at a time, default 4)")
 	seconds := fs.Float64("seconds", 20, "speaking time")
-	fs.StringVar(&o.Mode, "mode", "udp", "udp, tunnel (voice over TCP) or storm (drop and rejoin)")
+	fs.StringVar(&o.Mode, "mode", "udp", "udp, tunnel (voice over TCP), storm (drop and rejoin) or soak")
 	fs.IntVar(&o.ServerPID, "server-pid", 0, "server `pid` for CPU and memory statistics")
 	fs.StringVar(&o.MetricsURL, "server-metrics", "", "Plenum's metrics `URL` (e.g. http://127.0.0.1:64740/metrics), for the time voice spends in the server")
 	jsonFile := fs.String("json", "", "also write the report as JSON to `file`")
 	cpu := fs.Int("cpu", -1, "pin the generator to this `core` (and GOMAXPROCS=1)")
-	fs.StringVar(&o.NamePrefix, "name-prefix", "lg-", "user name prefix")
+	fs.StringVar(&o.NamePrefix, "name-prefix", "lg-", "user name prefix (soak: default \"soak-\")")
 	fs.IntVar(&o.Payload, "payload", defaultPayload, "voice payload `bytes` per packet")
 	fs.IntVar(&o.DialConcurrency, "dial-concurrency", 32, "simultaneous logins while connecting")
 	storm := fs.Duration("storm-window", 3*time.Second, "storm: rejoins are spread over this window")
 	scenario := fs.String("scenario", "", "scenario label for the report (default from mode, n, k)")
 	label := fs.String("label", "", "server label for the report, e.g. plenum or murmur")
 	quiet := fs.Bool("q", false, "no progress messages")
+	soakOptions := soakFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -80,6 +84,9 @@ func run(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if o.Mode == "soak" {
+		return runSoak(ctx, soakOptions(o), *jsonFile)
+	}
 	r, err := Run(ctx, o)
 	if err != nil {
 		return err
