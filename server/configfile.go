@@ -102,8 +102,11 @@ func (s *Server) queueConfigLocked() {
 		}
 		return cc
 	}
+	// The [server] section is the file's own, not the settings in force:
+	// those include command-line overrides (-listen, -data, -admin-listen)
+	// and leave out edits that wait for a restart.
 	s.nextWrite = &writeJob{
-		server: *s.cfg(), rootACL: s.root.acl, children: copyOf(s.root).children, keep: s.config,
+		server: s.config.Server, rootACL: s.root.acl, children: copyOf(s.root).children, keep: s.config,
 		ticket: s.nextTicket, editors: s.nextEditors,
 	}
 	select {

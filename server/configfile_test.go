@@ -67,6 +67,12 @@ func TestClientEditsAreWrittenBackToTheFile(t *testing.T) {
 	if cfg.Lookup("huddle") != nil {
 		t.Error("a temporary channel was written to the file")
 	}
+	// Command-line overrides (the test listens on a free port, with its
+	// own data directory) stay out of the file: it says what the admin said.
+	def := conf.Default().Server
+	if got := cfg.Server; got.Listen != def.Listen || got.AdminListen != def.AdminListen || got.DataDir != def.DataDir {
+		t.Errorf("overrides written to the file: listen %q, admin_listen %q, data_dir %q", got.Listen, got.AdminListen, got.DataDir)
+	}
 	// The version before the last write is kept beside it (the original,
 	// or an earlier write-back if several edits came in).
 	if prev, err := conf.Load(path + ".bak"); err != nil || prev.Lookup("Plenary") == nil {
