@@ -172,7 +172,7 @@ done
 src_desc() {
 	local rev
 	rev=$(cd "$src" && git rev-parse --short HEAD 2>/dev/null) || { echo "$src"; return; }
-	echo "commit $rev$(cd "$src" && [[ -n $(git status --porcelain 2>/dev/null) ]] && echo ' with uncommitted changes')"
+	echo "commit $rev$(cd "$src" && [[ -n $(git status --porcelain -- . ":!docs" 2>/dev/null) ]] && echo ' with uncommitted changes')"
 }
 murmur_version=$(dpkg-query -W -f='${Version}' mumble-server 2>/dev/null || true)
 plenum_version=$(jq -r 'select(.server=="plenum") | .server_version' "${results[@]}" | head -1)
