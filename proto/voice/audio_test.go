@@ -267,6 +267,7 @@ func TestProtobufDecodeVariants(t *testing.T) {
 		{name: "truncated varint", hex: "00" + "2a0101" + "2080", err: ErrMalformed},
 		{name: "varint overflow", hex: "00" + "20ffffffffffffffffff02" + "2a0101", err: ErrMalformed},
 		{name: "field number 0", hex: "00" + "0001" + "2a0101", err: ErrMalformed},
+		{name: "field number 2^29", hex: "00" + "2a0101" + "808080801000", err: ErrMalformed},
 		{name: "wire type 7", hex: "00" + "0f" + "2a0101", err: ErrMalformed},
 		{name: "stray end group", hex: "00" + "2a0101" + "4c", err: ErrMalformed},
 		{name: "unterminated group", hex: "00" + "2a0101" + "4b0801", err: ErrMalformed},
