@@ -89,12 +89,7 @@ func (s *Server) configWriter() {
 }
 
 func (s *Server) writeConfig(job *writeJob) {
-	cfg := &conf.Config{Server: job.server, File: s.configPath}
-	_, cfg.Groups, cfg.ACL = s.aclToConfigAt(job.rootACL, true)
-	for _, cc := range job.children {
-		cfg.Channels = append(cfg.Channels, s.channelToConfig(cc))
-	}
-	keepFileTemporaries(cfg, job.keep)
+	cfg := s.jobConfig(job)
 	if err := conf.WriteFile(s.configPath, cfg); err != nil {
 		s.log.Error("writing the configuration failed; the running state is ahead of the file", "file", s.configPath, "err", err)
 		return
@@ -109,6 +104,18 @@ func (s *Server) writeConfig(job *writeJob) {
 	s.config = cfg
 	s.mu.Unlock()
 	s.log.Info("configuration written", "file", s.configPath)
+}
+
+// jobConfig is the configuration file a queued version of the state
+// becomes.
+func (s *Server) jobConfig(job *writeJob) *conf.Config {
+	cfg := &conf.Config{Server: job.server, File: s.configPath}
+	_, cfg.Groups, cfg.ACL = s.aclToConfigAt(job.rootACL, true)
+	for _, cc := range job.children {
+		cfg.Channels = append(cfg.Channels, s.channelToConfig(cc))
+	}
+	keepFileTemporaries(cfg, job.keep)
+	return cfg
 }
 
 func (s *Server) channelToConfig(cc *channelCopy) conf.Channel {
