@@ -242,6 +242,9 @@ func (s *Server) setACLLocked(u *user, ch *channel, m *mumblepb.ACL, known map[i
 			}
 			entry.UserID = int64(e.GetUserId())
 		case e.GetGroup() != "":
+			if conf.CheckGroupSpec(e.GetGroup()) != nil {
+				continue // e.g. "$" with no certificate hash: it could match no one, nor be saved
+			}
 			entry.Group = e.GetGroup()
 		default:
 			continue

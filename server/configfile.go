@@ -208,12 +208,7 @@ var writeConfigFile = conf.WriteFile
 // writeConfig writes one version of the file and finishes its ticket,
 // whether the write succeeded or not.
 func (s *Server) writeConfig(job *writeJob) error {
-	cfg := &conf.Config{Server: job.server, File: s.configPath}
-	_, cfg.Groups, cfg.ACL = s.aclToConfigAt(job.rootACL, true)
-	for _, cc := range job.children {
-		cfg.Channels = append(cfg.Channels, s.channelToConfig(cc))
-	}
-	keepFileTemporaries(cfg, job.keep)
+	cfg := s.jobConfig(job)
 	if s.log.Enabled(context.Background(), slog.LevelDebug) {
 		// What the file will be: a crash test checks that the file is
 		// always one of these, never a mix.
@@ -247,6 +242,18 @@ func (s *Server) writeConfig(job *writeJob) error {
 		job.ticket = nil    // a retry of this version holds nobody
 	}
 	return err
+}
+
+// jobConfig is the configuration file a queued version of the state
+// becomes.
+func (s *Server) jobConfig(job *writeJob) *conf.Config {
+	cfg := &conf.Config{Server: job.server, File: s.configPath}
+	_, cfg.Groups, cfg.ACL = s.aclToConfigAt(job.rootACL, true)
+	for _, cc := range job.children {
+		cfg.Channels = append(cfg.Channels, s.channelToConfig(cc))
+	}
+	keepFileTemporaries(cfg, job.keep)
+	return cfg
 }
 
 func (s *Server) channelToConfig(cc *channelCopy) conf.Channel {

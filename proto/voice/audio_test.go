@@ -267,6 +267,7 @@ func TestProtobufDecodeVariants(t *testing.T) {
 		{name: "truncated varint", hex: "00" + "2a0101" + "2080", err: ErrMalformed},
 		{name: "varint overflow", hex: "00" + "20ffffffffffffffffff02" + "2a0101", err: ErrMalformed},
 		{name: "field number 0", hex: "00" + "0001" + "2a0101", err: ErrMalformed},
+		{name: "field number 2^29", hex: "00" + "2a0101" + "808080801000", err: ErrMalformed},
 		{name: "wire type 7", hex: "00" + "0f" + "2a0101", err: ErrMalformed},
 		{name: "stray end group", hex: "00" + "2a0101" + "4c", err: ErrMalformed},
 		{name: "unterminated group", hex: "00" + "2a0101" + "4b0801", err: ErrMalformed},
@@ -529,6 +530,9 @@ func FuzzDecodeAudio(f *testing.F) {
 		}
 		if fm == Protobuf && back.Volume == 0 && a.Volume == 1 {
 			back.Volume = 1 // 1.0 is written as "unset"
+		}
+		if a.Volume == 0 && back.Volume == 0 {
+			back.Volume = a.Volume // -0 and 0 both mean no adjustment; only one is written
 		}
 		if !sameAudio(&a, &back) {
 			t.Fatalf("re-encoded % x as % x: %+v != %+v", b, pkt, back, a)

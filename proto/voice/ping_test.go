@@ -7,6 +7,7 @@ import (
 	"math"
 	"testing"
 
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/plenum-voice/plenum/proto/control"
@@ -71,6 +72,7 @@ func TestDecodePingRejects(t *testing.T) {
 		{"protobuf audio", []byte{0x00, 0x2a, 0x01, 0x01}, Protobuf, ErrNotPing},
 		{"protobuf malformed", []byte{0x01, 0x08}, Protobuf, ErrMalformed},
 		{"protobuf bad wire type", []byte{0x01, 0x0f}, Protobuf, ErrMalformed},
+		{"protobuf field number 2^29", []byte{0x01, 0x08, 0x05, 0x80, 0x80, 0x80, 0x80, 0x10, 0x00}, Protobuf, ErrMalformed},
 	}
 	for _, tc := range cases {
 		if _, err := DecodePing(tc.b, tc.f); !errors.Is(err, tc.err) {
@@ -160,6 +162,7 @@ func TestAnswerServerPingNotPings(t *testing.T) {
 		{"malformed protobuf", []byte{0x01, 0x10}},
 		{"request flag false", []byte{0x01, 0x08, 0x05, 0x10, 0x00}},
 		{"request flag wrong wire type", []byte{0x01, 0x08, 0x05, 0x15, 1, 0, 0, 0}},
+		{"field number 2^29", []byte{0x01, 0x08, 0x05, 0x10, 0x01, 0x80, 0x80, 0x80, 0x80, 0x10, 0x00}},
 	}
 	for _, tc := range cases {
 		for _, amp := range []bool{false, true} {
@@ -286,5 +289,129 @@ func TestAnswerServerPingAllocs(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Errorf("AnswerServerPing allocates %v times", allocs)
+	}
+}
+
+// FuzzDecodePing decodes arbitrary plaintexts as pings in both formats. A
+// protobuf ping must be accepted exactly when the generated udppb parser
+// accepts it, with the same timestamp; whatever decodes must be what Peek
+// calls a ping, and the ping re-encoded from its timestamp must decode to
+// the same timestamp.
+func FuzzDecodePing(f *testing.F) {
+	for _, fm := range []Format{Legacy, Protobuf} {
+		for _, ts := range []uint64{0, 300, 1 << 32, math.MaxUint64} {
+			f.Add(byte(fm), AppendPing(nil, fm, ts))
+		}
+	}
+	f.Add(byte(Legacy), []byte{0x20, 0x05, 0xff, 0xff})
+	f.Add(byte(Legacy), []byte{0x3f, 0xf8, 0xf8, 0x05})
+	ext, _ := proto.Marshal(&udppb.Ping{Timestamp: 987654321, RequestExtendedInformation: true, UserCount: 3})
+	f.Add(byte(Protobuf), append([]byte{protoPing}, ext...))
+	f.Add(byte(Protobuf), []byte{protoPing, 0x0b, 0x08, 0x01, 0x0c, 0x08, 0x05})
+	f.Fuzz(func(t *testing.T, format byte, b []byte) {
+		fm := Format(format & 1)
+		ts, err := DecodePing(b, fm)
+		if fm == Protobuf && len(b) >= 2 && b[0] == protoPing {
+			var m udppb.Ping
+			pbErr := proto.Unmarshal(b[1:], &m)
+			if (pbErr == nil) != (err == nil) {
+				t.Fatalf("% x: we say %v, udppb says %v", b, err, pbErr)
+			}
+			if err == nil && ts != m.GetTimestamp() {
+				t.Fatalf("% x: timestamp %#x, udppb reads %#x", b, ts, m.GetTimestamp())
+			}
+		}
+		if err != nil {
+			return
+		}
+		if k := Peek(b, fm); k != KindPing {
+			t.Fatalf("% x decodes as a ping but Peek says %v", b, k)
+		}
+		pkt := AppendPing(nil, fm, ts)
+		if back, err := DecodePing(pkt, fm); err != nil || back != ts {
+			t.Fatalf("ping %#x re-encoded as % x decodes to %#x, %v", ts, pkt, back, err)
+		}
+	})
+}
+
+// FuzzAnswerServerPing feeds arbitrary datagrams to the server-list ping
+// answerer. Whatever arrives, it must never answer with more bytes than it
+// received (except Murmur's legacy answer when that is allowed), must keep
+// what dst held, and must answer only well-formed requests that udppb reads
+// the same way, echoing their timestamp and nothing but the server's own
+// numbers.
+func FuzzAnswerServerPing(f *testing.F) {
+	f.Add(false, legacyPingReq())
+	f.Add(true, legacyPingReq())
+	for _, pad := range []int{0, 6, 16, 200} {
+		req, _ := proto.Marshal(&udppb.Ping{Timestamp: 1<<63 | 0xabcdef, RequestExtendedInformation: true})
+		req = protowire.AppendTag(req, 99, protowire.BytesType)
+		req = protowire.AppendBytes(req, make([]byte, pad))
+		f.Add(false, append([]byte{protoPing}, req...))
+	}
+	answer, _ := proto.Marshal(&udppb.Ping{Timestamp: 7, RequestExtendedInformation: true, UserCount: 3})
+	f.Add(false, append([]byte{protoPing}, answer...))
+	f.Add(false, AppendPing(nil, Protobuf, 5))
+	f.Fuzz(func(t *testing.T, amplify bool, req []byte) {
+		prefix := []byte("dst")
+		reply, isPing := AnswerServerPing(prefix, req, testInfo, amplify)
+		if !isPing {
+			if reply != nil {
+				t.Fatalf("% x is not a ping but is answered with % x", req, reply)
+			}
+			return
+		}
+		if reply == nil {
+			if amplify || len(req) != legacyPingSize {
+				t.Fatalf("% x: recognised but not answered", req)
+			}
+			return
+		}
+		if !bytes.Equal(reply[:len(prefix)], []byte("dst")) {
+			t.Fatalf("% x: dst overwritten: % x", req, reply)
+		}
+		answer := reply[len(prefix):]
+		if len(req) == legacyPingSize && bytes.Equal(req[:4], []byte{0, 0, 0, 0}) {
+			if !amplify || len(answer) != legacyPongSize || !bytes.Equal(answer[4:12], req[4:]) {
+				t.Fatalf("legacy request % x answered with % x (amplify %v)", req, answer, amplify)
+			}
+			return
+		}
+		if len(answer) > len(req) {
+			t.Fatalf("% x (%d bytes) answered with %d bytes", req, len(req), len(answer))
+		}
+		checkPingAnswer(t, req, answer)
+	})
+}
+
+// checkPingAnswer checks a protobuf server-list answer against its request
+// as the generated parser reads both.
+func checkPingAnswer(t *testing.T, req, answer []byte) {
+	t.Helper()
+	var in, out udppb.Ping
+	if err := proto.Unmarshal(req[1:], &in); err != nil || !in.GetRequestExtendedInformation() {
+		t.Fatalf("answered % x, which udppb reads as %v, %v", req, &in, err)
+	}
+	if in.GetServerVersionV2() != 0 || in.GetUserCount() != 0 || in.GetMaxUserCount() != 0 || in.GetMaxBandwidthPerUser() != 0 {
+		t.Fatalf("answered % x, which is an answer itself: %v", req, &in)
+	}
+	if answer[0] != protoPing {
+		t.Fatalf("answer % x is not a ping", answer)
+	}
+	if err := proto.Unmarshal(answer[1:], &out); err != nil {
+		t.Fatalf("answer % x does not parse: %v", answer, err)
+	}
+	if out.GetTimestamp() != in.GetTimestamp() || out.GetRequestExtendedInformation() {
+		t.Fatalf("request %v answered with %v", &in, &out)
+	}
+	for _, field := range []struct{ got, want uint64 }{
+		{out.GetServerVersionV2(), testInfo.Version},
+		{uint64(out.GetUserCount()), uint64(testInfo.Users)},
+		{uint64(out.GetMaxUserCount()), uint64(testInfo.MaxUsers)},
+		{uint64(out.GetMaxBandwidthPerUser()), uint64(testInfo.MaxBandwidth)},
+	} {
+		if field.got != 0 && field.got != field.want {
+			t.Fatalf("answer %v: %d where the server has %d", &out, field.got, field.want)
+		}
 	}
 }

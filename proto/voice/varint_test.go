@@ -128,6 +128,11 @@ func TestVarintAllocs(t *testing.T) {
 	_ = sink
 }
 
+// FuzzReadVarint decodes arbitrary bytes. A decoded varint must depend on
+// its own bytes only (so the decoder never looks past them, and a caller can
+// trust n to find the next field), every proper prefix of it must be
+// truncated, and the canonical encoding of its value must decode back to it
+// without being longer.
 func FuzzReadVarint(f *testing.F) {
 	for _, tc := range varintVectors {
 		b, _ := hex.DecodeString(tc.hex)
@@ -141,10 +146,20 @@ func FuzzReadVarint(f *testing.F) {
 			t.Fatalf("n = %d for %d bytes", n, len(b))
 		}
 		if n == 0 {
+			if v != 0 {
+				t.Fatalf("% x: rejected with value %#x", b, v)
+			}
 			return
 		}
-		// The canonical encoding decodes to the same value and is never
-		// longer than any other encoding of it.
+		// Clipping the capacity too makes any read past n panic.
+		if got, m := ReadVarint(b[:n:n]); got != v || m != n {
+			t.Fatalf("% x decodes to %#x, %d but its first %d bytes to %#x, %d", b, v, n, n, got, m)
+		}
+		for i := 0; i < n; i++ {
+			if _, m := ReadVarint(b[:i]); m != 0 {
+				t.Fatalf("% x: the proper prefix % x decodes (n = %d)", b[:n], b[:i], m)
+			}
+		}
 		enc := AppendVarint(nil, v)
 		got, m := ReadVarint(enc)
 		if got != v || m != len(enc) {
@@ -152,6 +167,35 @@ func FuzzReadVarint(f *testing.F) {
 		}
 		if len(enc) > n {
 			t.Fatalf("canonical encoding of %#x (% x) is longer than the input % x", v, enc, b[:n])
+		}
+	})
+}
+
+// FuzzAppendVarint encodes arbitrary values: the encoding must be appended
+// after what dst held, decode back to the value whatever follows it, and fit
+// the codec's largest form.
+func FuzzAppendVarint(f *testing.F) {
+	for _, tc := range varintVectors {
+		f.Add(tc.v)
+	}
+	f.Add(i64(math.MinInt64))
+	f.Add(i64(math.MinInt32))
+	f.Add(uint64(math.MaxUint32))
+	f.Fuzz(func(t *testing.T, v uint64) {
+		prefix := []byte{0xaa, 0xbb}
+		out := AppendVarint(prefix, v)
+		if !bytes.Equal(out[:len(prefix)], []byte{0xaa, 0xbb}) {
+			t.Fatalf("%#x: prefix overwritten: % x", v, out)
+		}
+		enc := out[len(prefix):]
+		if len(enc) < 1 || len(enc) > 9 {
+			t.Fatalf("%#x encodes to %d bytes: % x", v, len(enc), enc)
+		}
+		for _, tail := range [][]byte{nil, {0x00}, {0xf8, 0xff}} {
+			got, n := ReadVarint(append(enc[:len(enc):len(enc)], tail...))
+			if got != v || n != len(enc) {
+				t.Fatalf("%#x encodes to % x, which decodes (followed by % x) to %#x, %d", v, enc, tail, got, n)
+			}
 		}
 	})
 }

@@ -38,15 +38,20 @@ func pbVarint(b []byte) (v uint64, n int) {
 	return 0, 0
 }
 
-// pbTag decodes a field tag. n is 0 for a malformed tag or field number 0
-// (or one beyond int32, which the official parsers also reject).
+// maxFieldNumber is the largest field number protobuf allows (2^29-1). The
+// official parsers reject a tag beyond it; so must we, or a packet they
+// refuse would count as valid here.
+const maxFieldNumber = 1<<29 - 1
+
+// pbTag decodes a field tag. n is 0 for a malformed tag, field number 0 or
+// one beyond maxFieldNumber.
 func pbTag(b []byte) (num uint64, typ uint8, n int) {
 	v, n := pbVarint(b)
 	if n == 0 {
 		return 0, 0, 0
 	}
 	num = v >> 3
-	if num == 0 || num > math.MaxInt32 {
+	if num == 0 || num > maxFieldNumber {
 		return 0, 0, 0
 	}
 	return num, uint8(v & 7), n
