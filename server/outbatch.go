@@ -123,11 +123,12 @@ func (b *outBatch) flush(sock *udpSocket) {
 	}
 	for sent := 0; sent < b.nMsgs; {
 		k, err := sock.batch.WriteBatch(b.msgs[sent:b.nMsgs], 0)
-		if err != nil && errors.Is(err, syscall.EIO) && len(b.msgs[sent+max(k, 0)].Buffers) > 1 {
+		k = max(k, 0)
+		if err != nil && errors.Is(err, syscall.EIO) && sent+k < b.nMsgs && len(b.msgs[sent+k].Buffers) > 1 {
 			// The route's device cannot checksum segmented UDP: stop
 			// coalescing on this socket and send this message's
 			// datagrams one by one.
-			sent += max(k, 0)
+			sent += k
 			sock.gso.Store(false)
 			b.sendSegments(sock, &b.msgs[sent])
 			sent++
