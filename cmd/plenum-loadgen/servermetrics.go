@@ -1,15 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"math"
-	"net/http"
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // forwardDelayMetric is Plenum's histogram of the time voice spends inside
@@ -25,45 +22,26 @@ type bucket struct {
 // scrapeHistogram fetches a Prometheus text page and returns the buckets
 // of the named histogram, sorted by bound.
 func scrapeHistogram(ctx context.Context, url, name string) ([]bucket, error) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	sc := newScraper(url)
+	defer sc.close()
+	m, err := sc.scrape(ctx)
 	if err != nil {
 		return nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
 	var out []bucket
-	prefix := name + `_bucket{le="`
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		rest, ok := strings.CutPrefix(sc.Text(), prefix)
+	for labels, count := range m.labelled(name + "_bucket") {
+		le, ok := strings.CutPrefix(labels, `le="`)
 		if !ok {
 			continue
 		}
-		le, value, ok := strings.Cut(rest, `"} `)
-		if !ok {
-			continue
-		}
-		b := bucket{le: math.Inf(1)}
+		le = strings.TrimSuffix(le, `"`)
+		b := bucket{le: math.Inf(1), count: count}
 		if le != "+Inf" {
 			if b.le, err = strconv.ParseFloat(le, 64); err != nil {
 				return nil, fmt.Errorf("bucket bound %q: %w", le, err)
 			}
 		}
-		if b.count, err = strconv.ParseFloat(value, 64); err != nil {
-			return nil, fmt.Errorf("bucket count %q: %w", value, err)
-		}
 		out = append(out, b)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, err
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("%s: no %s", url, name)
