@@ -90,39 +90,10 @@ const certDebounce = 300 * time.Millisecond
 // are how Kubernetes swaps a mounted secret.
 func (s *Server) watchCertificate() {
 	defer s.wg.Done()
-	w, err := fsnotify.NewWatcher()
-	if err != nil {
-		s.log.Warn("not watching the certificate files; reload with SIGHUP", "err", err)
-		return
-	}
-	defer w.Close()
 	files := map[string]bool{filepath.Clean(s.certFile): true, filepath.Clean(s.keyFile): true}
-	for f := range files {
-		if err := w.Add(filepath.Dir(f)); err != nil {
-			s.log.Warn("not watching the certificate files; reload with SIGHUP", "dir", filepath.Dir(f), "err", err)
-			return
-		}
-	}
-	var debounce <-chan time.Time
-	for {
-		select {
-		case <-s.closing:
-			return
-		case ev, ok := <-w.Events:
-			if !ok {
-				return
-			}
-			if files[filepath.Clean(ev.Name)] || strings.HasPrefix(filepath.Base(ev.Name), "..") {
-				debounce = time.After(certDebounce)
-			}
-		case err, ok := <-w.Errors:
-			if !ok {
-				return
-			}
-			s.log.Warn("watching the certificate files", "err", err)
-		case <-debounce:
-			debounce = nil
-			s.reloadCertificate() // logs what it did
-		}
-	}
+	s.watchFiles("certificate files; reload with SIGHUP", []string{s.certFile, s.keyFile}, certDebounce,
+		func(ev fsnotify.Event) bool {
+			return files[filepath.Clean(ev.Name)] || strings.HasPrefix(filepath.Base(ev.Name), "..")
+		},
+		func() { s.reloadCertificate() }) // it logs what it did
 }

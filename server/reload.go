@@ -298,47 +298,26 @@ func sameIDs(a, b []int64) bool {
 // Our own writes are recognised by their hash and not reloaded.
 func (s *Server) watchConfig() {
 	defer s.wg.Done()
-	w, err := fsnotify.NewWatcher()
-	if err != nil {
-		s.log.Warn("not watching the configuration file", "err", err)
-		return
-	}
-	defer w.Close()
-	if err := w.Add(filepath.Dir(s.configPath)); err != nil {
-		s.log.Warn("not watching the configuration file", "file", s.configPath, "err", err)
-		return
-	}
 	name := filepath.Clean(s.configPath)
-	var debounce <-chan time.Time
-	for {
-		select {
-		case <-s.closing:
-			return
-		case ev, ok := <-w.Events:
-			if !ok {
-				return
-			}
-			if filepath.Clean(ev.Name) == name && ev.Op&(fsnotify.Write|fsnotify.Create|fsnotify.Rename) != 0 {
-				debounce = time.After(200 * time.Millisecond) // editors write in several steps
-			}
-		case err, ok := <-w.Errors:
-			if !ok {
-				return
-			}
-			s.log.Warn("watching the configuration file", "err", err)
-		case <-debounce:
-			debounce = nil
-			data, err := os.ReadFile(s.configPath)
-			if err != nil {
-				continue // being replaced; the next event brings it back
-			}
-			sum := sha256.Sum256(data)
-			s.fileMu.Lock()
-			ours := bytes.Equal(sum[:], s.lastWritten[:])
-			s.fileMu.Unlock()
-			if !ours {
-				s.reloadConfig()
-			}
-		}
+	s.watchFiles("configuration file", []string{s.configPath}, 200*time.Millisecond, // editors write in several steps
+		func(ev fsnotify.Event) bool {
+			return filepath.Clean(ev.Name) == name && ev.Op&(fsnotify.Write|fsnotify.Create|fsnotify.Rename) != 0
+		},
+		s.reloadIfNotOurs)
+}
+
+// reloadIfNotOurs reloads the configuration file unless it is the version
+// the server wrote itself.
+func (s *Server) reloadIfNotOurs() {
+	data, err := os.ReadFile(s.configPath)
+	if err != nil {
+		return // being replaced; the next event brings it back
+	}
+	sum := sha256.Sum256(data)
+	s.fileMu.Lock()
+	ours := bytes.Equal(sum[:], s.lastWritten[:])
+	s.fileMu.Unlock()
+	if !ours {
+		s.reloadConfig()
 	}
 }
