@@ -18,19 +18,40 @@ ensure_deb() {
 	if command -v "$cmd" >/dev/null 2>&1 || [[ -x "/usr/sbin/$cmd" ]]; then
 		return 0
 	fi
+	install_deb "$pkg"
+}
+
+# install_deb PACKAGE... installs Debian packages if we are root and apt-get
+# exists, without starting any service they bring. Fails (status 1) otherwise.
+install_deb() {
 	if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null 2>&1; then
 		return 1
 	fi
-	echo "installing $pkg ..."
-	# policy-rc.d keeps the package from starting its own service.
+	echo "installing $* ..."
+	# policy-rc.d keeps a package from starting its own service.
 	local policy=/usr/sbin/policy-rc.d created=
 	if [[ ! -e $policy ]]; then
 		printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && created=1
 	fi
-	{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg"; } >/dev/null 2>&1
+	{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"; } >/dev/null 2>&1
 	local status=$?
 	[[ -n $created ]] && rm -f "$policy"
 	return $status
+}
+
+# ensure_opus makes sure the C libraries github.com/hraban/opus builds
+# against are there: libopus, and libopusfile, which the package links for
+# reading Ogg Opus. Installs Debian's -dev packages when they are missing
+# and we may; fails with what to install otherwise.
+ensure_opus() {
+	if pkg-config --exists opus opusfile 2>/dev/null; then
+		return 0
+	fi
+	install_deb pkg-config libopus-dev libopusfile-dev || true
+	if ! pkg-config --exists opus opusfile 2>/dev/null; then
+		echo "Plenum needs libopus and libopusfile to build: apt-get install pkg-config libopus-dev libopusfile-dev" >&2
+		exit 1
+	fi
 }
 
 # stop_gracefully PID: SIGTERM, up to 3 s to exit, then SIGKILL; waits for it.
