@@ -85,6 +85,13 @@ type Server struct {
 	LogIPs              bool   `toml:"log_ips"`               // default false: privacy, no IP addresses in logs
 	AdminListen         string `toml:"admin_listen"`          // host:port of the admin HTTP listener (/metrics); default "127.0.0.1:64740", "" = off
 
+	// Recording. Off by default: a privacy-minded server records nothing.
+	// When on, clients are told recording is allowed (they may record
+	// locally, showing everyone their recording flag) and channels with
+	// record = true are recorded by the server.
+	AllowRecording    bool  `toml:"allow_recording"`     // default false
+	RecordingMaxBytes int64 `toml:"recording_max_bytes"` // a recording moves on to a new file at this size; default 256 MiB
+
 	// Suggestions clients show their users (SuggestConfig); unset = none.
 	SuggestVersion    string `toml:"suggest_version"`      // e.g. "1.4.0": clients older than this are told to upgrade
 	SuggestPositional *bool  `toml:"suggest_positional"`   // suggest positional audio on or off
@@ -124,6 +131,19 @@ type Channel struct {
 	Groups     map[string]*Group `toml:"groups"` // [channel.groups.NAME]
 	ACL        []ACLEntry        `toml:"acl"`    // [[channel.acl]], in evaluation order
 
+	// Shaping speech on the server's 20 ms tick (see docs/STAGE.md).
+	// MaxSpeakers > 0: listeners hear only the N loudest of those speaking
+	// at once (priority speakers always). Mix: members hear one mixed
+	// stream from the channel's virtual user, each speaker without their
+	// own voice; MixAbove > 0 mixes only while more than that many speak
+	// and forwards otherwise. Record: the channel's mix is written to an
+	// Ogg Opus file in the data directory while everyone in the channel
+	// sees the recording flag; needs server.allow_recording.
+	MaxSpeakers int  `toml:"max_speakers"`
+	Mix         bool `toml:"mix"`
+	MixAbove    int  `toml:"mix_above"`
+	Record      bool `toml:"record"`
+
 	Children []Channel `toml:"channel"` // nested [[channel.channel]]
 	Line     int       `toml:"-"`       // line in the file where this channel's table starts (0 if unknown)
 
@@ -138,6 +158,7 @@ const (
 	DefaultDataDir            = "plenum-data"
 	DefaultName               = "Root"
 	DefaultMaxUsers           = 1000
+	DefaultRecordingMaxBytes  = 256 << 20
 	DefaultBandwidth          = 558000
 	DefaultTimeout            = 30 * time.Second
 	DefaultShutdownTimeout    = 5 * time.Second
@@ -162,6 +183,7 @@ func DefaultServer() Server {
 		DataDir:             DefaultDataDir,
 		Name:                DefaultName,
 		MaxUsers:            DefaultMaxUsers,
+		RecordingMaxBytes:   DefaultRecordingMaxBytes,
 		Bandwidth:           DefaultBandwidth,
 		Timeout:             Duration{DefaultTimeout},
 		TextMessageLength:   DefaultTextMessageLength,

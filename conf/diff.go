@@ -88,6 +88,10 @@ func Diff(old, new *Config) Changes {
 			{"inherit_acl", oc.InheritsACL() != nc.InheritsACL()},
 			{"groups", !groupsEqual(oc.Groups, nc.Groups)},
 			{"acl", !aclEqual(oc.ACL, nc.ACL)},
+			{"max_speakers", oc.MaxSpeakers != nc.MaxSpeakers},
+			{"mix", oc.Mix != nc.Mix},
+			{"mix_above", oc.MixAbove != nc.MixAbove},
+			{"record", oc.Record != nc.Record},
 		} {
 			if k.changed {
 				keys = append(keys, k.key)

@@ -169,6 +169,18 @@ func (w *tomlWriter) channel(ch *Channel, depth int) {
 	if ch.Temporary {
 		w.key(indent, "temporary", "true")
 	}
+	if ch.MaxSpeakers != 0 {
+		w.key(indent, "max_speakers", strconv.Itoa(ch.MaxSpeakers))
+	}
+	if ch.Mix {
+		w.key(indent, "mix", "true")
+	}
+	if ch.MixAbove != 0 {
+		w.key(indent, "mix_above", strconv.Itoa(ch.MixAbove))
+	}
+	if ch.Record {
+		w.key(indent, "record", "true")
+	}
 	w.flag(indent, "inherit_acl", ch.InheritACL)
 	w.strings(indent, "links", ch.Links)
 	// A channel's own tables are indented like its subchannels, so that

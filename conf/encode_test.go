@@ -49,7 +49,8 @@ func everyField() *Config {
 			ShutdownTimeout:  Duration{2 * time.Second},
 			HandshakeTimeout: Duration{4 * time.Second}, MaxUnauthenticatedPerIP: 50, AutobanAttempts: 20,
 			AutobanWindow: Duration{time.Minute}, AutobanDuration: Duration{time.Hour},
-			AutobanExempt: []string{"192.0.2.7", "2001:db8::/48"},
+			AutobanExempt:  []string{"192.0.2.7", "2001:db8::/48"},
+			AllowRecording: true, RecordingMaxBytes: 64 << 20,
 		},
 		Groups: map[string]*Group{
 			"admin":      {Inherit: Bool(true), Inheritable: Bool(false), Add: []string{"root-admin"}, Remove: []string{"x"}},
@@ -62,6 +63,7 @@ func everyField() *Config {
 		Channels: []Channel{
 			{
 				Name: "Hall", Description: "A \"big\" hall\nwith two lines", Position: -3, MaxUsers: 500,
+				MaxSpeakers: 8, Mix: true, MixAbove: 3, Record: true,
 				Temporary: false, InheritACL: Bool(false), Links: []string{"Side"},
 				Groups: map[string]*Group{"speakers": {Inherit: Bool(false), Inheritable: Bool(true), Add: []string{"s1", "s2"}, Remove: []string{"s3"}}},
 				ACL: []ACLEntry{

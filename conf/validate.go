@@ -60,6 +60,9 @@ func (v *validator) server() {
 	if s.Name == "" {
 		v.serverErr("name", "must not be empty")
 	}
+	if s.RecordingMaxBytes < 1<<20 {
+		v.serverErr("recording_max_bytes", "must be at least 1 MiB (1048576; got %d)", s.RecordingMaxBytes)
+	}
 	if s.MaxUsers < 1 {
 		v.serverErr("max_users", "must be at least 1 (got %d)", s.MaxUsers)
 	}
@@ -177,6 +180,7 @@ func (v *validator) channels() {
 					v.channelErr(ch, "links", display, "unknown channel %q (links are paths from the root, e.g. \"Breakout rooms/Room 1\")", l)
 				}
 			}
+			v.shaping(ch, display)
 			if ch.Temporary && len(ch.Children) > 0 {
 				v.channelErr(ch, "temporary", display, "a temporary channel cannot have subchannels (Murmur refuses them)")
 			}
@@ -185,6 +189,28 @@ func (v *validator) channels() {
 		}
 	}
 	walk(v.c.Channels, "", "")
+}
+
+// maxShapedSpeakers bounds max_speakers and mix_above: more than this is
+// no limit at all for a channel of people.
+const maxShapedSpeakers = 1000
+
+func (v *validator) shaping(ch *Channel, display string) {
+	if ch.MaxSpeakers < 0 || ch.MaxSpeakers > maxShapedSpeakers {
+		v.channelErr(ch, "max_speakers", display, "must be 0 (everyone is heard) to %d (got %d)", maxShapedSpeakers, ch.MaxSpeakers)
+	}
+	if ch.MixAbove < 0 || ch.MixAbove > maxShapedSpeakers {
+		v.channelErr(ch, "mix_above", display, "must be 0 (always mix) to %d (got %d)", maxShapedSpeakers, ch.MixAbove)
+	}
+	if ch.MixAbove > 0 && !ch.Mix {
+		v.channelErr(ch, "mix_above", display, "has no effect without mix = true")
+	}
+	if ch.Record && !v.c.Server.AllowRecording {
+		v.channelErr(ch, "record", display, "needs allow_recording = true in [server]: recording is off on this server")
+	}
+	if (ch.Mix || ch.Record || ch.MaxSpeakers > 0) && ch.Temporary {
+		v.channelErr(ch, "temporary", display, "a temporary channel cannot be shaped (max_speakers, mix, record)")
+	}
 }
 
 func rootName(path string) string {

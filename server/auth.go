@@ -89,6 +89,10 @@ func (s *Server) handleAuthenticate(c *conn, m *mumblepb.Authenticate) {
 			return
 		}
 	}
+	if s.isVirtualNameLocked(ident.name) {
+		reject(c, mumblepb.Reject_UsernameInUse, "Username already in use")
+		return
+	}
 	if ghost == nil && len(s.users) >= s.cfg().MaxUsers {
 		reject(c, mumblepb.Reject_ServerFull, "Server is full")
 		return
@@ -186,6 +190,9 @@ func (s *Server) loginLocked(c *conn, u *user, ident identity) {
 			c.send(other.stateMessage())
 		}
 	}
+	for _, v := range s.virtual {
+		c.send(v.stateMessage())
+	}
 	sync := &mumblepb.ServerSync{
 		Session:      ptr(u.session),
 		MaxBandwidth: ptr(uint32(s.cfg().Bandwidth)),
@@ -202,7 +209,7 @@ func (s *Server) loginLocked(c *conn, u *user, ident identity) {
 		MessageLength:      ptr(uint32(s.cfg().TextMessageLength)),
 		ImageMessageLength: ptr(uint32(s.cfg().ImageMessageLength)),
 		MaxUsers:           ptr(uint32(s.cfg().MaxUsers)),
-		RecordingAllowed:   ptr(false),
+		RecordingAllowed:   ptr(s.cfg().AllowRecording),
 	})
 	if m := s.suggestConfig(); m != nil {
 		c.send(m)

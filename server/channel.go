@@ -30,7 +30,8 @@ type channel struct {
 	users     map[*user]struct{}
 
 	listeners map[*user]struct{}
-	stage     Stage // shapes the channel's speech on the tick; nil forwards directly
+	stage     Stage        // shapes the channel's speech on the tick; nil forwards directly
+	virtual   *virtualUser // the channel's mix and recorder, when it has one
 }
 
 func newChannel(id uint32, parent *channel, name string) *channel {

@@ -320,6 +320,7 @@ func (s *Server) removeChannelLocked(ch *channel) {
 	}
 
 	s.dropListenersLocked(ch)
+	s.dropShapeLocked(ch)
 	ch.parent.removeChild(ch)
 	delete(s.channels, ch.id)
 	id := ch.id

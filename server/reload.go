@@ -103,6 +103,7 @@ func (s *Server) applyConfig(cfg *conf.Config) {
 	}
 	s.applyLinksLocked(cfg, live)
 	s.applySettingsLocked(cfg.Server, live)
+	s.applyShapesLocked(cfg)
 	s.config = cfg
 	s.snapDirty = true
 	if aclChanged {
@@ -220,13 +221,15 @@ func (s *Server) applySettingsLocked(next conf.Server, live map[string]*channel)
 		s.defaultChannel = ch
 	}
 	if next.AllowHTML != cur.AllowHTML || next.TextMessageLength != cur.TextMessageLength ||
-		next.ImageMessageLength != cur.ImageMessageLength || next.MaxUsers != cur.MaxUsers || next.Bandwidth != cur.Bandwidth {
+		next.ImageMessageLength != cur.ImageMessageLength || next.MaxUsers != cur.MaxUsers || next.Bandwidth != cur.Bandwidth ||
+		next.AllowRecording != cur.AllowRecording {
 		s.broadcastLocked(&mumblepb.ServerConfig{
 			MaxBandwidth:       ptr(uint32(next.Bandwidth)),
 			AllowHtml:          ptr(next.AllowHTML),
 			MessageLength:      ptr(uint32(next.TextMessageLength)),
 			ImageMessageLength: ptr(uint32(next.ImageMessageLength)),
 			MaxUsers:           ptr(uint32(next.MaxUsers)),
+			RecordingAllowed:   ptr(next.AllowRecording),
 		}, nil)
 	}
 }

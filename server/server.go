@@ -99,6 +99,7 @@ type Server struct {
 	root           *channel
 	defaultChannel *channel
 	users          map[uint32]*user // authenticated users by session
+	virtual        map[uint32]*virtualUser // the server's own users in channels, by session (virtual.go)
 	conns          map[*conn]struct{}
 	sessions       sessionPool
 	snapDirty      bool
@@ -121,6 +122,7 @@ type Server struct {
 	control   controlCounters
 	guard     hostGuard // per-address abuse control (abuse.go)
 	clock     stageClock
+	codecs    *codecPool // Opus codecs of the stages; the tick goroutine's
 	userCount atomic.Int32 // authenticated users, for server-list pings
 
 	wg         sync.WaitGroup // every goroutine the server starts
@@ -185,6 +187,7 @@ func New(opts Options) (*Server, error) {
 		userName:    userName,
 		channelName: channelName,
 		users:       make(map[uint32]*user),
+		virtual:     make(map[uint32]*virtualUser),
 		conns:       make(map[*conn]struct{}),
 		sessions:    newSessionPool(sc.MaxUsers),
 		closing:     make(chan struct{}),
@@ -208,6 +211,9 @@ func New(opts Options) (*Server, error) {
 
 	s.peers.init()
 	s.clock.init()
+	if s.codecs, err = newCodecPool(); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(sc.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
@@ -230,6 +236,7 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.mu.Lock()
+	s.applyShapesLocked(cfg)
 	s.publishLocked()
 	s.mu.Unlock()
 	return s, nil

@@ -52,6 +52,7 @@ func (s *Server) shutdown() {
 		s.log.Info("clients disconnected", "told", told, "cut_off", cut, "took", time.Since(start).Round(time.Millisecond))
 	})
 	s.wg.Wait()
+	s.stopAllShapes() // the tick goroutine is gone: recordings get their last pages
 	s.closeStore.Do(func() { s.store.Close() })
 }
 

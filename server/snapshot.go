@@ -13,6 +13,7 @@ import (
 // the control plane and never sees half a change.
 type snapshot struct {
 	users      map[uint32]*voiceUser
+	virtual    map[uint32]*voiceUser // the channels' virtual users: they only speak, and have no u
 	channels   map[uint32]*voiceChannel
 	byIP       map[netip.Addr][]*user // candidates for UDP sender discovery
 	policy     acl.Policy
@@ -42,6 +43,7 @@ type voiceUser struct {
 	session  uint32
 	channel  *voiceChannel
 	silenced bool // mute, suppress or self-mute: their packets go nowhere
+	priority bool // priority speaker: a shaping stage never leaves them out
 	deaf     bool // deaf or self-deaf: they receive nothing
 	format   voice.Format
 	plugin   string // plugin context; positional audio only flows within one
@@ -88,6 +90,7 @@ func (s *Server) publishLocked() {
 	s.snapDirty = false
 	sn := &snapshot{
 		users:    make(map[uint32]*voiceUser, len(s.users)),
+		virtual:  make(map[uint32]*voiceUser, len(s.virtual)),
 		channels: make(map[uint32]*voiceChannel, len(s.channels)),
 		byIP:     make(map[netip.Addr][]*user),
 
@@ -120,6 +123,7 @@ func (s *Server) publishLocked() {
 			session:  session,
 			channel:  sn.channels[u.channel.id],
 			silenced: u.mute || u.suppress || u.selfMute,
+			priority: u.prioritySpeak,
 			deaf:     u.deaf || u.selfDeaf,
 			format:   u.format,
 			plugin:   string(u.pluginContext),
@@ -132,6 +136,10 @@ func (s *Server) publishLocked() {
 		}
 		ip := u.conn.remote.Addr().Unmap()
 		sn.byIP[ip] = append(sn.byIP[ip], u)
+	}
+	for session, v := range s.virtual {
+		sn.virtual[session] = &voiceUser{session: session, channel: sn.channels[v.channel.id], format: voice.Protobuf}
+		sn.maxSession = max(sn.maxSession, session)
 	}
 	for _, vu := range sn.users {
 		for ch, volume := range vu.u.listening {

@@ -25,10 +25,26 @@ type Stage interface {
 	// its Opus bytes are only valid during the call: a stage copies what
 	// it keeps. Called from the voice goroutines, concurrently.
 	Accept(sender uint32, a *voice.Audio)
-	// Tick emits, through emit, the packets the channel's listeners get
-	// for this tick, and reports whether it still holds packets (false
-	// lets the clock stop ticking it). Called from the tick goroutine only.
-	Tick(now time.Time, emit func(sender uint32, a *voice.Audio)) (busy bool)
+	// Tick emits, through out, the packets the channel's listeners get for
+	// this tick, and reports whether it still holds packets (false lets
+	// the clock stop ticking it). Called from the tick goroutine only.
+	Tick(now time.Time, out Emitter) (busy bool)
+}
+
+// Emitter delivers what a stage emits to the listeners of its channel,
+// exactly as the router delivers direct speech: deaf listeners and the
+// sender itself get nothing, each listener gets its own format, and the
+// copy goes over UDP or the tunnel as that listener's path allows. The
+// sender is a user's session or the channel's virtual user; a sender who
+// left, moved away or was muted since is silently skipped. Packets are
+// only read during the call.
+type Emitter interface {
+	// Speech delivers a to every listener of the channel.
+	Speech(sender uint32, a *voice.Audio)
+	// SpeechEach delivers to each listener of the channel the packet pick
+	// returns for their session; nil sends them nothing. It is how one
+	// stream reaches most listeners while some get one of their own.
+	SpeechEach(sender uint32, pick func(listener uint32) *voice.Audio)
 }
 
 // stageClock ticks the stages that hold packets.
@@ -57,6 +73,7 @@ func (c *stageClock) activate(channel uint32, st Stage) {
 	e, already := c.active[channel]
 	if already {
 		e.touched = true
+		e.st = st // the channel's stage may have been replaced
 	} else {
 		c.active[channel] = &clockEntry{st: st, touched: true}
 	}
@@ -75,7 +92,7 @@ func (c *stageClock) due(scratch []activeStage) []activeStage {
 	defer c.mu.Unlock()
 	for ch, e := range c.active {
 		e.touched = false
-		scratch = append(scratch, activeStage{ch, e})
+		scratch = append(scratch, activeStage{ch, e, e.st})
 	}
 	return scratch
 }
@@ -112,7 +129,6 @@ func (s *Server) tickLoop() {
 	defer s.wg.Done()
 
 	t := &ticking{s: s, r: newRouter(), sock: s.udpSocks[0]}
-	t.emitFunc = t.emit // one method value for the life of the loop
 	var ticker *time.Ticker
 	var tick <-chan time.Time
 	for {
@@ -137,14 +153,13 @@ func (s *Server) tickLoop() {
 }
 
 // ticking is the tick goroutine's state, reused every tick so that a tick
-// allocates nothing: the emit callback handed to stages is a method value
-// made once, reading the channel and time of the stage being ticked.
+// allocates nothing. It is the Emitter handed to stages, reading the
+// channel and time of the stage being ticked.
 type ticking struct {
-	s        *Server
-	r        *router
-	sock     *udpSocket
-	stages   []activeStage
-	emitFunc func(sender uint32, a *voice.Audio)
+	s      *Server
+	r      *router
+	sock   *udpSocket
+	stages []activeStage
 
 	// The stage being ticked.
 	sn      *snapshot
@@ -160,7 +175,7 @@ func (t *ticking) tickStages(now time.Time) bool {
 	t.sn, t.now = t.s.snap.Load(), now.UnixNano()
 	for _, e := range t.stages {
 		t.channel = e.ch
-		if !e.entry.st.Tick(now, t.emitFunc) {
+		if !e.st.Tick(now, t) {
 			clock.idle(e.ch, e.entry)
 		}
 	}
@@ -168,32 +183,81 @@ func (t *ticking) tickStages(now time.Time) bool {
 	return clock.anyActive()
 }
 
-func (t *ticking) emit(sender uint32, a *voice.Audio) {
-	t.s.emitStaged(t.r, t.sock, t.sn, t.channel, sender, a, t.now)
-}
-
 type activeStage struct {
 	ch    uint32
 	entry *clockEntry
+	st    Stage // entry.st when the tick began; activate may replace it
 }
 
-// emitStaged delivers one packet a stage emitted for channel, as normal
-// speech of sender in that channel.
-func (s *Server) emitStaged(r *router, sock *udpSocket, sn *snapshot, channel, sender uint32, a *voice.Audio, now int64) {
-	vu, ok := sn.users[sender]
-	vc, inChannel := sn.channels[channel]
-	if !ok || !inChannel || vu.silenced {
-		return // left, moved away or muted since: say nothing for them
+// Speech implements Emitter.
+func (t *ticking) Speech(sender uint32, a *voice.Audio) {
+	vu, ok := t.resolve(sender, a)
+	if !ok {
+		return
 	}
+	r := t.r
+	for i := range r.receivers {
+		t.deliver(vu, &r.receivers[i])
+	}
+}
 
-	r.in = *a
-	r.reset(sn)
-	r.addSpeech(sn, vu, vc, a.HasPosition)
+// SpeechEach implements Emitter. Listeners that share a packet share its
+// encodings: the receivers are resolved once and each distinct packet is
+// encoded once per format.
+func (t *ticking) SpeechEach(sender uint32, pick func(listener uint32) *voice.Audio) {
+	vu, ok := t.resolve(sender, nil)
+	if !ok {
+		return
+	}
+	r := t.r
+	var current *voice.Audio
 	for i := range r.receivers {
 		rc := &r.receivers[i]
-		if len(r.in.Opus) == 0 && rc.vu.format == voice.Protobuf {
+		a := pick(rc.vu.session)
+		if a == nil {
 			continue
 		}
-		s.deliver(r, sock, rc.vu.u, r.encoded(vu, rc), now)
+		if a != current {
+			current = a
+			r.in = *a
+			r.built = 0
+		}
+		t.deliver(vu, rc)
 	}
+}
+
+// resolve finds sender on the current snapshot (a user in the channel or
+// the channel's virtual user) and fills the router's receivers with the
+// listeners of its speech there.
+func (t *ticking) resolve(sender uint32, a *voice.Audio) (*voiceUser, bool) {
+	sn := t.sn
+	vc, inChannel := sn.channels[t.channel]
+	vu, ok := sn.users[sender]
+	if !ok {
+		vu, ok = sn.virtual[sender]
+	}
+	if !ok || !inChannel || vu.channel != vc || vu.silenced {
+		return nil, false // left, moved away or muted since: say nothing for them
+	}
+	r := t.r
+	r.in = voice.Audio{}
+	if a != nil {
+		r.in = *a
+	}
+	r.reset(sn)
+	if vu.u == nil {
+		// A virtual user speaks to its channel and the channel's
+		// listeners only: it holds no permission to reach linked channels.
+		r.addChannel(vu, vc, voice.ContextNormal, false)
+	} else {
+		r.addSpeech(sn, vu, vc, r.in.HasPosition)
+	}
+	return vu, true
+}
+
+func (t *ticking) deliver(sender *voiceUser, rc *receiver) {
+	if len(t.r.in.Opus) == 0 && rc.vu.format == voice.Protobuf {
+		return // a legacy empty frame has no protobuf form
+	}
+	t.s.deliver(t.r, t.sock, rc.vu.u, t.r.encoded(sender, rc), t.now)
 }

@@ -18,8 +18,8 @@ type echoStage struct {
 
 func (e *echoStage) Accept(uint32, *voice.Audio) {}
 
-func (e *echoStage) Tick(_ time.Time, emit func(uint32, *voice.Audio)) bool {
-	emit(e.sender, &e.a)
+func (e *echoStage) Tick(_ time.Time, out Emitter) bool {
+	out.Speech(e.sender, &e.a)
 	e.left--
 	return e.left > 0
 }
@@ -43,7 +43,6 @@ func TestTickAllocatesNothing(t *testing.T) {
 	s.clock.activate(s.root.id, st)
 
 	tk := &ticking{s: s, r: newRouter(), sock: s.udpSocks[0]}
-	tk.emitFunc = tk.emit
 	now := time.Now()
 	tk.tickStages(now) // warm up scratch buffers
 	before := s.counters.forwardedUDP.Load()

@@ -9,6 +9,7 @@ import (
 
 	"github.com/plenum-voice/plenum/client"
 	"github.com/plenum-voice/plenum/proto/voice"
+	"github.com/plenum-voice/plenum/server"
 )
 
 // holdStage keeps every packet for one tick, then emits it unchanged: the
@@ -34,16 +35,16 @@ func (h *holdStage) Accept(sender uint32, a *voice.Audio) {
 	h.accepted.Add(1)
 }
 
-func (h *holdStage) Tick(now time.Time, emit func(uint32, *voice.Audio)) bool {
+func (h *holdStage) Tick(now time.Time, out server.Emitter) bool {
 	h.ticks.Add(1)
 	h.mu.Lock()
-	out := h.held
+	held := h.held
 	h.held = nil
 	h.mu.Unlock()
-	for i := range out {
-		emit(out[i].sender, &out[i].a)
+	for i := range held {
+		out.Speech(held[i].sender, &held[i].a)
 	}
-	return len(out) > 0
+	return len(held) > 0
 }
 
 func TestChannelStageCarriesSpeechOnTheTick(t *testing.T) {

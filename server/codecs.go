@@ -1,0 +1,93 @@
+package server
+
+import (
+	"fmt"
+
+	"github.com/hraban/opus"
+)
+
+// Mumble's audio: Opus at 48 kHz, mono. The stage works in ticks of 20 ms.
+const (
+	sampleRate   = 48000
+	tickSamples  = sampleRate / 50       // one tick of audio
+	maxFrameSamp = 60 * sampleRate / 1000 // the longest frame Mumble sends
+	maxOpusBytes = 1275                   // the largest Opus frame (RFC 6716)
+	// mixBitrate is what a mixed stream costs each listener: a voice at
+	// Mumble's default quality, constant bit rate as Mumble's own.
+	mixBitrate = 40000
+)
+
+// codecPool keeps Opus decoders and encoders for the stages, so that a
+// speaker starting to talk takes a warm codec instead of allocating one.
+// It belongs to the tick goroutine: only Tick takes and returns codecs,
+// so it needs no lock.
+type codecPool struct {
+	decoders []*opus.Decoder
+	encoders []*opus.Encoder
+	// silence is one 20 ms frame of silence as Opus: what a cut stream
+	// ends with, and what resets a returned decoder.
+	silence []byte
+	scratch []int16
+}
+
+func newCodecPool() (*codecPool, error) {
+	p := &codecPool{scratch: make([]int16, maxFrameSamp)}
+	enc, err := p.encoder()
+	if err != nil {
+		return nil, err
+	}
+	buf := make([]byte, maxOpusBytes)
+	n, err := enc.Encode(make([]int16, tickSamples), buf)
+	if err != nil {
+		return nil, fmt.Errorf("encode silence: %w", err)
+	}
+	p.silence = buf[:n]
+	p.putEncoder(enc)
+	return p, nil
+}
+
+// decoder returns a decoder in the state of a fresh one, as far as
+// anything audible goes.
+func (p *codecPool) decoder() (*opus.Decoder, error) {
+	if n := len(p.decoders); n > 0 {
+		d := p.decoders[n-1]
+		p.decoders = p.decoders[:n-1]
+		return d, nil
+	}
+	return opus.NewDecoder(sampleRate, 1)
+}
+
+// putDecoder takes a decoder back. hraban/opus offers no reset for
+// decoders, so it decodes two frames of silence: that flushes the overlap
+// and the prediction state a previous speaker left, so the next speaker's
+// first frame does not carry their tail.
+func (p *codecPool) putDecoder(d *opus.Decoder) {
+	for range 2 {
+		d.Decode(p.silence, p.scratch)
+	}
+	p.decoders = append(p.decoders, d)
+}
+
+// encoder returns a reset encoder set up as Mumble sets up its own.
+func (p *codecPool) encoder() (*opus.Encoder, error) {
+	if n := len(p.encoders); n > 0 {
+		e := p.encoders[n-1]
+		p.encoders = p.encoders[:n-1]
+		return e, e.Reset()
+	}
+	e, err := opus.NewEncoder(sampleRate, 1, opus.AppVoIP)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.SetVBR(false); err != nil {
+		return nil, err
+	}
+	if err := e.SetBitrate(mixBitrate); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+func (p *codecPool) putEncoder(e *opus.Encoder) {
+	p.encoders = append(p.encoders, e)
+}

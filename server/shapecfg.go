@@ -1,0 +1,98 @@
+package server
+
+import (
+	"github.com/plenum-voice/plenum/conf"
+)
+
+// shapeOf is the stage configuration a channel's TOML asks for, and
+// whether it asks for a stage at all.
+func shapeOf(def *conf.Channel) (shapeConfig, bool) {
+	cfg := shapeConfig{maxSpeakers: def.MaxSpeakers, mixAbove: -1, record: def.Record}
+	if def.Mix {
+		cfg.mixAbove = def.MixAbove
+	}
+	return cfg, def.MaxSpeakers > 0 || def.Mix || def.Record
+}
+
+// applyShapesLocked gives every channel of cfg the stage its TOML asks
+// for, replacing stages whose settings changed and removing those no
+// longer asked for. Channels made by clients have no stage.
+func (s *Server) applyShapesLocked(cfg *conf.Config) {
+	live := s.livePathsLocked()
+	configured := map[*channel]bool{}
+	cfg.Walk(func(path string, def *conf.Channel, _ string) {
+		ch := live[path]
+		if ch == nil {
+			return
+		}
+		configured[ch] = true
+		want, on := shapeOf(def)
+		s.setShapeLocked(ch, want, on)
+	})
+	for _, ch := range s.channels {
+		if !configured[ch] {
+			s.setShapeLocked(ch, shapeConfig{}, false)
+		}
+	}
+}
+
+// setShapeLocked installs, replaces or (on false) removes the shaping
+// stage of ch, with the virtual user that mixing and recording need.
+func (s *Server) setShapeLocked(ch *channel, want shapeConfig, on bool) {
+	old, _ := ch.stage.(*shaper)
+	if old != nil && on && old.cfg == want {
+		return
+	}
+	if old == nil && !on {
+		return
+	}
+	if old != nil {
+		s.stopShaperLocked(old)
+		ch.stage = nil
+	}
+	mixing := want.mixAbove >= 0
+	if !on {
+		s.setVirtualLocked(ch, false, false, false)
+		s.snapDirty = true
+		return
+	}
+	// The virtual user is there before the stage so the stage knows its
+	// session; its recording flag goes up only once the file is open.
+	s.setVirtualLocked(ch, mixing || want.record, mixing, false)
+	var virtual uint32
+	if ch.virtual != nil {
+		virtual = ch.virtual.session
+	}
+	sh := newShaper(s, ch.id, virtual, want)
+	if want.record && s.startRecordingLocked(ch, sh) {
+		s.setVirtualLocked(ch, true, mixing, true)
+	}
+	ch.stage = sh
+	s.snapDirty = true
+	s.log.Info("channel speech shaped", "channel", ch.id, "name", ch.name,
+		"max_speakers", want.maxSpeakers, "mix", mixing, "mix_above", max(want.mixAbove, 0), "record", want.record)
+}
+
+// stopShaperLocked retires a stage that is being replaced or removed: the
+// tick goroutine drops it at its next tick, and its recording is closed.
+func (s *Server) stopShaperLocked(sh *shaper) {
+	sh.stopped.Store(true)
+	s.stopRecording(sh)
+}
+
+// dropShapeLocked removes the stage and virtual user of a channel that is
+// going away.
+func (s *Server) dropShapeLocked(ch *channel) {
+	s.setShapeLocked(ch, shapeConfig{}, false)
+}
+
+// stopAllShapes closes every recording at shutdown.
+func (s *Server) stopAllShapes() {
+	s.mu.Lock()
+	defer s.unlock()
+	for _, ch := range s.channels {
+		if sh, ok := ch.stage.(*shaper); ok {
+			s.stopShaperLocked(sh)
+		}
+	}
+}

@@ -1,0 +1,88 @@
+package server
+
+import (
+	"strings"
+
+	"github.com/plenum-voice/plenum/proto/mumblepb"
+)
+
+// A virtual user is a user the server itself puts in a channel: the voice
+// of the channel's mix, and the member whose recording flag tells everyone
+// in the channel, in every stock client, that the channel is recorded.
+// It has a session like anyone else, so clients list it and play its
+// voice, but no connection: it never receives, and nothing a client asks
+// of it (moving, muting, messaging it) finds a user to act on.
+type virtualUser struct {
+	session   uint32
+	name      string
+	channel   *channel
+	recording bool
+}
+
+func (v *virtualUser) stateMessage() *mumblepb.UserState {
+	m := &mumblepb.UserState{
+		Session:   ptr(v.session),
+		Name:      ptr(v.name),
+		ChannelId: ptr(v.channel.id),
+	}
+	if v.recording {
+		m.Recording = ptr(true)
+	}
+	return m
+}
+
+// virtualName is the name of a channel's virtual user: the channel's name
+// and what the user is there for, so that nobody takes it for a person.
+func virtualName(ch *channel, mixing bool) string {
+	if mixing {
+		return ch.name + " (mix)"
+	}
+	return ch.name + " (recorder)"
+}
+
+// setVirtualLocked gives ch a virtual user with the given role, changes
+// the one it has, or (want false) removes it, and tells every client.
+func (s *Server) setVirtualLocked(ch *channel, want, mixing, recording bool) {
+	v := ch.virtual
+	if !want {
+		if v != nil {
+			s.removeVirtualLocked(v)
+		}
+		return
+	}
+	name := virtualName(ch, mixing)
+	if v == nil {
+		session, ok := s.sessions.get()
+		if !ok {
+			s.log.Error("no session left for a channel's virtual user", "channel", ch.name)
+			return
+		}
+		v = &virtualUser{session: session, channel: ch}
+		ch.virtual = v
+		s.virtual[session] = v
+	} else if v.name == name && v.recording == recording {
+		return
+	}
+	v.name, v.recording = name, recording
+	s.snapDirty = true
+	s.broadcastLocked(v.stateMessage(), nil)
+}
+
+func (s *Server) removeVirtualLocked(v *virtualUser) {
+	delete(s.virtual, v.session)
+	v.channel.virtual = nil
+	s.sessions.put(v.session)
+	s.snapDirty = true
+	s.broadcastLocked(&mumblepb.UserRemove{Session: ptr(v.session)}, nil)
+}
+
+// isVirtualNameLocked reports whether name is taken by a virtual user, so
+// that no client can log in as a channel's mix or recorder.
+func (s *Server) isVirtualNameLocked(name string) bool {
+	for _, v := range s.virtual {
+		if strings.EqualFold(v.name, name) {
+			return true
+		}
+	}
+	return false
+}
