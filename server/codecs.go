@@ -9,7 +9,7 @@ import (
 // Mumble's audio: Opus at 48 kHz, mono. The stage works in ticks of 20 ms.
 const (
 	sampleRate   = 48000
-	tickSamples  = sampleRate / 50       // one tick of audio
+	tickSamples  = sampleRate / 50        // one tick of audio
 	maxFrameSamp = 60 * sampleRate / 1000 // the longest frame Mumble sends
 	maxOpusBytes = 1275                   // the largest Opus frame (RFC 6716)
 	// mixBitrate is what a mixed stream costs each listener: a voice at

@@ -101,6 +101,9 @@ type mixer struct {
 	sending bool   // listeners got mix frames since the last terminator
 	pick    func(listener uint32) *voice.Audio
 	rec     recordSink
+	// What makes a switch between streams inaudible (personalHangover,
+	// warmTicks); fields so a test can show what happens without.
+	hangover, warm int
 }
 
 // personal is one mixed speaker's own stream.
@@ -128,6 +131,7 @@ func (m *mixer) init(sh *shaper) {
 		m.history[i] = make([]int16, tickSamples)
 	}
 	m.pick = m.pickFor
+	m.hangover, m.warm = personalHangover, warmTicks
 }
 
 func (m *mixer) busy() bool { return m.sending || len(m.streams) > 0 }
@@ -227,7 +231,7 @@ func (m *mixer) encodeFull() bool {
 func (m *mixer) join(sp *speaker) *personal {
 	session := sp.session
 	if p := m.stream(session); p != nil {
-		p.hangover = personalHangover
+		p.hangover = m.hangover
 		return p
 	}
 	var p *personal
@@ -241,8 +245,8 @@ func (m *mixer) join(sp *speaker) *personal {
 	if err != nil {
 		return p // not kept: they hear the full mix, their own voice in it
 	}
-	p.session, p.sp, p.enc, p.hangover = session, sp, e, personalHangover
-	for _, h := range m.history {
+	p.session, p.sp, p.enc, p.hangover = session, sp, e, m.hangover
+	for _, h := range m.history[len(m.history)-m.warm:] {
 		e.Encode(h, p.packet[:])
 	}
 	m.streams = append(m.streams, p)

@@ -98,7 +98,7 @@ type Server struct {
 	channels       map[uint32]*channel
 	root           *channel
 	defaultChannel *channel
-	users          map[uint32]*user // authenticated users by session
+	users          map[uint32]*user        // authenticated users by session
 	virtual        map[uint32]*virtualUser // the server's own users in channels, by session (virtual.go)
 	conns          map[*conn]struct{}
 	sessions       sessionPool
@@ -122,7 +122,7 @@ type Server struct {
 	control   controlCounters
 	guard     hostGuard // per-address abuse control (abuse.go)
 	clock     stageClock
-	codecs    *codecPool // Opus codecs of the stages; the tick goroutine's
+	codecs    *codecPool   // Opus codecs of the stages; the tick goroutine's
 	userCount atomic.Int32 // authenticated users, for server-list pings
 
 	wg         sync.WaitGroup // every goroutine the server starts

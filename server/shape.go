@@ -46,6 +46,11 @@ const (
 	warmTicks = 3
 	// PLC fills a mixed speaker's missing audio this many ticks at most.
 	maxConceal = 3
+	// Mixing without max_speakers mixes this many of the loudest: each
+	// mixed speaker costs an encoder (about 0.1 ms a tick here, see
+	// BenchmarkStageTick), and a hundred voices at once are a crowd that
+	// sixteen render as well.
+	maxMixed = 16
 	// Loudness smoothing per frame: fast attack, slower release.
 	attack, release = 0.5, 0.15
 	silenceDB       = -90.0
@@ -318,6 +323,9 @@ func (sh *shaper) chooseMode(out Emitter) {
 // against flicker.
 func (sh *shaper) choose(out Emitter) {
 	limit := sh.cfg.maxSpeakers
+	if limit == 0 && sh.mixing {
+		limit = maxMixed
+	}
 	heard := 0
 	for _, sp := range sh.order {
 		if sp.selected && !sh.active(sp) && !sp.jb.playing {
@@ -332,6 +340,11 @@ func (sh *shaper) choose(out Emitter) {
 		if sp.selected {
 			heard++
 		}
+	}
+	for limit > 0 && heard > limit { // mixing just began: down to the cap
+		q := sh.quietestSelected()
+		sh.deselect(q, out)
+		heard--
 	}
 	for _, sp := range sh.order { // loudest first
 		if sp.selected || !sh.active(sp) {
@@ -366,6 +379,16 @@ func (sh *shaper) quietestReplaceable() *speaker {
 	for i := len(sh.order) - 1; i >= 0; i-- {
 		sp := sh.order[i]
 		if sp.selected && !sp.priority && sh.tick-sp.selectedAt >= holdTicks {
+			return sp
+		}
+	}
+	return nil
+}
+
+// quietestSelected is the quietest selected speaker without priority.
+func (sh *shaper) quietestSelected() *speaker {
+	for i := len(sh.order) - 1; i >= 0; i-- {
+		if sp := sh.order[i]; sp.selected && !sp.priority {
 			return sp
 		}
 	}

@@ -1,0 +1,321 @@
+package server
+
+import (
+	"bytes"
+	"fmt"
+	"math"
+	"slices"
+	"runtime"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/plenum-voice/plenum/internal/audiotest"
+	"github.com/plenum-voice/plenum/proto/voice"
+)
+
+// countingEmitter stands in for the router: it counts what a stage emits
+// and asks the stage's pick for every listener, as the router would.
+type countingEmitter struct {
+	listeners []uint32
+	speech    int
+	picked    int
+}
+
+func (e *countingEmitter) Speech(sender uint32, a *voice.Audio) { e.speech++ }
+
+func (e *countingEmitter) SpeechEach(sender uint32, pick func(uint32) *voice.Audio) {
+	for _, l := range e.listeners {
+		if pick(l) != nil {
+			e.picked++
+		}
+	}
+}
+
+// stageBench is a shaper with n speakers, each with half a second of real Opus
+// at its own loudness, and 120 listeners.
+type stageBench struct {
+	sh      *shaper
+	out     *countingEmitter
+	packets [][][]byte // per speaker, 25 frames of 20 ms, sent in a loop
+	frame   int
+}
+
+func newStageBench(tb testing.TB, speakers int, cfg shapeConfig) *stageBench {
+	tb.Helper()
+	s := &Server{}
+	var err error
+	if s.codecs, err = newCodecPool(); err != nil {
+		tb.Fatal(err)
+	}
+	s.snap.Store(&snapshot{users: map[uint32]*voiceUser{}})
+	b := &stageBench{sh: newShaper(s, 1, 1000, cfg), out: &countingEmitter{}}
+	for l := range 120 {
+		b.out.listeners = append(b.out.listeners, uint32(l+1))
+	}
+	for i := range speakers {
+		amp := 0.02 + 0.5*float64(i)/float64(speakers) // spread over about 28 dB
+		sp, err := audiotest.NewSpeaker(300+float64(i)*37, amp, 20)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		var frames [][]byte
+		for range 25 {
+			pkt, err := sp.Next()
+			if err != nil {
+				tb.Fatal(err)
+			}
+			frames = append(frames, pkt)
+		}
+		b.packets = append(b.packets, frames)
+	}
+	return b
+}
+
+// tick delivers one frame from every speaker and runs one tick.
+func (b *stageBench) tick(now time.Time) {
+	var a voice.Audio
+	for i, frames := range b.packets {
+		a = voice.Audio{Frame: uint64(b.frame * 2), Opus: frames[b.frame%len(frames)]}
+		b.sh.Accept(uint32(i+1), &a)
+	}
+	b.frame++
+	b.sh.Tick(now, b.out)
+}
+
+func shapes() []struct {
+	name string
+	cfg  shapeConfig
+} {
+	return []struct {
+		name string
+		cfg  shapeConfig
+	}{
+		{"loudest8", shapeConfig{maxSpeakers: 8, mixAbove: -1}},
+		{"mix", shapeConfig{mixAbove: 0}},
+		{"mix-loudest8", shapeConfig{maxSpeakers: 8, mixAbove: 0}},
+	}
+}
+
+// TestShaperTickAllocatesNothing pins the stage's steady state: with
+// speakers talking, a tick of loudest-N or of mixing allocates nothing.
+func TestShaperTickAllocatesNothing(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates; run without -race")
+	}
+	for _, shape := range shapes() {
+		t.Run(shape.name, func(t *testing.T) {
+			b := newStageBench(t, 24, shape.cfg)
+			now := time.Now()
+			for range 60 { // speakers selected, codecs taken, buffers grown
+				b.tick(now)
+			}
+			emitted := b.out.speech + b.out.picked
+			if allocs := testing.AllocsPerRun(50, func() { b.tick(now) }); allocs != 0 {
+				t.Fatalf("a tick allocated %.1f times, want 0", allocs)
+			}
+			if b.out.speech+b.out.picked == emitted {
+				t.Fatal("the stage emitted nothing: the test measured an idle stage")
+			}
+		})
+	}
+}
+
+// TestMixingSelectsAndReleases checks the stage's bookkeeping over whole
+// bursts: loudest-N sends N speakers' packets per tick, mixing sends every
+// listener one packet per tick, and once everyone stopped the codecs are
+// back in the pool and the stage goes idle.
+func TestMixingSelectsAndReleases(t *testing.T) {
+	for _, shape := range shapes() {
+		t.Run(shape.name, func(t *testing.T) {
+			b := newStageBench(t, 24, shape.cfg)
+			now := time.Now()
+			for range 60 {
+				b.tick(now)
+			}
+			wantStreams := map[string]int{"loudest8": 0, "mix": min(24, maxMixed), "mix-loudest8": 8}[shape.name]
+			if n := len(b.sh.mix.streams); n != wantStreams {
+				t.Errorf("%d personal mix streams, want %d", n, wantStreams)
+			}
+			b.out.speech, b.out.picked = 0, 0
+			b.tick(now)
+			switch shape.cfg.mixAbove {
+			case -1:
+				if b.out.speech != 8 {
+					t.Errorf("loudest-8 sent %d packets in a tick, want 8", b.out.speech)
+				}
+			default:
+				if b.out.speech != 0 || b.out.picked != 120 {
+					t.Errorf("a mixing tick sent %d direct packets and %d mixed, want 0 and 120", b.out.speech, b.out.picked)
+				}
+			}
+			busy := true
+			for i := 0; busy && i < 200; i++ {
+				busy = b.sh.Tick(now, b.out)
+			}
+			if busy {
+				t.Fatal("the stage stayed busy 4 s after everyone stopped")
+			}
+			if len(b.sh.codecs.decoders) != 24 {
+				t.Errorf("%d decoders back in the pool, want 24", len(b.sh.codecs.decoders))
+			}
+			if len(b.sh.mix.streams) != 0 || b.sh.mix.enc != nil {
+				t.Errorf("the mix kept %d personal streams and its encoder", len(b.sh.mix.streams))
+			}
+		})
+	}
+}
+
+// BenchmarkStageTick measures the CPU of one 20 ms tick of a shaped channel
+// with 8, 32 and 100 people talking at once (120 listeners), for
+// loudest-8, mixing everyone, and mixing the loudest 8. A tick must stay
+// well under 20 ms of one core.
+func BenchmarkStageTick(b *testing.B) {
+	for _, shape := range shapes() {
+		for _, speakers := range []int{8, 32, 100} {
+			b.Run(fmt.Sprintf("%s/speakers=%d", shape.name, speakers), func(b *testing.B) {
+				runtime.LockOSThread()
+				defer runtime.UnlockOSThread()
+				sb := newStageBench(b, speakers, shape.cfg)
+				now := time.Now()
+				for range 100 {
+					sb.tick(now)
+				}
+				b.ReportAllocs()
+				b.ResetTimer()
+				cpu := threadCPU()
+				for range b.N {
+					sb.tick(now)
+				}
+				// CPU time, not wall time: the tick runs on one goroutine,
+				// and a busy machine stretches wall time but not this.
+				perTick := float64(threadCPU()-cpu) / float64(b.N)
+				b.ReportMetric(perTick/1e3, "cpu-µs/tick")
+				b.ReportMetric(perTick/1e3/float64(speakers), "cpu-µs/speaker")
+				b.ReportMetric(perTick/20e6*100, "%core")
+			})
+		}
+	}
+}
+
+// threadCPU is the CPU time, in nanoseconds, of the calling thread. The
+// benchmark locks itself to its thread so that this is the tick's time.
+func threadCPU() int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(1 /* RUSAGE_THREAD */, &ru); err != nil {
+		return 0
+	}
+	return ru.Utime.Nano() + ru.Stime.Nano()
+}
+
+// recordingEmitter keeps, for one listener, every packet a stage sends
+// them.
+type recordingEmitter struct {
+	listener uint32
+	got      [][]byte
+}
+
+func (e *recordingEmitter) Speech(sender uint32, a *voice.Audio) {
+	if sender != e.listener {
+		e.got = append(e.got, bytes.Clone(a.Opus))
+	}
+}
+
+func (e *recordingEmitter) SpeechEach(sender uint32, pick func(uint32) *voice.Audio) {
+	if a := pick(e.listener); a != nil {
+		e.got = append(e.got, bytes.Clone(a.Opus))
+	}
+}
+
+// switchRoughness runs a mixed channel where B talks throughout and A
+// joins in for a second, and returns what A hears, decoded: B's tone
+// alone from start to end, across A's switch to their own mix-minus
+// stream and back. It reports the roughness (the RMS of the signal's
+// second difference, which a pure 660 Hz tone keeps tiny and a click
+// makes large) of the worst 5 ms around each switch, relative to the
+// median 5 ms of the steady tone.
+func switchRoughness(t *testing.T, hangover, warm int) (join, leave float64) {
+	t.Helper()
+	s := &Server{}
+	var err error
+	if s.codecs, err = newCodecPool(); err != nil {
+		t.Fatal(err)
+	}
+	s.snap.Store(&snapshot{users: map[uint32]*voiceUser{}})
+	sh := newShaper(s, 1, 1000, shapeConfig{mixAbove: 0})
+	sh.mix.hangover, sh.mix.warm = hangover, warm
+	a, err := audiotest.NewSpeaker(440, 0.2, 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := audiotest.NewSpeaker(660, 0.2, 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := &recordingEmitter{listener: 1}
+	now := time.Now()
+	for tick := range 150 {
+		pkt, _ := b.Next()
+		sh.Accept(2, &voice.Audio{Frame: uint64(tick * 2), Opus: pkt})
+		if tick >= 50 && tick < 100 {
+			pkt, _ := a.Next()
+			sh.Accept(1, &voice.Audio{Frame: uint64(tick * 2), Opus: pkt, Terminator: tick == 99})
+		}
+		sh.Tick(now, out)
+	}
+	l, err := audiotest.NewListener()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range out.got {
+		if err := l.Add(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pcm := l.PCM
+	if lvl := audiotest.Level(pcm[len(pcm)/4:], 440); lvl > 0.01 {
+		t.Fatalf("A hears their own tone at %.3f", lvl)
+	}
+	const win = 240 // 5 ms
+	var rough []float64
+	for i := 0; i+win <= len(pcm); i += win {
+		var sum float64
+		for j := i + 2; j < i+win; j++ {
+			d := float64(pcm[j]) - 2*float64(pcm[j-1]) + float64(pcm[j-2])
+			sum += d * d
+		}
+		rough = append(rough, math.Sqrt(sum/win))
+	}
+	sorted := slices.Clone(rough)
+	slices.Sort(sorted)
+	median := sorted[len(sorted)/2]
+	worst := func(fromTick, toTick int) float64 {
+		w := 0.0
+		for i := fromTick * 4; i < toTick*4 && i < len(rough); i++ { // 4 windows a tick
+			w = max(w, rough[i])
+		}
+		return w / median
+	}
+	// A's voice reaches the mix two ticks after their first packet (the
+	// jitter buffer) and leaves it when their buffer runs dry; the
+	// switches happen within these spans, shifted by the stream's start.
+	first := 150 - len(out.got)
+	return worst(50-first, 60-first), worst(98-first, 110-first)
+}
+
+// TestSwitchingStreamsIsClean shows on decoded audio that a listener who
+// starts and stops talking in a mixed channel, and so moves to their own
+// mix-minus stream and back, hears no click: the audio around both
+// switches is as smooth as the steady tone. Without the warm-up and the
+// hangover the same switches are rough.
+func TestSwitchingStreamsIsClean(t *testing.T) {
+	join, leave := switchRoughness(t, personalHangover, warmTicks)
+	rawJoin, rawLeave := switchRoughness(t, 1, 0)
+	t.Logf("roughness around the switch, relative to the steady tone: join %.2f, leave %.2f (without warm-up and hangover: %.2f, %.2f)", join, leave, rawJoin, rawLeave)
+	if join > 2 || leave > 2 {
+		t.Errorf("switching streams is audible: %.2f and %.2f times the steady roughness", join, leave)
+	}
+	if rawJoin < 2*join && rawLeave < 2*leave {
+		t.Errorf("without warm-up and hangover the switches are as smooth (%.2f, %.2f): the test does not see clicks", rawJoin, rawLeave)
+	}
+}
