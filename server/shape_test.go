@@ -313,3 +313,61 @@ func TestMixMinus(t *testing.T) {
 		t.Errorf("a deafened member heard %d streams", len(h.packets))
 	}
 }
+
+// TestShapeFollowsTheFile: turning mixing on in the file adds the mix's
+// virtual user live, whose name nobody can log in with; with mix_above = 1
+// one speaker is forwarded as usual and two are mixed; turning it off
+// removes the virtual user and speech is forwarded again.
+func TestShapeFollowsTheFile(t *testing.T) {
+	s, path := startFileServer(t, conf.DefaultTOML(), nil)
+	a, b, c := s.join(t, "alice", nil), s.join(t, "bob", nil), s.join(t, "carol", nil)
+	for _, p := range []*peer{a, b, c} {
+		p.waitUDP()
+		p.moveTo("Plenary", a, b, c)
+	}
+	edit := func(change func(ch *conf.Channel)) {
+		t.Helper()
+		cfg, err := conf.Load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range cfg.Channels {
+			if cfg.Channels[i].Name == "Plenary" {
+				change(&cfg.Channels[i])
+			}
+		}
+		if err := conf.WriteFile(path, cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	edit(func(ch *conf.Channel) { ch.Mix, ch.MixAbove = true, 1 })
+	mix := virtualSession(t, c, "Plenary (mix)")
+	if u := c.Users()[mix]; u.GetChannelId() != c.channelID("Plenary") || u.GetRecording() {
+		t.Fatalf("the mix's virtual user is %v", u)
+	}
+	wantReject(t, dialErr(s, func(cfg *client.Config) { cfg.Username = "plenary (MIX)" }), mumblepb.Reject_UsernameInUse)
+
+	// One speaker: forwarded as they sent it.
+	speak(t, []*peer{a}, []tone{{"alice", 500, 0.2}}, 20, 400*time.Millisecond)
+	h := collect(c, 200*time.Millisecond)
+	if len(h.packets[a.Session()]) < 18 || len(h.packets[mix]) != 0 {
+		t.Fatalf("one speaker in a channel that mixes above one: %d packets direct, %d mixed", len(h.packets[a.Session()]), len(h.packets[mix]))
+	}
+	// Two: mixed, after at most the tick that counted them.
+	speak(t, []*peer{a, b}, []tone{{"alice", 500, 0.2}, {"bob", 700, 0.2}}, 20, time.Second)
+	h = collect(c, 200*time.Millisecond)
+	if len(h.packets[mix]) < 40 || len(h.packets[a.Session()]) > 2 || len(h.packets[b.Session()]) > 2 {
+		t.Fatalf("two speakers in a channel that mixes above one: %d mixed, %d and %d direct", len(h.packets[mix]), len(h.packets[a.Session()]), len(h.packets[b.Session()]))
+	}
+
+	edit(func(ch *conf.Channel) { ch.Mix, ch.MixAbove = false, 0 })
+	c.waitFor("the mix's virtual user gone", func(cl *client.Client) bool {
+		_, ok := cl.Users()[mix]
+		return !ok
+	})
+	speak(t, []*peer{a, b}, []tone{{"alice", 500, 0.2}, {"bob", 700, 0.2}}, 20, 400*time.Millisecond)
+	h = collect(c, 200*time.Millisecond)
+	if len(h.packets[a.Session()]) < 18 || len(h.packets[b.Session()]) < 18 || len(h.packets[mix]) != 0 {
+		t.Fatalf("after mixing was turned off: %d and %d direct, %d mixed", len(h.packets[a.Session()]), len(h.packets[b.Session()]), len(h.packets[mix]))
+	}
+}
