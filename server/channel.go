@@ -32,6 +32,7 @@ type channel struct {
 	listeners map[*user]struct{}
 	stage     Stage        // shapes the channel's speech on the tick; nil forwards directly
 	virtual   *virtualUser // the channel's mix and recorder, when it has one
+	shapeKeys shapeKeys    // the file's stage settings, written back with the channel
 }
 
 func newChannel(id uint32, parent *channel, name string) *channel {

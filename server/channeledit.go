@@ -235,6 +235,7 @@ func (s *Server) editChannelLocked(u *user, m *mumblepb.ChannelState, ch, parent
 	if m.Name != nil {
 		ch.name = m.GetName()
 		out.Name = m.Name
+		s.renameVirtualLocked(ch)
 	}
 	if m.Description != nil {
 		ch.setDescription(m.GetDescription())

@@ -36,6 +36,7 @@ type channelCopy struct {
 	maxUsers          uint32
 	acl               *acl.ChannelACL
 	links             []string // paths
+	shape             shapeKeys
 	children          []*channelCopy
 }
 
@@ -88,7 +89,7 @@ func (s *Server) queueConfigLocked() {
 	}
 	var copyOf func(ch *channel) *channelCopy
 	copyOf = func(ch *channel) *channelCopy {
-		cc := &channelCopy{name: ch.name, description: ch.description, position: ch.position, maxUsers: ch.maxUsers, acl: ch.acl}
+		cc := &channelCopy{name: ch.name, description: ch.description, position: ch.position, maxUsers: ch.maxUsers, acl: ch.acl, shape: ch.shapeKeys}
 		for l := range ch.links {
 			if !l.temporary {
 				cc.links = append(cc.links, paths[l])
@@ -258,6 +259,7 @@ func (s *Server) jobConfig(job *writeJob) *conf.Config {
 
 func (s *Server) channelToConfig(cc *channelCopy) conf.Channel {
 	ch := conf.Channel{Name: cc.name, Description: cc.description, Position: cc.position, MaxUsers: cc.maxUsers, Links: cc.links}
+	cc.shape.to(&ch)
 	ch.InheritACL, ch.Groups, ch.ACL = s.aclToConfigAt(cc.acl, false)
 	for _, child := range cc.children {
 		ch.Children = append(ch.Children, s.channelToConfig(child))

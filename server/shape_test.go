@@ -371,3 +371,31 @@ func TestShapeFollowsTheFile(t *testing.T) {
 		t.Fatalf("after mixing was turned off: %d and %d direct, %d mixed", len(h.packets[a.Session()]), len(h.packets[b.Session()]), len(h.packets[mix]))
 	}
 }
+
+// TestShapeSurvivesClientEdits: a channel's stage settings are written
+// back with it when a client edits the channel, and renaming the channel
+// renames its virtual user.
+func TestShapeSurvivesClientEdits(t *testing.T) {
+	cfg, err := conf.Parse(conf.DefaultTOML(), "plenary.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range cfg.Channels {
+		if cfg.Channels[i].Name == "Plenary" {
+			cfg.Channels[i].MaxSpeakers, cfg.Channels[i].Mix = 4, true
+		}
+	}
+	data, err := conf.Encode(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, path := startFileServer(t, data, grantAll{})
+	admin := s.join(t, "admin", withCert(t))
+	virtualSession(t, admin, "Plenary (mix)")
+	admin.Send(&mumblepb.ChannelState{ChannelId: proto.Uint32(admin.channelID("Plenary")), Name: proto.String("Main hall")})
+	written := waitFile(t, path, "the rename", func(c *conf.Config) bool { return c.Lookup("Main hall") != nil })
+	if ch := written.Lookup("Main hall"); ch.MaxSpeakers != 4 || !ch.Mix {
+		t.Errorf("the renamed channel was written with max_speakers %d, mix %v", ch.MaxSpeakers, ch.Mix)
+	}
+	virtualSession(t, admin, "Main hall (mix)")
+}

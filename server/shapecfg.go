@@ -4,6 +4,21 @@ import (
 	"github.com/plenum-voice/plenum/conf"
 )
 
+// shapeKeys are a channel's stage settings as the file has them, kept so
+// that writing the channel back keeps them.
+type shapeKeys struct {
+	maxSpeakers, mixAbove int
+	mix, record           bool
+}
+
+func keysOf(def *conf.Channel) shapeKeys {
+	return shapeKeys{maxSpeakers: def.MaxSpeakers, mixAbove: def.MixAbove, mix: def.Mix, record: def.Record}
+}
+
+func (k shapeKeys) to(def *conf.Channel) {
+	def.MaxSpeakers, def.MixAbove, def.Mix, def.Record = k.maxSpeakers, k.mixAbove, k.mix, k.record
+}
+
 // shapeOf is the stage configuration a channel's TOML asks for, and
 // whether it asks for a stage at all.
 func shapeOf(def *conf.Channel) (shapeConfig, bool) {
@@ -26,11 +41,13 @@ func (s *Server) applyShapesLocked(cfg *conf.Config) {
 			return
 		}
 		configured[ch] = true
+		ch.shapeKeys = keysOf(def)
 		want, on := shapeOf(def)
 		s.setShapeLocked(ch, want, on)
 	})
 	for _, ch := range s.channels {
 		if !configured[ch] {
+			ch.shapeKeys = shapeKeys{}
 			s.setShapeLocked(ch, shapeConfig{}, false)
 		}
 	}

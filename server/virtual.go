@@ -16,6 +16,7 @@ type virtualUser struct {
 	session   uint32
 	name      string
 	channel   *channel
+	mixing    bool // it speaks the channel's mix
 	recording bool
 }
 
@@ -63,9 +64,16 @@ func (s *Server) setVirtualLocked(ch *channel, want, mixing, recording bool) {
 	} else if v.name == name && v.recording == recording {
 		return
 	}
-	v.name, v.recording = name, recording
+	v.name, v.mixing, v.recording = name, mixing, recording
 	s.snapDirty = true
 	s.broadcastLocked(v.stateMessage(), nil)
+}
+
+// renameVirtualLocked follows a rename of ch in its virtual user's name.
+func (s *Server) renameVirtualLocked(ch *channel) {
+	if v := ch.virtual; v != nil {
+		s.setVirtualLocked(ch, true, v.mixing, v.recording)
+	}
 }
 
 func (s *Server) removeVirtualLocked(v *virtualUser) {
