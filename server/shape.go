@@ -251,7 +251,9 @@ func (sh *shaper) decode(sp *speaker, p *inPacket) {
 		rate = attack
 	}
 	sp.level += rate * (db - sp.level)
-	if sh.mixing || sh.cfg.record {
+	if sh.cfg.mixAbove >= 0 || sh.cfg.record {
+		// Kept even while not mixing (trim bounds it): the tick that
+		// starts mixing then already has this audio.
 		sp.jb.push(sh.pcm[:n])
 	}
 }

@@ -319,3 +319,55 @@ func TestSwitchingStreamsIsClean(t *testing.T) {
 		t.Errorf("without warm-up and hangover the switches are as smooth (%.2f, %.2f): the test does not see clicks", rawJoin, rawLeave)
 	}
 }
+
+// TestStageDelay measures, in ticks, how long a shaped channel holds
+// speech beyond the wait for the next tick (0 to 20 ms, 10 on average):
+// loudest-N forwards a packet on the first tick after it arrives, and the
+// mix plays a speaker's first frame one tick later, once the jitter
+// buffer holds a frame and a tick.
+func TestStageDelay(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  shapeConfig
+		want int
+	}{
+		{"loudest-N", shapeConfig{maxSpeakers: 2, mixAbove: -1}, 0},
+		{"mix", shapeConfig{mixAbove: 0}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &Server{}
+			var err error
+			if s.codecs, err = newCodecPool(); err != nil {
+				t.Fatal(err)
+			}
+			s.snap.Store(&snapshot{users: map[uint32]*voiceUser{}})
+			sh := newShaper(s, 1, 1000, tc.cfg)
+			sp, err := audiotest.NewSpeaker(500, 0.3, 20)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := &recordingEmitter{listener: 2}
+			l, err := audiotest.NewListener()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for tick := range 10 {
+				pkt, _ := sp.Next()
+				sh.Accept(1, &voice.Audio{Frame: uint64(2 * tick), Opus: pkt})
+				sh.Tick(time.Now(), out)
+				for _, p := range out.got {
+					l.Add(p)
+				}
+				out.got = out.got[:0]
+				if audiotest.RMS(l.PCM) > 0.01 {
+					t.Logf("the first packet is heard %d ticks after the tick it arrived for", tick)
+					if tick != tc.want {
+						t.Errorf("the stage held the first speech %d ticks, want %d", tick, tc.want)
+					}
+					return
+				}
+			}
+			t.Fatal("no audible output in 10 ticks")
+		})
+	}
+}
