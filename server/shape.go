@@ -61,10 +61,12 @@ const (
 const inboxSlots = 8
 
 type inPacket struct {
-	frame uint64
-	n     int
-	term  bool
-	opus  [maxOpusBytes]byte
+	frame  uint64
+	n      int
+	term   bool
+	hasPos bool
+	pos    [3]float32
+	opus   [maxOpusBytes]byte
 }
 
 // speaker is one member who sent speech to the channel recently.
@@ -142,7 +144,7 @@ func (sh *shaper) Accept(sender uint32, a *voice.Audio) {
 		return // more than a tick can hold: the oldest are already late
 	}
 	p := &sp.inbox[sp.cur][sp.held]
-	p.frame, p.term = a.Frame, a.Terminator
+	p.frame, p.term, p.hasPos, p.pos = a.Frame, a.Terminator, a.HasPosition, a.Position
 	p.n = copy(p.opus[:], a.Opus)
 	sp.held++
 }
@@ -222,7 +224,7 @@ func (sh *shaper) forward(sp *speaker, out Emitter) {
 	}
 	for i := range sp.taken {
 		p := &sp.taken[i]
-		sh.out = voice.Audio{Frame: p.frame, Opus: p.opus[:p.n], Terminator: p.term}
+		sh.out = voice.Audio{Frame: p.frame, Opus: p.opus[:p.n], Terminator: p.term, HasPosition: p.hasPos, Position: p.pos}
 		out.Speech(sp.session, &sh.out)
 		sp.forwarded = !p.term
 	}
