@@ -59,16 +59,16 @@ type Recorder struct {
 	done chan struct{} // closed when the writer goroutine has ended
 
 	// The writer goroutine's.
-	file    *os.File
-	seq     int // files begun
-	pager   pager
+	file      *os.File
+	seq       int // files begun
+	pager     pager
 	granule   int64 // samples written since the recording began
 	fileStart int64 // granule when the current file began
 	size      int64
-	page    []byte
-	batch   [][]byte
-	hold    *slot // the newest packet, kept back for the final (EOS) page
-	holdBuf slot
+	page      []byte
+	batch     [][]byte
+	hold      *slot // the newest packet, kept back for the final (EOS) page
+	holdBuf   slot
 }
 
 // NewRecorder starts a recorder. Its first file is created with the first
