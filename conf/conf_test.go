@@ -435,3 +435,25 @@ func TestCompilePattern(t *testing.T) {
 		t.Error("CompilePattern accepted an invalid pattern")
 	}
 }
+
+func TestShapingKeysAreValidated(t *testing.T) {
+	for _, tc := range []struct{ toml, want string }{
+		{"[[channel]]\nname = \"Hall\"\nrecord = true\n", ":3: channel[0].record: needs allow_recording = true"},
+		{"[[channel]]\nname = \"Hall\"\nmax_speakers = -1\n", ":3: channel[0].max_speakers: must be 0"},
+		{"[[channel]]\nname = \"Hall\"\nmix_above = 3\n", ":3: channel[0].mix_above: has no effect without mix = true"},
+		{"[server]\nrecording_max_bytes = 10\n", ":2: server.recording_max_bytes: must be at least 1 MiB"},
+	} {
+		_, err := Parse([]byte(tc.toml), "f.toml")
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: got %v, want %q", tc.toml, err, tc.want)
+		}
+	}
+	ok := "[server]\nallow_recording = true\n[[channel]]\nname = \"Hall\"\nmax_speakers = 8\nmix = true\nmix_above = 3\nrecord = true\n"
+	c, err := Parse([]byte(ok), "f.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ch := c.Lookup("Hall"); ch.MaxSpeakers != 8 || !ch.Mix || ch.MixAbove != 3 || !ch.Record {
+		t.Fatalf("parsed %+v", ch)
+	}
+}

@@ -1,13 +1,75 @@
 package server
 
-// startRecordingLocked opens the recording of ch's mix for sh and reports
-// whether it is recording. Recording is not built yet: it says so and
-// reports false, so nobody is shown a recording flag for a file that
-// does not exist.
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/plenum-voice/plenum/internal/oggopus"
+	"github.com/plenum-voice/plenum/proto/mumblepb"
+)
+
+// recordingsDir is where recordings go, inside the data directory.
+const recordingsDir = "recordings"
+
+// startRecordingLocked starts recording ch's mix for its stage sh, into
+// DATA/recordings/CHANNEL-START-N.opus, and tells everyone in the channel.
+// The stage ticks from now on, so silence is recorded as time, not
+// skipped.
 func (s *Server) startRecordingLocked(ch *channel, sh *shaper) bool {
-	s.log.Error("recording is not available in this build", "channel", ch.name)
-	return false
+	start := time.Now().UTC()
+	base := filepath.Join(s.cfg().DataDir, recordingsDir, fileSafe(ch.name)+"-"+start.Format("20060102-150405"))
+	name := ch.name
+	rec := oggopus.NewRecorder(oggopus.Options{
+		Name:     func(seq int) string { return fmt.Sprintf("%s-%03d.opus", base, seq) },
+		MaxBytes: s.cfg().RecordingMaxBytes,
+		Comments: []string{"TITLE=" + ch.name, "DATE=" + start.Format(time.RFC3339)},
+		OnError: func(err error) {
+			s.log.Error("recording failed; it goes on with the next file", "channel", name, "err", err)
+		},
+	})
+	sh.mix.rec = rec
+	s.clock.activate(ch.id, sh)
+	s.log.Info("recording started", "channel", ch.name, "files", base+"-*.opus")
+	s.tellChannelLocked(ch, "This channel is being recorded from now on.")
+	return true
 }
 
-// stopRecording closes sh's recording, if it has one.
-func (s *Server) stopRecording(sh *shaper) {}
+// stopRecording closes sh's recording, if it has one, once the lock is
+// released: the last pages and the sync are disk I/O.
+func (s *Server) stopRecording(sh *shaper) {
+	rec, ok := sh.mix.rec.(*oggopus.Recorder)
+	if !ok || sh.recordingStopped {
+		return
+	}
+	sh.recordingStopped = true
+	channel := sh.channel
+	s.afterUnlock = append(s.afterUnlock, func() {
+		rec.Close()
+		s.log.Info("recording stopped", "channel", channel, "packets_dropped", rec.Dropped())
+	})
+	if ch, ok := s.channels[channel]; ok {
+		s.tellChannelLocked(ch, "Recording of this channel has stopped.")
+	}
+}
+
+// tellChannelLocked sends a server message to everyone in ch.
+func (s *Server) tellChannelLocked(ch *channel, text string) {
+	m := &mumblepb.TextMessage{ChannelId: []uint32{ch.id}, Message: ptr(text)}
+	for u := range ch.users {
+		u.conn.send(m)
+	}
+}
+
+// fileSafe turns a channel name into a file name: letters, digits, '-'
+// and '_' are kept, anything else becomes '_'.
+func fileSafe(name string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) || r == '-' || r == '_' {
+			return r
+		}
+		return '_'
+	}, name)
+}

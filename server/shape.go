@@ -104,6 +104,8 @@ type shaper struct {
 	snap    *atomic.Pointer[snapshot] // for who is a priority speaker
 	stopped atomic.Bool               // replaced or removed: the clock drops it
 
+	recordingStopped bool // its recording was closed (control plane, under Server.mu)
+
 	mu       sync.Mutex
 	speakers map[uint32]*speaker // by session; entries are reused
 	free     []*speaker

@@ -1,7 +1,12 @@
 package server_test
 
 import (
+	"encoding/binary"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -398,4 +403,94 @@ func TestShapeSurvivesClientEdits(t *testing.T) {
 		t.Errorf("the renamed channel was written with max_speakers %d, mix %v", ch.MaxSpeakers, ch.Mix)
 	}
 	virtualSession(t, admin, "Main hall (mix)")
+}
+
+// TestRecordingAChannel: a channel with record = true is recorded to an
+// Ogg Opus file while everyone sees the recorder's recording flag; when the
+// file turns recording off the file is closed, and opusinfo and opusdec
+// find the speakers' tones in it.
+func TestRecordingAChannel(t *testing.T) {
+	if _, err := exec.LookPath("opusdec"); err != nil {
+		t.Skip("opus-tools not installed (apt-get install opus-tools); scripts/test installs it")
+	}
+	s, path := startFileServer(t, conf.DefaultTOML(), nil)
+	a, b, c := s.join(t, "alice", nil), s.join(t, "bob", nil), s.join(t, "carol", nil)
+	for _, p := range []*peer{a, b, c} {
+		p.waitUDP()
+		p.moveTo("Plenary", a, b, c)
+	}
+	edit := func(change func(cfg *conf.Config, ch *conf.Channel)) {
+		t.Helper()
+		cfg, err := conf.Load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range cfg.Channels {
+			if cfg.Channels[i].Name == "Plenary" {
+				change(cfg, &cfg.Channels[i])
+			}
+		}
+		if err := conf.WriteFile(path, cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	edit(func(cfg *conf.Config, ch *conf.Channel) { cfg.Server.AllowRecording, ch.Record = true, true })
+	rec := virtualSession(t, c, "Plenary (recorder)")
+	c.waitFor("the recording flag", func(cl *client.Client) bool { return cl.Users()[rec].GetRecording() })
+	c.waitFor("the recording notice", func(*client.Client) bool {
+		for _, m := range messagesOf[*mumblepb.TextMessage](c) {
+			if strings.Contains(m.GetMessage(), "being recorded") {
+				return true
+			}
+		}
+		return false
+	})
+	c.waitFor("ServerConfig saying recording is allowed", func(*client.Client) bool {
+		sc := messagesOf[*mumblepb.ServerConfig](c)
+		return len(sc) > 0 && sc[len(sc)-1].GetRecordingAllowed()
+	})
+
+	speak(t, []*peer{a, b}, []tone{{"alice", 440, 0.2}, {"bob", 660, 0.2}}, 20, 2*time.Second)
+	// Forwarding goes on as usual: recording does not mix for listeners.
+	if h := collect(c, 200*time.Millisecond); len(h.packets[a.Session()]) < 90 || len(h.packets[rec]) != 0 {
+		t.Fatalf("while recording: %d packets from alice, %d from the recorder", len(h.packets[a.Session()]), len(h.packets[rec]))
+	}
+	edit(func(_ *conf.Config, ch *conf.Channel) { ch.Record = false })
+	c.waitFor("the recorder gone", func(cl *client.Client) bool {
+		_, ok := cl.Users()[rec]
+		return !ok
+	})
+
+	files, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "data", "recordings", "Plenary-*.opus"))
+	if len(files) != 1 {
+		t.Fatalf("recordings: %v, want one file", files)
+	}
+	var out []byte
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		var err error // the file is closed just after the lock is released
+		if out, err = exec.Command("opusinfo", files[0]).CombinedOutput(); err == nil {
+			break
+		}
+	}
+	if strings.Contains(strings.ToLower(string(out)), "warning") || strings.Contains(string(out), "ERROR") {
+		t.Fatalf("opusinfo: %s", out)
+	}
+	wav := filepath.Join(t.TempDir(), "rec.wav")
+	if out, err := exec.Command("opusdec", "--quiet", "--rate", "48000", files[0], wav).CombinedOutput(); err != nil {
+		t.Fatalf("opusdec: %v %s", err, out)
+	}
+	raw, _ := os.ReadFile(wav)
+	pcm := make([]int16, (len(raw)-44)/2)
+	for i := range pcm {
+		pcm[i] = int16(binary.LittleEndian.Uint16(raw[44+2*i:]))
+	}
+	t.Logf("recorded %.2f s: 440 Hz at %.3f, 660 Hz at %.3f", float64(len(pcm))/48000, audiotest.Level(pcm, 440), audiotest.Level(pcm, 660))
+	if len(pcm) < 2*48000 {
+		t.Errorf("the recording is %.2f s long, the speech alone was 2 s", float64(len(pcm))/48000)
+	}
+	for _, f := range []float64{440, 660} {
+		if lvl := audiotest.Level(pcm, f); lvl < 0.05 {
+			t.Errorf("%v Hz is at %.3f in the recording", f, lvl)
+		}
+	}
 }
