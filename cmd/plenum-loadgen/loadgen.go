@@ -26,6 +26,14 @@ type Options struct {
 	MetricsURL string        // Plenum's /metrics, for the time voice spends in the server; "" for none
 	NamePrefix string
 	Payload    int // bytes of "Opus" per packet
+	// Opus sends real Opus (opuspayload.go), for a server that decodes
+	// speech. Loudest says the channel forwards only the N loudest
+	// (max_speakers = N): each listener is expected to hear N streams, not
+	// all K. Mixed says it mixes: each client is expected to receive one
+	// mixed packet per 20 ms from a sender that is none of the speakers.
+	Opus    bool
+	Loudest int
+	Mixed   bool
 
 	DialConcurrency int           // simultaneous logins while connecting
 	StormWindow     time.Duration // rejoins are spread over this window
@@ -78,6 +86,8 @@ type gen struct {
 	// listeners check a packet's sender against it.
 	speakerSession []uint32
 
+	loops [][][]byte // with Opus: each speaker's padded frames
+
 	latency *Hist // added one-way latency, 10 µs buckets up to 10 s (8 MB)
 	ping    *Hist // TCP ping round trips, 100 µs buckets up to 10 s
 
@@ -96,6 +106,10 @@ type user struct {
 	viaTCP     atomic.Uint64
 	bad        atomic.Uint64
 	outOfOrder atomic.Uint64
+	cut        atomic.Uint64   // terminators of streams a loudest-N channel cut off
+	mixed      atomic.Uint64   // packets of a mixed stream (sender not a speaker)
+	mixedGaps  atomic.Uint64   // frames missing between consecutive mixed packets
+	mixedLast  atomic.Uint64   // frame number of the last mixed packet + 1
 	lastSeq    []atomic.Uint64 // per speaker: last sequence + 1 (0: none yet)
 	_          [64]byte
 }
@@ -103,7 +117,19 @@ type user struct {
 // onAudio is every listener's receive callback: O(1), no allocation.
 func (u *user) onAudio(p *client.AudioPacket) {
 	g := u.g
-	idx, seq, sent, ok := decodePayload(p.Opus)
+	payload := p.Opus
+	if g.loops != nil {
+		payload = opusTrailer(p.Opus)
+		switch {
+		case payload == nil && g.opt.Mixed && !g.isSpeaker(p.Sender):
+			u.onMixed(p)
+			return
+		case payload == nil && g.opt.Loudest > 0 && p.Terminator && g.isSpeaker(p.Sender):
+			u.cut.Add(1) // the server's end of a stream it stopped forwarding
+			return
+		}
+	}
+	idx, seq, sent, ok := decodePayload(payload)
 	if !ok || int(idx) >= len(g.speakerSession) || g.speakerSession[idx] != p.Sender || p.Frame != seq {
 		u.bad.Add(1)
 		return
@@ -119,6 +145,26 @@ func (u *user) onAudio(p *client.AudioPacket) {
 	} else {
 		last.Store(seq + 1)
 	}
+}
+
+func (g *gen) isSpeaker(session uint32) bool {
+	for _, s := range g.speakerSession {
+		if s == session {
+			return true
+		}
+	}
+	return false
+}
+
+// onMixed counts a packet of a mixed stream: they carry no send time (the
+// server encoded them), so only their number and the gaps in their frame
+// numbers (10 ms units, 2 a packet) are checked.
+func (u *user) onMixed(p *client.AudioPacket) {
+	u.mixed.Add(1)
+	if last := u.mixedLast.Load(); last > 0 && p.Frame > last+1 {
+		u.mixedGaps.Add((p.Frame - last - 1) / 2)
+	}
+	u.mixedLast.Store(p.Frame + 1)
 }
 
 func (g *gen) config(u *user) client.Config {
@@ -190,6 +236,9 @@ func collect(errs chan error) []error {
 func (g *gen) waitSynced(ctx context.Context, users []*user, n int) error {
 	ctx, cancel := context.WithTimeout(ctx, g.opt.SyncTimeout)
 	defer cancel()
+	if g.opt.Mixed {
+		n++ // the channel's virtual user, whose voice is the mix
+	}
 	for _, u := range users {
 		err := u.c.Wait(ctx, func(c *client.Client) bool { return c.NumUsers() == n })
 		if err != nil {
@@ -222,6 +271,8 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 		return nil, fmt.Errorf("unknown mode %q", opt.Mode)
 	case opt.Payload < payloadHeader || opt.Payload > 1000:
 		return nil, fmt.Errorf("payload must be %d..1000 bytes", payloadHeader)
+	case (opt.Loudest > 0 || opt.Mixed) && !opt.Opus:
+		return nil, errors.New("a shaped channel (-loudest, -mixed) decodes speech: it needs -opus")
 	}
 	_, portStr, err := net.SplitHostPort(opt.Addr)
 	if err != nil {
@@ -237,6 +288,11 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 		speakerSession: make([]uint32, opt.K),
 		latency:        NewHist(10*time.Microsecond, 10*time.Second),
 		ping:           NewHist(100*time.Microsecond, 10*time.Second),
+	}
+	if opt.Opus {
+		if g.loops, err = opusLoops(opt.K, opt.Payload); err != nil {
+			return nil, err
+		}
 	}
 	pid := ""
 	if opt.ServerPID > 0 {
@@ -307,7 +363,14 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 			r.ViaTCP += u.viaTCP.Load()
 			r.Bad += u.bad.Load()
 			r.OutOfOrder += u.outOfOrder.Load()
+			r.Mixed += u.mixed.Load()
+			r.MixedGaps += u.mixedGaps.Load()
+			r.Cut += u.cut.Load()
+			if u.mixed.Load() == 0 {
+				r.MixedMissing++
+			}
 		}
+		g.shapedExpectations(r)
 		ms := func(d time.Duration) float64 { return float64(d) / 1e6 }
 		r.LatencyP50Ms = ms(g.latency.Quantile(0.50))
 		r.LatencyP99Ms = ms(g.latency.Quantile(0.99))
@@ -394,6 +457,9 @@ func (g *gen) speak(ctx context.Context, users []*user) (sent, errs, late uint64
 	for i, u := range users {
 		sp[i] = speaker{c: u.c, idx: uint32(i), due: base + time.Duration(i)*frameInterval/time.Duration(len(users)),
 			buf: make([]byte, g.opt.Payload)}
+		if g.loops != nil {
+			sp[i].buf = make([]byte, 0, 2*g.opt.Payload)
+		}
 	}
 	tick := time.NewTicker(time.Millisecond)
 	defer tick.Stop()
@@ -414,7 +480,13 @@ func (g *gen) speak(ctx context.Context, users []*user) (sent, errs, late uint64
 				if ts-s.due > lateAfter {
 					late++
 				}
-				encodePayload(s.buf, s.idx, s.seq, ts)
+				if g.loops != nil {
+					// A copy of the frame, its padding (the trailer) rewritten.
+					s.buf = append(s.buf[:0], g.loops[s.idx][s.seq%opusLoopFrames]...)
+					encodePayload(s.buf[len(s.buf)-payloadHeader:], s.idx, s.seq, ts)
+				} else {
+					encodePayload(s.buf, s.idx, s.seq, ts)
+				}
 				if err := s.c.SendAudio(0, s.seq, s.buf, false, nil); err != nil {
 					errs++
 				} else {
@@ -470,4 +542,24 @@ func (g *gen) storm(ctx context.Context, users []*user, r *Report) error {
 	}
 	pwg.Wait()
 	return nil
+}
+
+// shapedExpectations replaces all-to-all expectations for a shaped
+// channel. Loudest-N: at any moment N streams reach everyone but their own
+// speaker, which adds up to N × (clients − 1) copies of a speaker's share
+// of what was sent, whoever the N are. Mixed: a mixed stream numbers its
+// frames without gaps, so what is missing between the packets a client
+// received is what it lost (and a client that received none is counted
+// apart).
+func (g *gen) shapedExpectations(r *Report) {
+	opt := g.opt
+	switch {
+	case opt.Mixed:
+		r.Shaping = "mix"
+		r.Expected = r.Mixed + r.MixedGaps
+		r.Received = r.Mixed
+	case opt.Loudest > 0 && opt.Loudest < opt.K:
+		r.Shaping = fmt.Sprintf("loudest %d", opt.Loudest)
+		r.Expected = r.Sent * uint64(opt.Loudest) * uint64(opt.N-1) / uint64(opt.K)
+	}
 }

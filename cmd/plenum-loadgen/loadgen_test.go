@@ -6,11 +6,13 @@ import (
 	"log/slog"
 	"math"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/plenum-voice/plenum/conf"
+	"github.com/plenum-voice/plenum/internal/audiotest"
 	"github.com/plenum-voice/plenum/server"
 )
 
@@ -229,5 +231,143 @@ func TestBucketQuantile(t *testing.T) {
 	}
 	if got := bucketQuantile(after, after, 0.5); got != -1 {
 		t.Errorf("no observations: %v, want -1", got)
+	}
+}
+
+// TestPaddedOpusDecodesAsTheOriginal: the generator's header rides in Opus
+// padding, which a decoder ignores: the padded packet decodes to exactly
+// the original's samples, and the header comes back out intact.
+func TestPaddedOpusDecodesAsTheOriginal(t *testing.T) {
+	sp, err := audiotest.NewSpeaker(440, 0.3, 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, padded := mustListener(t), mustListener(t)
+	for seq := range uint64(20) {
+		pkt, err := sp.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		trailer := make([]byte, payloadHeader)
+		encodePayload(trailer, 7, seq, time.Duration(seq)*time.Millisecond)
+		p, err := padOpus(pkt, trailer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := plain.Add(pkt); err != nil {
+			t.Fatal(err)
+		}
+		if err := padded.Add(p); err != nil {
+			t.Fatalf("the padded packet does not decode: %v", err)
+		}
+		idx, gotSeq, sent, ok := decodePayload(opusTrailer(p))
+		if !ok || idx != 7 || gotSeq != seq || sent != time.Duration(seq)*time.Millisecond {
+			t.Fatalf("trailer came back as %d %d %v %v", idx, gotSeq, sent, ok)
+		}
+	}
+	if !slices.Equal(plain.PCM, padded.PCM) {
+		t.Fatal("the padded packets decode to other samples than the originals")
+	}
+	if opusTrailer([]byte{0x78, 1, 2, 3}) != nil {
+		t.Fatal("a code 0 packet was taken for a padded one")
+	}
+	if _, err := padOpus([]byte{0x79, 1, 2}, nil); err == nil {
+		t.Fatal("a code 1 packet (two frames) was taken for one frame")
+	}
+}
+
+func mustListener(t *testing.T) *audiotest.Listener {
+	t.Helper()
+	l, err := audiotest.NewListener()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// TestOpusLoopsAreCBRNearThePayload: every speaker's frames have about the
+// requested size, as Mumble's constant bit rate would.
+func TestOpusLoopsAreCBRNearThePayload(t *testing.T) {
+	loops, err := opusLoops(3, defaultPayload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, loop := range loops {
+		for _, p := range loop {
+			// libopus fills a constant bit rate partly with padding of
+			// its own, which the rewrite replaces with the trailer.
+			if len(p) < defaultPayload-10 || len(p) > defaultPayload+3 {
+				t.Fatalf("speaker %d: a %d-byte packet, want about %d", i, len(p), defaultPayload)
+			}
+		}
+	}
+}
+
+// TestRunAgainstShapedChannels: with real Opus the generator measures a
+// loudest-N channel (every listener hears N streams, nothing lost) and a
+// mixing one (every client one mixed packet per 20 ms), and plain
+// forwarding of -opus payloads still checks out packet by packet.
+func TestRunAgainstShapedChannels(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a server")
+	}
+	for _, tc := range []struct {
+		name  string
+		shape func(*conf.Channel)
+		opt   Options
+	}{
+		{"forward", func(*conf.Channel) {}, Options{}},
+		{"loudest", func(ch *conf.Channel) { ch.MaxSpeakers = 2 }, Options{Loudest: 2}},
+		{"mixed", func(ch *conf.Channel) { ch.Mix = true }, Options{Mixed: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := conf.Default()
+			cfg.Channels = []conf.Channel{{Name: "Hall"}}
+			tc.shape(&cfg.Channels[0])
+			cfg.Server.DefaultChannel = "Hall"
+			srv, err := server.New(server.Options{Config: cfg, Listen: "127.0.0.1:0", AdminListen: server.NoAdmin, DataDir: t.TempDir(),
+				Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := srv.Listen(); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(t.Context())
+			done := make(chan struct{})
+			go func() { defer close(done); srv.Serve(ctx) }()
+			defer func() { cancel(); <-done }()
+
+			opt := tc.opt
+			opt.Addr, opt.N, opt.K, opt.Duration, opt.Opus = srv.Addr().String(), 6, 4, 2*time.Second, true
+			opt.Drain, opt.NamePrefix = 500*time.Millisecond, tc.name+"-"
+			r, err := Run(t.Context(), opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var text strings.Builder
+			r.WriteText(&text)
+			t.Logf("\n%s", text.String())
+			if r.Bad != 0 || r.SendErrors != 0 {
+				t.Errorf("bad %d, send errors %d", r.Bad, r.SendErrors)
+			}
+			switch tc.name {
+			case "forward":
+				if r.Received != r.Expected || r.Expected != 5*r.Sent {
+					t.Errorf("received %d of %d", r.Received, r.Expected)
+				}
+			case "loudest":
+				// Two streams reach the five others of each speaker: 2/4 of
+				// all-to-all. A speaker cut at the start adds a few.
+				if r.Expected != r.Sent*2*5/4 || r.LossPct > 1 || r.LossPct < -3 || r.Mixed != 0 {
+					t.Errorf("loudest 2: received %d of %d (%.2f %%), mixed %d", r.Received, r.Expected, r.LossPct, r.Mixed)
+				}
+			case "mixed":
+				// Each of the 6 clients gets the mix for the 2 s.
+				if r.Mixed < 6*95 || r.MixedGaps != 0 || r.MixedMissing != 0 {
+					t.Errorf("mix: %d mixed packets, %d gaps, %d clients without", r.Mixed, r.MixedGaps, r.MixedMissing)
+				}
+			}
+		})
 	}
 }

@@ -22,15 +22,20 @@ type Report struct {
 	Speakers      int     `json:"speakers"`
 	Seconds       float64 `json:"seconds"` // speaking time
 
-	Sent        uint64  `json:"sent"`
-	SendErrors  uint64  `json:"send_errors"`
-	Expected    uint64  `json:"expected"` // sent × listeners who should hear them
-	Received    uint64  `json:"received"`
-	ViaTCP      uint64  `json:"received_via_tcp"`
-	Bad         uint64  `json:"bad"`          // failed the payload check or came from the wrong sender
-	OutOfOrder  uint64  `json:"out_of_order"` // sequence not above the last one from that speaker
-	LossPct     float64 `json:"loss_pct"`
-	DeliveredPS float64 `json:"delivered_per_s"`
+	Sent         uint64  `json:"sent"`
+	SendErrors   uint64  `json:"send_errors"`
+	Expected     uint64  `json:"expected"` // sent × listeners who should hear them
+	Received     uint64  `json:"received"`
+	ViaTCP       uint64  `json:"received_via_tcp"`
+	Bad          uint64  `json:"bad"`                 // failed the payload check or came from the wrong sender
+	OutOfOrder   uint64  `json:"out_of_order"`        // sequence not above the last one from that speaker
+	Shaping      string  `json:"shaping,omitempty"`   // "loudest N" or "mix": what Expected assumes
+	Mixed        uint64  `json:"mixed_received"`      // packets of the channel's mix (no send time: no latency)
+	MixedGaps    uint64  `json:"mixed_gaps"`          // mixed frames missing between those received
+	MixedMissing int     `json:"clients_without_mix"` // clients that received no mixed packet at all
+	Cut          uint64  `json:"cut_terminators"`     // a loudest-N channel's ends of streams it cut off
+	LossPct      float64 `json:"loss_pct"`
+	DeliveredPS  float64 `json:"delivered_per_s"`
 
 	LatencyP50Ms float64 `json:"latency_p50_ms"`
 	LatencyP99Ms float64 `json:"latency_p99_ms"`
@@ -94,7 +99,17 @@ func (r *Report) WriteText(w io.Writer) error {
 	p("speakers", "%d", r.Speakers)
 	p("seconds", "%.1f", r.Seconds)
 	p("packets sent", "%d (errors %d, late %d)", r.Sent, r.SendErrors, r.LateSends)
-	p("expected", "%d", r.Expected)
+	if r.Shaping != "" {
+		p("expected", "%d (the channel shapes speech: %s)", r.Expected, r.Shaping)
+	} else {
+		p("expected", "%d", r.Expected)
+	}
+	switch {
+	case r.Shaping == "mix":
+		p("mixed", "%d packets of the mix, %d missing between them, %d clients without any; no latency (the server encodes the mix)", r.Mixed, r.MixedGaps, r.MixedMissing)
+	case r.Shaping != "":
+		p("cut off", "%d streams ended by the server's terminator", r.Cut)
+	}
 	p("received", "%d (via TCP %d, bad %d, out of order %d)", r.Received, r.ViaTCP, r.Bad, r.OutOfOrder)
 	p("loss", "%.3f %%", r.LossPct)
 	p("delivered", "%.0f packets/s", r.DeliveredPS)

@@ -129,3 +129,7 @@ func RMS(pcm []int16) float64 {
 	}
 	return math.Sqrt(sum / float64(len(pcm)))
 }
+
+// SetBitrate changes the speaker's constant bit rate (bits per second);
+// a 20 ms frame is then bps/400 bytes, its TOC byte included.
+func (s *Speaker) SetBitrate(bps int) error { return s.enc.SetBitrate(bps) }
