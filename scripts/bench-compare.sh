@@ -30,26 +30,15 @@ murmurd=${MURMURD:-/usr/sbin/murmurd}
 tmp=$(mktemp -d /tmp/bench-compare.XXXXXX)
 out=${BENCH_OUT:-$([[ $quick == 1 ]] && echo "$tmp/BENCHMARKS.md" || echo "$repo/docs/BENCHMARKS.md")}
 
-server_pid=
+source "$repo/scripts/bench-lib.sh"
 cleanup() {
 	stop_server
 	# The temp dir holds the built binaries, configs and raw results; keep
 	# it only when asked to.
 	if [[ -z ${BENCH_KEEP:-} ]]; then rm -rf "$tmp"; else echo "kept $tmp" >&2; fi
 }
-stop_server() {
-	if [[ -n $server_pid ]]; then
-		kill -TERM "$server_pid" 2>/dev/null || true
-		for _ in $(seq 50); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
-		kill -KILL "$server_pid" 2>/dev/null || true
-		wait "$server_pid" 2>/dev/null || true
-		server_pid=
-	fi
-}
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-log() { echo "$(date +%T) $*" >&2; }
 
 [[ -x $murmurd ]] || { echo "$murmurd not found (apt-get install mumble-server)" >&2; exit 1; }
 command -v taskset >/dev/null || { echo "taskset not found (util-linux)" >&2; exit 1; }
@@ -58,65 +47,7 @@ command -v taskset >/dev/null || { echo "taskset not found (util-linux)" >&2; ex
 log "building plenum and plenum-loadgen from $src"
 (cd "$src" && go build -o "$tmp/plenum" ./cmd/plenum && go build -o "$tmp/plenum-loadgen" ./cmd/plenum-loadgen)
 
-free_port() {
-	local p
-	while :; do
-		p=$((20000 + RANDOM % 30000))
-		if ! ss -Hltun "sport = :$p" | grep -q .; then echo "$p"; return; fi
-	done
-}
-
-wait_tcp() { # port
-	for _ in $(seq 300); do
-		if timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; then return 0; fi
-		kill -0 "$server_pid" 2>/dev/null || return 1
-		sleep 0.1
-	done
-	return 1
-}
-
-# Plenum: its default configuration with Murmur's limits where they differ.
-mkdir -p "$tmp/plenum-data" "$tmp/murmur"
-"$tmp/plenum" -print-default-config |
-	sed -e 's/^max_users = .*/max_users = 2000/' \
-		-e 's/^timeout = .*/timeout = "60s"/' \
-		-e 's/^message_limit = .*/message_limit = 100000/' \
-		-e 's/^message_burst = .*/message_burst = 100000/' >"$tmp/plenum.toml"
-
-start_plenum() { # port
-	admin_port=$(free_port)
-	taskset -c 0 "$tmp/plenum" -config "$tmp/plenum.toml" -listen "127.0.0.1:$1" -data "$tmp/plenum-data" \
-		-admin-listen "127.0.0.1:$admin_port" >>"$tmp/plenum.log" 2>&1 &
-	server_pid=$!
-	wait_tcp "$1" || { cat "$tmp/plenum.log" >&2; echo "plenum did not start" >&2; exit 1; }
-}
-
-start_murmur() { # port
-	cat >"$tmp/murmur/murmur.ini" <<EOF
-host=127.0.0.1
-port=$1
-database=$tmp/murmur/murmur.sqlite
-logfile=
-pidfile=$tmp/murmur/murmur.pid
-welcometext=
-users=2000
-usersperchannel=0
-bandwidth=558000
-messagelimit=100000
-messageburst=100000
-autobanAttempts=0
-timeout=60
-allowping=true
-bonjour=false
-registerName=
-EOF
-	# As root, Debian's murmurd otherwise switches to mumble-server, which
-	# cannot open a database in our temp dir.
-	if [[ $(id -u) == 0 ]]; then echo "uname=root" >>"$tmp/murmur/murmur.ini"; fi
-	(cd "$tmp/murmur" && exec taskset -c 0 "$murmurd" -fg -ini "$tmp/murmur/murmur.ini" >>"$tmp/murmur.log" 2>&1) &
-	server_pid=$!
-	wait_tcp "$1" || { cat "$tmp/murmur.log" >&2; echo "murmurd did not start" >&2; exit 1; }
-}
+write_plenum_config "$tmp/plenum.toml"
 
 # Scenarios: number name mode n k (quick mode shrinks n).
 scenarios=(
