@@ -145,6 +145,7 @@ func TestSoakReportChecks(t *testing.T) {
 		"voice loss":                     func(r *SoakReport) { r.Received = r.Expected - r.Expected/500 },
 		"voice integrity":                func(r *SoakReport) { r.Misrouted = 1 },
 		"text":                           func(r *SoakReport) { r.TextsReceived-- },
+		"text ":                          func(r *SoakReport) { r.TextsReceived, r.ServerLimited = r.TextsReceived-2, 1 },
 		"ACL edits":                      func(r *SoakReport) { r.ACLConfirmed-- },
 		"server RSS trend":               func(r *SoakReport) { r.ServerRSSMB.SlopePer10m = 3 },
 		"server goroutine trend":         func(r *SoakReport) { r.ServerGoroutines.SlopePer10m = 25 },
@@ -194,6 +195,13 @@ func TestSoakReportChecks(t *testing.T) {
 	out := text(r)
 	if r.Failed != 0 || !strings.Contains(out, "skip  server counters") || !strings.Contains(out, "result: PASS") {
 		t.Errorf("without metrics:\n%s", out)
+	}
+	// A text the server's rate limit dropped (and counted) is no loss.
+	r = good()
+	r.TextsReceived, r.ServerLimited = r.TextsReceived-1, 3
+	r.evaluate(lim)
+	if r.Failed != 0 {
+		t.Errorf("a text dropped by the counted rate limit failed the soak:\n%s", text(r))
 	}
 }
 

@@ -28,6 +28,7 @@ const (
 	metUsers      = "plenum_users"
 	metConns      = "plenum_connections_total"
 	metDropped    = "plenum_voice_dropped_total" // by reason
+	metLimited    = "plenum_control_messages_rate_limited_total"
 )
 
 // sample is one observation; -1 means not measured.
