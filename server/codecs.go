@@ -15,6 +15,9 @@ const (
 	// mixBitrate is what a mixed stream costs each listener: a voice at
 	// Mumble's default quality, constant bit rate as Mumble's own.
 	mixBitrate = 40000
+	// mixLookahead is the encoders' delay: CELT-only Opus (the restricted
+	// low-delay application) looks 2.5 ms ahead. A recording's pre-skip.
+	mixLookahead = sampleRate * 25 / 10000
 )
 
 // codecPool keeps Opus decoders and encoders for the stages, so that a
@@ -68,14 +71,19 @@ func (p *codecPool) putDecoder(d *opus.Decoder) {
 	p.decoders = append(p.decoders, d)
 }
 
-// encoder returns a reset encoder set up as Mumble sets up its own.
+// encoder returns a reset encoder for a mixed stream: 40 kbit/s constant
+// bit rate as Mumble sends, but CELT only (the restricted low-delay
+// application): a mix of several voices is not what SILK's speech model
+// is for, and CELT encodes one in a quarter of the time (BenchmarkStageTick:
+// 1.7 against 8.7 ms a tick for 8 mixed of 32 speakers) with 2.5 ms of
+// look-ahead instead of 6.5.
 func (p *codecPool) encoder() (*opus.Encoder, error) {
 	if n := len(p.encoders); n > 0 {
 		e := p.encoders[n-1]
 		p.encoders = p.encoders[:n-1]
 		return e, e.Reset()
 	}
-	e, err := opus.NewEncoder(sampleRate, 1, opus.AppVoIP)
+	e, err := opus.NewEncoder(sampleRate, 1, opus.AppRestrictedLowdelay)
 	if err != nil {
 		return nil, err
 	}

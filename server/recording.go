@@ -25,6 +25,7 @@ func (s *Server) startRecordingLocked(ch *channel, sh *shaper) bool {
 	rec := oggopus.NewRecorder(oggopus.Options{
 		Name:     func(seq int) string { return fmt.Sprintf("%s-%03d.opus", base, seq) },
 		MaxBytes: s.cfg().RecordingMaxBytes,
+		PreSkip:  mixLookahead,
 		Comments: []string{"TITLE=" + ch.name, "DATE=" + start.Format(time.RFC3339)},
 		OnError: func(err error) {
 			s.log.Error("recording failed; it goes on with the next file", "channel", name, "err", err)
