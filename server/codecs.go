@@ -25,7 +25,8 @@ const (
 // It belongs to the tick goroutine: only Tick takes and returns codecs,
 // so it needs no lock.
 type codecPool struct {
-	decoders []*opus.Decoder
+	decoders []*opus.Decoder // at 48 kHz, for the mix
+	meters   []*opus.Decoder // at loudnessRate, for loudness alone
 	encoders []*opus.Encoder
 	// silence is one 20 ms frame of silence as Opus: what a cut stream
 	// ends with, and what resets a returned decoder.
@@ -49,26 +50,40 @@ func newCodecPool() (*codecPool, error) {
 	return p, nil
 }
 
-// decoder returns a decoder in the state of a fresh one, as far as
-// anything audible goes.
-func (p *codecPool) decoder() (*opus.Decoder, error) {
-	if n := len(p.decoders); n > 0 {
-		d := p.decoders[n-1]
-		p.decoders = p.decoders[:n-1]
+// loudnessRate is what a stage that only measures loudness decodes at:
+// speech's loudness is in its lower frequencies, and libopus decodes a
+// third of the samples for a good part less CPU.
+const loudnessRate = 16000
+
+// decoder returns a decoder at rate (sampleRate or loudnessRate) in the
+// state of a fresh one, as far as anything audible goes.
+func (p *codecPool) decoder(rate int) (*opus.Decoder, error) {
+	pool := p.pool(rate)
+	if n := len(*pool); n > 0 {
+		d := (*pool)[n-1]
+		*pool = (*pool)[:n-1]
 		return d, nil
 	}
-	return opus.NewDecoder(sampleRate, 1)
+	return opus.NewDecoder(rate, 1)
 }
 
-// putDecoder takes a decoder back. hraban/opus offers no reset for
-// decoders, so it decodes two frames of silence: that flushes the overlap
-// and the prediction state a previous speaker left, so the next speaker's
-// first frame does not carry their tail.
-func (p *codecPool) putDecoder(d *opus.Decoder) {
+func (p *codecPool) pool(rate int) *[]*opus.Decoder {
+	if rate == loudnessRate {
+		return &p.meters
+	}
+	return &p.decoders
+}
+
+// putDecoder takes back a decoder of rate. hraban/opus offers no reset
+// for decoders, so it decodes two frames of silence: that flushes the
+// overlap and the prediction state a previous speaker left, so the next
+// speaker's first frame does not carry their tail.
+func (p *codecPool) putDecoder(d *opus.Decoder, rate int) {
 	for range 2 {
 		d.Decode(p.silence, p.scratch)
 	}
-	p.decoders = append(p.decoders, d)
+	pool := p.pool(rate)
+	*pool = append(*pool, d)
 }
 
 // encoder returns a reset encoder for a mixed stream: 40 kbit/s constant

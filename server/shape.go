@@ -102,6 +102,7 @@ type shaper struct {
 	cfg     shapeConfig
 	codecs  *codecPool
 	snap    *atomic.Pointer[snapshot] // for who is a priority speaker
+	rate    int                       // decoders' sample rate: 48 kHz to mix, less to measure
 	stopped atomic.Bool               // replaced or removed: the clock drops it
 
 	recordingStopped bool // its recording was closed (control plane, under Server.mu)
@@ -129,6 +130,10 @@ func newShaper(s *Server, channel, virtual uint32, cfg shapeConfig) *shaper {
 		snap:     &s.snap,
 		speakers: make(map[uint32]*speaker, 64),
 		pcm:      make([]int16, maxFrameSamp),
+	}
+	sh.rate = loudnessRate
+	if cfg.mixAbove >= 0 || cfg.record {
+		sh.rate = sampleRate
 	}
 	sh.mix.init(sh)
 	return sh
@@ -238,7 +243,7 @@ func (sh *shaper) decode(sp *speaker, p *inPacket) {
 		return
 	}
 	if sp.dec == nil {
-		d, err := sh.codecs.decoder()
+		d, err := sh.codecs.decoder(sh.rate)
 		if err != nil {
 			return
 		}
@@ -415,7 +420,7 @@ func (sh *shaper) endForwarded(sp *speaker, out Emitter) {
 		return
 	}
 	sp.forwarded = false
-	units := uint64(max(sp.frameSamples/(sampleRate/100), 1)) // frames count in 10 ms units
+	units := uint64(max(sp.frameSamples/(sh.rate/100), 1)) // frames count in 10 ms units
 	sh.out = voice.Audio{Frame: sp.lastFrame + units, Opus: sh.codecs.silence, Terminator: true}
 	out.Speech(sp.session, &sh.out)
 }
@@ -435,7 +440,7 @@ func (sh *shaper) retire(out Emitter) {
 		delete(sh.speakers, sp.session)
 		sh.mu.Unlock()
 		if sp.dec != nil {
-			sh.codecs.putDecoder(sp.dec)
+			sh.codecs.putDecoder(sp.dec, sh.rate)
 			sp.dec = nil
 		}
 		sh.mu.Lock()

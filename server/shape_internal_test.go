@@ -156,8 +156,8 @@ func TestMixingSelectsAndReleases(t *testing.T) {
 			if busy {
 				t.Fatal("the stage stayed busy 4 s after everyone stopped")
 			}
-			if len(b.sh.codecs.decoders) != 24 {
-				t.Errorf("%d decoders back in the pool, want 24", len(b.sh.codecs.decoders))
+			if n := len(b.sh.codecs.decoders) + len(b.sh.codecs.meters); n != 24 {
+				t.Errorf("%d decoders back in the pool, want 24", n)
 			}
 			if len(b.sh.mix.streams) != 0 || b.sh.mix.enc != nil {
 				t.Errorf("the mix kept %d personal streams and its encoder", len(b.sh.mix.streams))
