@@ -158,6 +158,9 @@ plenum_version=$(jq -r 'select(.server=="plenum") | .server_version' "${results[
 	echo
 	echo "Ratios are Plenum / Murmur (below 1 is better for Plenum except for delivered packets/s)."
 	echo
+	echo "Channels that shape speech (loudest-N, mixing) at 100 simultaneous speakers, with real Opus:"
+	echo "[STAGE-BENCHMARKS.md](STAGE-BENCHMARKS.md), from \`scripts/bench-stage.sh\`."
+	echo
 	echo "## Commands"
 	echo
 	echo '```'
