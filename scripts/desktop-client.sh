@@ -40,6 +40,11 @@
 #   PRESEED_CERT=0 do not pre-accept the server certificate; answer the dialog instead
 #   KEEP_WORKDIR=1 keep the temporary directory for debugging
 #   REQUIRE_HEARD=1 also fail unless the server sent this client voice over UDP
+#   MIC_TONE=HZ    feed the client's microphone a pure tone of HZ instead of
+#                  speech and a 440 Hz tone (to tell its own voice apart in
+#                  what it hears)
+#   RECORD_OUTPUT=FILE record what the client plays (its speakers) to the
+#                  WAV FILE (48 kHz mono) while it transmits
 #   MUMBLE_CHROOT=DIR run the client from the Debian 13 chroot DIR made by
 #                  scripts/trixie-chroot.sh (Mumble 1.5). Only mumble itself
 #                  runs inside; Xvfb, PulseAudio and tcpdump run on the host and
@@ -168,6 +173,9 @@ espeak-ng -w "$WORK/speech.wav" "This is the Mumble desktop client talking to th
 sox "$WORK/speech.wav" -r 48000 -c 1 "$WORK/speech48.wav"
 sox -n -r 48000 -c 1 "$WORK/tone.wav" synth 1.5 sine 440 vol 0.5
 sox "$WORK/speech48.wav" "$WORK/tone.wav" "$WORK/signal.wav" repeat 30
+if [[ -n ${MIC_TONE:-} ]]; then
+	sox -n -r 48000 -c 1 "$WORK/signal.wav" synth 600 sine "$MIC_TONE" vol 0.3
+fi
 paplay --device=mic "$WORK/signal.wav" >"$WORK/paplay.log" 2>&1 &
 PIDS+=($!)
 
@@ -300,11 +308,19 @@ fill_screen() {
 }
 # talk: transmit for TALK_SECONDS, with a screenshot halfway through.
 talk() {
-	local half=$((TALK_SECONDS / 2))
+	local half=$((TALK_SECONDS / 2)) rec=
 	fill_screen
+	if [[ -n ${RECORD_OUTPUT:-} ]]; then
+		parecord --device=speakers.monitor --rate=48000 --channels=1 --format=s16le --file-format=wav "$RECORD_OUTPUT" &
+		rec=$!
+	fi
 	sleep "$half"
 	timeout 20 import -window root "$OUTDIR/desktop-client-mid.png" || log "screenshot failed"
 	sleep $((TALK_SECONDS - half))
+	if [[ -n $rec ]]; then
+		kill -INT "$rec" 2>/dev/null || true
+		wait "$rec" 2>/dev/null || true
+	fi
 }
 if ((answered)); then
 	log "server answered over UDP; transmitting for ${TALK_SECONDS}s"

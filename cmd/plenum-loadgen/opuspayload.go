@@ -92,17 +92,24 @@ func opusLoops(speakers, payload int) ([][][]byte, error) {
 	loops := make([][][]byte, speakers)
 	for i := range loops {
 		amp := 0.02 + 0.5*float64(i)/float64(max(speakers-1, 1))
-		sp, err := audiotest.NewSpeaker(200+float64(i%40)*37, amp, 20)
+		// An even frequency fits whole periods into the 0.5 s loop, so
+		// the loop plays as one continuous tone, without a click.
+		sp, err := audiotest.NewSpeaker(200+float64(i%40)*38, amp, 20)
 		if err != nil {
 			return nil, err
 		}
 		if err := sp.SetBitrate(frameBytes * 8 * 50); err != nil {
 			return nil, err
 		}
-		for range opusLoopFrames {
+		// The first loop's frames carry the encoder's start from
+		// silence; the second's continue where the loop wraps to.
+		for f := range 2 * opusLoopFrames {
 			pkt, err := sp.Next()
 			if err != nil {
 				return nil, err
+			}
+			if f < opusLoopFrames {
+				continue
 			}
 			padded, err := padOpus(pkt, make([]byte, payloadHeader))
 			if err != nil {
