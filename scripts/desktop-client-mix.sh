@@ -15,6 +15,9 @@
 #   OUTDIR/desktop-client*.png, mumble.log, ... as desktop-client.sh leaves them
 #
 # MUMBLE_CHROOT=DIR runs Mumble 1.5 from a chroot (see desktop-client.sh).
+# RECORD=1 also records the channel (record = true): the screenshots then
+# show how the client displays it, and the recording is checked with
+# opusinfo and copied to OUTDIR/recording.opus.
 # TALK_SECONDS (default 20) is how long the client transmits and records.
 # Prerequisites: those of desktop-client.sh, plus Go and libopus (scripts/run
 # installs them). Not run in CI.
@@ -51,6 +54,10 @@ TALK_SECONDS=${TALK_SECONDS:-20}
 
 "$WORK/plenum" -print-default-config | sed 's/^default_channel = .*/default_channel = "Hall"/' >"$WORK/plenum.toml"
 printf '\n[[channel]]\nname = "Hall"\ndescription = "Mixed: everyone hears one stream."\nmix = true\n' >>"$WORK/plenum.toml"
+if [[ -n ${RECORD:-} ]]; then
+	sed -i 's/^allow_recording = .*/allow_recording = true/' "$WORK/plenum.toml"
+	echo "record = true" >>"$WORK/plenum.toml"
+fi
 PORT=$(free_port)
 "$WORK/plenum" -config "$WORK/plenum.toml" -listen "127.0.0.1:$PORT" -data "$WORK/data" -admin-listen off >"$WORK/plenum.log" 2>&1 &
 PIDS+=($!)
@@ -73,5 +80,11 @@ grep -q "speakers talking" "$WORK/loadgen.log" || { cat "$WORK/loadgen.log" >&2;
 rc=0
 MIC_TONE=523 RECORD_OUTPUT="$OUTDIR/heard.wav" TALK_SECONDS=$TALK_SECONDS CLIENT_USER=deskmix \
 	"$HERE/desktop-client.sh" "127.0.0.1:$PORT" "$OUTDIR" || rc=$?
+if [[ -n ${RECORD:-} ]]; then
+	stop_gracefully "${PIDS[0]}" || true # the server closes the recording on the way out
+	rec=$(ls "$WORK"/data/recordings/*.opus | head -1)
+	cp "$rec" "$OUTDIR/recording.opus"
+	opusinfo "$OUTDIR/recording.opus" | tee "$OUTDIR/recording.txt" || rc=1
+fi
 "$WORK/wavlevels" -skip 3s -present 238 -absent 523 "$OUTDIR/heard.wav" 200 238 523 440 | tee "$OUTDIR/levels.txt" || rc=1
 exit "$rc"
