@@ -371,3 +371,60 @@ func TestStageDelay(t *testing.T) {
 		})
 	}
 }
+
+// TestMixingEveryFrameLength: speakers sending 10, 40 or 60 ms frames are
+// mixed into one continuous stream of 20 ms frames with their tones in
+// it: the jitter buffer turns uneven arrivals (a 60 ms frame every third
+// tick) into one tick of audio every tick.
+func TestMixingEveryFrameLength(t *testing.T) {
+	for _, ms := range []int{10, 40, 60} {
+		t.Run(fmt.Sprintf("%dms", ms), func(t *testing.T) {
+			s := &Server{}
+			var err error
+			if s.codecs, err = newCodecPool(); err != nil {
+				t.Fatal(err)
+			}
+			s.snap.Store(&snapshot{users: map[uint32]*voiceUser{}})
+			sh := newShaper(s, 1, 1000, shapeConfig{mixAbove: 0})
+			a, _ := audiotest.NewSpeaker(500, 0.2, ms)
+			b, _ := audiotest.NewSpeaker(700, 0.2, 20)
+			out := &recordingEmitter{listener: 3}
+			sent := 0 // 10 ms units of speaker a's audio sent so far
+			for tick := range 100 {
+				for sent < 2*(tick+1) { // a's frames as they fall due
+					pkt, _ := a.Next()
+					sh.Accept(1, &voice.Audio{Frame: uint64(sent), Opus: pkt})
+					sent += ms / 10
+				}
+				pkt, _ := b.Next()
+				sh.Accept(2, &voice.Audio{Frame: uint64(2 * tick), Opus: pkt})
+				sh.Tick(time.Now(), out)
+			}
+			if len(out.got) < 97 {
+				t.Fatalf("%d mixed frames in 100 ticks", len(out.got))
+			}
+			l, _ := audiotest.NewListener()
+			for _, p := range out.got {
+				l.Add(p)
+			}
+			if got := len(l.PCM); got != len(out.got)*tickSamples {
+				t.Fatalf("the mix is not 20 ms frames: %d samples in %d frames", got, len(out.got))
+			}
+			tail := l.PCM[len(l.PCM)/4:]
+			la, lb := audiotest.Level(tail, 500), audiotest.Level(tail, 700)
+			t.Logf("%d ms frames: %d mixed frames, 500 Hz at %.3f, 700 Hz at %.3f", ms, len(out.got), la, lb)
+			if la < 0.15 || lb < 0.15 {
+				t.Errorf("tones in the mix at %.3f and %.3f, sent at 0.2", la, lb)
+			}
+			silent := 0
+			for i := len(l.PCM) / 4; i+tickSamples <= len(l.PCM); i += tickSamples {
+				if audiotest.RMS(l.PCM[i:i+tickSamples]) < 0.05 {
+					silent++
+				}
+			}
+			if silent > 0 {
+				t.Errorf("%d ticks of the mix nearly silent: the jitter buffer ran dry", silent)
+			}
+		})
+	}
+}
