@@ -32,6 +32,19 @@ func (e *countingEmitter) SpeechEach(sender uint32, pick func(uint32) *voice.Aud
 	}
 }
 
+// newTestShaper is the stage of channel 1 (virtual user 1000) on a
+// server that has nothing but codecs and an empty snapshot.
+func newTestShaper(tb testing.TB, cfg shapeConfig) *shaper {
+	tb.Helper()
+	s := &Server{}
+	var err error
+	if s.codecs, err = newCodecPool(); err != nil {
+		tb.Fatal(err)
+	}
+	s.snap.Store(&snapshot{users: map[uint32]*voiceUser{}})
+	return newShaper(s, 1, 1000, cfg)
+}
+
 // stageBench is a shaper with n speakers, each with half a second of real Opus
 // at its own loudness, and 120 listeners.
 type stageBench struct {
@@ -43,13 +56,7 @@ type stageBench struct {
 
 func newStageBench(tb testing.TB, speakers int, cfg shapeConfig) *stageBench {
 	tb.Helper()
-	s := &Server{}
-	var err error
-	if s.codecs, err = newCodecPool(); err != nil {
-		tb.Fatal(err)
-	}
-	s.snap.Store(&snapshot{users: map[uint32]*voiceUser{}})
-	b := &stageBench{sh: newShaper(s, 1, 1000, cfg), out: &countingEmitter{}}
+	b := &stageBench{sh: newTestShaper(tb, cfg), out: &countingEmitter{}}
 	for l := range 120 {
 		b.out.listeners = append(b.out.listeners, uint32(l+1))
 	}
@@ -236,13 +243,7 @@ func (e *recordingEmitter) SpeechEach(sender uint32, pick func(uint32) *voice.Au
 // median 5 ms of the steady tone.
 func switchRoughness(t *testing.T, hangover, warm int) (join, leave float64) {
 	t.Helper()
-	s := &Server{}
-	var err error
-	if s.codecs, err = newCodecPool(); err != nil {
-		t.Fatal(err)
-	}
-	s.snap.Store(&snapshot{users: map[uint32]*voiceUser{}})
-	sh := newShaper(s, 1, 1000, shapeConfig{mixAbove: 0})
+	sh := newTestShaper(t, shapeConfig{mixAbove: 0})
 	sh.mix.hangover, sh.mix.warm = hangover, warm
 	a, err := audiotest.NewSpeaker(440, 0.2, 20)
 	if err != nil {
@@ -335,13 +336,7 @@ func TestStageDelay(t *testing.T) {
 		{"mix", shapeConfig{mixAbove: 0}, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := &Server{}
-			var err error
-			if s.codecs, err = newCodecPool(); err != nil {
-				t.Fatal(err)
-			}
-			s.snap.Store(&snapshot{users: map[uint32]*voiceUser{}})
-			sh := newShaper(s, 1, 1000, tc.cfg)
+			sh := newTestShaper(t, tc.cfg)
 			sp, err := audiotest.NewSpeaker(500, 0.3, 20)
 			if err != nil {
 				t.Fatal(err)
@@ -379,13 +374,7 @@ func TestStageDelay(t *testing.T) {
 func TestMixingEveryFrameLength(t *testing.T) {
 	for _, ms := range []int{10, 40, 60} {
 		t.Run(fmt.Sprintf("%dms", ms), func(t *testing.T) {
-			s := &Server{}
-			var err error
-			if s.codecs, err = newCodecPool(); err != nil {
-				t.Fatal(err)
-			}
-			s.snap.Store(&snapshot{users: map[uint32]*voiceUser{}})
-			sh := newShaper(s, 1, 1000, shapeConfig{mixAbove: 0})
+			sh := newTestShaper(t, shapeConfig{mixAbove: 0})
 			a, _ := audiotest.NewSpeaker(500, 0.2, ms)
 			b, _ := audiotest.NewSpeaker(700, 0.2, 20)
 			out := &recordingEmitter{listener: 3}

@@ -332,18 +332,7 @@ func TestShapeFollowsTheFile(t *testing.T) {
 	}
 	edit := func(change func(ch *conf.Channel)) {
 		t.Helper()
-		cfg, err := conf.Load(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i := range cfg.Channels {
-			if cfg.Channels[i].Name == "Plenary" {
-				change(&cfg.Channels[i])
-			}
-		}
-		if err := conf.WriteFile(path, cfg); err != nil {
-			t.Fatal(err)
-		}
+		editPlenary(t, path, func(_ *conf.Config, ch *conf.Channel) { change(ch) })
 	}
 	edit(func(ch *conf.Channel) { ch.Mix, ch.MixAbove = true, 1 })
 	mix := virtualSession(t, c, "Plenary (mix)")
@@ -421,18 +410,7 @@ func TestRecordingAChannel(t *testing.T) {
 	}
 	edit := func(change func(cfg *conf.Config, ch *conf.Channel)) {
 		t.Helper()
-		cfg, err := conf.Load(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i := range cfg.Channels {
-			if cfg.Channels[i].Name == "Plenary" {
-				change(cfg, &cfg.Channels[i])
-			}
-		}
-		if err := conf.WriteFile(path, cfg); err != nil {
-			t.Fatal(err)
-		}
+		editPlenary(t, path, change)
 	}
 	edit(func(cfg *conf.Config, ch *conf.Channel) { cfg.Server.AllowRecording, ch.Record = true, true })
 	rec := virtualSession(t, c, "Plenary (recorder)")
@@ -492,5 +470,23 @@ func TestRecordingAChannel(t *testing.T) {
 		if lvl := audiotest.Level(pcm, f); lvl < 0.05 {
 			t.Errorf("%v Hz is at %.3f in the recording", f, lvl)
 		}
+	}
+}
+
+// editPlenary changes the "Plenary" channel (and the rest of the
+// configuration) in the file at path, as an admin saving it would.
+func editPlenary(t *testing.T, path string, change func(cfg *conf.Config, ch *conf.Channel)) {
+	t.Helper()
+	cfg, err := conf.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range cfg.Channels {
+		if cfg.Channels[i].Name == "Plenary" {
+			change(cfg, &cfg.Channels[i])
+		}
+	}
+	if err := conf.WriteFile(path, cfg); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -158,24 +158,7 @@ func TestRunAgainstPlenum(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a server")
 	}
-	srv, err := server.New(server.Options{
-		Config:      conf.Default(),
-		Listen:      "127.0.0.1:0",
-		AdminListen: "127.0.0.1:0",
-		DataDir:     t.TempDir(),
-		Logger:      slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan struct{})
-	go func() { defer close(done); srv.Serve(ctx) }()
-	defer func() { cancel(); <-done }()
-
+	srv := serve(t, conf.Default(), "127.0.0.1:0")
 	for _, mode := range []string{"udp", "tunnel", "storm"} {
 		t.Run(mode, func(t *testing.T) {
 			r, err := Run(t.Context(), Options{Addr: srv.Addr().String(), N: 5, K: 1, Duration: 2 * time.Second,
@@ -325,19 +308,7 @@ func TestRunAgainstShapedChannels(t *testing.T) {
 			cfg.Channels = []conf.Channel{{Name: "Hall"}}
 			tc.shape(&cfg.Channels[0])
 			cfg.Server.DefaultChannel = "Hall"
-			srv, err := server.New(server.Options{Config: cfg, Listen: "127.0.0.1:0", AdminListen: server.NoAdmin, DataDir: t.TempDir(),
-				Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := srv.Listen(); err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithCancel(t.Context())
-			done := make(chan struct{})
-			go func() { defer close(done); srv.Serve(ctx) }()
-			defer func() { cancel(); <-done }()
-
+			srv := serve(t, cfg, server.NoAdmin)
 			opt := tc.opt
 			opt.Addr, opt.N, opt.K, opt.Duration, opt.Opus = srv.Addr().String(), 6, 4, 2*time.Second, true
 			opt.Drain, opt.NamePrefix = 500*time.Millisecond, tc.name+"-"
@@ -370,4 +341,23 @@ func TestRunAgainstShapedChannels(t *testing.T) {
 			}
 		})
 	}
+}
+
+// serve runs a Plenum server on cfg on a free loopback port until the
+// test ends.
+func serve(t *testing.T, cfg *conf.Config, adminListen string) *server.Server {
+	t.Helper()
+	srv, err := server.New(server.Options{Config: cfg, Listen: "127.0.0.1:0", AdminListen: adminListen, DataDir: t.TempDir(),
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); srv.Serve(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return srv
 }
