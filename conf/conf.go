@@ -144,6 +144,14 @@ type Channel struct {
 	MixAbove    int  `toml:"mix_above"`
 	Record      bool `toml:"record"`
 
+	// Floor control (see docs/FLOOR.md). Floor: members hear everything but
+	// speak only while they hold the floor; FloorGroups (group specs, e.g.
+	// "chair") always may. FloorRequests names a subchannel whose entrants
+	// ask for the floor.
+	Floor         bool     `toml:"floor"`
+	FloorGroups   []string `toml:"floor_groups"`
+	FloorRequests string   `toml:"floor_requests"`
+
 	Children []Channel `toml:"channel"` // nested [[channel.channel]]
 	Line     int       `toml:"-"`       // line in the file where this channel's table starts (0 if unknown)
 

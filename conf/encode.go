@@ -181,6 +181,13 @@ func (w *tomlWriter) channel(ch *Channel, depth int) {
 	if ch.Record {
 		w.key(indent, "record", "true")
 	}
+	if ch.Floor {
+		w.key(indent, "floor", "true")
+	}
+	w.strings(indent, "floor_groups", ch.FloorGroups)
+	if ch.FloorRequests != "" {
+		w.key(indent, "floor_requests", tomlString(ch.FloorRequests))
+	}
 	w.flag(indent, "inherit_acl", ch.InheritACL)
 	w.strings(indent, "links", ch.Links)
 	// A channel's own tables are indented like its subchannels, so that

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -181,6 +182,7 @@ func (v *validator) channels() {
 				}
 			}
 			v.shaping(ch, display)
+			v.floor(ch, display)
 			if ch.Temporary && len(ch.Children) > 0 {
 				v.channelErr(ch, "temporary", display, "a temporary channel cannot have subchannels (Murmur refuses them)")
 			}
@@ -210,6 +212,26 @@ func (v *validator) shaping(ch *Channel, display string) {
 	}
 	if (ch.Mix || ch.Record || ch.MaxSpeakers > 0) && ch.Temporary {
 		v.channelErr(ch, "temporary", display, "a temporary channel cannot be shaped (max_speakers, mix, record)")
+	}
+}
+
+func (v *validator) floor(ch *Channel, display string) {
+	if !ch.Floor {
+		if len(ch.FloorGroups) > 0 || ch.FloorRequests != "" {
+			v.channelErr(ch, "floor_groups", display, "floor_groups and floor_requests need floor = true")
+		}
+		return
+	}
+	if ch.Temporary {
+		v.channelErr(ch, "floor", display, "a temporary channel cannot be a floor-controlled hall")
+	}
+	for _, g := range ch.FloorGroups {
+		if err := CheckGroupSpec(g); err != nil {
+			v.channelErr(ch, "floor_groups", display, "%v", err)
+		}
+	}
+	if r := ch.FloorRequests; r != "" && !slices.ContainsFunc(ch.Children, func(c Channel) bool { return c.Name == r }) {
+		v.channelErr(ch, "floor_requests", display, "%q is not a subchannel of %q", r, ch.Name)
 	}
 }
 

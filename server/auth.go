@@ -342,6 +342,7 @@ func (s *Server) disconnect(c *conn) {
 
 // removeUserLocked takes u out of every structure and tells the others.
 func (s *Server) removeUserLocked(u *user) {
+	s.floorMovedLocked(u, u.channel, nil)
 	delete(s.users, u.session)
 	s.userCount.Store(int32(len(s.users)))
 	if u.channel != nil {

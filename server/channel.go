@@ -33,6 +33,7 @@ type channel struct {
 	stage     Stage        // shapes the channel's speech on the tick; nil forwards directly
 	virtual   *virtualUser // the channel's mix and recorder, when it has one
 	shapeKeys shapeKeys    // the file's stage settings, written back with the channel
+	floor     *floor       // floor control, when the channel is a hall (floor.go)
 }
 
 func newChannel(id uint32, parent *channel, name string) *channel {

@@ -181,13 +181,15 @@ func (s *Server) placeLocked(u *user, ch *channel) (lostPriority bool) {
 	if u.channel != nil {
 		delete(u.channel.users, u)
 	}
+	from := u.channel
 	u.channel = ch
 	ch.users[u] = struct{}{}
 	lostPriority = u.prioritySpeak
 	u.prioritySpeak = false
 	s.refreshSubjectLocked(u)
-	u.suppress = !s.may(u, ch, acl.Speak)
+	u.suppress = !s.mayTalkLocked(u, ch)
 	s.snapDirty = true
+	s.floorMovedLocked(u, from, ch)
 	return lostPriority
 }
 
@@ -353,7 +355,7 @@ func (s *Server) permissionsChangedLocked() {
 	var changed []*mumblepb.UserState
 	for _, u := range s.users {
 		s.refreshSubjectLocked(u)
-		if suppress := !s.may(u, u.channel, acl.Speak); suppress != u.suppress {
+		if suppress := !s.mayTalkLocked(u, u.channel); suppress != u.suppress {
 			u.suppress = suppress
 			changed = append(changed, &mumblepb.UserState{Session: ptr(u.session), Suppress: ptr(suppress)})
 		}

@@ -9,14 +9,20 @@ import (
 type shapeKeys struct {
 	maxSpeakers, mixAbove int
 	mix, record           bool
+	// Floor control (floor.go) is kept with them for the same reason.
+	floor         bool
+	floorGroups   []string
+	floorRequests string
 }
 
 func keysOf(def *conf.Channel) shapeKeys {
-	return shapeKeys{maxSpeakers: def.MaxSpeakers, mixAbove: def.MixAbove, mix: def.Mix, record: def.Record}
+	return shapeKeys{maxSpeakers: def.MaxSpeakers, mixAbove: def.MixAbove, mix: def.Mix, record: def.Record,
+		floor: def.Floor, floorGroups: def.FloorGroups, floorRequests: def.FloorRequests}
 }
 
 func (k shapeKeys) to(def *conf.Channel) {
 	def.MaxSpeakers, def.MixAbove, def.Mix, def.Record = k.maxSpeakers, k.mixAbove, k.mix, k.record
+	def.Floor, def.FloorGroups, def.FloorRequests = k.floor, k.floorGroups, k.floorRequests
 }
 
 // shapeOf is the stage configuration a channel's TOML asks for, and
@@ -44,11 +50,13 @@ func (s *Server) applyShapesLocked(cfg *conf.Config) {
 		ch.shapeKeys = keysOf(def)
 		want, on := shapeOf(def)
 		s.setShapeLocked(ch, want, on)
+		s.setFloorLocked(ch, def)
 	})
 	for _, ch := range s.channels {
 		if !configured[ch] {
 			ch.shapeKeys = shapeKeys{}
 			s.setShapeLocked(ch, shapeConfig{}, false)
+			s.setFloorLocked(ch, &conf.Channel{})
 		}
 	}
 }

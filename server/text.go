@@ -48,6 +48,11 @@ func (s *Server) handleTextMessage(sender *user, m *mumblepb.TextMessage) {
 	}
 	s.mu.Lock()
 	defer s.unlock()
+	if hall, line, ok := s.floorCommand(m); ok {
+		// A floor command is for the server, never chat in the hall.
+		s.handleFloorCommandLocked(sender, hall, line)
+		return
+	}
 	recipients := make(map[*user]struct{})
 	for _, id := range m.ChannelId {
 		ch, ok := s.channels[id]

@@ -1,0 +1,303 @@
+package server
+
+// Floor control: a channel configured with floor = true is a hall where
+// everyone hears everything but members speak only while they hold the
+// floor. The chair's groups (floor_groups) always may. Members ask for the
+// floor with a text command in the hall (!hand) or by entering its requests
+// subchannel (floor_requests); chairs, who are whoever has MuteDeafen in
+// the hall, hand it on with !next, !give, !revoke and !clear. Everything a
+// stock client needs to see is what it already shows: a member without the
+// floor is suppressed, and the commands and their answers are private
+// text messages, never chat in the hall.
+
+import (
+	"fmt"
+	"html"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/plenum-voice/plenum/acl"
+	"github.com/plenum-voice/plenum/conf"
+	"github.com/plenum-voice/plenum/proto/mumblepb"
+)
+
+// floor is the state of a floor-controlled hall.
+type floor struct {
+	groups   []string // group specs that always may speak
+	requests string   // name of the subchannel whose entrants ask for the floor; "" = none
+	holder   *user    // who holds the floor, or nil
+	queue    []*user  // who asked, in order
+}
+
+// setFloorLocked makes ch a hall as def says (keeping who holds the floor
+// and the queue when it already was one), or an ordinary channel, and
+// recomputes who in it is suppressed.
+func (s *Server) setFloorLocked(ch *channel, def *conf.Channel) {
+	switch {
+	case !def.Floor && ch.floor == nil:
+		return
+	case !def.Floor:
+		ch.floor = nil
+	case ch.floor == nil:
+		ch.floor = &floor{}
+	}
+	if f := ch.floor; f != nil {
+		f.groups, f.requests = slices.Clone(def.FloorGroups), def.FloorRequests
+	}
+	for u := range ch.users {
+		s.resuppressLocked(u)
+	}
+}
+
+// floorAllowsLocked reports whether the floor lets u speak in ch: it is
+// not a hall, or u holds the floor, or belongs to one of its groups.
+func (s *Server) floorAllowsLocked(u *user, ch *channel) bool {
+	f := ch.floor
+	if f == nil || f.holder == u {
+		return true
+	}
+	for _, g := range f.groups {
+		if s.policy.InGroup(serverTree{s}, u.subject, ch.id, g) {
+			return true
+		}
+	}
+	return false
+}
+
+// mayTalkLocked is what suppress is the opposite of: the Speak permission
+// and, in a hall, the floor.
+func (s *Server) mayTalkLocked(u *user, ch *channel) bool {
+	return s.may(u, ch, acl.Speak) && s.floorAllowsLocked(u, ch)
+}
+
+// resuppressLocked recomputes u's suppress flag and tells everyone when it
+// changed.
+func (s *Server) resuppressLocked(u *user) {
+	if u.channel == nil {
+		return
+	}
+	if suppress := !s.mayTalkLocked(u, u.channel); suppress != u.suppress {
+		u.suppress = suppress
+		s.snapDirty = true
+		s.broadcastLocked(&mumblepb.UserState{Session: ptr(u.session), Suppress: ptr(suppress)}, nil)
+	}
+}
+
+var htmlTag = regexp.MustCompile(`<[^>]*>`)
+
+// floorCommand returns the hall a text message is a floor command for and
+// the command's text without the '!' (HTML removed); ok is false for
+// anything else, which is then handled as chat. A command is a message to
+// one channel, the hall or its requests subchannel, starting with '!'.
+func (s *Server) floorCommand(m *mumblepb.TextMessage) (hall *channel, line string, ok bool) {
+	if len(m.ChannelId) != 1 || len(m.TreeId) != 0 || len(m.Session) != 0 {
+		return nil, "", false
+	}
+	text := strings.TrimSpace(html.UnescapeString(htmlTag.ReplaceAllString(m.GetMessage(), "")))
+	if !strings.HasPrefix(text, "!") {
+		return nil, "", false
+	}
+	ch, exists := s.channels[m.ChannelId[0]]
+	if !exists {
+		return nil, "", false
+	}
+	if h := hallOf(ch); h != nil {
+		ch = h
+	}
+	if ch.floor == nil {
+		return nil, "", false
+	}
+	return ch, text[1:], true
+}
+
+// handleFloorCommandLocked carries out a floor command (line, without its
+// '!') from u in hall.
+func (s *Server) handleFloorCommandLocked(u *user, hall *channel, line string) {
+	words := strings.Fields(strings.ToLower(line))
+	f := hall.floor
+	if len(words) == 0 {
+		return
+	}
+	switch words[0] {
+	case "hand":
+		if len(words) > 1 && words[1] == "withdraw" {
+			s.withdrawLocked(hall, u)
+			return
+		}
+		s.raiseHandLocked(hall, u)
+		return
+	case "queue":
+		s.tellLocked(u, s.floorSummaryLocked(f))
+		return
+	}
+	if !s.may(u, hall, acl.MuteDeafen) {
+		s.deny(u, acl.MuteDeafen, hall)
+		return
+	}
+	switch words[0] {
+	case "next":
+		if len(f.queue) == 0 {
+			s.giveFloorLocked(hall, nil)
+			s.tellLocked(u, "Nobody is waiting for the floor.")
+			return
+		}
+		s.giveFloorLocked(hall, f.queue[0])
+	case "give":
+		name := strings.TrimSpace(strings.TrimSpace(line)[len("give"):])
+		target := s.userNamedLocked(name)
+		if target == nil || (target.channel != hall && !s.isRequestsChannel(hall, target.channel)) {
+			s.tellLocked(u, fmt.Sprintf("Nobody called %q is in %s.", name, hall.name))
+			return
+		}
+		s.giveFloorLocked(hall, target)
+	case "revoke":
+		s.giveFloorLocked(hall, nil)
+	case "clear":
+		f.queue = nil
+		s.floorChangedLocked(hall)
+	default:
+		s.tellLocked(u, "Floor commands: !hand, !hand withdraw, !queue; for chairs !next, !give NAME, !revoke, !clear.")
+	}
+}
+
+func (s *Server) isRequestsChannel(hall, ch *channel) bool {
+	return ch != nil && ch.parent == hall && hall.floor.requests != "" && ch.name == hall.floor.requests
+}
+
+func (s *Server) userNamedLocked(name string) *user {
+	for _, u := range s.users {
+		if strings.EqualFold(u.name, name) {
+			return u
+		}
+	}
+	return nil
+}
+
+// raiseHandLocked puts u at the end of the queue, once.
+func (s *Server) raiseHandLocked(hall *channel, u *user) {
+	f := hall.floor
+	if f.holder == u {
+		s.tellLocked(u, "You have the floor.")
+		return
+	}
+	if i := slices.Index(f.queue, u); i >= 0 {
+		s.tellLocked(u, fmt.Sprintf("You are number %d in the queue.", i+1))
+		return
+	}
+	f.queue = append(f.queue, u)
+	s.tellLocked(u, fmt.Sprintf("You are number %d in the queue.", len(f.queue)))
+	s.floorChangedLocked(hall)
+}
+
+// withdrawLocked takes u out of the queue.
+func (s *Server) withdrawLocked(hall *channel, u *user) {
+	f := hall.floor
+	i := slices.Index(f.queue, u)
+	if i < 0 {
+		return
+	}
+	f.queue = slices.Delete(f.queue, i, i+1)
+	s.tellLocked(u, "You left the queue.")
+	s.floorChangedLocked(hall)
+}
+
+// giveFloorLocked hands the floor to u (nil: nobody), taking u out of the
+// queue, and updates who is suppressed.
+func (s *Server) giveFloorLocked(hall *channel, u *user) {
+	f := hall.floor
+	prev := f.holder
+	f.holder = u
+	if u != nil {
+		if i := slices.Index(f.queue, u); i >= 0 {
+			f.queue = slices.Delete(f.queue, i, i+1)
+		}
+		if u.channel != hall {
+			s.moveIntoHallLocked(hall, u) // from the requests channel
+		}
+		s.resuppressLocked(u)
+		s.tellLocked(u, "You have the floor.")
+	}
+	if prev != nil && prev != u {
+		s.resuppressLocked(prev)
+		s.tellLocked(prev, "Your turn has ended.")
+	}
+	s.floorChangedLocked(hall)
+}
+
+// moveIntoHallLocked brings a member waiting in the requests channel into
+// the hall to speak.
+func (s *Server) moveIntoHallLocked(hall *channel, u *user) {
+	out := &mumblepb.UserState{Session: ptr(u.session)}
+	left := s.enterLocked(u, hall, out)
+	s.broadcastLocked(out, nil)
+	s.removeIfEmptyTemporaryLocked(left)
+}
+
+// floorChangedLocked tells the chairs in the hall the new state.
+func (s *Server) floorChangedLocked(hall *channel) {
+	summary := s.floorSummaryLocked(hall.floor)
+	for u := range hall.users {
+		if s.may(u, hall, acl.MuteDeafen) {
+			s.tellLocked(u, summary)
+		}
+	}
+}
+
+func (s *Server) floorSummaryLocked(f *floor) string {
+	var b strings.Builder
+	if f.holder != nil {
+		fmt.Fprintf(&b, "Floor: %s.", html.EscapeString(f.holder.name))
+	} else {
+		b.WriteString("Floor: nobody.")
+	}
+	if len(f.queue) == 0 {
+		b.WriteString(" Queue: empty.")
+		return b.String()
+	}
+	b.WriteString(" Queue:")
+	for i, u := range f.queue {
+		fmt.Fprintf(&b, " %d. %s", i+1, html.EscapeString(u.name))
+		if i < len(f.queue)-1 {
+			b.WriteString(",")
+		}
+	}
+	b.WriteString(".")
+	return b.String()
+}
+
+// tellLocked sends u a private message from the server.
+func (s *Server) tellLocked(u *user, text string) {
+	u.conn.send(&mumblepb.TextMessage{Session: []uint32{u.session}, Message: ptr(text)})
+}
+
+// floorLeftLocked follows u out of ch (moved away or disconnected): out of
+// the floor and the queue of the hall ch belongs to. Entering a hall's
+// requests channel raises a hand.
+func (s *Server) floorMovedLocked(u *user, from, to *channel) {
+	for _, hall := range []*channel{from, hallOf(from)} {
+		if hall == nil || hall.floor == nil || to == hall || s.isRequestsChannel(hall, to) {
+			continue
+		}
+		f := hall.floor
+		if f.holder == u {
+			f.holder = nil
+			s.floorChangedLocked(hall)
+		}
+		if i := slices.Index(f.queue, u); i >= 0 {
+			f.queue = slices.Delete(f.queue, i, i+1)
+			s.floorChangedLocked(hall)
+		}
+	}
+	if hall := hallOf(to); hall != nil && s.isRequestsChannel(hall, to) {
+		s.raiseHandLocked(hall, u)
+	}
+}
+
+// hallOf is the hall ch is the requests channel of, or nil.
+func hallOf(ch *channel) *channel {
+	if ch == nil || ch.parent == nil || ch.parent.floor == nil || ch.parent.floor.requests != ch.name {
+		return nil
+	}
+	return ch.parent
+}

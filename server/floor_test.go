@@ -1,0 +1,122 @@
+package server_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/plenum-voice/plenum/client"
+	"github.com/plenum-voice/plenum/conf"
+	"github.com/plenum-voice/plenum/proto/mumblepb"
+)
+
+// floorHall starts a server whose default channel "Hall" is a
+// floor-controlled hall with a "Requests" subchannel; holders of the
+// access token "chair" always may speak and, with MuteDeafen, run it.
+func floorHall(t *testing.T) *testServer {
+	t.Helper()
+	return startServer(t, func(c *conf.Config) {
+		c.Channels = append(c.Channels, conf.Channel{
+			Name: "Hall", Floor: true, FloorGroups: []string{"#chair"}, FloorRequests: "Requests",
+			ACL:      []conf.ACLEntry{{Group: "#chair", Allow: []string{"MuteDeafen"}}},
+			Children: []conf.Channel{{Name: "Requests"}},
+		})
+		c.Server.DefaultChannel = "Hall"
+	})
+}
+
+func chairToken(c *client.Config) { c.Tokens = []string{"chair"} }
+
+// say sends a text message to the channel the peer is in.
+func (p *peer) say(text string) {
+	p.t.Helper()
+	if err := p.SendText(text, nil, []uint32{p.Users()[p.Session()].GetChannelId()}, nil); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// told waits for a private server message containing want.
+func (p *peer) told(want string) {
+	p.t.Helper()
+	p.waitFor("a message saying "+want, func(*client.Client) bool {
+		for _, m := range messagesOf[*mumblepb.TextMessage](p) {
+			if m.Actor == nil && strings.Contains(m.GetMessage(), want) {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+func suppressed(p *peer, who *peer) bool { return p.Users()[who.Session()].GetSuppress() }
+
+// TestFloorControl: in a hall members speak only while they hold the
+// floor; they ask with !hand (never shown as chat) or by entering the
+// requests channel; the chair sees the queue, hands the floor on in order
+// or by name, and revokes it; a member who is no chair is refused.
+func TestFloorControl(t *testing.T) {
+	s := floorHall(t)
+	chair := s.join(t, "chair", chairToken)
+	alice, bob, carol := s.join(t, "alice", nil), s.join(t, "bob", nil), s.join(t, "carol", nil)
+	for _, p := range []*peer{chair, alice, bob, carol} {
+		p.waitUDP()
+	}
+	carol.waitFor("everyone in the hall", func(c *client.Client) bool { return c.NumUsers() == 4 })
+	if !suppressed(carol, alice) || suppressed(carol, chair) {
+		t.Fatalf("in a hall alice is suppressed %v (want true), the chair %v (want false)", suppressed(carol, alice), suppressed(carol, chair))
+	}
+
+	alice.say("!hand")
+	alice.told("number 1 in the queue")
+	bob.say("!HAND")
+	bob.told("number 2 in the queue")
+	chair.told("Queue: 1. alice, 2. bob.")
+	s.sendSilenced(t, alice, 1) // no floor, no voice
+
+	carol.say("!next")
+	carol.waitFor("PermissionDenied for !next", func(*client.Client) bool {
+		for _, d := range messagesOf[*mumblepb.PermissionDenied](carol) {
+			if d.GetPermission() == 0x10 { // MuteDeafen
+				return true
+			}
+		}
+		return false
+	})
+
+	chair.say("!next")
+	carol.waitFor("alice has the floor", func(*client.Client) bool { return !suppressed(carol, alice) })
+	alice.told("You have the floor.")
+	chair.told("Floor: alice. Queue: 1. bob.")
+	alice.SendAudio(0, 2, opus, false, nil)
+	carol.expectFrame(2)
+
+	chair.say("!next")
+	carol.waitFor("bob has it, alice not", func(*client.Client) bool { return !suppressed(carol, bob) && suppressed(carol, alice) })
+	alice.told("Your turn has ended.")
+	chair.say("!revoke")
+	carol.waitFor("nobody has it", func(*client.Client) bool { return suppressed(carol, bob) })
+
+	// Entering the requests channel raises a hand; !give brings the
+	// member back into the hall with the floor.
+	carol.moveTo("Requests", chair)
+	chair.told("Queue: 1. carol.")
+	alice.say("!hand")
+	alice.say("!hand withdraw")
+	alice.told("You left the queue.")
+	chair.say("!give Carol")
+	chair.waitFor("carol in the hall with the floor", func(c *client.Client) bool {
+		u := c.Users()[carol.Session()]
+		return u.GetChannelId() == chair.channelID("Hall") && !u.GetSuppress()
+	})
+	carol.SendAudio(0, 3, opus, false, nil)
+	bob.expectFrame(2) // alice's turn; her packet 1, without the floor, never came
+	bob.expectFrame(3)
+
+	// None of the commands reached anyone as chat.
+	for i, p := range []*peer{chair, alice, bob, carol} {
+		for _, m := range messagesOf[*mumblepb.TextMessage](p) {
+			if m.Actor != nil {
+				t.Errorf("peer %d got a floor command as chat: %q from %d", i, m.GetMessage(), m.GetActor())
+			}
+		}
+	}
+}
