@@ -151,6 +151,7 @@ type Channel struct {
 	Floor         bool     `toml:"floor"`
 	FloorGroups   []string `toml:"floor_groups"`
 	FloorRequests string   `toml:"floor_requests"`
+	SpeakingTime  Duration `toml:"speaking_time"` // a turn ends after this (a warning 30 s before); 0 = no limit
 
 	Children []Channel `toml:"channel"` // nested [[channel.channel]]
 	Line     int       `toml:"-"`       // line in the file where this channel's table starts (0 if unknown)

@@ -188,6 +188,9 @@ func (w *tomlWriter) channel(ch *Channel, depth int) {
 	if ch.FloorRequests != "" {
 		w.key(indent, "floor_requests", tomlString(ch.FloorRequests))
 	}
+	if ch.SpeakingTime.Duration != 0 {
+		w.key(indent, "speaking_time", tomlString(ch.SpeakingTime.String()))
+	}
 	w.flag(indent, "inherit_acl", ch.InheritACL)
 	w.strings(indent, "links", ch.Links)
 	// A channel's own tables are indented like its subchannels, so that

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Validate checks c and returns every problem found, joined with errors.Join,
@@ -217,13 +218,16 @@ func (v *validator) shaping(ch *Channel, display string) {
 
 func (v *validator) floor(ch *Channel, display string) {
 	if !ch.Floor {
-		if len(ch.FloorGroups) > 0 || ch.FloorRequests != "" {
-			v.channelErr(ch, "floor_groups", display, "floor_groups and floor_requests need floor = true")
+		if len(ch.FloorGroups) > 0 || ch.FloorRequests != "" || ch.SpeakingTime.Duration != 0 {
+			v.channelErr(ch, "floor_groups", display, "floor_groups, floor_requests and speaking_time need floor = true")
 		}
 		return
 	}
 	if ch.Temporary {
 		v.channelErr(ch, "floor", display, "a temporary channel cannot be a floor-controlled hall")
+	}
+	if d := ch.SpeakingTime.Duration; d != 0 && d < time.Minute {
+		v.channelErr(ch, "speaking_time", display, "must be at least 1m, or 0 for no limit (got %v)", d)
 	}
 	for _, g := range ch.FloorGroups {
 		if err := CheckGroupSpec(g); err != nil {

@@ -19,3 +19,18 @@ func SlowConfigWrites(t *testing.T, d, limit time.Duration) {
 	holdLimit = limit
 	t.Cleanup(func() { writeConfigFile, holdLimit = oldWrite, oldLimit })
 }
+
+// SetFloorClock replaces the clock speaking times are measured by.
+func (s *Server) SetFloorClock(now func() time.Time) {
+	s.mu.Lock()
+	s.now = now
+	s.mu.Unlock()
+}
+
+// CheckFloorTime runs the speaking-time check at once, as the server's
+// clock does twice a second.
+func (s *Server) CheckFloorTime() {
+	s.mu.Lock()
+	s.checkFloorTimeLocked()
+	s.unlock()
+}

@@ -16,6 +16,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/plenum-voice/plenum/acl"
 	"github.com/plenum-voice/plenum/conf"
@@ -24,11 +25,18 @@ import (
 
 // floor is the state of a floor-controlled hall.
 type floor struct {
-	groups   []string // group specs that always may speak
-	requests string   // name of the subchannel whose entrants ask for the floor; "" = none
-	holder   *user    // who holds the floor, or nil
-	queue    []*user  // who asked, in order
+	groups   []string      // group specs that always may speak
+	requests string        // name of the subchannel whose entrants ask for the floor; "" = none
+	limit    time.Duration // speaking time per turn; 0 = none
+	holder   *user         // who holds the floor, or nil
+	queue    []*user       // who asked, in order
+	deadline time.Time     // the holder's turn ends then (with a limit)
+	warned   bool          // the holder was told their time runs out
+	muteAll  bool          // only the holder, chairs and priority speakers may speak
 }
+
+// floorWarning is how long before the end of a turn its speaker is told.
+const floorWarning = 30 * time.Second
 
 // setFloorLocked makes ch a hall as def says (keeping who holds the floor
 // and the queue when it already was one), or an ordinary channel, and
@@ -43,7 +51,7 @@ func (s *Server) setFloorLocked(ch *channel, def *conf.Channel) {
 		ch.floor = &floor{}
 	}
 	if f := ch.floor; f != nil {
-		f.groups, f.requests = slices.Clone(def.FloorGroups), def.FloorRequests
+		f.groups, f.requests, f.limit = slices.Clone(def.FloorGroups), def.FloorRequests, def.SpeakingTime.Duration
 	}
 	for u := range ch.users {
 		s.resuppressLocked(u)
@@ -51,11 +59,15 @@ func (s *Server) setFloorLocked(ch *channel, def *conf.Channel) {
 }
 
 // floorAllowsLocked reports whether the floor lets u speak in ch: it is
-// not a hall, or u holds the floor, or belongs to one of its groups.
+// not a hall, or u holds the floor, is a priority speaker, or belongs to
+// one of its groups; while everyone is muted, chairs instead of the groups.
 func (s *Server) floorAllowsLocked(u *user, ch *channel) bool {
 	f := ch.floor
-	if f == nil || f.holder == u {
+	if f == nil || f.holder == u || u.prioritySpeak {
 		return true
+	}
+	if f.muteAll {
+		return s.may(u, ch, acl.MuteDeafen)
 	}
 	for _, g := range f.groups {
 		if s.policy.InGroup(serverTree{s}, u.subject, ch.id, g) {
@@ -156,8 +168,16 @@ func (s *Server) handleFloorCommandLocked(u *user, hall *channel, line string) {
 	case "clear":
 		f.queue = nil
 		s.floorChangedLocked(hall)
+	case "extend":
+		s.extendLocked(hall, u, words[1:])
+	case "muteall", "unmuteall":
+		f.muteAll = words[0] == "muteall"
+		for m := range hall.users {
+			s.resuppressLocked(m)
+		}
+		s.floorChangedLocked(hall)
 	default:
-		s.tellLocked(u, "Floor commands: !hand, !hand withdraw, !queue; for chairs !next, !give NAME, !revoke, !clear.")
+		s.tellLocked(u, "Floor commands: !hand, !hand withdraw, !queue; for chairs !next, !give NAME, !revoke, !clear, !extend [DURATION], !muteall, !unmuteall.")
 	}
 }
 
@@ -208,6 +228,10 @@ func (s *Server) giveFloorLocked(hall *channel, u *user) {
 	f := hall.floor
 	prev := f.holder
 	f.holder = u
+	f.warned = false
+	if f.limit > 0 {
+		f.deadline = s.now().Add(f.limit)
+	}
 	if u != nil {
 		if i := slices.Index(f.queue, u); i >= 0 {
 			f.queue = slices.Delete(f.queue, i, i+1)
@@ -246,6 +270,9 @@ func (s *Server) floorChangedLocked(hall *channel) {
 
 func (s *Server) floorSummaryLocked(f *floor) string {
 	var b strings.Builder
+	if f.muteAll {
+		b.WriteString("Everyone is muted but the floor, the chairs and priority speakers. ")
+	}
 	if f.holder != nil {
 		fmt.Fprintf(&b, "Floor: %s.", html.EscapeString(f.holder.name))
 	} else {
@@ -300,4 +327,68 @@ func hallOf(ch *channel) *channel {
 		return nil
 	}
 	return ch.parent
+}
+
+// extendLocked gives the current turn more time: words[0] as a duration
+// ("2m"), one minute without.
+func (s *Server) extendLocked(hall *channel, chair *user, words []string) {
+	f := hall.floor
+	if f.holder == nil || f.limit == 0 {
+		s.tellLocked(chair, "There is no timed turn to extend.")
+		return
+	}
+	more := time.Minute
+	if len(words) > 0 {
+		d, err := time.ParseDuration(words[0])
+		if err != nil || d <= 0 {
+			s.tellLocked(chair, fmt.Sprintf("%q is not a duration such as 2m or 30s.", words[0]))
+			return
+		}
+		more = d
+	}
+	f.deadline = f.deadline.Add(more)
+	if f.deadline.Sub(s.now()) > floorWarning {
+		f.warned = false
+	}
+	s.tellLocked(f.holder, fmt.Sprintf("Your speaking time was extended by %v.", more))
+	s.floorChangedLocked(hall)
+}
+
+// checkFloorTimeLocked warns speakers whose time runs out and ends the
+// turns whose time is up.
+func (s *Server) checkFloorTimeLocked() {
+	now := s.now()
+	for _, hall := range s.channels {
+		f := hall.floor
+		if f == nil || f.holder == nil || f.limit == 0 {
+			continue
+		}
+		switch left := f.deadline.Sub(now); {
+		case left <= 0:
+			holder := f.holder
+			s.giveFloorLocked(hall, nil)
+			s.tellLocked(holder, "Your speaking time is over.")
+		case left <= floorWarning && !f.warned:
+			f.warned = true
+			s.tellLocked(f.holder, fmt.Sprintf("%d seconds of speaking time left.", int(left.Round(time.Second).Seconds())))
+		}
+	}
+}
+
+// floorClock checks the speaking times twice a second until the server
+// stops.
+func (s *Server) floorClock() {
+	defer s.wg.Done()
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.closing:
+			return
+		case <-t.C:
+			s.mu.Lock()
+			s.checkFloorTimeLocked()
+			s.unlock()
+		}
+	}
 }

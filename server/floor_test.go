@@ -2,11 +2,14 @@ package server_test
 
 import (
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/plenum-voice/plenum/client"
 	"github.com/plenum-voice/plenum/conf"
 	"github.com/plenum-voice/plenum/proto/mumblepb"
+	"google.golang.org/protobuf/proto"
 )
 
 // floorHall starts a server whose default channel "Hall" is a
@@ -14,9 +17,16 @@ import (
 // access token "chair" always may speak and, with MuteDeafen, run it.
 func floorHall(t *testing.T) *testServer {
 	t.Helper()
+	return floorHallTimed(t, 0)
+}
+
+// floorHallTimed is floorHall with a speaking time per turn.
+func floorHallTimed(t *testing.T, limit time.Duration) *testServer {
+	t.Helper()
 	return startServer(t, func(c *conf.Config) {
 		c.Channels = append(c.Channels, conf.Channel{
-			Name: "Hall", Floor: true, FloorGroups: []string{"#chair"}, FloorRequests: "Requests",
+			Name: "Hall", Floor: true, FloorGroups: []string{"#chair", "#presidium"}, FloorRequests: "Requests",
+			SpeakingTime: conf.Duration{Duration: limit},
 			ACL:      []conf.ACLEntry{{Group: "#chair", Allow: []string{"MuteDeafen"}}},
 			Children: []conf.Channel{{Name: "Requests"}},
 		})
@@ -119,4 +129,85 @@ func TestFloorControl(t *testing.T) {
 			}
 		}
 	}
+}
+
+// fakeClock is a clock a test moves by hand.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// TestSpeakingTime: with a 3 minute limit the speaker is warned 30 s
+// before the end, a chair's !extend adds time, and when it is up the floor
+// is revoked, all on a test clock.
+func TestSpeakingTime(t *testing.T) {
+	s := floorHallTimed(t, 3*time.Minute)
+	clock := &fakeClock{now: time.Unix(1_800_000_000, 0)}
+	s.SetFloorClock(clock.Now)
+	chair, alice, bob := s.join(t, "chair", chairToken), s.join(t, "alice", nil), s.join(t, "bob", nil)
+	bob.waitFor("everyone", func(c *client.Client) bool { return c.NumUsers() == 3 })
+
+	chair.say("!give alice")
+	bob.waitFor("alice has the floor", func(*client.Client) bool { return !suppressed(bob, alice) })
+	clock.advance(2*time.Minute + 29*time.Second)
+	s.CheckFloorTime()
+	clock.advance(2 * time.Second) // 29 s left
+	s.CheckFloorTime()
+	alice.told("29 seconds of speaking time left.")
+
+	chair.say("!extend 1m")
+	alice.told("extended by 1m0s")
+	clock.advance(40 * time.Second) // 49 s left
+	s.CheckFloorTime()
+	if suppressed(bob, alice) {
+		t.Fatal("the floor was revoked before the extended time was up")
+	}
+	clock.advance(50 * time.Second)
+	s.CheckFloorTime()
+	alice.told("Your speaking time is over.")
+	bob.waitFor("alice's turn over", func(*client.Client) bool { return suppressed(bob, alice) })
+	chair.told("Floor: nobody.")
+}
+
+// TestMuteAll: a chair silences everyone in the hall but the speaker
+// holding the floor, chairs and priority speakers, members of floor_groups
+// included, and lifts it again; stock clients see it as suppression.
+func TestMuteAll(t *testing.T) {
+	s := floorHall(t)
+	chair := s.join(t, "chair", chairToken)
+	presidium := s.join(t, "presidium", func(c *client.Config) { c.Tokens = []string{"presidium"} })
+	alice, vip, bob := s.join(t, "alice", nil), s.join(t, "vip", nil), s.join(t, "bob", nil)
+	bob.waitFor("everyone", func(c *client.Client) bool { return c.NumUsers() == 5 })
+	chair.Send(&mumblepb.UserState{Session: proto.Uint32(vip.Session()), PrioritySpeaker: proto.Bool(true)})
+	chair.say("!give alice")
+	bob.waitFor("alice has the floor, presidium and the priority speaker may speak", func(*client.Client) bool {
+		return !suppressed(bob, alice) && !suppressed(bob, presidium) && bob.Users()[vip.Session()].GetPrioritySpeaker() && !suppressed(bob, vip)
+	})
+
+	chair.say("!muteall")
+	bob.waitFor("everyone else muted", func(*client.Client) bool { return suppressed(bob, presidium) })
+	for name, p := range map[string]*peer{"the floor": alice, "the chair": chair, "a priority speaker": vip} {
+		if suppressed(bob, p) {
+			t.Errorf("mute-all suppressed %s", name)
+		}
+	}
+	chair.told("Everyone is muted but the floor")
+	s.sendSilenced(t, presidium, 1)
+
+	chair.say("!unmuteall")
+	bob.waitFor("presidium may speak again", func(*client.Client) bool { return !suppressed(bob, presidium) })
+	presidium.SendAudio(0, 2, opus, false, nil)
+	bob.expectFrame(2)
 }

@@ -122,8 +122,9 @@ type Server struct {
 	control   controlCounters
 	guard     hostGuard // per-address abuse control (abuse.go)
 	clock     stageClock
-	codecs    *codecPool   // Opus codecs of the stages; the tick goroutine's
-	userCount atomic.Int32 // authenticated users, for server-list pings
+	codecs    *codecPool       // Opus codecs of the stages; the tick goroutine's
+	now       func() time.Time // the clock of speaking times (under mu); tests replace it
+	userCount atomic.Int32     // authenticated users, for server-list pings
 
 	wg         sync.WaitGroup // every goroutine the server starts
 	closing    chan struct{}
@@ -188,6 +189,7 @@ func New(opts Options) (*Server, error) {
 		channelName: channelName,
 		users:       make(map[uint32]*user),
 		virtual:     make(map[uint32]*virtualUser),
+		now:         time.Now,
 		conns:       make(map[*conn]struct{}),
 		sessions:    newSessionPool(sc.MaxUsers),
 		closing:     make(chan struct{}),
@@ -306,6 +308,8 @@ func (s *Server) Serve(ctx context.Context) error {
 		go s.serveAdmin()
 	}
 	go s.watchCertificate()
+	s.wg.Add(1)
+	go s.floorClock()
 	<-ctx.Done()
 	s.shutdown()
 	return nil

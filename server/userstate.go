@@ -150,6 +150,11 @@ func (s *Server) applyUserStateLocked(actor, target *user, m *mumblepb.UserState
 	}
 	if m.PrioritySpeaker != nil {
 		set(&target.prioritySpeak, m.GetPrioritySpeaker(), &out.PrioritySpeaker)
+		if target.channel.floor != nil { // in a hall, priority speakers may speak
+			if suppress := !s.mayTalkLocked(target, target.channel); suppress != target.suppress {
+				set(&target.suppress, suppress, &out.Suppress)
+			}
+		}
 	}
 	if m.Recording != nil && m.GetRecording() != target.recording {
 		set(&target.recording, m.GetRecording(), &out.Recording)
