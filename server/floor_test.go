@@ -27,8 +27,8 @@ func floorHallTimed(t *testing.T, limit time.Duration) *testServer {
 		c.Channels = append(c.Channels, conf.Channel{
 			Name: "Hall", Floor: true, FloorGroups: []string{"#chair", "#presidium"}, FloorRequests: "Requests",
 			SpeakingTime: conf.Duration{Duration: limit},
-			ACL:      []conf.ACLEntry{{Group: "#chair", Allow: []string{"MuteDeafen"}}},
-			Children: []conf.Channel{{Name: "Requests"}},
+			ACL:          []conf.ACLEntry{{Group: "#chair", Allow: []string{"MuteDeafen"}}},
+			Children:     []conf.Channel{{Name: "Requests"}},
 		})
 		c.Server.DefaultChannel = "Hall"
 	})
