@@ -279,10 +279,8 @@ func (s *Server) channelStateLocked(ch *channel, viewer *user) *mumblepb.Channel
 	if ch.parent != nil {
 		m.Parent = ptr(ch.parent.id)
 	}
-	if ch.descHash != nil {
-		m.DescriptionHash = ch.descHash
-	} else if ch.description != "" {
-		m.Description = ptr(ch.description)
+	if ch.shown != "" {
+		ch.describe(m)
 	}
 	if ch.temporary {
 		m.Temporary = ptr(true)

@@ -10,6 +10,7 @@ import (
 	"github.com/plenum-voice/plenum/acl"
 
 	"github.com/plenum-voice/plenum/conf"
+	"github.com/plenum-voice/plenum/proto/mumblepb"
 )
 
 // channel is the control plane's view of a channel. Only the control plane
@@ -20,7 +21,9 @@ type channel struct {
 	children    []*channel
 	name        string
 	description string
-	descHash    []byte // SHA-1 of a long description, sent instead of it
+	note        string // what the server adds to the description (a hall's floor), never written to the file
+	shown       string // description and note: what clients see
+	descHash    []byte // SHA-1 of a long shown description, sent instead of it
 	position    int32
 	maxUsers    uint32
 
@@ -53,7 +56,35 @@ func newChannel(id uint32, parent *channel, name string) *channel {
 
 func (c *channel) setDescription(d string) {
 	c.description = d
-	c.descHash = blobHash(d)
+	c.show()
+}
+
+// setNote sets what the server adds below the description.
+func (c *channel) setNote(n string) {
+	c.note = n
+	c.show()
+}
+
+func (c *channel) show() {
+	c.shown = c.description
+	if c.note != "" {
+		if c.shown != "" {
+			c.shown += "<hr>"
+		}
+		c.shown += c.note
+	}
+	c.descHash = blobHash(c.shown)
+}
+
+// describe puts the description clients see into out: the text, or its
+// hash when it is long (the client asks for the text if it has not seen
+// it), or, for a channel without one, nothing.
+func (c *channel) describe(out *mumblepb.ChannelState) {
+	if c.descHash != nil {
+		out.DescriptionHash = c.descHash
+	} else {
+		out.Description = ptr(c.shown)
+	}
 }
 
 // blobThreshold is the size (in UTF-16 units for text, bytes for textures)

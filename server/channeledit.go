@@ -239,11 +239,7 @@ func (s *Server) editChannelLocked(u *user, m *mumblepb.ChannelState, ch, parent
 	}
 	if m.Description != nil {
 		ch.setDescription(m.GetDescription())
-		if ch.descHash != nil {
-			out.DescriptionHash = ch.descHash
-		} else {
-			out.Description = m.Description
-		}
+		ch.describe(out)
 	}
 	if m.Position != nil {
 		ch.position = m.GetPosition()

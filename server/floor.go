@@ -47,11 +47,16 @@ func (s *Server) setFloorLocked(ch *channel, def *conf.Channel) {
 		return
 	case !def.Floor:
 		ch.floor = nil
+		ch.setNote("")
+		out := &mumblepb.ChannelState{ChannelId: ptr(ch.id)}
+		ch.describe(out)
+		s.broadcastLocked(out, nil)
 	case ch.floor == nil:
 		ch.floor = &floor{}
 	}
 	if f := ch.floor; f != nil {
 		f.groups, f.requests, f.limit = slices.Clone(def.FloorGroups), def.FloorRequests, def.SpeakingTime.Duration
+		s.floorChangedLocked(ch)
 	}
 	for u := range ch.users {
 		s.resuppressLocked(u)
@@ -258,9 +263,16 @@ func (s *Server) moveIntoHallLocked(hall *channel, u *user) {
 	s.removeIfEmptyTemporaryLocked(left)
 }
 
-// floorChangedLocked tells the chairs in the hall the new state.
+// floorChangedLocked shows the new state below the hall's description, to
+// everyone, and tells the chairs in the hall.
 func (s *Server) floorChangedLocked(hall *channel) {
 	summary := s.floorSummaryLocked(hall.floor)
+	if note := "<p>" + summary + "</p>"; note != hall.note {
+		hall.setNote(note)
+		out := &mumblepb.ChannelState{ChannelId: ptr(hall.id)}
+		hall.describe(out)
+		s.broadcastLocked(out, nil)
+	}
 	for u := range hall.users {
 		if s.may(u, hall, acl.MuteDeafen) {
 			s.tellLocked(u, summary)

@@ -80,6 +80,9 @@ func TestFloorControl(t *testing.T) {
 	bob.say("!HAND")
 	bob.told("number 2 in the queue")
 	chair.told("Queue: 1. alice, 2. bob.")
+	carol.waitFor("the queue in the hall's description", func(c *client.Client) bool {
+		return strings.Contains(c.Channels()[c.Users()[c.Session()].GetChannelId()].GetDescription(), "Queue: 1. alice, 2. bob.")
+	})
 	s.sendSilenced(t, alice, 1) // no floor, no voice
 
 	carol.say("!next")

@@ -126,11 +126,7 @@ func (s *Server) setFromConfigLocked(ch *channel, d desiredChannel) *mumblepb.Ch
 	changed := false
 	if ch.description != d.def.Description {
 		ch.setDescription(d.def.Description)
-		if ch.descHash != nil {
-			out.DescriptionHash = ch.descHash
-		} else {
-			out.Description = ptr(ch.description)
-		}
+		ch.describe(out)
 		changed = true
 	}
 	if ch.position != d.def.Position {

@@ -133,8 +133,8 @@ func (s *Server) handleRequestBlob(u *user, m *mumblepb.RequestBlob) {
 		}
 	}
 	for _, id := range m.ChannelDescription {
-		if ch, ok := s.channels[id]; ok && ch.description != "" {
-			u.conn.send(&mumblepb.ChannelState{ChannelId: ptr(id), Description: ptr(ch.description)})
+		if ch, ok := s.channels[id]; ok && ch.shown != "" {
+			u.conn.send(&mumblepb.ChannelState{ChannelId: ptr(id), Description: ptr(ch.shown)})
 		}
 	}
 }
