@@ -85,6 +85,11 @@ type Server struct {
 	LogIPs              bool   `toml:"log_ips"`               // default false: privacy, no IP addresses in logs
 	AdminListen         string `toml:"admin_listen"`          // host:port of the admin HTTP listener (/metrics); default "127.0.0.1:64740", "" = off
 
+	// AdminToken is the bearer token the admin API's actions (floor,
+	// mute-all) need; "" turns the actions off. Reading the status page
+	// needs none: keep admin_listen on loopback or behind a firewall.
+	AdminToken string `toml:"admin_token"`
+
 	// Recording. Off by default: a privacy-minded server records nothing.
 	// When on, clients are told recording is allowed (they may record
 	// locally, showing everyone their recording flag) and channels with

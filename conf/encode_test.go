@@ -50,7 +50,7 @@ func everyField() *Config {
 			HandshakeTimeout: Duration{4 * time.Second}, MaxUnauthenticatedPerIP: 50, AutobanAttempts: 20,
 			AutobanWindow: Duration{time.Minute}, AutobanDuration: Duration{time.Hour},
 			AutobanExempt:  []string{"192.0.2.7", "2001:db8::/48"},
-			AllowRecording: true, RecordingMaxBytes: 64 << 20,
+			AllowRecording: true, RecordingMaxBytes: 64 << 20, AdminToken: "s3cret",
 		},
 		Groups: map[string]*Group{
 			"admin":      {Inherit: Bool(true), Inheritable: Bool(false), Add: []string{"root-admin"}, Remove: []string{"x"}},

@@ -1,7 +1,8 @@
 package server
 
 // The admin HTTP listener: a small HTTP server for the operator, on
-// loopback by default. It serves Prometheus metrics at /metrics.
+// loopback by default. It serves Prometheus metrics at /metrics, and the
+// status page and admin API (statuspage.go).
 
 import (
 	"errors"
@@ -56,6 +57,7 @@ func (s *Server) adminHandler() http.Handler {
 		ErrorLog:            slogPrinter{s},
 		MaxRequestsInFlight: 4, // a scrape walks every user; do not let many run at once
 	}))
+	s.routeStatus(mux)
 	return mux
 }
 

@@ -11,6 +11,7 @@ package server
 // text messages, never chat in the hall.
 
 import (
+	"errors"
 	"fmt"
 	"html"
 	"regexp"
@@ -30,6 +31,7 @@ type floor struct {
 	limit    time.Duration // speaking time per turn; 0 = none
 	holder   *user         // who holds the floor, or nil
 	queue    []*user       // who asked, in order
+	since    time.Time     // the holder's turn began
 	deadline time.Time     // the holder's turn ends then (with a limit)
 	warned   bool          // the holder was told their time runs out
 	muteAll  bool          // only the holder, chairs and priority speakers may speak
@@ -152,20 +154,34 @@ func (s *Server) handleFloorCommandLocked(u *user, hall *channel, line string) {
 		s.deny(u, acl.MuteDeafen, hall)
 		return
 	}
-	switch words[0] {
+	arg := strings.TrimSpace(strings.TrimSpace(line)[len(words[0]):])
+	if msg, err := s.floorActionLocked(hall, words[0], arg); err != nil {
+		s.tellLocked(u, err.Error())
+	} else if msg != "" {
+		s.tellLocked(u, msg)
+	}
+}
+
+// errUnknownFloorAction lists the chair's commands.
+var errUnknownFloorAction = errors.New("Floor commands: !hand, !hand withdraw, !queue; for chairs !next, !give NAME, !revoke, !clear, !extend [DURATION], !muteall, !unmuteall.")
+
+// floorActionLocked carries out a chair's action on hall, from a client
+// or the admin API: next, give (arg: a name), revoke, clear, extend (arg:
+// a duration, or empty for a minute), muteall, unmuteall. It returns a
+// message for the chair, or an error saying why it could not be done.
+func (s *Server) floorActionLocked(hall *channel, action, arg string) (string, error) {
+	f := hall.floor
+	switch action {
 	case "next":
 		if len(f.queue) == 0 {
 			s.giveFloorLocked(hall, nil)
-			s.tellLocked(u, "Nobody is waiting for the floor.")
-			return
+			return "Nobody is waiting for the floor.", nil
 		}
 		s.giveFloorLocked(hall, f.queue[0])
 	case "give":
-		name := strings.TrimSpace(strings.TrimSpace(line)[len("give"):])
-		target := s.userNamedLocked(name)
+		target := s.userNamedLocked(arg)
 		if target == nil || (target.channel != hall && !s.isRequestsChannel(hall, target.channel)) {
-			s.tellLocked(u, fmt.Sprintf("Nobody called %q is in %s.", name, hall.name))
-			return
+			return "", fmt.Errorf("Nobody called %q is in %s.", arg, hall.name)
 		}
 		s.giveFloorLocked(hall, target)
 	case "revoke":
@@ -174,16 +190,17 @@ func (s *Server) handleFloorCommandLocked(u *user, hall *channel, line string) {
 		f.queue = nil
 		s.floorChangedLocked(hall)
 	case "extend":
-		s.extendLocked(hall, u, words[1:])
+		return "", s.extendLocked(hall, arg)
 	case "muteall", "unmuteall":
-		f.muteAll = words[0] == "muteall"
+		f.muteAll = action == "muteall"
 		for m := range hall.users {
 			s.resuppressLocked(m)
 		}
 		s.floorChangedLocked(hall)
 	default:
-		s.tellLocked(u, "Floor commands: !hand, !hand withdraw, !queue; for chairs !next, !give NAME, !revoke, !clear, !extend [DURATION], !muteall, !unmuteall.")
+		return "", errUnknownFloorAction
 	}
+	return "", nil
 }
 
 func (s *Server) isRequestsChannel(hall, ch *channel) bool {
@@ -197,6 +214,14 @@ func (s *Server) userNamedLocked(name string) *user {
 		}
 	}
 	return nil
+}
+
+// endTurnLocked ends the current holder's turn, counting its time.
+func (s *Server) endTurnLocked(f *floor) {
+	if f.holder != nil {
+		f.holder.floorTime += s.now().Sub(f.since)
+		f.holder = nil
+	}
 }
 
 // raiseHandLocked puts u at the end of the queue, once.
@@ -232,10 +257,12 @@ func (s *Server) withdrawLocked(hall *channel, u *user) {
 func (s *Server) giveFloorLocked(hall *channel, u *user) {
 	f := hall.floor
 	prev := f.holder
+	s.endTurnLocked(f)
 	f.holder = u
 	f.warned = false
+	f.since = s.now()
 	if f.limit > 0 {
-		f.deadline = s.now().Add(f.limit)
+		f.deadline = f.since.Add(f.limit)
 	}
 	if u != nil {
 		if i := slices.Index(f.queue, u); i >= 0 {
@@ -320,7 +347,7 @@ func (s *Server) floorMovedLocked(u *user, from, to *channel) {
 		}
 		f := hall.floor
 		if f.holder == u {
-			f.holder = nil
+			s.endTurnLocked(f)
 			s.floorChangedLocked(hall)
 		}
 		if i := slices.Index(f.queue, u); i >= 0 {
@@ -341,20 +368,18 @@ func hallOf(ch *channel) *channel {
 	return ch.parent
 }
 
-// extendLocked gives the current turn more time: words[0] as a duration
-// ("2m"), one minute without.
-func (s *Server) extendLocked(hall *channel, chair *user, words []string) {
+// extendLocked gives the current turn more time: arg as a duration
+// ("2m"), one minute when empty.
+func (s *Server) extendLocked(hall *channel, arg string) error {
 	f := hall.floor
 	if f.holder == nil || f.limit == 0 {
-		s.tellLocked(chair, "There is no timed turn to extend.")
-		return
+		return errors.New("There is no timed turn to extend.")
 	}
 	more := time.Minute
-	if len(words) > 0 {
-		d, err := time.ParseDuration(words[0])
+	if arg != "" {
+		d, err := time.ParseDuration(arg)
 		if err != nil || d <= 0 {
-			s.tellLocked(chair, fmt.Sprintf("%q is not a duration such as 2m or 30s.", words[0]))
-			return
+			return fmt.Errorf("%q is not a duration such as 2m or 30s.", arg)
 		}
 		more = d
 	}
@@ -364,6 +389,7 @@ func (s *Server) extendLocked(hall *channel, chair *user, words []string) {
 	}
 	s.tellLocked(f.holder, fmt.Sprintf("Your speaking time was extended by %v.", more))
 	s.floorChangedLocked(hall)
+	return nil
 }
 
 // checkFloorTimeLocked warns speakers whose time runs out and ends the

@@ -1,6 +1,13 @@
 package server_test
 
 import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -9,6 +16,7 @@ import (
 	"github.com/plenum-voice/plenum/client"
 	"github.com/plenum-voice/plenum/conf"
 	"github.com/plenum-voice/plenum/proto/mumblepb"
+	"github.com/plenum-voice/plenum/server"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -213,4 +221,138 @@ func TestMuteAll(t *testing.T) {
 	bob.waitFor("presidium may speak again", func(*client.Client) bool { return !suppressed(bob, presidium) })
 	presidium.SendAudio(0, 2, opus, false, nil)
 	bob.expectFrame(2)
+}
+
+// TestStatusPageAndAdminAPI: the admin listener's JSON shows the hall's
+// floor and who is talking; the floor API refuses a request without the
+// admin token and carries out one with it; and the status page, loaded in
+// headless Chromium (Debian's chromium) while a member speaks, shows that
+// member as talking. The screenshot goes to PLENUM_SCREENSHOT if set.
+func TestStatusPageAndAdminAPI(t *testing.T) {
+	s := startServer(t, func(c *conf.Config) {
+		c.Channels = append(c.Channels, conf.Channel{Name: "Hall", Floor: true, FloorGroups: []string{"#chair"},
+			ACL: []conf.ACLEntry{{Group: "#chair", Allow: []string{"MuteDeafen"}}}})
+		c.Server.DefaultChannel = "Hall"
+		c.Server.AdminListen = "127.0.0.1:0"
+		c.Server.AdminToken = "t0ken"
+	})
+	base := "http://" + s.AdminAddr().String()
+	chair, alice, bob := s.join(t, "chair", chairToken), s.join(t, "alice", nil), s.join(t, "bob", nil)
+	for _, p := range []*peer{chair, alice, bob} {
+		p.waitUDP()
+	}
+	bob.say("!hand")
+	chair.told("Queue: 1. bob.")
+
+	post := func(token, body string) int {
+		req, _ := http.NewRequest("POST", base+"/api/floor", strings.NewReader(body))
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := post("", `{"channel":"Hall","action":"give","arg":"alice"}`); code != http.StatusUnauthorized {
+		t.Fatalf("a floor action without the token: HTTP %d", code)
+	}
+	if code := post("wrong", `{"channel":"Hall","action":"give","arg":"alice"}`); code != http.StatusUnauthorized {
+		t.Fatalf("a floor action with a wrong token: HTTP %d", code)
+	}
+	if code := post("t0ken", `{"channel":"Hall","action":"give","arg":"alice"}`); code != http.StatusOK {
+		t.Fatalf("a floor action with the token: HTTP %d", code)
+	}
+	bob.waitFor("alice has the floor", func(*client.Client) bool { return !suppressed(bob, alice) })
+
+	// Alice talks while the page is looked at.
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for f := uint64(0); ; f += 2 {
+			alice.SendAudio(0, f, opus, false, nil)
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	defer func() { close(stop); <-done }()
+
+	var st server.Status
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		resp, err := http.Get(base + "/api/status")
+		if err != nil {
+			t.Fatal(err)
+		}
+		st = server.Status{}
+		json.NewDecoder(resp.Body).Decode(&st)
+		resp.Body.Close()
+		if hall := hallStatus(st); hall != nil && talking(hall, "alice") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the status never showed alice talking: %+v", st)
+		}
+	}
+	hall := hallStatus(st)
+	if hall.Floor == nil || hall.Floor.Holder != "alice" || !slices.Equal(hall.Floor.Queue, []string{"bob"}) {
+		t.Fatalf("the hall's floor in the status: %+v", hall.Floor)
+	}
+	if talking(hall, "bob") || len(hall.Users) != 3 {
+		t.Fatalf("the hall in the status: %v", hall)
+	}
+
+	chromium, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Skip("chromium not installed (apt-get install chromium); scripts/test installs it")
+	}
+	shot := os.Getenv("PLENUM_SCREENSHOT")
+	if shot == "" {
+		shot = filepath.Join(t.TempDir(), "status.png")
+	}
+	// --timeout stops loading after 3 s (the event stream never ends) and
+	// then dumps or shoots what the page shows; the context bounds it all.
+	args := []string{"--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=900,520",
+		"--timeout=3000", "--user-data-dir=" + t.TempDir()}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	dom, err := exec.CommandContext(ctx, chromium, append(args, "--dump-dom", base+"/")...).Output()
+	if err != nil {
+		t.Fatalf("chromium --dump-dom: %v", err)
+	}
+	if !strings.Contains(string(dom), `<td class="talking">alice</td>`) || !strings.Contains(string(dom), "Queue: bob") {
+		t.Fatalf("the page in Chromium does not show alice talking and bob waiting:\n%s", dom)
+	}
+	if out, err := exec.CommandContext(ctx, chromium, append(args, "--screenshot="+shot, base+"/")...).CombinedOutput(); err != nil {
+		t.Fatalf("chromium --screenshot: %v\n%s", err, out)
+	}
+	if fi, err := os.Stat(shot); err != nil || fi.Size() < 1000 {
+		t.Fatalf("no screenshot: %v", err)
+	}
+	t.Logf("screenshot: %s", shot)
+}
+
+func hallStatus(st server.Status) *server.ChannelStatus {
+	for i := range st.Channels {
+		if st.Channels[i].Path == "Hall" {
+			return &st.Channels[i]
+		}
+	}
+	return nil
+}
+
+func talking(cs *server.ChannelStatus, name string) bool {
+	for _, u := range cs.Users {
+		if u.Name == name {
+			return u.Talking
+		}
+	}
+	return false
 }

@@ -360,6 +360,7 @@ func (s *Server) routeVoice(r *router, sock *udpSocket, u *user, pl []byte, now 
 	}
 
 	r.routed++
+	u.lastSpoke.Store(now)
 	s.counters.received.Add(1)
 	s.counters.receivedBytes.Add(uint64(len(pl)))
 	if st := sender.channel.stage; st != nil && r.in.Target == 0 {

@@ -72,6 +72,9 @@ type user struct {
 	tcpPackets    atomic.Uint32
 	bandwidth     atomic.Pointer[bandwidthRecord] // voice rate limit, made on the first frame
 	lastActive    atomic.Int64                    // unix nanoseconds of the last non-automatic message
+	lastSpoke     atomic.Int64                    // unix nanoseconds of the last voice packet routed from them
+
+	floorTime time.Duration // time they held a hall's floor, ended turns (control plane)
 }
 
 // udpTarget returns the address to send voice to over UDP, or nil when the
