@@ -160,6 +160,11 @@ func runExplain(args []string, stdout, stderr io.Writer) error {
 		}
 		fmt.Fprintln(stdout, line)
 		fmt.Fprint(stdout, ex.String())
+		if p == acl.Speak {
+			if f := floorNote(cfg, tree, subject, target); f != "" {
+				fmt.Fprintln(stdout, f)
+			}
+		}
 		if legend := userLegend(ex, tree.userNames); legend != "" {
 			fmt.Fprintln(stdout, legend)
 		}
@@ -400,4 +405,21 @@ func userLegend(ex *acl.Explanation, names map[int64]string) string {
 		return ""
 	}
 	return "   (" + strings.Join(parts, ", ") + ")"
+}
+
+// floorNote explains what a floor-controlled hall adds to Speak: the ACL
+// is not all, the floor is (docs/FLOOR.md).
+func floorNote(cfg *conf.Config, tree *explainTree, s *acl.Subject, hall uint32) string {
+	def := cfg.Lookup(tree.paths[hall])
+	if def == nil || !def.Floor {
+		return ""
+	}
+	for _, g := range def.FloorGroups {
+		if acl.InGroup(tree, s, hall, hall, g) {
+			return fmt.Sprintf("FLOOR: %s is a floor-controlled hall; %s is in its floor group %q, so may speak without the floor (if Speak allows).",
+				tree.display(hall), s.Name, g)
+		}
+	}
+	return fmt.Sprintf("FLOOR: %s is a floor-controlled hall; %s is in none of its floor groups %q, so is heard there only while holding the floor (given by a chair: !next, !give), or as a priority speaker.",
+		tree.display(hall), s.Name, def.FloorGroups)
 }

@@ -359,3 +359,22 @@ func clientCert(t *testing.T) (*tls.Certificate, string) {
 	sum := sha1.Sum(der)
 	return &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, hex.EncodeToString(sum[:])
 }
+
+// TestExplainFloorHall: in a floor-controlled hall, explain says that the
+// ACL's Speak is not all: a member is heard only with the floor, a member
+// of a floor group always.
+func TestExplainFloorHall(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hall.toml")
+	os.WriteFile(path, []byte(`[[channel]]
+name = "Hall"
+floor = true
+floor_groups = ["#chair"]
+`), 0o600)
+	out := explainOut(t, "-config", path, "-data", t.TempDir(), "alice", "Speak", "Hall")
+	wantLines(t, out, "alice MAY Speak in Hall", `FLOOR: Hall is a floor-controlled hall; alice is in none of its floor groups ["#chair"], so is heard there only while holding the floor`)
+	out = explainOut(t, "-config", path, "-data", t.TempDir(), "-token", "chair", "anna", "Speak", "Hall")
+	wantLines(t, out, "anna MAY Speak in Hall", `anna is in its floor group "#chair", so may speak without the floor`)
+	if out := explainOut(t, "-config", path, "-data", t.TempDir(), "alice", "Enter", "Hall"); strings.Contains(out, "FLOOR") {
+		t.Errorf("a floor note on Enter:\n%s", out)
+	}
+}
