@@ -150,6 +150,10 @@ func (s *Server) handleFloorCommandLocked(u *user, hall *channel, line string) {
 		s.tellLocked(u, s.floorSummaryLocked(f))
 		return
 	}
+	if !chairActions[words[0]] {
+		s.tellLocked(u, errUnknownFloorAction.Error())
+		return
+	}
 	if !s.may(u, hall, acl.MuteDeafen) {
 		s.deny(u, acl.MuteDeafen, hall)
 		return
@@ -161,6 +165,9 @@ func (s *Server) handleFloorCommandLocked(u *user, hall *channel, line string) {
 		s.tellLocked(u, msg)
 	}
 }
+
+// chairActions are the commands only chairs may give.
+var chairActions = map[string]bool{"next": true, "give": true, "revoke": true, "clear": true, "extend": true, "muteall": true, "unmuteall": true}
 
 // errUnknownFloorAction lists the chair's commands.
 var errUnknownFloorAction = errors.New("Floor commands: !hand, !hand withdraw, !queue; for chairs !next, !give NAME, !revoke, !clear, !extend [DURATION], !muteall, !unmuteall.")
