@@ -83,6 +83,8 @@ func TestFloorControl(t *testing.T) {
 		t.Fatalf("in a hall alice is suppressed %v (want true), the chair %v (want false)", suppressed(carol, alice), suppressed(carol, chair))
 	}
 
+	alice.say("!help")
+	alice.told("Floor commands: !hand")
 	alice.say("!hand")
 	alice.told("number 1 in the queue")
 	bob.say("!HAND")
