@@ -119,6 +119,7 @@ func TestEncodeRoundTrip(t *testing.T) {
 		"default.toml": func() (*Config, error) { return Parse(DefaultTOML(), "default.toml") },
 		"plenary.toml": func() (*Config, error) { return Load(filepath.Join("examples", "plenary.toml")) },
 		"minimal.toml": func() (*Config, error) { return Load(filepath.Join("examples", "minimal.toml")) },
+		"plenary-floor.toml": func() (*Config, error) { return Load(filepath.Join("examples", "plenary-floor.toml")) },
 		"nested":       func() (*Config, error) { return Parse([]byte(nested), "nested") },
 		"acl":          func() (*Config, error) { return Parse([]byte(withACL), "acl") },
 		"empty":        func() (*Config, error) { return Parse(nil, "empty") },

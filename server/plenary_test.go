@@ -92,3 +92,40 @@ func TestExamplePlenary(t *testing.T) {
 	su.Send(&mumblepb.ACL{ChannelId: proto.Uint32(plenary), Query: proto.Bool(true)})
 	su.waitFor("ACL for SuperUser", func(*client.Client) bool { return len(messagesOf[*mumblepb.ACL](su)) > 0 })
 }
+
+// TestExamplePlenaryFloor runs conf/examples/plenary-floor.toml as the
+// README walks through it: a member asks for the floor with !hand, the
+// chair gives it with !next, the hall hears the member, the presidium
+// always may speak, and the chair's turn ends the member's turn.
+func TestExamplePlenaryFloor(t *testing.T) {
+	cfg, err := conf.Load("../conf/examples/plenary-floor.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certs := registerUsers(t, dir, "chair-anna", "presidium-omar")
+	s := startServerWith(t, dir, cfg)
+	chair := s.join(t, "chair-anna", as(certs["chair-anna"]))
+	omar := s.join(t, "presidium-omar", as(certs["presidium-omar"]))
+	member, listener := s.join(t, "member", nil), s.join(t, "listener", nil)
+	everyone := []*peer{chair, omar, member, listener}
+	for _, p := range everyone {
+		p.waitUDP()
+	}
+	for _, p := range everyone {
+		p.moveTo("Plenary", everyone...)
+	}
+	listener.waitFor("who may speak", func(*client.Client) bool {
+		return suppressed(listener, member) && !suppressed(listener, chair) && !suppressed(listener, omar)
+	})
+	member.say("!hand")
+	chair.told("Queue: 1. member.")
+	chair.say("!next")
+	listener.waitFor("the member has the floor", func(*client.Client) bool { return !suppressed(listener, member) })
+	member.SendAudio(0, 1, opus, false, nil)
+	listener.expectFrame(1)
+	omar.SendAudio(0, 2, opus, false, nil)
+	listener.expectFrame(2)
+	chair.say("!revoke")
+	listener.waitFor("the member's turn over", func(*client.Client) bool { return suppressed(listener, member) })
+}
