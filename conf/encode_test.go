@@ -116,14 +116,14 @@ func TestEveryFieldCovered(t *testing.T) {
 
 func TestEncodeRoundTrip(t *testing.T) {
 	inputs := map[string]func() (*Config, error){
-		"default.toml": func() (*Config, error) { return Parse(DefaultTOML(), "default.toml") },
-		"plenary.toml": func() (*Config, error) { return Load(filepath.Join("examples", "plenary.toml")) },
-		"minimal.toml": func() (*Config, error) { return Load(filepath.Join("examples", "minimal.toml")) },
+		"default.toml":       func() (*Config, error) { return Parse(DefaultTOML(), "default.toml") },
+		"plenary.toml":       func() (*Config, error) { return Load(filepath.Join("examples", "plenary.toml")) },
+		"minimal.toml":       func() (*Config, error) { return Load(filepath.Join("examples", "minimal.toml")) },
 		"plenary-floor.toml": func() (*Config, error) { return Load(filepath.Join("examples", "plenary-floor.toml")) },
-		"nested":       func() (*Config, error) { return Parse([]byte(nested), "nested") },
-		"acl":          func() (*Config, error) { return Parse([]byte(withACL), "acl") },
-		"empty":        func() (*Config, error) { return Parse(nil, "empty") },
-		"everyField":   func() (*Config, error) { c := everyField(); return c, c.Validate() },
+		"nested":             func() (*Config, error) { return Parse([]byte(nested), "nested") },
+		"acl":                func() (*Config, error) { return Parse([]byte(withACL), "acl") },
+		"empty":              func() (*Config, error) { return Parse(nil, "empty") },
+		"everyField":         func() (*Config, error) { c := everyField(); return c, c.Validate() },
 	}
 	for name, load := range inputs {
 		t.Run(name, func(t *testing.T) {
