@@ -55,10 +55,10 @@ func (s *Server) setFloorLocked(ch *channel, def *conf.Channel) {
 		s.broadcastLocked(out, nil)
 	case ch.floor == nil:
 		ch.floor = &floor{}
+		defer s.floorChangedLocked(ch) // show the empty floor once it is set up
 	}
 	if f := ch.floor; f != nil {
 		f.groups, f.requests, f.limit = slices.Clone(def.FloorGroups), def.FloorRequests, def.SpeakingTime.Duration
-		s.floorChangedLocked(ch)
 	}
 	for u := range ch.users {
 		s.resuppressLocked(u)
