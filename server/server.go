@@ -118,13 +118,15 @@ type Server struct {
 	snap  atomic.Pointer[snapshot]
 	peers peerTable
 
-	counters  voiceCounters
-	control   controlCounters
-	guard     hostGuard // per-address abuse control (abuse.go)
-	clock     stageClock
-	codecs    *codecPool       // Opus codecs of the stages; the tick goroutine's
-	now       func() time.Time // the clock of speaking times (under mu); tests replace it
-	userCount atomic.Int32     // authenticated users, for server-list pings
+	counters voiceCounters
+	control  controlCounters
+	guard    hostGuard // per-address abuse control (abuse.go)
+	clock    stageClock
+	codecs   *codecPool       // Opus codecs of the stages; the tick goroutine's
+	now      func() time.Time // the clock of speaking times (under mu); tests replace it
+
+	statusStreams chan struct{} // a token per open /api/events stream (statuspage.go)
+	userCount     atomic.Int32  // authenticated users, for server-list pings
 
 	wg         sync.WaitGroup // every goroutine the server starts
 	closing    chan struct{}
@@ -190,10 +192,12 @@ func New(opts Options) (*Server, error) {
 		users:       make(map[uint32]*user),
 		virtual:     make(map[uint32]*virtualUser),
 		now:         time.Now,
-		conns:       make(map[*conn]struct{}),
-		sessions:    newSessionPool(sc.MaxUsers),
-		closing:     make(chan struct{}),
-		connGone:    make(chan struct{}, 1),
+
+		statusStreams: make(chan struct{}, maxStatusStreams),
+		conns:         make(map[*conn]struct{}),
+		sessions:      newSessionPool(sc.MaxUsers),
+		closing:       make(chan struct{}),
+		connGone:      make(chan struct{}, 1),
 		tlsConfig: &tls.Config{
 			MinVersion: tls.VersionTLS12,
 			// Mumble identifies users by their (usually self-signed) client

@@ -22,6 +22,10 @@ import (
 // statusEvery is how often /api/events sends the status.
 const statusEvery = 500 * time.Millisecond
 
+// maxStatusStreams bounds the open /api/events streams: each takes the
+// server's lock twice a second to build the status.
+const maxStatusStreams = 16
+
 func (s *Server) routeStatus(mux *http.ServeMux) {
 	mux.HandleFunc("GET /{$}", s.serveStatusPage)
 	mux.HandleFunc("GET /api/status", func(w http.ResponseWriter, r *http.Request) {
@@ -40,6 +44,13 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 // serveEvents streams the status until the client goes or the server
 // stops.
 func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
+	select {
+	case s.statusStreams <- struct{}{}:
+		defer func() { <-s.statusStreams }()
+	default:
+		http.Error(w, "too many status streams open", http.StatusServiceUnavailable)
+		return
+	}
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-store")
 	rc := http.NewResponseController(w)
