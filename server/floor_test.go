@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -310,6 +311,32 @@ func TestStatusPageAndAdminAPI(t *testing.T) {
 	if talking(hall, "bob") || len(hall.Users) != 3 {
 		t.Fatalf("the hall in the status: %v", hall)
 	}
+
+	// The event stream sends the status; at most 16 streams are open.
+	var streams []*http.Response
+	defer func() {
+		for _, r := range streams {
+			r.Body.Close()
+		}
+	}()
+	for i := range 17 {
+		resp, err := http.Get(base + "/api/events")
+		if err != nil {
+			t.Fatal(err)
+		}
+		streams = append(streams, resp)
+		if i < 16 && resp.StatusCode != http.StatusOK || i == 16 && resp.StatusCode != http.StatusServiceUnavailable {
+			t.Fatalf("event stream %d: HTTP %d", i+1, resp.StatusCode)
+		}
+	}
+	line, _ := bufio.NewReader(streams[0].Body).ReadString('\n')
+	if !strings.HasPrefix(line, "data: {") || !strings.Contains(line, `"holder":"alice"`) {
+		t.Fatalf("the event stream sent %q", line)
+	}
+	for _, r := range streams {
+		r.Body.Close()
+	}
+	streams = nil
 
 	chromium, err := exec.LookPath("chromium")
 	if err != nil {
