@@ -1,3 +1,8 @@
+// Package oggopus writes Opus packets to Ogg Opus files (RFC 3533 pages,
+// RFC 7845 mapping) for recordings: a Recorder takes packets from a
+// real-time goroutine without blocking or allocating, and a goroutine of
+// its own writes them out in pages, syncing to disk twice a second, so a
+// crash loses at most the last half second.
 package oggopus
 
 import (
@@ -60,8 +65,10 @@ type Recorder struct {
 
 	// The writer goroutine's.
 	file      *os.File
-	seq       int // files begun
-	pager     pager
+	seq       int    // files begun
+	serial    uint32 // the current file's stream serial number
+	pageSeq   uint32 // the sequence number of its next page
+	lacing    []byte
 	granule   int64 // samples written since the recording began
 	fileStart int64 // granule when the current file began
 	size      int64
@@ -179,7 +186,7 @@ func (r *Recorder) writePackets(n int, final bool) {
 		segs, samples, granule := 0, 0, r.granule
 		if r.hold != nil {
 			r.batch = append(r.batch, r.hold.data[:r.hold.n])
-			segs += segments(r.hold.n)
+			segs += segmentCount(r.hold.n)
 			granule += int64(r.hold.samples)
 			samples += r.hold.samples
 		}
@@ -187,10 +194,10 @@ func (r *Recorder) writePackets(n int, final bool) {
 		var taken int
 		for taken < n && samples < SampleRate {
 			s := &r.ring[(r.head+taken)%len(r.ring)]
-			if segs+segments(s.n) > maxSegments {
+			if segs+segmentCount(s.n) > maxSegments {
 				break
 			}
-			segs += segments(s.n)
+			segs += segmentCount(s.n)
 			samples += s.samples
 			taken++
 		}
@@ -239,12 +246,12 @@ func (r *Recorder) writePage(granule int64, packets [][]byte, eos bool) {
 		r.countDropped(len(packets))
 		return
 	}
-	full := r.opts.MaxBytes > 0 && r.size+int64(pageSize(packets)) > r.opts.MaxBytes
+	full := r.opts.MaxBytes > 0 && r.size+int64(packetsSize(packets)) > r.opts.MaxBytes
 	flags := byte(0)
 	if eos || full {
 		flags = flagEOS
 	}
-	r.page = r.pager.page(r.page[:0], flags, granule-r.fileStart, packets)
+	r.page = r.appendAudioPage(r.page[:0], flags, granule-r.fileStart, packets)
 	if _, err := r.file.Write(r.page); err != nil {
 		r.opts.OnError(fmt.Errorf("recording: write %s: %w", r.file.Name(), err))
 		r.countDropped(len(packets))
@@ -270,9 +277,9 @@ func (r *Recorder) openFile() bool {
 		r.opts.OnError(fmt.Errorf("recording: %w", err))
 		return false
 	}
-	r.pager = pager{serial: rand.Uint32()}
-	r.page = r.pager.page(r.page[:0], flagBOS, 0, [][]byte{opusHead(r.opts.PreSkip)})
-	r.page = r.pager.page(r.page, 0, 0, [][]byte{opusTags("Plenum", r.opts.Comments)})
+	r.serial, r.pageSeq = rand.Uint32(), 0
+	r.page = appendPacketPages(r.page[:0], r.serial, &r.pageSeq, opusHead(r.opts.PreSkip), flagBOS, 0)
+	r.page = appendPacketPages(r.page, r.serial, &r.pageSeq, opusTags(Vendor, r.opts.Comments), 0, 0)
 	if _, err := f.Write(r.page); err != nil {
 		f.Close()
 		r.opts.OnError(fmt.Errorf("recording: write %s: %w", name, err))
@@ -301,12 +308,24 @@ func (r *Recorder) abandonFile() {
 	r.file = nil
 }
 
-func pageSize(packets [][]byte) int {
-	n := 27
+// appendAudioPage appends the next page of the file, holding whole
+// packets.
+func (r *Recorder) appendAudioPage(dst []byte, flags byte, granule int64, packets [][]byte) []byte {
+	r.lacing = r.lacing[:0]
 	for _, p := range packets {
-		n += segments(len(p)) + len(p)
+		r.lacing = appendLacing(r.lacing, len(p))
 	}
-	return n
+	h := pageHeader{flags: flags, granule: granule, serial: r.serial, seq: r.pageSeq}
+	r.pageSeq++
+	return appendPage(dst, h, r.lacing, packets...)
+}
+
+func packetsSize(packets [][]byte) int {
+	body, segs := 0, 0
+	for _, p := range packets {
+		body, segs = body+len(p), segs+segmentCount(len(p))
+	}
+	return pageSize(body, segs)
 }
 
 func (r *Recorder) countDropped(n int) {
