@@ -49,15 +49,18 @@ type Options struct {
 	// that would take a file past it is not written there: the file ends
 	// with an end-of-stream page and the recording goes on in the next
 	// file, which starts afresh with its own headers and granule
-	// positions. A file always gets its headers and at least one packet,
-	// so a limit below that (about 1.5 kB) is exceeded by what they need.
+	// positions (and 200 ms of pre-roll, see PreSkip). A file always gets
+	// its headers, pre-roll and at least one packet, so a limit below
+	// that (about 2.5 kB at 40 kbit/s) is exceeded by what they need.
 	MaxBytes int64
 
 	// PreSkip is the number of samples (at 48 kHz) a player drops from the
 	// start of each file: the encoder's lookahead. 0 (or a value that does
 	// not fit the header's 16 bits) means DefaultPreSkip, libopus's at 48
-	// kHz. Each file of a recording begins with a fresh decoder, so a
-	// player drops PreSkip samples at the start of every one of them.
+	// kHz. It is the first file's: each file after it begins with the last
+	// 200 ms of the one before again, and has them as its pre-skip, so
+	// that a player's fresh decoder has settled when the new audio begins
+	// and the files play on from one another without a gap or a glitch.
 	PreSkip int
 
 	// Comments go into each file's OpusTags header as NAME=value, such as
@@ -153,6 +156,7 @@ type output struct {
 	page     []byte // the page being built, reused
 	lacing   []byte
 	batch    [][]byte
+	last     lastPackets // the end of the audio so far, for the next file
 }
 
 // NewRecorder starts a recorder and its goroutine; the first file is
@@ -182,7 +186,7 @@ func NewRecorder(opts Options) *Recorder {
 		done: make(chan struct{}),
 	}
 	r.comments, r.commentErr = checkComments(opts.Comments)
-	headers, _ := r.headers(0)
+	headers, _ := r.headers(0, r.opts.PreSkip)
 	r.headerLen = int64(len(headers))
 	go r.run()
 	return r
@@ -290,9 +294,12 @@ func (r *Recorder) drain(final bool) {
 // or the packet after it would take the file past MaxBytes). n is how
 // many packets wait in all.
 func (r *Recorder) nextPage(head uint64, avail, n int, final bool) (k int, eos bool) {
-	size := r.headerLen // of a file yet to begin
-	if r.out.f != nil {
-		size = r.out.size
+	size := r.out.size
+	if r.out.f == nil { // a file yet to begin: its headers and pre-roll
+		size = r.headerLen
+		if l := &r.out.last; l.n > 0 {
+			size += int64(pageSize(l.bytes, l.segs))
+		}
 	}
 	budget := int64(math.MaxInt64)
 	if r.opts.MaxBytes > 0 {
@@ -345,6 +352,9 @@ func (r *Recorder) writePage(head uint64, k int, eos bool) bool {
 	}
 	o.pageSeq++
 	o.granule = granule
+	for i := range k {
+		o.last.add(r.q.at(head + uint64(i)))
+	}
 	r.succeed()
 	if eos {
 		r.endFile()
@@ -373,8 +383,11 @@ func (r *Recorder) writeOut(pages []byte) error {
 
 // begin creates the next file and writes its header pages: OpusHead alone
 // on the first page, then OpusTags, on pages of their own as RFC 7845
-// wants. A file whose headers could not be written is removed again, so
-// that failing attempts leave nothing behind.
+// wants. A file after the first then repeats the last 200 ms of the one
+// before on a page of their own, and its pre-skip is what they last, so
+// that it plays on from where that one stopped. A file whose first pages
+// could not be written is removed again, so that failing attempts leave
+// nothing behind.
 func (r *Recorder) begin() bool {
 	o := &r.out
 	f, name, err := r.create()
@@ -383,8 +396,17 @@ func (r *Recorder) begin() bool {
 		return false
 	}
 	serial := rand.Uint32()
-	headers, pageSeq := r.headers(serial)
+	preSkip := r.opts.PreSkip
+	if o.last.n > 0 {
+		preSkip = o.last.samples
+	}
+	headers, pageSeq := r.headers(serial, preSkip)
 	o.page = append(o.page[:0], headers...)
+	granule := int64(0)
+	if o.last.n > 0 {
+		o.page, granule = r.appendPreroll(o.page, pageHeader{serial: serial, seq: pageSeq})
+		pageSeq++
+	}
 	if _, err := f.WriteAt(o.page, 0); err != nil {
 		f.Close()
 		os.Remove(name)
@@ -392,8 +414,22 @@ func (r *Recorder) begin() bool {
 		return false
 	}
 	o.f, o.name, o.seq, o.serial, o.pageSeq = f, name, o.seq+1, serial, pageSeq
-	o.size, o.granule, o.unsynced = int64(len(o.page)), 0, true
+	o.size, o.granule, o.unsynced = int64(len(o.page)), granule, true
 	return true
+}
+
+// appendPreroll appends a page of the packets kept from the end of the
+// previous file and returns its granule position.
+func (r *Recorder) appendPreroll(dst []byte, h pageHeader) ([]byte, int64) {
+	o := &r.out
+	o.batch, o.lacing = o.batch[:0], o.lacing[:0]
+	for i := range o.last.n {
+		s := o.last.at(i)
+		o.batch = append(o.batch, s.packet())
+		o.lacing = appendLacing(o.lacing, s.n)
+	}
+	h.granule = int64(o.last.samples)
+	return appendPage(dst, h, o.lacing, o.batch...), h.granule
 }
 
 // create makes the directory if needed and creates the file of the next
@@ -418,12 +454,12 @@ func (r *Recorder) create() (file, string, error) {
 	return nil, "", fmt.Errorf("recording: %d file names in a row exist", maxNameSkips)
 }
 
-// headers returns the header pages of a file with the given serial, and
-// the sequence number of the page after them: OpusTags takes more than
-// one page when the comments are long.
-func (r *Recorder) headers(serial uint32) ([]byte, uint32) {
+// headers returns the header pages of a file with the given serial and
+// pre-skip, and the sequence number of the page after them: OpusTags
+// takes more than one page when the comments are long.
+func (r *Recorder) headers(serial uint32, preSkip int) ([]byte, uint32) {
 	var seq uint32
-	b := appendPacketPages(nil, serial, &seq, opusHead(r.opts.PreSkip), flagBOS, 0)
+	b := appendPacketPages(nil, serial, &seq, opusHead(preSkip), flagBOS, 0)
 	return appendPacketPages(b, serial, &seq, opusTags(Vendor, r.comments), 0, 0), seq
 }
 

@@ -50,7 +50,9 @@ func seqNames(dir string) func(int) string {
 }
 
 // recorded reads back every file of a recording, checking each with our
-// reader, and returns their audio packets in order, and the files.
+// reader, and returns their audio packets in order, leaving out those a
+// file after the first repeats from the one before (its pre-skip), and
+// the files.
 func recorded(t *testing.T, name func(int) string, complete bool) ([][]byte, []*oggFile) {
 	t.Helper()
 	var packets [][]byte
@@ -64,7 +66,13 @@ func recorded(t *testing.T, name func(int) string, complete bool) ([][]byte, []*
 		if err != nil {
 			t.Fatalf("%s: %v", filepath.Base(name(seq)), err)
 		}
-		packets = append(packets, f.audio()...)
+		audio := f.audio()
+		if seq > 0 {
+			for repeated := 0; repeated < f.preSkip(); audio = audio[1:] {
+				repeated += packetSamples(audio[0])
+			}
+		}
+		packets = append(packets, audio...)
 		files = append(files, f)
 	}
 }
@@ -353,16 +361,55 @@ func TestRecordingRotates(t *testing.T) {
 		t.Errorf("%d serial numbers for %d files", len(serials), len(files))
 	}
 	needOpusTools(t)
-	decoded := 0
+	var decoded []int16
 	for seq, f := range files {
 		opusinfo(t, seqNames(dir)(seq), false)
 		pcm := opusdec(t, seqNames(dir)(seq))
-		if want := int(f.samples()) - DefaultPreSkip; len(pcm) != want {
+		if want := int(f.samples()) - f.preSkip(); len(pcm) != want {
 			t.Errorf("file %d decodes to %d samples, want %d", seq, len(pcm), want)
 		}
-		decoded += len(pcm)
+		if seq > 0 && f.preSkip() < 80*SampleRate/1000 {
+			t.Errorf("file %d: pre-skip %d, want at least 80 ms", seq, f.preSkip())
+		}
+		decoded = append(decoded, pcm...)
 	}
-	t.Logf("%d files of at most %d bytes; %d samples decoded of %d written (%d pre-skips)", len(files), limit, decoded, 500*frame, len(files))
+	// The files decode one after the other as one decoder decodes the
+	// whole stream: no gap and no glitch where they join.
+	whole := decodeAll(t, packets)[DefaultPreSkip:]
+	if len(decoded) != len(whole) {
+		t.Fatalf("the files decode to %d samples, the stream to %d", len(decoded), len(whole))
+	}
+	worst := 0
+	for i := range whole {
+		worst = max(worst, abs(int(decoded[i])-int(whole[i])))
+	}
+	if worst > 32768/100 { // 1% of full scale
+		t.Errorf("the files' audio differs from the stream's by up to %d", worst)
+	}
+	t.Logf("%d files of at most %d bytes; they decode to %d samples as the whole stream does (written %d, less one pre-skip), differing by at most %d",
+		len(files), limit, len(decoded), 500*frame, worst)
+}
+
+// decodeAll decodes packets with one decoder, as a player would a stream
+// that was never split.
+func decodeAll(t *testing.T, packets [][]byte) []int16 {
+	l, err := audiotest.NewListener()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range packets {
+		if err := l.Add(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return l.PCM
+}
+
+func abs(x int) int {
+	if x < 0 {
+		return -x
+	}
+	return x
 }
 
 // TestWriteAllocatesNothing: Write copies into the ring and nothing
@@ -691,5 +738,26 @@ func TestLongCommentsSpanPages(t *testing.T) {
 	}
 	if pcm := opusdec(t, path); len(pcm) != 100*frame-120 {
 		t.Errorf("decoded %d samples, want %d", len(pcm), 100*frame-120)
+	}
+}
+
+// TestPrerollKeepsTheNewestPackets: the pre-roll is the fewest newest
+// packets that make up 200 ms, and no more than 64 packets however short.
+func TestPrerollKeepsTheNewestPackets(t *testing.T) {
+	var l lastPackets
+	for i := range 100 {
+		s := &slot{samples: frame, n: 1 + i%300}
+		s.data[0] = byte(i)
+		l.add(s)
+	}
+	if l.n != 10 || l.samples != prerollSamples || l.at(0).data[0] != 90 || l.at(9).data[0] != 99 {
+		t.Errorf("after 100 packets of 20 ms: %d kept, %d samples, from packet %d to %d",
+			l.n, l.samples, l.at(0).data[0], l.at(l.n - 1).data[0])
+	}
+	for range 100 {
+		l.add(&slot{samples: 120, n: 300})
+	}
+	if l.n != maxPrerollPackets || l.samples != maxPrerollPackets*120 || l.bytes != 300*l.n || l.segs != 2*l.n {
+		t.Errorf("after 2.5 ms packets: %d kept, %d samples, %d bytes, %d segments", l.n, l.samples, l.bytes, l.segs)
 	}
 }

@@ -36,6 +36,9 @@ type oggFile struct {
 // audio returns the audio packets (those after the two headers).
 func (f *oggFile) audio() [][]byte { return f.packets[min(2, len(f.packets)):] }
 
+// preSkip is the pre-skip OpusHead gives.
+func (f *oggFile) preSkip() int { return int(binary.LittleEndian.Uint16(f.packets[0][10:])) }
+
 // samples is the total length of the audio packets, by their TOC bytes.
 func (f *oggFile) samples() int64 {
 	var n int64
