@@ -1,30 +1,29 @@
-// Package oggopus writes Opus packets to Ogg Opus files (RFC 3533 pages,
-// RFC 7845 mapping) for recordings: a Recorder takes packets from a
-// real-time goroutine without blocking or allocating, and a goroutine of
-// its own writes them out in pages, syncing to disk twice a second, so a
-// crash loses at most the last half second.
 package oggopus
 
-import (
-	"encoding/binary"
-)
+import "encoding/binary"
 
-// Page header flags (RFC 3533 section 6).
+// Header type flags of an Ogg page (RFC 3533 section 6).
 const (
-	flagContinued = 0x01
-	flagBOS       = 0x02
-	flagEOS       = 0x04
+	flagContinued = 0x01 // the page begins with the rest of the previous page's last packet
+	flagBOS       = 0x02 // first page of a logical bitstream
+	flagEOS       = 0x04 // last page of a logical bitstream
 )
 
-// SampleRate is the rate granule positions count in for Opus (RFC 7845).
-const SampleRate = 48000
+// Page layout limits (RFC 3533 section 6).
+const (
+	headerSize  = 27  // fixed part of a page header, before the segment table
+	maxSegments = 255 // lacing values a page's segment table can hold
+	maxLacing   = 255 // a lacing value below this ends a packet
+)
 
-// DefaultPreSkip is libopus's encoder delay at 48 kHz: the samples a
-// player drops at the start.
-const DefaultPreSkip = 312
+// noGranule is the granule position of a page on which no packet ends:
+// the player cannot tell a time for it (RFC 3533 section 6).
+const noGranule = -1
 
-// crcTable is the Ogg CRC-32: polynomial 0x04c11db7, no reflection, initial
-// value 0, no final xor.
+// crcTable drives the Ogg CRC-32: generator polynomial 0x04c11db7, bits
+// taken most significant first, initial value 0 and no final xor. This is
+// not the reflected CRC-32 of zip and Ethernet (hash/crc32), so it has a
+// table of its own.
 var crcTable = func() (t [256]uint32) {
 	for i := range t {
 		r := uint32(i) << 24
@@ -40,76 +39,92 @@ var crcTable = func() (t [256]uint32) {
 	return t
 }()
 
-func crc(b []byte) uint32 {
-	var c uint32
+// crcUpdate continues an Ogg CRC over b.
+func crcUpdate(c uint32, b []byte) uint32 {
 	for _, v := range b {
 		c = c<<8 ^ crcTable[byte(c>>24)^v]
 	}
 	return c
 }
 
-// pager builds the pages of one logical stream.
-type pager struct {
-	serial uint32
-	seq    uint32
-	buf    []byte // the page being built, reused
+// crc is the Ogg CRC-32 of b.
+func crc(b []byte) uint32 { return crcUpdate(0, b) }
+
+// pageHeader is what distinguishes one page of a stream from another.
+type pageHeader struct {
+	flags   byte
+	granule int64 // noGranule when no packet ends on the page
+	serial  uint32
+	seq     uint32
 }
 
-// page appends to dst one page holding packets (each whole: the
-// recorder never splits a packet across pages) and returns it.
-func (p *pager) page(dst []byte, flags byte, granule int64, packets [][]byte) []byte {
+// segmentCount is how many lacing values a packet of n bytes takes: one
+// per whole 255 bytes, and one more below 255 (possibly 0) that ends it.
+func segmentCount(n int) int { return n/maxLacing + 1 }
+
+// appendLacing appends the lacing values of a whole packet of n bytes.
+func appendLacing(lacing []byte, n int) []byte {
+	for ; n >= maxLacing; n -= maxLacing {
+		lacing = append(lacing, maxLacing)
+	}
+	return append(lacing, byte(n))
+}
+
+// appendPage appends one page to dst: the header h, the segment table
+// lacing (at most maxSegments values) and the body, the concatenation of
+// bodies, which must hold exactly the bytes the lacing values count. The
+// CRC covers the whole page with its own field zeroed.
+func appendPage(dst []byte, h pageHeader, lacing []byte, bodies ...[]byte) []byte {
 	start := len(dst)
-	var segs int
-	for _, pkt := range packets {
-		segs += len(pkt)/255 + 1
-	}
 	dst = append(dst, "OggS"...)
-	dst = append(dst, 0, flags)
-	dst = binary.LittleEndian.AppendUint64(dst, uint64(granule))
-	dst = binary.LittleEndian.AppendUint32(dst, p.serial)
-	dst = binary.LittleEndian.AppendUint32(dst, p.seq)
-	dst = append(dst, 0, 0, 0, 0) // CRC, filled in below
-	dst = append(dst, byte(segs))
-	for _, pkt := range packets {
-		n := len(pkt)
-		for ; n >= 255; n -= 255 {
-			dst = append(dst, 255)
-		}
-		dst = append(dst, byte(n))
-	}
-	for _, pkt := range packets {
-		dst = append(dst, pkt...)
+	dst = append(dst, 0, h.flags) // stream structure version 0
+	dst = binary.LittleEndian.AppendUint64(dst, uint64(h.granule))
+	dst = binary.LittleEndian.AppendUint32(dst, h.serial)
+	dst = binary.LittleEndian.AppendUint32(dst, h.seq)
+	dst = append(dst, 0, 0, 0, 0) // the CRC, once the page is complete
+	dst = append(dst, byte(len(lacing)))
+	dst = append(dst, lacing...)
+	for _, b := range bodies {
+		dst = append(dst, b...)
 	}
 	binary.LittleEndian.PutUint32(dst[start+22:], crc(dst[start:]))
-	p.seq++
 	return dst
 }
 
-// segments is how many lacing values a packet takes.
-func segments(n int) int { return n/255 + 1 }
+// pageSize is the size of a page holding whole packets whose lengths
+// total body bytes and take segs lacing values.
+func pageSize(body, segs int) int { return headerSize + segs + body }
 
-// maxSegments is the most lacing values one page holds.
-const maxSegments = 255
-
-// opusHead is the identification header of a mono stream.
-func opusHead(preSkip int) []byte {
-	h := []byte("OpusHead")
-	h = append(h, 1, 1) // version 1, one channel
-	h = binary.LittleEndian.AppendUint16(h, uint16(preSkip))
-	h = binary.LittleEndian.AppendUint32(h, SampleRate) // what the input was
-	h = binary.LittleEndian.AppendUint16(h, 0)          // output gain
-	return append(h, 0)                                 // channel mapping family 0
-}
-
-// opusTags is the comment header.
-func opusTags(vendor string, comments []string) []byte {
-	h := []byte("OpusTags")
-	h = binary.LittleEndian.AppendUint32(h, uint32(len(vendor)))
-	h = append(h, vendor...)
-	h = binary.LittleEndian.AppendUint32(h, uint32(len(comments)))
-	for _, c := range comments {
-		h = binary.LittleEndian.AppendUint32(h, uint32(len(c)))
-		h = append(h, c...)
+// appendPacketPages appends the pages that carry one packet alone,
+// spanning as many pages as it needs, to dst, numbering them from *seq
+// on. flags go on the first page (BOS) or the last (EOS) as they apply;
+// pages after the first are marked continued. Only the last page, where
+// the packet ends, has granule as its position; the others have none. A
+// packet whose length is a multiple of 255 ends with a lacing value of 0,
+// which can be alone on the last page.
+func appendPacketPages(dst []byte, serial uint32, seq *uint32, packet []byte, flags byte, granule int64) []byte {
+	lacing := appendLacing(make([]byte, 0, segmentCount(len(packet))), len(packet))
+	for first := true; len(lacing) > 0; first = false {
+		n := min(len(lacing), maxSegments)
+		last := n == len(lacing)
+		h := pageHeader{serial: serial, seq: *seq, granule: noGranule}
+		h.flags = flags &^ (flagBOS | flagEOS)
+		if first {
+			h.flags |= flags & flagBOS
+		} else {
+			h.flags |= flagContinued
+		}
+		if last {
+			h.flags |= flags & flagEOS
+			h.granule = granule
+		}
+		body := 0
+		for _, l := range lacing[:n] {
+			body += int(l)
+		}
+		dst = appendPage(dst, h, lacing[:n], packet[:body])
+		packet, lacing = packet[body:], lacing[n:]
+		*seq++
 	}
-	return h
+	return dst
 }
