@@ -48,7 +48,9 @@ func (s *Server) stopRecording(sh *shaper) {
 	sh.recordingStopped = true
 	channel := sh.channel
 	s.afterUnlock = append(s.afterUnlock, func() {
-		rec.Close()
+		if err := rec.Close(); err != nil {
+			s.log.Error("recording ended with an error; what was written before it is valid", "channel", channel, "err", err)
+		}
 		s.log.Info("recording stopped", "channel", channel, "packets_dropped", rec.Dropped())
 	})
 	if ch, ok := s.channels[channel]; ok {
