@@ -86,5 +86,5 @@ if [[ -n ${RECORD:-} ]]; then
 	cp "$rec" "$OUTDIR/recording.opus"
 	opusinfo "$OUTDIR/recording.opus" | tee "$OUTDIR/recording.txt" || rc=1
 fi
-"$WORK/wavlevels" -skip 3s -present 238 -absent 523 "$OUTDIR/heard.wav" 200 238 523 440 | tee "$OUTDIR/levels.txt" || rc=1
+"$WORK/wavlevels" -skip 3s -present 238 -absent 523 "$OUTDIR/heard.wav" 200 440 | tee "$OUTDIR/levels.txt" || rc=1
 exit "$rc"
