@@ -152,11 +152,15 @@ type Channel struct {
 	// Floor control (see docs/FLOOR.md). Floor: members hear everything but
 	// speak only while they hold the floor; FloorGroups (group specs, e.g.
 	// "chair") always may. FloorRequests names a subchannel whose entrants
-	// ask for the floor.
+	// ask for the floor. FloorMinutes keeps the list of turns (who, when,
+	// how long) in memory for the minutes, announced in the hall; without
+	// it nothing is kept about a speaker who is not registered once they
+	// leave.
 	Floor         bool     `toml:"floor"`
 	FloorGroups   []string `toml:"floor_groups"`
 	FloorRequests string   `toml:"floor_requests"`
 	SpeakingTime  Duration `toml:"speaking_time"` // a turn ends after this (a warning 30 s before); 0 = no limit
+	FloorMinutes  bool     `toml:"floor_minutes"`
 
 	Children []Channel `toml:"channel"` // nested [[channel.channel]]
 	Line     int       `toml:"-"`       // line in the file where this channel's table starts (0 if unknown)

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -455,5 +456,39 @@ func TestShapingKeysAreValidated(t *testing.T) {
 	}
 	if ch := c.Lookup("Hall"); ch.MaxSpeakers != 8 || !ch.Mix || ch.MixAbove != 3 || !ch.Record {
 		t.Fatalf("parsed %+v", ch)
+	}
+}
+
+func TestFloorKeysAreValidated(t *testing.T) {
+	for _, tc := range []struct{ toml, want string }{
+		{"[[channel]]\nname = \"Hall\"\nfloor_minutes = true\n", ":3: channel[0].floor_minutes: floor_minutes needs floor = true"},
+		{"[[channel]]\nname = \"Hall\"\nspeaking_time = \"3m\"\n", ":3: channel[0].speaking_time: speaking_time needs floor = true"},
+		{"[[channel]]\nname = \"Hall\"\nfloor = true\nspeaking_time = \"10s\"\n", ":4: channel[0].speaking_time: must be at least 1m"},
+		{"[[channel]]\nname = \"Hall\"\nfloor = true\nfloor_requests = \"Asks\"\n", ":4: channel[0].floor_requests: \"Asks\" is not a subchannel"},
+	} {
+		_, err := Parse([]byte(tc.toml), "f.toml")
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: got %v, want %q", tc.toml, err, tc.want)
+		}
+	}
+	ok := "[[channel]]\nname = \"Hall\"\nfloor = true\nfloor_groups = [\"chair\"]\nspeaking_time = \"3m\"\nfloor_minutes = true\n"
+	c, err := Parse([]byte(ok), "f.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ch := c.Lookup("Hall"); !ch.Floor || !ch.FloorMinutes || ch.SpeakingTime.Duration != 3*time.Minute {
+		t.Fatalf("parsed %+v", ch)
+	}
+	// Written out and read back, the keys are the same.
+	b, err := Encode(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := Parse(b, "back.toml")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, b)
+	}
+	if ch := back.Lookup("Hall"); !ch.FloorMinutes || ch.SpeakingTime.Duration != 3*time.Minute || !slices.Equal(ch.FloorGroups, []string{"chair"}) {
+		t.Errorf("written back as %+v\n%s", ch, b)
 	}
 }

@@ -92,7 +92,7 @@ func Diff(old, new *Config) Changes {
 			{"mix", oc.Mix != nc.Mix},
 			{"mix_above", oc.MixAbove != nc.MixAbove},
 			{"record", oc.Record != nc.Record},
-			{"floor", oc.Floor != nc.Floor || !slices.Equal(oc.FloorGroups, nc.FloorGroups) || oc.FloorRequests != nc.FloorRequests || oc.SpeakingTime != nc.SpeakingTime},
+			{"floor", oc.Floor != nc.Floor || !slices.Equal(oc.FloorGroups, nc.FloorGroups) || oc.FloorRequests != nc.FloorRequests || oc.SpeakingTime != nc.SpeakingTime || oc.FloorMinutes != nc.FloorMinutes},
 		} {
 			if k.changed {
 				keys = append(keys, k.key)

@@ -191,6 +191,9 @@ func (w *tomlWriter) channel(ch *Channel, depth int) {
 	if ch.SpeakingTime.Duration != 0 {
 		w.key(indent, "speaking_time", tomlString(ch.SpeakingTime.String()))
 	}
+	if ch.FloorMinutes {
+		w.key(indent, "floor_minutes", "true")
+	}
 	w.flag(indent, "inherit_acl", ch.InheritACL)
 	w.strings(indent, "links", ch.Links)
 	// A channel's own tables are indented like its subchannels, so that

@@ -64,7 +64,7 @@ func everyField() *Config {
 			{
 				Name: "Hall", Description: "A \"big\" hall\nwith two lines", Position: -3, MaxUsers: 500,
 				MaxSpeakers: 8, Mix: true, MixAbove: 3, Record: true,
-				Floor: true, FloorGroups: []string{"speakers", "#token"}, FloorRequests: "Sub hall", SpeakingTime: Duration{3 * time.Minute},
+				Floor: true, FloorGroups: []string{"speakers", "#token"}, FloorRequests: "Sub hall", SpeakingTime: Duration{3 * time.Minute}, FloorMinutes: true,
 				Temporary: false, InheritACL: Bool(false), Links: []string{"Side"},
 				Groups: map[string]*Group{"speakers": {Inherit: Bool(false), Inheritable: Bool(true), Add: []string{"s1", "s2"}, Remove: []string{"s3"}}},
 				ACL: []ACLEntry{

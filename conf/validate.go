@@ -218,8 +218,18 @@ func (v *validator) shaping(ch *Channel, display string) {
 
 func (v *validator) floor(ch *Channel, display string) {
 	if !ch.Floor {
-		if len(ch.FloorGroups) > 0 || ch.FloorRequests != "" || ch.SpeakingTime.Duration != 0 {
-			v.channelErr(ch, "floor_groups", display, "floor_groups, floor_requests and speaking_time need floor = true")
+		for _, k := range []struct {
+			key string
+			set bool
+		}{
+			{"floor_groups", len(ch.FloorGroups) > 0},
+			{"floor_requests", ch.FloorRequests != ""},
+			{"speaking_time", ch.SpeakingTime.Duration != 0},
+			{"floor_minutes", ch.FloorMinutes},
+		} {
+			if k.set {
+				v.channelErr(ch, k.key, display, "%s needs floor = true", k.key)
+			}
 		}
 		return
 	}

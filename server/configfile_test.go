@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -265,4 +266,20 @@ func TestSlowDiskHoldsConfirmationsOnlySoLong(t *testing.T) {
 	}
 	waitFile(t, path, "Votes, once the slow write is done", func(c *conf.Config) bool { return c.Lookup("Votes") != nil })
 	t.Logf("with a %v write: confirmed after %v, a bystander's ping took %v", slow, confirmed.Round(time.Millisecond), rtt.Round(time.Millisecond))
+}
+
+// TestFloorKeysAreWrittenBack: a client's edit rewrites the file, and a
+// hall keeps all of its floor keys in it.
+func TestFloorKeysAreWrittenBack(t *testing.T) {
+	data := strings.Replace(string(hallTOML(true)), "floor = true\n", "floor = true\nspeaking_time = \"3m\"\nfloor_requests = \"Requests\"\n", 1)
+	data += "\n  [[channel.channel]]\n  name = \"Requests\"\n"
+	s, path := startFileServer(t, []byte(data), grantAll{})
+	admin := s.join(t, "admin", withCert(t))
+	admin.Send(&mumblepb.ChannelState{Parent: proto.Uint32(0), Name: proto.String("Votes")})
+	cfg := waitFile(t, path, "the new channel", func(c *conf.Config) bool { return c.Lookup("Votes") != nil })
+	hall := cfg.Lookup("Hall")
+	if !hall.Floor || !hall.FloorMinutes || hall.SpeakingTime.Duration != 3*time.Minute || hall.FloorRequests != "Requests" ||
+		!slices.Equal(hall.FloorGroups, []string{"#chair"}) {
+		t.Errorf("the hall written back as %+v", hall)
+	}
 }

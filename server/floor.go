@@ -35,7 +35,13 @@ type floor struct {
 	deadline time.Time     // the holder's turn ends then (with a limit)
 	warned   bool          // the holder was told their time runs out
 	muteAll  bool          // only the holder, chairs and priority speakers may speak
+	minutes  bool          // turns are kept for the minutes (floor_minutes)
+	turns    []floorTurn   // the ended turns, oldest first, with minutes
 }
+
+// minutesNotice is shown below the description of a hall that keeps
+// minutes, so nobody takes the floor without knowing.
+const minutesNotice = "Turns on the floor are noted for the minutes: who spoke, when and for how long."
 
 // floorWarning is how long before the end of a turn its speaker is told.
 const floorWarning = 30 * time.Second
@@ -48,14 +54,18 @@ func (s *Server) setFloorLocked(ch *channel, def *conf.Channel) {
 	case !def.Floor && ch.floor == nil:
 		return
 	case !def.Floor:
+		s.endTurnLocked(ch) // counted, as any ended turn
 		ch.floor = nil
 		ch.setNote("")
 		out := &mumblepb.ChannelState{ChannelId: ptr(ch.id)}
 		ch.describe(out)
 		s.broadcastLocked(out, nil)
 	case ch.floor == nil:
-		ch.floor = &floor{}
+		ch.floor = &floor{minutes: def.FloorMinutes}
 		defer s.floorChangedLocked(ch) // show the empty floor once it is set up
+	case ch.floor.minutes != def.FloorMinutes:
+		ch.floor.minutes, ch.floor.turns = def.FloorMinutes, nil // turned off: forgotten
+		defer s.floorChangedLocked(ch)                           // the hall is told either way
 	}
 	if f := ch.floor; f != nil {
 		f.groups, f.requests, f.limit = slices.Clone(def.FloorGroups), def.FloorRequests, def.SpeakingTime.Duration
@@ -223,14 +233,6 @@ func (s *Server) userNamedLocked(name string) *user {
 	return nil
 }
 
-// endTurnLocked ends the current holder's turn, counting its time.
-func (s *Server) endTurnLocked(f *floor) {
-	if f.holder != nil {
-		f.holder.floorTime += s.now().Sub(f.since)
-		f.holder = nil
-	}
-}
-
 // raiseHandLocked puts u at the end of the queue, once.
 func (s *Server) raiseHandLocked(hall *channel, u *user) {
 	f := hall.floor
@@ -264,7 +266,7 @@ func (s *Server) withdrawLocked(hall *channel, u *user) {
 func (s *Server) giveFloorLocked(hall *channel, u *user) {
 	f := hall.floor
 	prev := f.holder
-	s.endTurnLocked(f)
+	s.endTurnLocked(hall)
 	f.holder = u
 	f.warned = false
 	f.since = s.now()
@@ -279,7 +281,11 @@ func (s *Server) giveFloorLocked(hall *channel, u *user) {
 			s.moveIntoHallLocked(hall, u) // from the requests channel
 		}
 		s.resuppressLocked(u)
-		s.tellLocked(u, "You have the floor.")
+		if f.minutes {
+			s.tellLocked(u, "You have the floor. Your turn is noted for the minutes.")
+		} else {
+			s.tellLocked(u, "You have the floor.")
+		}
 	}
 	if prev != nil && prev != u {
 		s.resuppressLocked(prev)
@@ -301,7 +307,11 @@ func (s *Server) moveIntoHallLocked(hall *channel, u *user) {
 // everyone, and tells the chairs in the hall.
 func (s *Server) floorChangedLocked(hall *channel) {
 	summary := s.floorSummaryLocked(hall.floor)
-	if note := "<p>" + summary + "</p>"; note != hall.note {
+	note := "<p>" + summary + "</p>"
+	if hall.floor.minutes {
+		note += "<p><i>" + minutesNotice + "</i></p>"
+	}
+	if note != hall.note {
 		hall.setNote(note)
 		out := &mumblepb.ChannelState{ChannelId: ptr(hall.id)}
 		hall.describe(out)
@@ -354,7 +364,7 @@ func (s *Server) floorMovedLocked(u *user, from, to *channel) {
 		}
 		f := hall.floor
 		if f.holder == u {
-			s.endTurnLocked(f)
+			s.endTurnLocked(hall)
 			s.floorChangedLocked(hall)
 		}
 		if i := slices.Index(f.queue, u); i >= 0 {

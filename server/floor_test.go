@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -233,12 +234,14 @@ func TestMuteAll(t *testing.T) {
 // member as talking. The screenshot goes to PLENUM_SCREENSHOT if set.
 func TestStatusPageAndAdminAPI(t *testing.T) {
 	s := startServer(t, func(c *conf.Config) {
-		c.Channels = append(c.Channels, conf.Channel{Name: "Hall", Floor: true, FloorGroups: []string{"#chair"},
+		c.Channels = append(c.Channels, conf.Channel{Name: "Hall", Floor: true, FloorGroups: []string{"#chair"}, FloorMinutes: true,
 			ACL: []conf.ACLEntry{{Group: "#chair", Allow: []string{"MuteDeafen"}}}})
 		c.Server.DefaultChannel = "Hall"
 		c.Server.AdminListen = "127.0.0.1:0"
 		c.Server.AdminToken = "t0ken"
 	})
+	clock := &fakeClock{now: time.Now()}
+	s.SetFloorClock(clock.Now)
 	base := "http://" + s.AdminAddr().String()
 	chair, alice, bob := s.join(t, "chair", chairToken), s.join(t, "alice", nil), s.join(t, "bob", nil)
 	for _, p := range []*peer{chair, alice, bob} {
@@ -265,6 +268,12 @@ func TestStatusPageAndAdminAPI(t *testing.T) {
 	if code := post("wrong", `{"channel":"Hall","action":"give","arg":"alice"}`); code != http.StatusUnauthorized {
 		t.Fatalf("a floor action with a wrong token: HTTP %d", code)
 	}
+	// The chair's opening words are the first turn in the minutes.
+	if code := post("t0ken", `{"channel":"Hall","action":"give","arg":"chair"}`); code != http.StatusOK {
+		t.Fatalf("a floor action with the token: HTTP %d", code)
+	}
+	chair.told("You have the floor. Your turn is noted for the minutes.")
+	clock.advance(75 * time.Second)
 	if code := post("t0ken", `{"channel":"Hall","action":"give","arg":"alice"}`); code != http.StatusOK {
 		t.Fatalf("a floor action with the token: HTTP %d", code)
 	}
@@ -348,7 +357,7 @@ func TestStatusPageAndAdminAPI(t *testing.T) {
 	}
 	// --timeout stops loading after 3 s (the event stream never ends) and
 	// then dumps or shoots what the page shows; the context bounds it all.
-	args := []string{"--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=900,520",
+	args := []string{"--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=900,600",
 		"--timeout=3000", "--user-data-dir=" + t.TempDir()}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -356,8 +365,10 @@ func TestStatusPageAndAdminAPI(t *testing.T) {
 	if err != nil {
 		t.Fatalf("chromium --dump-dom: %v", err)
 	}
-	if !strings.Contains(string(dom), `<td class="talking">alice</td>`) || !strings.Contains(string(dom), "Queue: bob") {
-		t.Fatalf("the page in Chromium does not show alice talking and bob waiting:\n%s", dom)
+	for _, want := range []string{`<td class="talking">alice</td>`, "Queue: bob", "Minutes: turns on the floor", "<td>chair</td><td>75 s</td>"} {
+		if !strings.Contains(string(dom), want) {
+			t.Fatalf("the page in Chromium does not show alice talking, bob waiting and the chair's turn in the minutes (%q):\n%s", want, dom)
+		}
 	}
 	if out, err := exec.CommandContext(ctx, chromium, append(args, "--screenshot="+shot, base+"/")...).CombinedOutput(); err != nil {
 		t.Fatalf("chromium --screenshot: %v\n%s", err, out)
@@ -384,4 +395,121 @@ func talking(cs *server.ChannelStatus, name string) bool {
 		}
 	}
 	return false
+}
+
+// hallTOML is the default configuration with a hall "Hall" (floor control,
+// holders of the token "chair" run it) as the default channel; minutes
+// sets floor_minutes.
+func hallTOML(minutes bool) []byte {
+	data := strings.Replace(string(conf.DefaultTOML()), `default_channel = "Lobby"`, `default_channel = "Hall"`, 1)
+	return fmt.Appendf([]byte(data), `
+[[channel]]
+name = "Hall"
+floor = true
+floor_groups = ["#chair"]
+floor_minutes = %v
+
+  [[channel.acl]]
+  group = "#chair"
+  allow = ["MuteDeafen"]
+`, minutes)
+}
+
+// TestTalkTimeAndMinutes: talk time is counted per user (status page),
+// per hall (metrics, with registered users by name and nobody else), and
+// with floor_minutes as a list of turns that the hall announces; turning
+// floor_minutes off forgets the list, so an unregistered speaker who left
+// is named nowhere.
+func TestTalkTimeAndMinutes(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "data"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	certs := registerUsers(t, filepath.Join(dir, "data"), "alice")
+	path := filepath.Join(dir, "plenum.toml")
+	if err := os.WriteFile(path, hallTOML(true), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := conf.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := runServer(t, server.Options{Config: cfg, DataDir: filepath.Join(dir, "data")})
+	clock := &fakeClock{now: time.Unix(1_800_000_000, 0)}
+	s.SetFloorClock(clock.Now)
+	chair, alice, bob := s.join(t, "chair", chairToken), s.join(t, "alice", as(certs["alice"])), s.join(t, "bob", nil)
+	chair.waitFor("everyone", func(c *client.Client) bool { return c.NumUsers() == 3 })
+	hallNotes := func(want bool) func(*client.Client) bool {
+		return func(c *client.Client) bool {
+			return strings.Contains(c.Channels()[c.Users()[c.Session()].GetChannelId()].GetDescription(), "noted for the minutes") == want
+		}
+	}
+	// The notice makes the description long, so it comes as a hash that
+	// clients ask for, as they do for any long description.
+	bob.waitFor("the long description's hash", func(c *client.Client) bool {
+		return c.Channels()[c.Users()[c.Session()].GetChannelId()].DescriptionHash != nil
+	})
+	bob.Send(&mumblepb.RequestBlob{ChannelDescription: []uint32{bob.Users()[bob.Session()].GetChannelId()}})
+	bob.waitFor("the hall's notice that it keeps minutes", hallNotes(true))
+
+	// A registered user comes back to where she was last: the root.
+	hallID := chair.Users()[chair.Session()].GetChannelId()
+	alice.Send(&mumblepb.UserState{Session: proto.Uint32(alice.Session()), ChannelId: proto.Uint32(hallID)})
+	chair.waitFor("alice in the hall", func(c *client.Client) bool { return c.Users()[alice.Session()].GetChannelId() == hallID })
+	chair.say("!give alice")
+	alice.told("You have the floor. Your turn is noted for the minutes.")
+	clock.advance(90 * time.Second)
+	chair.say("!give bob")
+	bob.told("You have the floor.")
+	clock.advance(30 * time.Second)
+	bob.Close() // leaving ends the turn
+	chair.waitFor("bob gone", func(c *client.Client) bool { return c.NumUsers() == 2 })
+
+	hall := hallStatus(s.Status())
+	if hall == nil || hall.Floor == nil || !hall.Floor.MinutesKept {
+		t.Fatalf("hall status %+v", hall)
+	}
+	start := clock.Now().Add(-120 * time.Second)
+	want := []server.TurnStatus{{Name: "alice", Start: start, Seconds: 90}, {Name: "bob", Start: start.Add(90 * time.Second), Seconds: 30}}
+	if got := hall.Floor.Minutes; !slices.EqualFunc(got, want, func(a, b server.TurnStatus) bool {
+		return a.Name == b.Name && a.Start.Equal(b.Start) && a.Seconds == b.Seconds
+	}) {
+		t.Errorf("minutes %+v, want %+v", got, want)
+	}
+	for _, u := range hall.Users {
+		if u.Name == "alice" && u.FloorSec != 90 {
+			t.Errorf("alice's floor time %v s, want 90", u.FloorSec)
+		}
+	}
+	m := s.scrape(t)
+	for key, v := range map[string]float64{
+		`plenum_floor_turns_total{channel="Hall"}`:                          2,
+		`plenum_floor_talk_seconds_total{channel="Hall"}`:                   120,
+		`plenum_floor_user_talk_seconds_total{channel="Hall",user="alice"}`: 90,
+	} {
+		if m[key] != v {
+			t.Errorf("%s = %v, want %v", key, m[key], v)
+		}
+	}
+	for key := range m {
+		if strings.Contains(key, "bob") {
+			t.Errorf("metrics name the unregistered bob: %s", key)
+		}
+	}
+
+	// Turned off, the minutes are forgotten and the notice goes; the
+	// hall's totals stay, without names.
+	if err := os.WriteFile(path, hallTOML(false), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	chair.waitFor("the notice gone", hallNotes(false))
+	if st, _ := json.Marshal(s.Status()); strings.Contains(string(st), "bob") {
+		t.Errorf("the status still names bob: %s", st)
+	}
+	if got := s.scrape(t)[`plenum_floor_talk_seconds_total{channel="Hall"}`]; got != 120 {
+		t.Errorf("hall total after reload %v, want 120", got)
+	}
 }

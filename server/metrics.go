@@ -6,6 +6,7 @@ package server
 
 import (
 	"strings"
+	"time"
 
 	"github.com/plenum-voice/plenum/proto/mumblepb"
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,6 +27,8 @@ type metricsCollector struct {
 	connectionsAccepted, connectFailures, authFailures *prometheus.Desc
 	queueOverflows, rateLimited                        *prometheus.Desc
 	autobans, unauthenticated                          *prometheus.Desc
+
+	floorTurns, floorTalk, floorUserTalk *prometheus.Desc
 }
 
 func newMetricsCollector(s *Server) *metricsCollector {
@@ -55,6 +58,10 @@ func newMetricsCollector(s *Server) *metricsCollector {
 		authFailures:        d("auth_failures_total", "Authentications refused, by Mumble's reject type.", "reason"),
 		queueOverflows:      d("control_queue_overflows_total", "Clients disconnected because their control message queue overflowed (they stopped reading)."),
 		rateLimited:         d("control_messages_rate_limited_total", "Control messages dropped by the message rate limit."),
+
+		floorTurns:    d("floor_turns_total", "Turns on the floor that ended, by hall.", "channel"),
+		floorTalk:     d("floor_talk_seconds_total", "Time the floor was held, by hall, counted when a turn ends.", "channel"),
+		floorUserTalk: d("floor_user_talk_seconds_total", "Time registered users held the floor, by hall and user name; unregistered speakers are counted only in plenum_floor_talk_seconds_total.", "channel", "user"),
 	}
 }
 
@@ -120,6 +127,17 @@ func (m *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	counter(m.queueOverflows, st.ControlQueueOverflows)
 	counter(m.rateLimited, st.ControlRateLimited)
+
+	seconds := func(d *prometheus.Desc, v time.Duration, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v.Seconds(), labels...)
+	}
+	for _, h := range st.FloorTalk {
+		counter(m.floorTurns, h.Turns, h.Hall)
+		seconds(m.floorTalk, h.Total, h.Hall)
+		for name, d := range h.Registered {
+			seconds(m.floorUserTalk, d, h.Hall, name)
+		}
+	}
 }
 
 // snakeCase turns a protobuf enum name such as "WrongUserPW" into a label

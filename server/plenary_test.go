@@ -96,7 +96,8 @@ func TestExamplePlenary(t *testing.T) {
 // TestExamplePlenaryFloor runs conf/examples/plenary-floor.toml as the
 // README walks through it: a member asks for the floor with !hand, the
 // chair gives it with !next, the hall hears the member, the presidium
-// always may speak, and the chair's turn ends the member's turn.
+// always may speak, the chair's !revoke ends the member's turn, and the
+// turn is in the minutes.
 func TestExamplePlenaryFloor(t *testing.T) {
 	cfg, err := conf.Load("../conf/examples/plenary-floor.toml")
 	if err != nil {
@@ -122,10 +123,16 @@ func TestExamplePlenaryFloor(t *testing.T) {
 	chair.told("Queue: 1. member.")
 	chair.say("!next")
 	listener.waitFor("the member has the floor", func(*client.Client) bool { return !suppressed(listener, member) })
+	member.told("Your turn is noted for the minutes.")
 	member.SendAudio(0, 1, opus, false, nil)
 	listener.expectFrame(1)
 	omar.SendAudio(0, 2, opus, false, nil)
 	listener.expectFrame(2)
 	chair.say("!revoke")
 	listener.waitFor("the member's turn over", func(*client.Client) bool { return suppressed(listener, member) })
+	for _, ch := range s.Status().Channels {
+		if ch.Path == "Plenary" && (ch.Floor == nil || len(ch.Floor.Minutes) != 1 || ch.Floor.Minutes[0].Name != "member") {
+			t.Errorf("the minutes: %+v", ch.Floor)
+		}
+	}
 }

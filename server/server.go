@@ -125,8 +125,9 @@ type Server struct {
 	codecs   *codecPool       // Opus codecs of the stages; the tick goroutine's
 	now      func() time.Time // the clock of speaking times (under mu); tests replace it
 
-	statusStreams chan struct{} // a token per open /api/events stream (statuspage.go)
-	userCount     atomic.Int32  // authenticated users, for server-list pings
+	statusStreams chan struct{}        // a token per open /api/events stream (statuspage.go)
+	floorTalk     map[string]*hallTalk // talk time per hall path, under mu (floortalk.go)
+	userCount     atomic.Int32         // authenticated users, for server-list pings
 
 	wg         sync.WaitGroup // every goroutine the server starts
 	closing    chan struct{}
@@ -194,6 +195,7 @@ func New(opts Options) (*Server, error) {
 		now:         time.Now,
 
 		statusStreams: make(chan struct{}, maxStatusStreams),
+		floorTalk:     map[string]*hallTalk{},
 		conns:         make(map[*conn]struct{}),
 		sessions:      newSessionPool(sc.MaxUsers),
 		closing:       make(chan struct{}),
@@ -450,6 +452,8 @@ type Stats struct {
 	UDPBadMAC     uint64 // from a known client's address but failing authentication: forged or corrupt
 	UDPOversized  uint64 // longer than any voice packet
 	UDPUndersized uint64 // too short to be a voice packet or ping
+
+	FloorTalk []HallTalk // talk time in each floor-controlled hall
 }
 
 // Stats returns the current counters.
@@ -496,6 +500,7 @@ func (s *Server) Stats() Stats {
 
 	s.mu.Lock()
 	st.Users, st.Channels, st.Connections = len(s.users), len(s.channels), len(s.conns)
+	st.FloorTalk = s.floorTalkLocked()
 	crypt := c.departedCrypt
 	for _, u := range s.users {
 		u.decMu.Lock()

@@ -13,16 +13,20 @@ type shapeKeys struct {
 	floor         bool
 	floorGroups   []string
 	floorRequests string
+	speakingTime  conf.Duration
+	floorMinutes  bool
 }
 
 func keysOf(def *conf.Channel) shapeKeys {
 	return shapeKeys{maxSpeakers: def.MaxSpeakers, mixAbove: def.MixAbove, mix: def.Mix, record: def.Record,
-		floor: def.Floor, floorGroups: def.FloorGroups, floorRequests: def.FloorRequests}
+		floor: def.Floor, floorGroups: def.FloorGroups, floorRequests: def.FloorRequests,
+		speakingTime: def.SpeakingTime, floorMinutes: def.FloorMinutes}
 }
 
 func (k shapeKeys) to(def *conf.Channel) {
 	def.MaxSpeakers, def.MixAbove, def.Mix, def.Record = k.maxSpeakers, k.mixAbove, k.mix, k.record
 	def.Floor, def.FloorGroups, def.FloorRequests = k.floor, k.floorGroups, k.floorRequests
+	def.SpeakingTime, def.FloorMinutes = k.speakingTime, k.floorMinutes
 }
 
 // shapeOf is the stage configuration a channel's TOML asks for, and

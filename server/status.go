@@ -28,10 +28,19 @@ type ChannelStatus struct {
 
 // FloorStatus is a hall's floor.
 type FloorStatus struct {
-	Holder  string   `json:"holder,omitempty"`
-	LeftSec float64  `json:"left_s,omitempty"` // speaking time left; 0 without a limit
-	Queue   []string `json:"queue"`
-	MuteAll bool     `json:"mute_all,omitempty"`
+	Holder      string       `json:"holder,omitempty"`
+	LeftSec     float64      `json:"left_s,omitempty"` // speaking time left; 0 without a limit
+	Queue       []string     `json:"queue"`
+	MuteAll     bool         `json:"mute_all,omitempty"`
+	MinutesKept bool         `json:"minutes_kept,omitempty"` // floor_minutes: the hall keeps Minutes
+	Minutes     []TurnStatus `json:"minutes,omitempty"`      // the ended turns, oldest first
+}
+
+// TurnStatus is one ended turn on the floor, for the minutes.
+type TurnStatus struct {
+	Name    string    `json:"name"`
+	Start   time.Time `json:"start"`
+	Seconds float64   `json:"seconds"`
 }
 
 // UserStatus is one member.
@@ -90,7 +99,10 @@ func (s *Server) floorStatusLocked(ch *channel, now time.Time) *FloorStatus {
 	if f == nil {
 		return nil
 	}
-	fs := &FloorStatus{Queue: []string{}, MuteAll: f.muteAll}
+	fs := &FloorStatus{Queue: []string{}, MuteAll: f.muteAll, MinutesKept: f.minutes}
+	for _, t := range f.turns {
+		fs.Minutes = append(fs.Minutes, TurnStatus{Name: t.name, Start: t.start, Seconds: t.length.Seconds()})
+	}
 	if f.holder != nil {
 		fs.Holder = f.holder.name
 		if f.limit > 0 {

@@ -145,11 +145,15 @@ table{border-collapse:collapse} td,th{padding:.15em .8em .15em 0;text-align:left
 th{font-weight:600;color:#555} .talking{font-weight:700;color:#0a7d2c}
 .talking::before{content:"▶ "} .silenced{color:#999} .rec{color:#c00;font-weight:700}
 .floor{background:#f4f4f8;padding:.4em .6em;border-radius:4px;display:inline-block}
+.minutes{margin:.4em 0 .6em;font-size:.93em} .minutes caption{text-align:left;color:#555}
 </style></head><body>
 <h1>{{.Name}}</h1>
 <div id="status">{{range .Status.Channels}}
 <h2>{{.Path}}{{if .Recording}} <span class="rec">● recording</span>{{end}}{{if .Mixing}} (mixed){{end}}</h2>
-{{with .Floor}}<div class="floor">Floor: {{if .Holder}}<b>{{.Holder}}</b>{{if .LeftSec}} ({{printf "%.0f" .LeftSec}} s left){{end}}{{else}}nobody{{end}}{{if .Queue}} · Queue: {{range $i, $n := .Queue}}{{if $i}}, {{end}}{{$n}}{{end}}{{end}}{{if .MuteAll}} · everyone muted{{end}}</div>{{end}}
+{{with .Floor}}<div class="floor">Floor: {{if .Holder}}<b>{{.Holder}}</b>{{if .LeftSec}} ({{printf "%.0f" .LeftSec}} s left){{end}}{{else}}nobody{{end}}{{if .Queue}} · Queue: {{range $i, $n := .Queue}}{{if $i}}, {{end}}{{$n}}{{end}}{{end}}{{if .MuteAll}} · everyone muted{{end}}</div>
+{{if .MinutesKept}}<table class="minutes"><caption>Minutes: turns on the floor</caption><tr><th>from</th><th>speaker</th><th>length</th></tr>
+{{range .Minutes}}<tr><td>{{.Start.Format "15:04:05"}}</td><td>{{.Name}}</td><td>{{printf "%.0f" .Seconds}} s</td></tr>
+{{end}}</table>{{end}}{{end}}
 <table><tr><th>name</th><th>voice</th><th>ping</th><th>loss</th><th>floor time</th></tr>
 {{range .Users}}<tr><td class="{{if .Talking}}talking{{else if .Silenced}}silenced{{end}}">{{.Name}}</td><td>{{.Transport}}</td><td>{{printf "%.0f" .PingMs}} ms</td><td>{{printf "%.1f" .LossPct}} %</td><td>{{printf "%.0f" .FloorSec}} s</td></tr>
 {{end}}</table>{{end}}
@@ -165,6 +169,13 @@ function render(st) {
       const f = c.floor;
       h += '<div class="floor">Floor: ' + (f.holder ? "<b>" + esc(f.holder) + "</b>" + (f.left_s ? " (" + Math.round(f.left_s) + " s left)" : "") : "nobody") +
         (f.queue.length ? " · Queue: " + f.queue.map(esc).join(", ") : "") + (f.mute_all ? " · everyone muted" : "") + "</div>";
+      if (f.minutes_kept) {
+        h += '<table class="minutes"><caption>Minutes: turns on the floor</caption><tr><th>from</th><th>speaker</th><th>length</th></tr>';
+        for (const m of f.minutes || []) {
+          h += "<tr><td>" + new Date(m.start).toLocaleTimeString() + "</td><td>" + esc(m.name) + "</td><td>" + Math.round(m.seconds) + " s</td></tr>";
+        }
+        h += "</table>";
+      }
     }
     h += "<table><tr><th>name</th><th>voice</th><th>ping</th><th>loss</th><th>floor time</th></tr>";
     for (const u of c.users || []) {
