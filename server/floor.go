@@ -264,6 +264,12 @@ func (s *Server) withdrawLocked(hall *channel, u *user) {
 // giveFloorLocked hands the floor to u (nil: nobody), taking u out of the
 // queue, and updates who is suppressed.
 func (s *Server) giveFloorLocked(hall *channel, u *user) {
+	s.handOverLocked(hall, u, "Your turn has ended.")
+}
+
+// handOverLocked is giveFloorLocked telling the previous holder why their
+// turn ended.
+func (s *Server) handOverLocked(hall *channel, u *user, why string) {
 	f := hall.floor
 	prev := f.holder
 	s.endTurnLocked(hall)
@@ -289,7 +295,7 @@ func (s *Server) giveFloorLocked(hall *channel, u *user) {
 	}
 	if prev != nil && prev != u {
 		s.resuppressLocked(prev)
-		s.tellLocked(prev, "Your turn has ended.")
+		s.tellLocked(prev, why)
 	}
 	s.floorChangedLocked(hall)
 }
@@ -420,9 +426,7 @@ func (s *Server) checkFloorTimeLocked() {
 		}
 		switch left := f.deadline.Sub(now); {
 		case left <= 0:
-			holder := f.holder
-			s.giveFloorLocked(hall, nil)
-			s.tellLocked(holder, "Your speaking time is over.")
+			s.handOverLocked(hall, nil, "Your speaking time is over.")
 		case left <= floorWarning && !f.warned:
 			f.warned = true
 			s.tellLocked(f.holder, fmt.Sprintf("%d seconds of speaking time left.", int(left.Round(time.Second).Seconds())))

@@ -194,6 +194,11 @@ func TestSpeakingTime(t *testing.T) {
 	alice.told("Your speaking time is over.")
 	bob.waitFor("alice's turn over", func(*client.Client) bool { return suppressed(bob, alice) })
 	chair.told("Floor: nobody.")
+	for _, m := range messagesOf[*mumblepb.TextMessage](alice) {
+		if strings.Contains(m.GetMessage(), "Your turn has ended.") {
+			t.Error("alice was told twice that her turn ended")
+		}
+	}
 }
 
 // TestMuteAll: a chair silences everyone in the hall but the speaker
