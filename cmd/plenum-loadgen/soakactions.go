@@ -297,7 +297,7 @@ func (g *soak) sendFrame(s *slot) {
 	}
 	last := s.due+frameInterval >= s.until
 	encodePayload(s.buf, uint32(u.idx), u.seq, ts)
-	err := u.c.SendAudio(0, u.seq, s.buf, last, nil)
+	err := u.c.SendAudio(0, frameNumber(u.seq), s.buf, last, nil)
 	u.seq++
 	s.due += frameInterval
 	switch {

@@ -89,7 +89,7 @@ func (u *soakUser) onAudio(p *client.AudioPacket) {
 	g := u.g
 	u.all.Add(1)
 	idx, seq, sent, ok := decodePayload(p.Opus)
-	if !ok || int(idx) >= len(g.users) || g.users[idx].speakSession.Load() != p.Sender || p.Frame != seq {
+	if !ok || int(idx) >= len(g.users) || g.users[idx].speakSession.Load() != p.Sender || p.Frame != frameNumber(seq) {
 		u.bad.Add(1)
 		return
 	}
