@@ -45,6 +45,16 @@
 #                  what it hears)
 #   RECORD_OUTPUT=FILE record what the client plays (its speakers) to the
 #                  WAV FILE (48 kHz mono) while it transmits
+#   CLIENT_CERT=PREFIX use the client certificate PREFIX.crt with its key
+#                  PREFIX.key (PEM) instead of a fresh one, so that a server
+#                  configuration can name it by its hash ("$<sha1>")
+#   DURING_TALK=CMD run the shell command CMD while the client transmits,
+#                  started with the recording; the talk lasts at least
+#                  TALK_SECONDS and waits for CMD (at most 10 s more). CMD
+#                  sees DESKTOP_SAY, a command that types its argument into
+#                  the client's chat bar and sends it (a message to the
+#                  channel the client is in), and DESKTOP_SHOT, a command
+#                  that saves a screenshot as OUTDIR/ARG.png
 #   MUMBLE_CHROOT=DIR run the client from the Debian 13 chroot DIR made by
 #                  scripts/trixie-chroot.sh (Mumble 1.5). Only mumble itself
 #                  runs inside; Xvfb, PulseAudio and tcpdump run on the host and
@@ -188,8 +198,13 @@ wait_for 10 grep -q "listening on" "$WORK/tcpdump.log" || { log "tcpdump did not
 # --- 4. client configuration ---------------------------------------------------
 # A client certificate, so Mumble does not open its certificate wizard. Mumble
 # imports ~/Documents/MumbleAutomaticCertificateBackup.p12 when it has none.
-openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=$CLIENT_USER" \
-	-keyout "$WORK/client.key" -out "$WORK/client.crt" 2>/dev/null
+if [[ -n ${CLIENT_CERT:-} ]]; then
+	cp "$CLIENT_CERT.key" "$WORK/client.key"
+	cp "$CLIENT_CERT.crt" "$WORK/client.crt"
+else
+	openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=$CLIENT_USER" \
+		-keyout "$WORK/client.key" -out "$WORK/client.crt" 2>/dev/null
+fi
 openssl pkcs12 -export -passout pass: -inkey "$WORK/client.key" -in "$WORK/client.crt" \
 	-out "$HOME/Documents/MumbleAutomaticCertificateBackup.p12"
 
@@ -306,17 +321,51 @@ fill_screen() {
 		xdotool windowmove "$w" 0 0 windowsize "$w" 1024 768 2>/dev/null || true
 	done
 }
-# talk: transmit for TALK_SECONDS, with a screenshot halfway through.
+# Helpers for DURING_TALK: typing into the chat bar, which sits at the
+# bottom of the log pane, on the left of the full-screen window (1.3 and
+# 1.5 alike), and a screenshot.
+cat >"$WORK/say" <<'SAY'
+#!/bin/sh
+# A question the client asks (Mumble 1.5 asks once whether to keep the mute
+# cue when a suppressed user speaks) is modal and would take the typing:
+# answer it with its default button. It is the visible window that does not
+# fill the screen.
+for w in $(xdotool search --onlyvisible --name '^Mumble' 2>/dev/null); do
+	width=$(xdotool getwindowgeometry "$w" | awk '/Geometry/ { split($2, g, "x"); print g[1] }')
+	if [ "${width:-1024}" -lt 900 ]; then
+		echo "desktop-client: answering dialog $w with Return" >&2
+		xdotool windowfocus --sync "$w" key Return 2>/dev/null || true
+		sleep 0.3
+	fi
+done
+height=$(xdotool getdisplaygeometry | cut -d' ' -f2)
+# Two clicks: the first one can be taken for activating the window.
+xdotool mousemove 120 $((height - 20)) click 1 sleep 0.5 click 1 sleep 0.3 type --delay 40 "$1"
+xdotool key Return
+SAY
+printf '#!/bin/sh\ntimeout 20 import -window root "%s/$1.png"\n' "$OUTDIR" >"$WORK/shot"
+chmod +x "$WORK/say" "$WORK/shot"
+export DESKTOP_SAY=$WORK/say DESKTOP_SHOT=$WORK/shot
+
+# talk: transmit for TALK_SECONDS, with a screenshot halfway through, and
+# DURING_TALK alongside.
 talk() {
-	local half=$((TALK_SECONDS / 2)) rec=
+	local half=$((TALK_SECONDS / 2)) rec= hook=
 	fill_screen
 	if [[ -n ${RECORD_OUTPUT:-} ]]; then
 		parecord --device=speakers.monitor --rate=48000 --channels=1 --format=s16le --file-format=wav "$RECORD_OUTPUT" &
 		rec=$!
 	fi
+	if [[ -n ${DURING_TALK:-} ]]; then
+		timeout $((TALK_SECONDS + 10)) sh -c "$DURING_TALK" &
+		hook=$!
+	fi
 	sleep "$half"
 	timeout 20 import -window root "$OUTDIR/desktop-client-mid.png" || log "screenshot failed"
 	sleep $((TALK_SECONDS - half))
+	if [[ -n $hook ]]; then
+		wait "$hook" || log "DURING_TALK ended with status $?"
+	fi
 	if [[ -n $rec ]]; then
 		kill -INT "$rec" 2>/dev/null || true
 		wait "$rec" 2>/dev/null || true
