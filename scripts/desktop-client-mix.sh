@@ -33,24 +33,9 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/lib.sh"
 ensure_go
 ensure_opus
-mkdir -p "$OUTDIR"
-OUTDIR=$(cd "$OUTDIR" && pwd)
-WORK=$(mktemp -d /tmp/desktop-client-mix.XXXXXX)
-PIDS=()
-cleanup() {
-	local rc=$?
-	set +e
-	for p in "${PIDS[@]}"; do stop_gracefully "$p"; done
-	cp "$WORK/plenum.log" "$WORK/loadgen.log" "$OUTDIR/" 2>/dev/null
-	rm -rf "$WORK"
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
+scratch_run desktop-client-mix
 TALK_SECONDS=${TALK_SECONDS:-20}
-(cd "$HERE/.." && go build -o "$WORK/plenum" ./cmd/plenum && go build -o "$WORK/plenum-loadgen" ./cmd/plenum-loadgen &&
-	go build -o "$WORK/wavlevels" ./scripts/wavlevels)
+build_tools "$WORK"
 
 "$WORK/plenum" -print-default-config | sed 's/^default_channel = .*/default_channel = "Hall"/' >"$WORK/plenum.toml"
 printf '\n[[channel]]\nname = "Hall"\ndescription = "Mixed: everyone hears one stream."\nmix = true\n' >>"$WORK/plenum.toml"
@@ -61,21 +46,14 @@ fi
 PORT=$(free_port)
 "$WORK/plenum" -config "$WORK/plenum.toml" -listen "127.0.0.1:$PORT" -data "$WORK/data" -admin-listen off >"$WORK/plenum.log" 2>&1 &
 PIDS+=($!)
-for _ in $(seq 1 50); do
-	[[ -n $(ss -Htln "sport = :$PORT") ]] && break
-	sleep 0.2
-done
+wait_listening "$PORT"
 
 # Two speakers, a third generator client listening; they talk for longer
 # than the desktop client needs to connect and record.
 "$WORK/plenum-loadgen" -addr "127.0.0.1:$PORT" -n 3 -k 2 -opus -mixed -seconds $((TALK_SECONDS + 45)) \
 	-name-prefix tone- >"$WORK/loadgen.log" 2>&1 &
 PIDS+=($!)
-for _ in $(seq 1 100); do
-	grep -q "speakers talking" "$WORK/loadgen.log" && break
-	sleep 0.2
-done
-grep -q "speakers talking" "$WORK/loadgen.log" || { cat "$WORK/loadgen.log" >&2; exit 1; }
+wait_talking "$WORK/loadgen.log"
 
 rc=0
 MIC_TONE=523 RECORD_OUTPUT="$OUTDIR/heard.wav" TALK_SECONDS=$TALK_SECONDS CLIENT_USER=deskmix \

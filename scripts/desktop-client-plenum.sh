@@ -28,22 +28,7 @@ OUTDIR=$1
 HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=lib.sh
 source "$HERE/lib.sh"
-mkdir -p "$OUTDIR"
-WORK=$(mktemp -d /tmp/desktop-client-plenum.XXXXXX)
-PLENUM_PID=
-
-cleanup() {
-	local rc=$?
-	set +e
-	if [[ -n $PLENUM_PID ]]; then
-		stop_gracefully "$PLENUM_PID"
-	fi
-	cp "$WORK/plenum.log" "$OUTDIR/plenum.log" 2>/dev/null
-	rm -rf "$WORK"
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+scratch_run desktop-client-plenum
 
 BIN=${PLENUM_BIN:-}
 if [[ -z $BIN ]]; then
@@ -57,13 +42,8 @@ mkdir -p "$WORK/data"
 # shellcheck disable=SC2086 # PLENUM_ARGS is a list of flags
 "$BIN" -listen "127.0.0.1:$PORT" -data "$WORK/data" ${PLENUM_ARGS:-} >"$WORK/plenum.log" 2>&1 &
 PLENUM_PID=$!
-
-for _ in $(seq 1 50); do
-	[[ -n $(ss -Htln "sport = :$PORT") ]] && break
-	kill -0 "$PLENUM_PID" 2>/dev/null || { cat "$WORK/plenum.log" >&2; exit 1; }
-	sleep 0.2
-done
-[[ -n $(ss -Htln "sport = :$PORT") ]] || { echo "plenum did not listen on $PORT" >&2; exit 1; }
+PIDS+=("$PLENUM_PID")
+wait_listening "$PORT" || { cat "$WORK/plenum.log" >&2; exit 1; }
 echo "desktop-client-plenum: plenum (pid $PLENUM_PID) on 127.0.0.1:$PORT" >&2
 
 rc=0

@@ -1,4 +1,4 @@
-# Helpers shared by scripts/run and scripts/test (sourced, not run).
+# Helpers shared by the scripts (sourced, not run).
 
 # ensure_go makes sure a Go toolchain new enough for go.mod is on PATH.
 ensure_go() {
@@ -78,5 +78,55 @@ free_port() {
 		fi
 	done
 	echo "no free port found" >&2
+	return 1
+}
+
+# --- for the desktop-client-*.sh wrappers that run their own server -------
+
+# scratch_run NAME: OUTDIR made absolute; WORK, a scratch directory; PIDS,
+# the processes to stop. On exit they are stopped, WORK's plenum.log and
+# loadgen.log are copied to OUTDIR, and WORK is removed.
+scratch_run() {
+	mkdir -p "$OUTDIR"
+	OUTDIR=$(cd "$OUTDIR" && pwd)
+	WORK=$(mktemp -d "/tmp/$1.XXXXXX")
+	PIDS=()
+	trap scratch_cleanup EXIT
+	trap 'exit 130' INT TERM
+}
+
+scratch_cleanup() {
+	local rc=$?
+	set +e
+	for p in "${PIDS[@]}"; do stop_gracefully "$p"; done
+	cp "$WORK/plenum.log" "$WORK/loadgen.log" "$OUTDIR/" 2>/dev/null
+	rm -rf "$WORK"
+	exit "$rc"
+}
+
+# build_tools DIR builds plenum, plenum-loadgen and wavlevels into DIR.
+build_tools() {
+	(cd "$(dirname "${BASH_SOURCE[0]}")/.." && go build -o "$1/plenum" ./cmd/plenum &&
+		go build -o "$1/plenum-loadgen" ./cmd/plenum-loadgen && go build -o "$1/wavlevels" ./scripts/wavlevels)
+}
+
+# wait_listening PORT waits up to 10 s for a TCP listener on PORT.
+wait_listening() {
+	for _ in $(seq 1 50); do
+		[[ -n $(ss -Htln "sport = :$1") ]] && return 0
+		sleep 0.2
+	done
+	echo "nothing listens on port $1" >&2
+	return 1
+}
+
+# wait_talking LOG waits up to 20 s for the load generator writing LOG to
+# have its speakers talking; on failure it shows the log.
+wait_talking() {
+	for _ in $(seq 1 100); do
+		grep -q "speakers talking" "$1" && return 0
+		sleep 0.2
+	done
+	cat "$1" >&2
 	return 1
 }
