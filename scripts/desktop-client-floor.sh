@@ -49,23 +49,8 @@ ensure_opus
 for tool in curl jq openssl; do
 	command -v "$tool" >/dev/null || { echo "desktop-client-floor: missing tool: $tool" >&2; exit 2; }
 done
-mkdir -p "$OUTDIR"
-OUTDIR=$(cd "$OUTDIR" && pwd)
-WORK=$(mktemp -d /tmp/desktop-client-floor.XXXXXX)
-PIDS=()
-cleanup() {
-	local rc=$?
-	set +e
-	for p in "${PIDS[@]}"; do stop_gracefully "$p"; done
-	cp "$WORK/plenum.log" "$WORK/loadgen.log" "$OUTDIR/" 2>/dev/null
-	rm -rf "$WORK"
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-(cd "$HERE/.." && go build -o "$WORK/plenum" ./cmd/plenum && go build -o "$WORK/plenum-loadgen" ./cmd/plenum-loadgen &&
-	go build -o "$WORK/wavlevels" ./scripts/wavlevels)
+scratch_run desktop-client-floor
+build_tools "$WORK"
 
 # The desktop client's certificate, made here so the configuration can
 # name the chair by its hash, as Mumble does ("$" and the SHA-1 of the DER).
@@ -98,10 +83,7 @@ APORT=$(free_port)
 "$WORK/plenum" -config "$WORK/plenum.toml" -listen "127.0.0.1:$PORT" -data "$WORK/data" \
 	-admin-listen "127.0.0.1:$APORT" >"$WORK/plenum.log" 2>&1 &
 PIDS+=($!)
-for _ in $(seq 1 50); do
-	[[ -n $(ss -Htln "sport = :$APORT") ]] && break
-	sleep 0.2
-done
+wait_listening "$APORT"
 export TOKEN APORT OUTDIR
 
 if [[ $ROLE == chair ]]; then
@@ -110,11 +92,7 @@ if [[ $ROLE == chair ]]; then
 	"$WORK/plenum-loadgen" -addr "127.0.0.1:$PORT" -n 3 -k 2 -opus -seconds $((TALK_SECONDS + 60)) \
 		-name-prefix tone- >"$WORK/loadgen.log" 2>&1 &
 	PIDS+=($!)
-	for _ in $(seq 1 100); do
-		grep -q "speakers talking" "$WORK/loadgen.log" && break
-		sleep 0.2
-	done
-	grep -q "speakers talking" "$WORK/loadgen.log" || { cat "$WORK/loadgen.log" >&2; exit 1; }
+	wait_talking "$WORK/loadgen.log"
 else
 	TALK_SECONDS=72
 fi
@@ -131,11 +109,13 @@ api() {
 	echo >>"$OUTDIR/api.log"
 }
 metric() { curl -s -m 5 "http://127.0.0.1:$APORT/metrics" | grep "^$1" >"$OUTDIR/metric-$2.txt"; }
+# say TEXT types TEXT into the chat bar and notes when it was sent.
+say() { $DESKTOP_SAY "$1"; echo "$(($(date +%s%3N) - start)) $1" >>"$OUTDIR/said.txt"; }
 EOF
 if [[ $ROLE == member ]]; then
 	cat >>"$WORK/steps.sh" <<'EOF'
 at 2; status 0-start; metric plenum_voice_dropped_total 0; $DESKTOP_SHOT member-0-suppressed
-at 4; $DESKTOP_SAY '!hand'
+at 4; say '!hand'
 at 5; xdotool mousemove 306 93 # over "Hall": its tooltip is the description, the queue below it
 at 7; status 1-queued; $DESKTOP_SHOT member-1-queued
 at 8; api next
@@ -146,13 +126,13 @@ EOF
 else
 	cat >>"$WORK/steps.sh" <<'EOF'
 at 1; status 0-start; $DESKTOP_SHOT chair-0-start
-at 2; $DESKTOP_SAY '!queue'
-at 5; $DESKTOP_SAY '!give tone-0001'
+at 2; say '!queue'
+at 5; say '!give tone-0001'
 at 9; status 1-first
-at 12; $DESKTOP_SAY '!give tone-0000'
+at 12; say '!give tone-0000'
 at 16; status 2-second; $DESKTOP_SHOT chair-1-second
-at 19; $DESKTOP_SAY '!revoke'
-at 21; $DESKTOP_SAY '!muteall'
+at 19; say '!revoke'
+at 21; say '!muteall'
 at 23; status 3-end; $DESKTOP_SHOT chair-2-end
 EOF
 fi
@@ -185,15 +165,16 @@ else
 	check "tone-0001 holds the floor after !give" "[$hall | .floor.holder] == [\"tone-0001\"] and [$(tone tone-0001) | .talking] == [true] and [$(tone tone-0000) | .talking] == [false]" status-1-first.json
 	check "tone-0000 holds it after the second !give" "[$hall | .floor.holder] == [\"tone-0000\"] and [$(tone tone-0000) | .talking] == [true] and [$(tone tone-0001) | .talking] == [false]" status-2-second.json
 	check "revoked, everyone muted, two turns in the minutes" "[$hall | .floor.holder == null and .floor.mute_all and (.floor.minutes | map(.name)) == [\"tone-0001\", \"tone-0000\"]] == [true]" status-3-end.json
-	# The recording starts with the steps; each phase leaves a margin of
-	# 1.5 s after the command that starts it for typing and delivery.
+	# The recording starts with the steps. Typing a command takes about
+	# 1.5 s (two clicks, 40 ms a key), so each phase starts 2.5 s after its
+	# command is due; said.txt shows when each was actually sent.
 	phases=(
 		"nothing before the first !give|-skip 0.5s -length 4s -absent 200,238"
-		"tone-0001 (238 Hz) after !give tone-0001|-skip 6.5s -length 5s -present 238"
-		"tone-0000 (200 Hz) and not tone-0001 after !give tone-0000|-skip 13.5s -length 5s -present 200 -absent 238"
-		"nothing after !revoke|-skip 20.5s -length 4s -absent 200,238"
+		"tone-0001 (238 Hz) after !give tone-0001|-skip 7.5s -length 4s -present 238"
+		"tone-0000 (200 Hz) and not tone-0001 after !give tone-0000|-skip 14.5s -length 4s -present 200 -absent 238"
+		"nothing after !revoke|-skip 21.5s -length 3s -absent 200,238"
 	)
-	: >"$OUTDIR/phases.txt"
+	{ echo "== commands sent (ms after the start)"; cat "$OUTDIR/said.txt"; } >"$OUTDIR/phases.txt"
 	for p in "${phases[@]}"; do
 		what=${p%%|*}
 		echo "== $what" >>"$OUTDIR/phases.txt"
