@@ -437,18 +437,27 @@ func TestCompilePattern(t *testing.T) {
 	}
 }
 
-func TestShapingKeysAreValidated(t *testing.T) {
-	for _, tc := range []struct{ toml, want string }{
-		{"[[channel]]\nname = \"Hall\"\nrecord = true\n", ":3: channel[0].record: needs allow_recording = true"},
-		{"[[channel]]\nname = \"Hall\"\nmax_speakers = -1\n", ":3: channel[0].max_speakers: must be 0"},
-		{"[[channel]]\nname = \"Hall\"\nmix_above = 3\n", ":3: channel[0].mix_above: has no effect without mix = true"},
-		{"[server]\nrecording_max_bytes = 10\n", ":2: server.recording_max_bytes: must be at least 1 MiB"},
-	} {
+// parseCase is a configuration and a part of the error it must give.
+type parseCase struct{ toml, want string }
+
+// wantParseErrors checks that each case fails to parse with its error.
+func wantParseErrors(t *testing.T, cases []parseCase) {
+	t.Helper()
+	for _, tc := range cases {
 		_, err := Parse([]byte(tc.toml), "f.toml")
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: got %v, want %q", tc.toml, err, tc.want)
 		}
 	}
+}
+
+func TestShapingKeysAreValidated(t *testing.T) {
+	wantParseErrors(t, []parseCase{
+		{"[[channel]]\nname = \"Hall\"\nrecord = true\n", ":3: channel[0].record: needs allow_recording = true"},
+		{"[[channel]]\nname = \"Hall\"\nmax_speakers = -1\n", ":3: channel[0].max_speakers: must be 0"},
+		{"[[channel]]\nname = \"Hall\"\nmix_above = 3\n", ":3: channel[0].mix_above: has no effect without mix = true"},
+		{"[server]\nrecording_max_bytes = 10\n", ":2: server.recording_max_bytes: must be at least 1 MiB"},
+	})
 	ok := "[server]\nallow_recording = true\n[[channel]]\nname = \"Hall\"\nmax_speakers = 8\nmix = true\nmix_above = 3\nrecord = true\n"
 	c, err := Parse([]byte(ok), "f.toml")
 	if err != nil {
@@ -460,17 +469,12 @@ func TestShapingKeysAreValidated(t *testing.T) {
 }
 
 func TestFloorKeysAreValidated(t *testing.T) {
-	for _, tc := range []struct{ toml, want string }{
+	wantParseErrors(t, []parseCase{
 		{"[[channel]]\nname = \"Hall\"\nfloor_minutes = true\n", ":3: channel[0].floor_minutes: floor_minutes needs floor = true"},
 		{"[[channel]]\nname = \"Hall\"\nspeaking_time = \"3m\"\n", ":3: channel[0].speaking_time: speaking_time needs floor = true"},
 		{"[[channel]]\nname = \"Hall\"\nfloor = true\nspeaking_time = \"10s\"\n", ":4: channel[0].speaking_time: must be at least 1m"},
 		{"[[channel]]\nname = \"Hall\"\nfloor = true\nfloor_requests = \"Asks\"\n", ":4: channel[0].floor_requests: \"Asks\" is not a subchannel"},
-	} {
-		_, err := Parse([]byte(tc.toml), "f.toml")
-		if err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%q: got %v, want %q", tc.toml, err, tc.want)
-		}
-	}
+	})
 	ok := "[[channel]]\nname = \"Hall\"\nfloor = true\nfloor_groups = [\"chair\"]\nspeaking_time = \"3m\"\nfloor_minutes = true\n"
 	c, err := Parse([]byte(ok), "f.toml")
 	if err != nil {
