@@ -137,6 +137,7 @@ at 23; status 3-end; $DESKTOP_SHOT chair-2-end
 EOF
 fi
 
+: >"$OUTDIR/said.txt" # a rerun into the same OUTDIR starts afresh
 rc=0
 CLIENT_CERT=$WORK/desk CLIENT_USER=$USER_NAME MIC_TONE=523 TALK_SECONDS=$TALK_SECONDS \
 	RECORD_OUTPUT=$([[ $ROLE == chair ]] && echo "$OUTDIR/heard.wav") DURING_TALK="sh $WORK/steps.sh" \
