@@ -83,9 +83,10 @@ var operatorPaths = []string{"/", "/api/status", "/api/events", "/metrics"}
 // TestAdminListenerAnswersOnlyTheOperator: the status page, /api/status
 // and /api/events answer a request with the admin token and refuse one
 // without it or with a wrong one, without showing who is connected;
-// /metrics answers this machine without a token; and a request naming a
-// host the listener does not answer to is refused even with the token,
-// while loopback addresses, localhost and admin_hosts are answered.
+// /metrics answers this machine without a token (and names nobody
+// unregistered); and a request naming a host the listener does not answer
+// to is refused even with the token, while loopback addresses, localhost
+// and admin_hosts are answered.
 func TestAdminListenerAnswersOnlyTheOperator(t *testing.T) {
 	s := startServer(t, func(c *conf.Config) {
 		c.Server.AdminToken = "s3cret"
@@ -104,8 +105,12 @@ func TestAdminListenerAnswersOnlyTheOperator(t *testing.T) {
 			t.Errorf("GET %s with the token: HTTP %d %q, want 200 with alice", path, code, body)
 		}
 	}
+	// Open to this machine, the metrics name no unregistered user and no
+	// address.
 	if code, body := s.adminCode(t, adminRequest{path: "/metrics"}); code != http.StatusOK || !strings.Contains(body, "plenum_users 1") {
 		t.Errorf("GET /metrics from loopback without a token: HTTP %d", code)
+	} else if strings.Contains(body, "alice") || strings.Contains(body, "127.0.0.1") {
+		t.Errorf("the metrics name alice or her address:\n%s", body)
 	}
 	if code, _ := s.adminCode(t, adminRequest{method: "POST", path: "/api/floor", body: `{"channel":"Nope","action":"next"}`}); code != http.StatusUnauthorized {
 		t.Errorf("POST /api/floor without the token: HTTP %d", code)
