@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -301,5 +302,54 @@ func TestEventStreamSlotsAreTheOperators(t *testing.T) {
 	var st server.Status
 	if data, ok := strings.CutPrefix(line, "data: "); !ok || json.Unmarshal([]byte(data), &st) != nil || st.Time.IsZero() {
 		t.Fatalf("the operator's 16th stream sent %q", line)
+	}
+}
+
+// TestAdminTokenReload: a new admin_token takes effect on reload and the
+// old one stops working; removing admin_token from a server that started
+// with one locks the listener (no token was generated at start) and says
+// so, rather than leaving it open.
+func TestAdminTokenReload(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "plenum.toml")
+	withToken := func(line string) []byte {
+		return []byte(strings.Replace(string(conf.DefaultTOML()), `admin_token = ""`, line, 1))
+	}
+	if err := os.WriteFile(path, withToken(`admin_token = "first"`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := conf.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var log logBuffer
+	s := runServer(t, server.Options{Config: cfg, DataDir: filepath.Join(dir, "data"),
+		Logger: slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	status := func(token string) int {
+		code, _ := s.adminCode(t, adminRequest{path: "/api/status", bearer: token})
+		return code
+	}
+	if status("first") != http.StatusOK {
+		t.Fatal("admin_token does not open /api/status")
+	}
+	reload := func(line string) {
+		t.Helper()
+		if err := os.WriteFile(path, withToken(line), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Reload(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reload(`admin_token = "second"`)
+	if status("first") != http.StatusUnauthorized || status("second") != http.StatusOK {
+		t.Errorf("after the token changed: the old one HTTP %d, the new one HTTP %d", status("first"), status("second"))
+	}
+	reload(`admin_token = ""`)
+	if status("first") != http.StatusUnauthorized || status("second") != http.StatusUnauthorized || status("") != http.StatusUnauthorized {
+		t.Error("with admin_token removed, a token still opens /api/status")
+	}
+	if !strings.Contains(log.String(), "admin_token removed") {
+		t.Errorf("no warning that the listener is locked:\n%s", log.String())
 	}
 }
