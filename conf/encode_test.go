@@ -51,6 +51,7 @@ func everyField() *Config {
 			AutobanWindow: Duration{time.Minute}, AutobanDuration: Duration{time.Hour},
 			AutobanExempt:  []string{"192.0.2.7", "2001:db8::/48"},
 			AllowRecording: true, RecordingMaxBytes: 64 << 20, AdminToken: "s3cret",
+			AdminHosts: []string{"plenum.example.org", "192.0.2.8"},
 		},
 		Groups: map[string]*Group{
 			"admin":      {Inherit: Bool(true), Inheritable: Bool(false), Add: []string{"root-admin"}, Remove: []string{"x"}},

@@ -34,3 +34,6 @@ func (s *Server) CheckFloorTime() {
 	s.checkFloorTimeLocked()
 	s.unlock()
 }
+
+// OpenStatusStreams is the number of /api/events streams open.
+func (s *Server) OpenStatusStreams() int { return len(s.statusStreams) }

@@ -91,6 +91,9 @@ type Server struct {
 	tcp      *net.TCPListener
 	udpSocks []*udpSocket // one per reader, all on the listening port
 	adminLn  net.Listener // the admin HTTP listener, nil when off
+	// adminFileToken is the admin token generated in the data directory,
+	// when admin_token is not set (adminauth.go); set once in New.
+	adminFileToken string
 
 	// mu guards the control-plane state below. It is never held across
 	// network or disk I/O: sends only enqueue.
@@ -224,6 +227,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if err := os.MkdirAll(sc.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	if err := s.prepareAdminAccess(&sc); err != nil {
+		return nil, err
 	}
 	// A write cut short by a crash leaves its temporary file behind.
 	if removed, err := conf.RemoveStaleTemps(s.configPath); len(removed) > 0 {
