@@ -63,8 +63,10 @@ func (s *Server) handleUserStats(requester *user, m *mumblepb.UserStats) {
 			OsVersion: ptr(target.osVersion),
 		}
 		out.Opus = ptr(target.opus)
-		addr := target.conn.remote.Addr().As16()
-		out.Address = addr[:]
+		if s.cfg().ShowAddresses { // off by default: nobody is shown anyone's address
+			addr := target.conn.remote.Addr().As16()
+			out.Address = addr[:]
+		}
 	}
 	requester.conn.send(out)
 }
