@@ -72,7 +72,7 @@ func (s *Server) handleUserStats(requester *user, m *mumblepb.UserStats) {
 }
 
 // handleUserRemove kicks (Kick or Ban on root) or bans (Ban on root) a
-// user. A ban records the user's address and certificate first.
+// user. A ban is stored first (banUser says what it keeps).
 func (s *Server) handleUserRemove(actor *user, m *mumblepb.UserRemove) {
 	s.mu.Lock()
 	target, ok := s.users[m.GetSession()]
