@@ -183,6 +183,10 @@ type Client struct {
 	changed  chan struct{} // closed and replaced after every control message
 	err      error
 
+	banList    *mumblepb.BanList // the last ban list received (under mu)
+	banLists   int               // ban lists received
+	banDenials int               // refusals of the Ban permission received
+
 	done      chan struct{}
 	closeOnce sync.Once
 	wg        sync.WaitGroup

@@ -87,6 +87,8 @@ func TestDefaultsForAbsentKeys(t *testing.T) {
 		{"send_version false when set", "[server]\nsend_version = false\n", func(c *Config) bool {
 			return !c.Server.SendVersion && c.Server.AllowHTML && c.Server.MaxUsers == 1000
 		}},
+		{"show_addresses off when absent", "[server]\nlog_ips = true\n", func(c *Config) bool { return !c.Server.ShowAddresses && c.Server.LogIPs }},
+		{"show_addresses on when set", "[server]\nshow_addresses = true\n", func(c *Config) bool { return c.Server.ShowAddresses && !c.Server.LogIPs }},
 		{"timeout string", "[server]\ntimeout = \"1m\"\n", func(c *Config) bool { return c.Server.Timeout.Duration == time.Minute }},
 		{"timeout integer seconds", "[server]\ntimeout = 45\n", func(c *Config) bool { return c.Server.Timeout.Duration == 45*time.Second }},
 		{"absent timeout 30s", "[server]\n", func(c *Config) bool { return c.Server.Timeout.Duration == 30*time.Second }},

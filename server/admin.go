@@ -63,14 +63,16 @@ func (s *Server) handleUserStats(requester *user, m *mumblepb.UserStats) {
 			OsVersion: ptr(target.osVersion),
 		}
 		out.Opus = ptr(target.opus)
-		addr := target.conn.remote.Addr().As16()
-		out.Address = addr[:]
+		if s.cfg().ShowAddresses { // off by default: nobody is shown anyone's address
+			addr := target.conn.remote.Addr().As16()
+			out.Address = addr[:]
+		}
 	}
 	requester.conn.send(out)
 }
 
 // handleUserRemove kicks (Kick or Ban on root) or bans (Ban on root) a
-// user. A ban records the user's address and certificate first.
+// user. A ban is stored first (banUser says what it keeps).
 func (s *Server) handleUserRemove(actor *user, m *mumblepb.UserRemove) {
 	s.mu.Lock()
 	target, ok := s.users[m.GetSession()]

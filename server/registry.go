@@ -5,9 +5,7 @@ package server
 
 import (
 	"errors"
-	"net/netip"
 	"strings"
-	"time"
 
 	"github.com/plenum-voice/plenum/acl"
 	"github.com/plenum-voice/plenum/proto/mumblepb"
@@ -66,18 +64,6 @@ func (s *Server) registered(u store.User) identity {
 		s.log.Warn("reading listeners failed", "id", u.ID, "err", err)
 	}
 	return identity{userID: u.ID, name: u.Name, comment: u.Comment, texture: u.Texture, channel: u.LastChannel, listening: listening}
-}
-
-// bannedLocked reports whether a connection from addr with certHash is
-// banned.
-func (s *Server) bannedLocked(addr netip.Addr, certHash string) bool {
-	now := time.Now()
-	for _, b := range s.bans {
-		if b.Matches(addr.Unmap(), certHash, now) {
-			return true
-		}
-	}
-	return false
 }
 
 // handleRegister serves UserState{user_id}: registration of oneself
@@ -228,77 +214,6 @@ func (s *Server) handleQueryUsers(u *user, m *mumblepb.QueryUsers) {
 		}
 	}
 	u.conn.send(reply)
-}
-
-// handleBanList serves the ban editor (Ban on root): a query returns the
-// list, anything else replaces it.
-func (s *Server) handleBanList(u *user, m *mumblepb.BanList) {
-	s.mu.Lock()
-	allowed := s.may(u, s.root, acl.Ban)
-	if !allowed {
-		s.deny(u, acl.Ban, s.root)
-	}
-	s.mu.Unlock()
-	if !allowed {
-		return
-	}
-	if m.GetQuery() {
-		bans, err := s.store.Bans()
-		if err != nil {
-			s.log.Error("reading bans failed", "err", err)
-			return
-		}
-		reply := &mumblepb.BanList{}
-		for _, b := range bans {
-			addr, mask, start, duration := b.Wire()
-			reply.Bans = append(reply.Bans, &mumblepb.BanList_BanEntry{
-				Address: addr, Mask: ptr(mask), Name: ptr(b.Name), Hash: ptr(b.CertHash),
-				Reason: ptr(b.Reason), Start: ptr(start), Duration: ptr(duration),
-			})
-		}
-		u.conn.send(reply)
-		return
-	}
-	var bans []store.Ban
-	for _, e := range m.Bans {
-		b, err := store.BanFromWire(e.Address, e.GetMask(), e.GetName(), e.GetHash(), e.GetReason(), e.GetStart(), e.GetDuration())
-		if err != nil {
-			continue // Murmur drops malformed entries
-		}
-		bans = append(bans, b)
-	}
-	if err := s.store.SetBans(bans); err != nil {
-		s.log.Error("saving bans failed", "err", err)
-		s.refuseUnsaved(u, "The ban list", err)
-		return
-	}
-	s.mu.Lock()
-	s.bans = bans
-	s.mu.Unlock()
-	s.log.Info("ban list replaced", "entries", len(bans), "by", u.name)
-}
-
-// banUser bans target's address (host mask) and certificate, with reason.
-func (s *Server) banUser(target *user, reason string) error {
-	bits := 32
-	addr := target.conn.remote.Addr().Unmap()
-	if addr.Is6() {
-		bits = 128
-	}
-	b := store.Ban{
-		Prefix:   netip.PrefixFrom(addr, bits),
-		CertHash: target.certHash,
-		Name:     target.name,
-		Reason:   reason,
-		Start:    time.Now().UTC().Truncate(time.Second),
-	}
-	if err := s.store.AddBan(b); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	s.bans = append(s.bans, b)
-	s.mu.Unlock()
-	return nil
 }
 
 // persistUserState stores what a registered user keeps between sessions.

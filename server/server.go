@@ -106,8 +106,8 @@ type Server struct {
 	conns          map[*conn]struct{}
 	sessions       sessionPool
 	snapDirty      bool
-	bans           []store.Ban
-	afterUnlock    []func() // work (disk I/O) to run once mu is released
+	bans           []listedBan // under mu; written only with banMu held too
+	afterUnlock    []func()    // work (disk I/O) to run once mu is released
 
 	// Writes that confirmations wait for (durable.go, configfile.go).
 	configDirty bool      // the file's content changed; unlock queues it
@@ -117,6 +117,7 @@ type Server struct {
 	holds       []*ticket // tickets that may still hold messages, for logins
 
 	store *store.Store // registered users, SuperUser password, bans
+	banMu sync.Mutex   // serialises changes of the ban list, store and memory alike (bans.go)
 
 	snap  atomic.Pointer[snapshot]
 	peers peerTable
@@ -240,10 +241,15 @@ func New(opts Options) (*Server, error) {
 	if s.store, err = store.Open(filepath.Join(sc.DataDir, databaseFile)); err != nil {
 		return nil, err
 	}
-	if s.bans, err = s.store.Bans(); err != nil {
+	if _, err := s.store.PurgeExpiredBans(time.Now()); err != nil {
+		s.log.Warn("deleting expired bans failed", "err", err)
+	}
+	bans, err := s.store.Bans()
+	if err != nil {
 		s.store.Close()
 		return nil, err
 	}
+	s.bans = listBans(bans)
 	// Channels come after the store: their ACLs name registered users.
 	if err := s.buildChannels(cfg); err != nil {
 		s.store.Close()
