@@ -34,3 +34,12 @@ func (s *Server) CheckFloorTime() {
 	s.checkFloorTimeLocked()
 	s.unlock()
 }
+
+// ShortWriteTimeout makes a client that stops reading count as stuck
+// after d instead of writeTimeout, until the test ends. Call it before
+// starting a server.
+func ShortWriteTimeout(t *testing.T, d time.Duration) {
+	old := writeTimeout
+	writeTimeout = d
+	t.Cleanup(func() { writeTimeout = old })
+}
