@@ -83,6 +83,7 @@ type Server struct {
 	LegacyPingReply     bool   `toml:"legacy_ping_reply"`     // default false: answer 12-byte legacy server-list pings with Murmur's 24-byte reply (2x amplification); see docs
 	SendVersion         bool   `toml:"send_version"`          // default true: include release/OS in Version
 	LogIPs              bool   `toml:"log_ips"`               // default false: privacy, no IP addresses in logs
+	LogNames            bool   `toml:"log_names"`             // default false: logs name unregistered users by session number only
 	ShowAddresses       bool   `toml:"show_addresses"`        // default false: UserStats and BanList carry no address to any client
 	AdminListen         string `toml:"admin_listen"`          // host:port of the admin HTTP listener (status page, API, /metrics); default "127.0.0.1:64740", "" = off
 

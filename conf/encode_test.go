@@ -45,7 +45,7 @@ func everyField() *Config {
 			DefaultChannel: "Hall/Sub hall", MessageLimit: 3, MessageBurst: 9,
 			ListenersPerChannel: 10, ListenersPerUser: 0,
 			UsernamePattern: `[\w ]+`, ChannelNamePattern: `[\w #]+`, LegacyPingReply: true, SendVersion: false,
-			LogIPs: true, ShowAddresses: true, AdminListen: "", SuggestVersion: "1.4.0", SuggestPositional: Bool(false), SuggestPushToTalk: Bool(true),
+			LogIPs: true, LogNames: true, ShowAddresses: true, AdminListen: "", SuggestVersion: "1.4.0", SuggestPositional: Bool(false), SuggestPushToTalk: Bool(true),
 			ShutdownTimeout:  Duration{2 * time.Second},
 			HandshakeTimeout: Duration{4 * time.Second}, MaxUnauthenticatedPerIP: 50, AutobanAttempts: 20,
 			AutobanWindow: Duration{time.Minute}, AutobanDuration: Duration{time.Hour},

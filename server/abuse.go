@@ -235,9 +235,14 @@ func (g *hostGuard) unauthenticated() int {
 // of a lingering close so that a flood leaves no sockets behind.
 func (s *Server) admit(nc *net.TCPConn) bool {
 	addr := nc.RemoteAddr().(*net.TCPAddr).AddrPort().Addr()
-	if s.guard.admit(addr, time.Now(), s.cfg()) == admitted {
+	reason := reasonAutobanned
+	switch s.guard.admit(addr, time.Now(), s.cfg()) {
+	case admitted:
 		return true
+	case refusedBusy:
+		reason = reasonUnauthenticatedCap
 	}
+	s.log.Debug("connection refused", s.addrAttr([]any{"reason", reason.String()}, addr)...)
 	nc.SetLinger(0)
 	nc.Close()
 	return false
@@ -246,15 +251,12 @@ func (s *Server) admit(nc *net.TCPConn) bool {
 // releaseConn tells the guard that c has ended, counting it as a failed
 // attempt when it never authenticated for reasons of its own.
 func (s *Server) releaseConn(c *conn) {
-	failed := c.user == nil && !c.blameless && c.closeErr != errShutdown
+	failed := c.user == nil && !c.blameless && c.ended != reasonShutdown
 	cfg := s.cfg()
 	addr := c.remote.Addr()
 	if s.guard.release(addr, c.promoted, failed, time.Now(), cfg) {
-		attrs := []any{"for", cfg.AutobanDuration.Duration}
-		if cfg.LogIPs {
-			attrs = append(attrs, "addr", hostKey(addr))
-		}
-		s.log.Warn("autoban: refusing an address after repeated failed connection attempts", attrs...)
+		s.log.Warn("autoban: refusing an address after repeated failed connection attempts",
+			s.addrAttr([]any{"for", cfg.AutobanDuration.Duration}, hostKey(addr))...)
 	}
 }
 

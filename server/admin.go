@@ -103,8 +103,12 @@ func (s *Server) handleUserRemove(actor *user, m *mumblepb.UserRemove) {
 		return
 	}
 	out := &mumblepb.UserRemove{Session: ptr(target.session), Actor: ptr(actor.session), Reason: m.Reason, Ban: m.Ban}
-	target.conn.sendAndClose(out)
+	reason := reasonKicked
+	if m.GetBan() {
+		reason = reasonBanned
+	}
+	target.conn.sendAndClose(out, reason)
 	s.removeUserLocked(target)
 	s.broadcastLocked(out, target)
-	s.log.Info("user removed", "session", target.session, "user", target.name, "by", actor.name, "ban", m.GetBan())
+	s.log.Info("user removed", s.logUser("user", target), s.logUser("by", actor), "reason", reason.String())
 }

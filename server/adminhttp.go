@@ -8,6 +8,7 @@ package server
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -71,6 +72,9 @@ func (s *Server) serveAdmin() {
 		ReadHeaderTimeout: 5 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       time.Minute,
+		// Its own complaints ("http: panic serving ADDR: ...") name the
+		// client: they go through the server's log, which hides addresses.
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	done := make(chan struct{})
 	defer close(done)

@@ -167,8 +167,9 @@ func (s *Server) replaceBans(u *user, entries []*mumblepb.BanList_BanEntry) {
 	}
 	s.mu.Lock()
 	s.bans = next
+	by := s.logUser("by", u)
 	s.mu.Unlock()
-	s.log.Info("ban list replaced", "entries", len(next), "by", u.name,
+	s.log.Info("ban list replaced", "entries", len(next), by,
 		"masks_kept", r.masksKept, "unknown_pseudonyms", r.unknown, "invalid", r.invalid)
 	if r.masksKept > 0 {
 		u.conn.send(textMessage(fmt.Sprintf("The address of a ban is hidden from the editor, so the address mask of %d edited ban(s) was kept as it was.", r.masksKept)))

@@ -61,7 +61,7 @@ func FuzzHandle(f *testing.F) {
 			if err != nil {
 				break
 			}
-			if actor.c.closing.Load() {
+			if actor.c.partingReason() != reasonNone {
 				continue // the reader ignores what follows a Reject or kick
 			}
 			w.s.handle(actor.c, typ, payload)

@@ -98,16 +98,17 @@ func (s *Server) handleRegister(actor *user, m *mumblepb.UserState) {
 		return
 	}
 	name, cert, comment := target.name, target.certHash, target.comment
+	who := s.logUser("user", target)
 	s.mu.Unlock()
 
 	reg, err := s.store.Register(name, cert)
 	switch {
 	case errors.Is(err, store.ErrNameTaken), errors.Is(err, store.ErrCertTaken), errors.Is(err, store.ErrInvalid):
-		s.log.Warn("registration refused", "session", target.session, "user", name, "err", err)
+		s.log.Warn("registration refused", who, "err", err)
 		actor.conn.send(&mumblepb.PermissionDenied{Type: mumblepb.PermissionDenied_UserName.Enum(), Name: ptr(name)})
 		return
 	case err != nil:
-		s.log.Error("registration failed", "session", target.session, "user", name, "err", err)
+		s.log.Error("registration failed", who, "err", err)
 		s.refuseUnsaved(actor, "The registration of "+name, err)
 		return
 	}
@@ -124,7 +125,7 @@ func (s *Server) handleRegister(actor *user, m *mumblepb.UserState) {
 	s.refreshSubjectLocked(target)
 	s.forgetUserPermissionsLocked(target)
 	s.broadcastLocked(&mumblepb.UserState{Session: ptr(target.session), Actor: ptr(actor.session), UserId: ptr(uint32(reg.ID))}, nil)
-	s.log.Info("user registered", "session", target.session, "user", name, "id", reg.ID, "by", actor.name)
+	s.log.Info("user registered", s.logUser("user", target), "id", reg.ID, s.logUser("by", actor))
 }
 
 // handleUserList serves the registered-user editor: an empty list asks for
@@ -233,5 +234,3 @@ func (s *Server) persistUserState(id int64, comment *string, texture []byte) err
 	}
 	return nil
 }
-
-var errBanned = errors.New("banned")

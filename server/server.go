@@ -187,7 +187,6 @@ func New(opts Options) (*Server, error) {
 		config:     cfg,
 		writeReady: make(chan struct{}, 1),
 		writerStop: make(chan struct{}),
-		log:        log,
 
 		policy:      policy,
 		permCache:   permCache,
@@ -216,6 +215,8 @@ func New(opts Options) (*Server, error) {
 	s.cert.Store(&cert)
 	s.certFile, s.keyFile = certFiles(sc.Certificate, sc.Key, sc.DataDir)
 	s.settings.Store(&sc)
+	// What the log may say about people: see logprivacy.go.
+	s.log = slog.New(newPrivacyHandler(log.Handler(), func() bool { return s.cfg().LogIPs }))
 	s.configPath = opts.ConfigFile
 	if s.configPath == "" {
 		s.configPath = configFileFor(cfg, sc.DataDir)
