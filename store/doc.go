@@ -8,7 +8,10 @@
 //   - passwords, only as PBKDF2-HMAC-SHA384 hashes with a per-user random salt
 //     and iteration count (in practice only SuperUser, id 0, has one);
 //   - bans: the masked address prefix, the certificate hash, the banned name,
-//     the reason, the start and the duration.
+//     the reason, the start and the duration;
+//   - channel identity: the id each channel path of the configuration got,
+//     and the highest id handed out, so that ids stay stable when the file
+//     changes and are never reused (channels.go).
 //
 // What is deliberately not stored, because the people in a plenary should
 // leave as little behind as possible:
