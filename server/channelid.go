@@ -27,7 +27,9 @@ package server
 //
 // The ids are not written into the file: the server would have to rewrite
 // the admin's file (and lose its comments) just to add them, and an id
-// copied with a channel's lines would give two channels one id.
+// copied with a channel's lines would give two channels one id. plenum
+// import-murmur, which knows Murmur's ids, puts them into the store of a
+// new data directory instead (store.ImportChannelIDs).
 
 import (
 	"github.com/plenum-voice/plenum/store"
