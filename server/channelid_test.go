@@ -263,6 +263,8 @@ func TestClientRenameAndMoveKeepTheID(t *testing.T) {
 	waitFile(t, path, "the edits", func(c *conf.Config) bool {
 		return c.Lookup("Main hall/Gallery") != nil && c.Lookup("Lobby/Side") != nil && c.Lookup("Created") != nil
 	})
+	// The file is written before clients are told.
+	admin.waitFor("Created", func(c *client.Client) bool { _, ok := channelByName(c, "Created"); return ok })
 	created := admin.channelID("Created")
 	stop()
 
