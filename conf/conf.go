@@ -73,6 +73,7 @@ type Server struct {
 	AllowHTML          bool     `toml:"allow_html"`           // default true
 	OpusThreshold      int      `toml:"opus_threshold"`       // percent, default 0 (1.5 semantics), 0..100
 	DefaultChannel     string   `toml:"default_channel"`      // path of the channel new users enter, "" = root
+	RememberChannel    bool     `toml:"remember_channel"`     // default true: registered users return to their last channel
 	MessageLimit       int      `toml:"message_limit"`        // messages/s, default 1 (Murmur); >= 1
 	MessageBurst       int      `toml:"message_burst"`        // default 5; >= 1
 
@@ -216,6 +217,7 @@ func DefaultServer() Server {
 		TextMessageLength:   DefaultTextMessageLength,
 		ImageMessageLength:  DefaultImageMessageLength,
 		AllowHTML:           true,
+		RememberChannel:     true,
 		MessageLimit:        DefaultMessageLimit,
 		MessageBurst:        DefaultMessageBurst,
 		ListenersPerChannel: -1,

@@ -219,11 +219,13 @@ func (s *Server) loginLocked(c *conn, u *user, ident identity) {
 }
 
 // entryChannelLocked picks where a user starts: a registered user's last
-// channel (Murmur's rememberchannel), else the default channel, else the
-// root, skipping channels the user may not enter or that are full.
+// channel (Murmur's rememberchannel, unless remember_channel is off), else
+// the default channel, else the root, skipping channels the user may not
+// enter or that are full. A last channel that no longer exists is skipped
+// too; its id was never given to another channel (channelid.go).
 func (s *Server) entryChannelLocked(u *user, lastChannel uint32) *channel {
 	candidates := []*channel{s.defaultChannel}
-	if last, ok := s.channels[lastChannel]; ok && u.userID > 0 {
+	if last, ok := s.channels[lastChannel]; ok && u.userID > 0 && s.cfg().RememberChannel {
 		candidates = append([]*channel{last}, candidates...)
 	}
 	for _, ch := range candidates {

@@ -133,17 +133,14 @@ func (c *channel) allLinks() []*channel {
 	return out
 }
 
-// buildChannels creates the channel tree from the configuration. Ids are
-// assigned in file order, depth first, so they are stable across restarts
-// as long as the file does not change.
+// buildChannels creates the channel tree from the configuration, each
+// channel with the id recorded for its path (s.ids, numbered at start).
 func (s *Server) buildChannels(cfg *conf.Config) error {
-
 	s.channels = make(map[uint32]*channel)
 	s.root = newChannel(0, nil, s.cfg().Name)
 	s.root.acl = s.aclFromConfig(true, cfg.Groups, cfg.ACL, "root")
 	s.channels[0] = s.root
 	byPath := map[string]*channel{"": s.root}
-	next := uint32(1)
 	var walkErr error
 	cfg.Walk(func(path string, ch *conf.Channel, parentPath string) {
 		parent, ok := byPath[parentPath]
@@ -151,8 +148,12 @@ func (s *Server) buildChannels(cfg *conf.Config) error {
 			walkErr = fmt.Errorf("channel %q: parent %q not found", path, parentPath)
 			return
 		}
-		c := newChannel(next, parent, ch.Name)
-		next++
+		id, ok := s.ids.byPath[path]
+		if !ok {
+			walkErr = fmt.Errorf("channel %q: not numbered", path)
+			return
+		}
+		c := newChannel(id, parent, ch.Name)
 		c.setDescription(ch.Description)
 
 		c.position = ch.Position

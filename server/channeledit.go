@@ -124,15 +124,21 @@ func (s *Server) createChannelLocked(u *user, m *mumblepb.ChannelState, parent *
 		s.denyType(u, mumblepb.PermissionDenied_TemporaryChannel)
 		return
 	}
+	id := s.ids.next() // temporary channels too: their ids are not given twice either
+	if id == 0 {
+		s.denyType(u, mumblepb.PermissionDenied_ChannelCountLimit)
+		return
+	}
 	if !m.GetTemporary() {
 		s.configEditLocked(u) // temporary channels are not saved
 	}
-	c := newChannel(s.nextChannelID(), parent, m.GetName())
+	c := newChannel(id, parent, m.GetName())
 	c.setDescription(m.GetDescription())
 	c.position = m.GetPosition()
 	c.maxUsers = m.GetMaxUsers()
 	c.temporary = m.GetTemporary()
 	s.channels[c.id] = c
+	s.notePathsLocked(c)
 	s.grantCreatorLocked(u, c)
 	s.snapDirty = true
 	s.broadcastLocked(s.channelStateLocked(c, nil), nil)
@@ -142,16 +148,6 @@ func (s *Server) createChannelLocked(u *user, m *mumblepb.ChannelState, parent *
 		s.moveLocked(u, u, c)
 	}
 	s.channelsChangedLocked()
-}
-
-func (s *Server) nextChannelID() uint32 {
-	var max uint32
-	for id := range s.channels {
-		if id > max {
-			max = id
-		}
-	}
-	return max + 1
 }
 
 func (s *Server) editChannelLocked(u *user, m *mumblepb.ChannelState, ch, parent *channel) {
@@ -262,6 +258,9 @@ func (s *Server) editChannelLocked(u *user, m *mumblepb.ChannelState, ch, parent
 			delete(l.links, ch)
 			out.LinksRemove = append(out.LinksRemove, l.id)
 		}
+	}
+	if parent != nil || m.Name != nil {
+		s.notePathsLocked(ch) // it keeps its id under the new path
 	}
 	s.snapDirty = true
 	s.broadcastLocked(out, nil)

@@ -47,8 +47,9 @@ type writeJob struct {
 	children []*channelCopy
 	keep     *conf.Config // the previous file, for its temporary channels
 
-	ticket  *ticket // finished by the first attempt to write this version; nil when nobody waits
-	editors []*user // whose edits are in it, to be told if it cannot be saved
+	ticket  *ticket  // finished by the first attempt to write this version; nil when nobody waits
+	editors []*user  // whose edits are in it, to be told if it cannot be saved
+	ids     idRecord // channel ids noted up to this version, recorded before it is written
 }
 
 // configEditLocked is called by a handler that is about to change what
@@ -110,20 +111,26 @@ func (s *Server) queueConfigLocked() {
 		server: s.config.Server, rootACL: s.root.acl, children: copyOf(s.root).children, keep: s.config,
 		ticket: s.nextTicket, editors: s.nextEditors,
 	}
+	s.wakeWriterLocked()
+}
+
+// wakeWriterLocked tells the config writer that there is work.
+func (s *Server) wakeWriterLocked() {
 	select {
 	case s.writeReady <- struct{}{}:
 	default: // the writer has been told already
 	}
 }
 
-// takeConfigJob takes the newest version waiting to be written; edits
-// from now on wait for the write after it.
-func (s *Server) takeConfigJob() *writeJob {
+// takeConfigJob takes the newest version waiting to be written, and the
+// channel ids noted until then; edits from now on wait for the write
+// after it.
+func (s *Server) takeConfigJob() (*writeJob, idRecord) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	job := s.nextWrite
 	s.nextWrite, s.nextTicket, s.nextEditors = nil, nil, nil
-	return job
+	return job, s.ids.take()
 }
 
 // How long the config writer waits before trying a failed write again:
@@ -161,9 +168,12 @@ func (s *Server) configWriter() {
 		case <-s.writerStop:
 			last = true
 		}
-		job := s.takeConfigJob()
+		job, ids := s.takeConfigJob()
 		if job == nil {
+			s.recordChannelIDs(ids) // nobody waits for them
 			job = failed
+		} else {
+			job.ids = ids
 		}
 		if job != nil {
 			err := s.writeConfig(job)
@@ -222,6 +232,10 @@ func (s *Server) writeConfig(job *writeJob) error {
 	if job.ticket != nil {
 		cancel = s.releaseSlow(job.ticket, "configuration "+s.configPath)
 	}
+	// The ids first: the file may have a channel under a new path, which
+	// must not come back with a new id (channelid.go).
+	s.recordChannelIDs(job.ids)
+	job.ids = idRecord{}
 	err := writeConfigFile(s.configPath, cfg)
 	cancel()
 	if err != nil {

@@ -104,10 +104,23 @@ func (w *fuzzWorld) populate(t *testing.T, who uint8) *fuzzPeer {
 }
 
 // checkWriteBack checks the configuration file the server would write
-// after the edits: it must encode, and what it encodes to must load.
+// after the edits: it must encode, and what it encodes to must load. The
+// channel ids it would record must know every permanent channel by its
+// path, and no channel may have an id above the highest handed out.
 func (w *fuzzWorld) checkWriteBack(t *testing.T) {
 	t.Helper()
-	job := w.s.takeConfigJob()
+	w.s.mu.Lock()
+	for _, ch := range w.s.breadthFirst()[1:] {
+		p, _ := w.s.pathOfLocked(ch)
+		if got := w.s.ids.byPath[p]; !ch.temporary && got != ch.id {
+			t.Errorf("channel %d at %q is recorded as %d", ch.id, p, got)
+		}
+		if ch.id > w.s.ids.last {
+			t.Errorf("channel %d is above the last id handed out, %d", ch.id, w.s.ids.last)
+		}
+	}
+	w.s.mu.Unlock()
+	job, _ := w.s.takeConfigJob()
 	if job == nil {
 		return // nothing to write
 	}

@@ -122,6 +122,9 @@ func (s *Server) unlock() {
 	if s.configDirty {
 		s.queueConfigLocked()
 	}
+	if s.ids.dirty {
+		s.wakeWriterLocked() // it records the channel ids
+	}
 	after := s.afterUnlock
 	s.afterUnlock = nil
 	s.mu.Unlock()

@@ -83,8 +83,13 @@ func (s *Server) applyConfig(cfg *conf.Config) {
 	for _, d := range want {
 		ch, exists := live[d.path]
 		if !exists {
-			parent := live[d.parent]
-			ch = newChannel(s.nextChannelID(), parent, d.def.Name)
+			parent, id := live[d.parent], s.idForPathLocked(d.path)
+			if parent == nil || id == 0 {
+				s.log.Error("channel of the configuration not added: no channel id is left", "path", d.path)
+				continue
+			}
+			ch = newChannel(id, parent, d.def.Name)
+			s.ids.note(d.path, id)
 			s.channels[ch.id] = ch
 			live[d.path] = ch
 			s.setFromConfigLocked(ch, d)

@@ -99,6 +99,7 @@ type Server struct {
 	// network or disk I/O: sends only enqueue.
 	mu             sync.Mutex
 	channels       map[uint32]*channel
+	ids            channelIdentity // recorded ids by path, and the next id (channelid.go)
 	root           *channel
 	defaultChannel *channel
 	users          map[uint32]*user        // authenticated users by session
@@ -251,7 +252,16 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.bans = listBans(bans)
-	// Channels come after the store: their ACLs name registered users.
+	// Channels come after the store: their ids are recorded there, and
+	// their ACLs name registered users.
+	var paths []string
+	cfg.Walk(func(path string, _ *conf.Channel, _ string) { paths = append(paths, path) })
+	numbered, err := s.store.AssignChannelIDs(paths)
+	if err != nil {
+		s.store.Close()
+		return nil, fmt.Errorf("numbering the channels: %w", err)
+	}
+	s.ids = newChannelIdentity(numbered)
 	if err := s.buildChannels(cfg); err != nil {
 		s.store.Close()
 		return nil, err

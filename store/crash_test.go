@@ -24,7 +24,8 @@ const (
 // TestCrashDurability runs a child process (this test binary) that writes as
 // fast as it can and reports each write the moment the call returned, kills
 // it with SIGKILL at a random moment, and checks after every round that the
-// database is intact and holds every reported write.
+// database is intact and holds every reported write, and that channel ids
+// and their sequence were never committed apart.
 func TestCrashDurability(t *testing.T) {
 	if os.Getenv(crashEnv) != "" {
 		t.Skip("in the child")
@@ -38,6 +39,7 @@ func TestCrashDurability(t *testing.T) {
 	users := map[int64]*userAck{}
 	bans := map[string]bool{}
 	listeners := map[int64]string{}
+	chans := map[string]uint32{} // acknowledged channel paths and their ids
 	total := 0
 	for round := range rounds {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
@@ -91,6 +93,14 @@ func TestCrashDurability(t *testing.T) {
 				bans[f[1]] = true
 			case "listen":
 				listeners[id] = f[2]
+			case "chan":
+				// An id has one path: a rename takes it from the old one.
+				for p, had := range chans {
+					if had == uint32(id) {
+						delete(chans, p)
+					}
+				}
+				chans[f[2]] = uint32(id)
 			default:
 				t.Fatalf("bad ack %q", a)
 			}
@@ -141,6 +151,18 @@ func TestCrashDurability(t *testing.T) {
 				t.Errorf("round %d: acknowledged listener of %d: %v, %v", round, id, l, err)
 			}
 		}
+		numbered, err := s.AssignChannelIDs(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for p, id := range chans {
+			// The kill may have come after a rename was committed and
+			// before it was acknowledged.
+			if got := numbered.Paths[p]; got != id && numbered.Paths[p+"-renamed"] != id {
+				t.Errorf("round %d: acknowledged channel %q has id %d, want %d", round, p, got, id)
+			}
+		}
+		checkSequenceCoversRows(t, s)
 		s.Close()
 		t.Logf("round %d: %d writes acknowledged before SIGKILL", round, len(acks))
 	}
@@ -208,6 +230,29 @@ func TestCrashChild(t *testing.T) {
 			}
 		}()
 	}
+	// Channel ids: a new path numbered, then (every other time) renamed,
+	// each a transaction of rows and sequence together.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; time.Now().Before(deadline); i++ {
+			p := fmt.Sprintf("r%s/c%d", round, i)
+			numbered, err := s.AssignChannelIDs([]string{p})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			id := numbered.Paths[p]
+			ack("chan %d %s", id, p)
+			if i%2 == 1 {
+				if err := s.RecordChannelIDs([]ChannelID{{p + "-renamed", id}}, 0); err != nil {
+					t.Error(err)
+					return
+				}
+				ack("chan %d %s-renamed", id, p)
+			}
+		}
+	}()
 	wg.Wait()
 	s.Close()
 }

@@ -9,7 +9,10 @@
 //     and iteration count (in practice only SuperUser, id 0, has one);
 //   - bans: the masked address prefix, the start and the duration, and the
 //     reason, certificate hash and name as given (the server fills in the
-//     name and hash of a ban by session only for a registered user).
+//     name and hash of a ban by session only for a registered user);
+//   - channel identity: the id each channel path of the configuration got,
+//     and the highest id handed out, so that ids stay stable when the file
+//     changes and are never reused (channels.go).
 //
 // What is deliberately not stored, because the people in a plenary should
 // leave as little behind as possible:

@@ -68,25 +68,12 @@ func Open(path string) (*Store, error) {
 	_, statErr := os.Stat(abs)
 	created := errors.Is(statErr, os.ErrNotExist)
 
-	q := url.Values{}
-	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
-	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "synchronous(FULL)")
-	q.Add("_pragma", "foreign_keys(1)")
-	q.Add("_pragma", "secure_delete(1)")
-	q.Set("_txlock", "immediate")
-	dsn := "file:" + (&url.URL{Path: filepath.ToSlash(abs)}).EscapedPath() + "?" + q.Encode()
-
-	db, err := sql.Open("sqlite", dsn)
+	s, err := open(abs, false)
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	db.SetMaxOpenConns(8)
-	db.SetMaxIdleConns(8)
-	db.SetConnMaxIdleTime(0)
-	s := &Store{db: db, iterations: DefaultIterations}
 	if err := s.migrate(); err != nil {
-		db.Close()
+		s.db.Close()
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
 	if created {
@@ -99,6 +86,55 @@ func Open(path string) (*Store, error) {
 	return s, nil
 }
 
+// OpenReadOnly opens an existing database for reading only, as plenum
+// check does: it neither creates nor migrates anything (the next Open
+// migrates), and every write fails. It refuses a database with a newer
+// schema or one that is not Plenum's; a file without any schema yet gives
+// ErrNotFound.
+func OpenReadOnly(path string) (*Store, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	if _, err := os.Stat(abs); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	s, err := open(abs, true)
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	if _, err := s.readVersion(s.db); err != nil {
+		s.db.Close()
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// open opens the database file at the absolute path abs.
+func open(abs string, readOnly bool) (*Store, error) {
+	q := url.Values{}
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
+	if readOnly {
+		q.Add("_pragma", "query_only(1)")
+	} else {
+		q.Add("_pragma", "journal_mode(WAL)")
+		q.Add("_pragma", "synchronous(FULL)")
+		q.Add("_pragma", "foreign_keys(1)")
+		q.Add("_pragma", "secure_delete(1)")
+		q.Set("_txlock", "immediate")
+	}
+	dsn := "file:" + (&url.URL{Path: filepath.ToSlash(abs)}).EscapedPath() + "?" + q.Encode()
+
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(8)
+	db.SetMaxIdleConns(8)
+	db.SetConnMaxIdleTime(0)
+	return &Store{db: db, iterations: DefaultIterations}, nil
+}
+
 // Close closes the database. Every write has already been committed.
 func (s *Store) Close() error {
 	return s.db.Close()
@@ -106,7 +142,7 @@ func (s *Store) Close() error {
 
 // schemaVersion is the version this code writes; migrations[i] brings a
 // database from version i to i+1.
-const schemaVersion = 1
+const schemaVersion = 2
 
 var migrations = []func(tx *sql.Tx) error{
 	// 0 -> 1: the initial schema.
@@ -116,6 +152,12 @@ var migrations = []func(tx *sql.Tx) error{
 		}
 		_, err := tx.Exec(`INSERT INTO users (id, name, name_key) VALUES (?, ?, ?)`,
 			SuperUserID, SuperUserName, foldName(SuperUserName))
+		return err
+	},
+	// 1 -> 2: channel identity (channels.go). The first start after this
+	// numbers the file's channels as the server did before.
+	func(tx *sql.Tx) error {
+		_, err := tx.Exec(schemaV2)
 		return err
 	},
 }
@@ -176,24 +218,12 @@ func (s *Store) migrate() error {
 	}
 	defer tx.Rollback()
 
-	var n int
-	if err := tx.QueryRow(`SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'schema_version'`).Scan(&n); err != nil {
+	version, err := s.readVersion(tx)
+	if errors.Is(err, ErrNotFound) {
+		version, err = 0, nil // a new file
+	}
+	if err != nil {
 		return err
-	}
-	version := 0
-	if n == 0 {
-		var others int
-		if err := tx.QueryRow(`SELECT count(*) FROM sqlite_schema`).Scan(&others); err != nil {
-			return err
-		}
-		if others > 0 {
-			return ErrForeign
-		}
-	} else if err := tx.QueryRow(`SELECT version FROM schema_version`).Scan(&version); err != nil {
-		return fmt.Errorf("reading schema version: %w", err)
-	}
-	if version > schemaVersion {
-		return fmt.Errorf("%w (file has version %d, this program knows up to %d)", ErrNewerSchema, version, schemaVersion)
 	}
 	if version == schemaVersion {
 		return nil
@@ -207,6 +237,34 @@ func (s *Store) migrate() error {
 		return err
 	}
 	return tx.Commit()
+}
+
+// readVersion returns the schema version of the database: ErrNotFound for
+// a file without any table yet, ErrForeign for a database that is not
+// Plenum's, ErrNewerSchema for one of a newer Plenum.
+func (s *Store) readVersion(q queryer) (int, error) {
+	var n int
+	if err := q.QueryRow(`SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'schema_version'`).Scan(&n); err != nil {
+		return 0, err
+	}
+	if n == 0 {
+		var others int
+		if err := q.QueryRow(`SELECT count(*) FROM sqlite_schema`).Scan(&others); err != nil {
+			return 0, err
+		}
+		if others > 0 {
+			return 0, ErrForeign
+		}
+		return 0, fmt.Errorf("%w: no schema yet", ErrNotFound)
+	}
+	var version int
+	if err := q.QueryRow(`SELECT version FROM schema_version`).Scan(&version); err != nil {
+		return 0, fmt.Errorf("reading schema version: %w", err)
+	}
+	if version > schemaVersion {
+		return 0, fmt.Errorf("%w (file has version %d, this program knows up to %d)", ErrNewerSchema, version, schemaVersion)
+	}
+	return version, nil
 }
 
 // write runs fn in one IMMEDIATE transaction and commits it; with WAL and

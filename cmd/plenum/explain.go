@@ -111,10 +111,10 @@ func runExplain(args []string, stdout, stderr io.Writer) error {
 
 	var notes []string
 	var users userDirectory = noUsers{}
+	var st *store.Store // nil without a database
 	dbPath := filepath.Join(dir, "plenum.db")
 	if _, err := os.Stat(dbPath); err == nil {
-		st, err := store.Open(dbPath)
-		if err != nil {
+		if st, err = store.Open(dbPath); err != nil {
 			return err
 		}
 		defer st.Close()
@@ -124,8 +124,13 @@ func runExplain(args []string, stdout, stderr io.Writer) error {
 	} else {
 		return err
 	}
+	// Channel ids as the server gives them (and plenum check prints them).
+	nums, err := plannedIDs(st, cfg)
+	if err != nil {
+		return err
+	}
 
-	tree, unresolved, err := buildExplainTree(cfg, users)
+	tree, unresolved, err := buildExplainTree(cfg, users, nums.ids)
 	if err != nil {
 		return err
 	}
@@ -288,7 +293,9 @@ func (t *explainTree) resolve(arg string) (uint32, error) {
 	return 0, fmt.Errorf("unknown channel %q (give a path such as \"Parent/Child\", or \"/\" for root; `plenum check FILE` lists the channels)", arg)
 }
 
-func buildExplainTree(cfg *conf.Config, users userDirectory) (*explainTree, []unresolvedName, error) {
+// buildExplainTree builds the channel tree of cfg with the channel ids
+// given by path.
+func buildExplainTree(cfg *conf.Config, users userDirectory, ids map[string]uint32) (*explainTree, []unresolvedName, error) {
 	t := &explainTree{
 		parent:    map[uint32]uint32{},
 		acls:      map[uint32]*acl.ChannelACL{},
@@ -302,7 +309,6 @@ func buildExplainTree(cfg *conf.Config, users userDirectory) (*explainTree, []un
 		t.acls[0] = a
 	}
 	byPath := map[string]uint32{"": 0}
-	next := uint32(1)
 	var walkErr error
 	cfg.Walk(func(path string, ch *conf.Channel, parentPath string) {
 		parent, ok := byPath[parentPath]
@@ -312,8 +318,13 @@ func buildExplainTree(cfg *conf.Config, users userDirectory) (*explainTree, []un
 			}
 			return
 		}
-		id := next
-		next++
+		id, ok := ids[path]
+		if !ok {
+			if walkErr == nil {
+				walkErr = fmt.Errorf("channel %q: no channel id", path)
+			}
+			return
+		}
 		t.parent[id] = parent
 		t.names[id] = ch.Name
 		t.paths[id] = path

@@ -246,7 +246,11 @@ func TestExplainMatchesServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	tree, _, err := buildExplainTree(cfg, st)
+	nums, err := plannedIDs(st, cfg) // the ids the running server recorded
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree, _, err := buildExplainTree(cfg, st, nums.ids)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -143,7 +143,7 @@ certificate hash.`)
 	if err != nil {
 		return err
 	}
-	cfg, err := convertMurmur(m, set, names, r)
+	cfg, channelIDs, err := convertMurmur(m, set, names, r)
 	if err != nil {
 		return fmt.Errorf("%s: %w", dbPath, err)
 	}
@@ -159,6 +159,9 @@ certificate hash.`)
 		return fmt.Errorf("the converted configuration does not validate (please report this):\n%w", err)
 	}
 	if err := importBans(st, m, r); err != nil {
+		return err
+	}
+	if err := importChannelIDs(st, channelIDs, r); err != nil {
 		return err
 	}
 	if writeCert {
@@ -328,6 +331,22 @@ func importBans(st *store.Store, m *murmurDB, r *importReport) error {
 	return nil
 }
 
+// importChannelIDs keeps Murmur's channel ids in a data directory that
+// has none yet: Mumble clients keep some settings by channel id (the
+// channels a user hid, for one), and they stay with their channels.
+func importChannelIDs(st *store.Store, ids []store.ChannelID, r *importReport) error {
+	kept, err := st.ImportChannelIDs(ids)
+	switch {
+	case err != nil:
+		return err
+	case kept:
+		r.channelIDs = "Murmur's channel ids are kept"
+	default:
+		r.channelIDs = "the data directory has channel ids already; they stay, and channels new to it get new ids (plenum check shows them)"
+	}
+	return nil
+}
+
 // writeFileSync writes a private file and fsyncs it.
 func writeFileSync(path string, data []byte) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
@@ -349,7 +368,7 @@ func printImportSummary(w io.Writer, dbPath string, server int64, out, dir strin
 	fmt.Fprintf(w, "Imported Murmur server %d from %s\n", server, dbPath)
 	fmt.Fprintf(w, "  configuration: %s\n", out)
 	fmt.Fprintf(w, "  users and bans: %s\n", filepath.Join(dir, "plenum.db"))
-	fmt.Fprintf(w, "channels: %d below the root\n", r.channels)
+	fmt.Fprintf(w, "channels: %d below the root; %s\n", r.channels, r.channelIDs)
 	fmt.Fprintf(w, "groups: %d, with %d member entries (add and remove)\n", r.groups, r.members)
 	fmt.Fprintf(w, "ACL entries: %d\n", r.aclEntries)
 	fmt.Fprintf(w, "users: %d registered", len(r.usersImported))

@@ -34,6 +34,7 @@ type importReport struct {
 	bansExpired   int
 	bansInvalid   []string
 	certificate   string // what happened to the server certificate
+	channelIDs    string // what happened to Murmur's channel ids
 	warnings      []string
 }
 
@@ -73,15 +74,16 @@ func qtBool(v string) bool {
 	return true
 }
 
-// convertMurmur builds the Plenum configuration of m. names maps the Murmur
-// user ids that exist in Plenum (imported, already present, and 0 for
-// SuperUser) to their Plenum names; group members and ACL user entries for
-// other ids are left out, so that nobody who later registers a freed name
-// inherits another person's rights.
-func convertMurmur(m *murmurDB, set murmurSettings, names map[int64]string, r *importReport) (*conf.Config, error) {
+// convertMurmur builds the Plenum configuration of m, and lists Murmur's
+// id of each channel by its path. names maps the Murmur user ids that
+// exist in Plenum (imported, already present, and 0 for SuperUser) to
+// their Plenum names; group members and ACL user entries for other ids are
+// left out, so that nobody who later registers a freed name inherits
+// another person's rights.
+func convertMurmur(m *murmurDB, set murmurSettings, names map[int64]string, r *importReport) (*conf.Config, []store.ChannelID, error) {
 	root := m.channels[0]
 	if root == nil || root.hasParent {
-		return nil, errNoRoot
+		return nil, nil, errNoRoot
 	}
 	cfg := &conf.Config{Server: conf.DefaultServer()}
 	convertServer(cfg, m, set, r)
@@ -189,7 +191,14 @@ func convertMurmur(m *murmurDB, set murmurSettings, names map[int64]string, r *i
 			cfg.Server.DefaultChannel = p
 		}
 	}
-	return cfg, nil
+	var ids []store.ChannelID
+	for id, path := range paths {
+		if id > 0 && id <= store.MaxChannelID {
+			ids = append(ids, store.ChannelID{Path: path, ID: uint32(id)})
+		}
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i].ID < ids[j].ID })
+	return cfg, ids, nil
 }
 
 func describePath(p string) string {
@@ -242,6 +251,16 @@ func convertServer(cfg *conf.Config, m *murmurDB, set murmurSettings, r *importR
 	}
 	if v, ok := set.get("sendversion"); ok {
 		s.SendVersion = qtBool(v)
+	}
+	// Murmur 1.5 decides by the ini's rememberchannel (and its duration)
+	// alone; a value in a server's config table has no effect there.
+	if v, ok := set.ini["rememberchannel"]; ok {
+		s.RememberChannel = qtBool(v)
+	}
+	if v, ok := set.ini["rememberchannelduration"]; ok && s.RememberChannel {
+		if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n > 0 {
+			r.warnf("rememberchannelduration = %d: Plenum returns registered users to their last channel however long ago they left (or never, with remember_channel = false)", n)
+		}
 	}
 	for _, p := range []struct {
 		key string
@@ -323,6 +342,8 @@ func convertServer(cfg *conf.Config, m *murmurDB, set murmurSettings, r *importR
 		"suggestpushtotalk": true, "port": true, "host": true, "defaultchannel": true, "certrequired": true,
 		"forceexternalauth": true, "certificate": true, "key": true, "passphrase": true,
 		"boot": true, // whether the virtual server starts: Plenum runs one
+		// Murmur reads these from its ini only; per server they do nothing.
+		"rememberchannel": true, "rememberchannelduration": true,
 	}
 	var ignored []string
 	for k := range set.db {

@@ -99,7 +99,7 @@ func TestImportMurmurFromMurmurd(t *testing.T) {
 	}
 	lobby := mkChannel(0, "Lobby", nil)
 	plenary := mkChannel(0, "Plenary", &mumblepb.ChannelState{Description: proto.String("The <b>plenary</b> hall"), Position: proto.Int32(5)})
-	mkChannel(plenary, "Room 1", &mumblepb.ChannelState{MaxUsers: proto.Uint32(8)})
+	room := mkChannel(plenary, "Room 1", &mumblepb.ChannelState{MaxUsers: proto.Uint32(8)})
 	if err := su.Send(&mumblepb.ChannelState{ChannelId: proto.Uint32(plenary), LinksAdd: []uint32{lobby}}); err != nil {
 		t.Fatal(err)
 	}
@@ -264,6 +264,15 @@ func TestImportMurmurFromMurmurd(t *testing.T) {
 	if len(bans) != 1 || bans[0].Prefix != netip.MustParsePrefix("192.0.2.0/24") || bans[0].CertHash != banHash ||
 		bans[0].Name != "troll" || bans[0].Reason != "spam" || bans[0].Duration != 0 {
 		t.Errorf("bans %+v", bans)
+	}
+	numbered, err := st.AssignChannelIDs(names) // as the server will at start
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]uint32{"Lobby": lobby, "Plenary": plenary, "Plenary/Room 1": room} {
+		if got := numbered.Paths[path]; got != want {
+			t.Errorf("%s has id %d in Plenum, %d in Murmur", path, got, want)
+		}
 	}
 
 	// Running it again changes nothing in the store and needs -force.
@@ -532,5 +541,60 @@ func TestImportMurmurPrefix(t *testing.T) {
 	}
 	if cfg.Server.Name != "Top" || cfg.Lookup("A") == nil || cfg.Server.Listen != ":64000" || cfg.Server.Password != `pa"ss` || cfg.Server.MaxUsers != conf.DefaultMaxUsers {
 		t.Errorf("got %+v", cfg.Server)
+	}
+}
+
+// TestImportMurmurKeepsChannelIDs: Murmur's channel ids (not the file
+// order) are the ids Plenum gives the imported channels, in a data
+// directory that had none; one that had ids keeps them. The ini's
+// rememberchannel comes along.
+func TestImportMurmurKeepsChannelIDs(t *testing.T) {
+	dir := t.TempDir()
+	dbPath := filepath.Join(dir, "murmur.sqlite")
+	makeMurmurDB(t, dbPath, "",
+		`INSERT INTO servers VALUES (1)`,
+		`INSERT INTO channels VALUES (1, 0, NULL, 'Root', 1), (1, 7, 0, 'Lobby', 1), (1, 3, 0, 'Hall', 1), (1, 12, 3, 'Gallery', 1)`,
+	)
+	ini := filepath.Join(dir, "murmur.ini")
+	os.WriteFile(ini, []byte("rememberchannel=false\nrememberchannelduration=60\n"), 0o600)
+	data := filepath.Join(dir, "data")
+	out := filepath.Join(dir, "out.toml")
+	var summary bytes.Buffer
+	if err := runImportMurmur([]string{"-ini", ini, "-data", data, "-out", out, dbPath}, &summary); err != nil {
+		t.Fatalf("%v\n%s", err, summary.String())
+	}
+	if !strings.Contains(summary.String(), "Murmur's channel ids are kept") {
+		t.Errorf("summary does not say the ids are kept:\n%s", summary.String())
+	}
+	cfg, err := conf.Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Server.RememberChannel {
+		t.Error("rememberchannel=false in the ini did not become remember_channel = false")
+	}
+	paths := configPaths(cfg)
+	st, err := store.Open(filepath.Join(data, "plenum.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.AssignChannelIDs(paths) // what the server does at start
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]uint32{"Lobby": 7, "Hall": 3, "Hall/Gallery": 12} {
+		if got.Paths[path] != want {
+			t.Errorf("%s has id %d, want Murmur's %d (paths %q)", path, got.Paths[path], want, paths)
+		}
+	}
+
+	// Again into the same data directory: the recorded ids stay.
+	summary.Reset()
+	if err := runImportMurmur([]string{"-force", "-data", data, "-out", out, dbPath}, &summary); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(summary.String(), "has channel ids already") {
+		t.Errorf("second import does not say the ids stay:\n%s", summary.String())
 	}
 }

@@ -25,6 +25,63 @@ func TestCheckPrintsTree(t *testing.T) {
 	}
 }
 
+// TestCheckPrintsTheServersIDs: with a data directory, check prints the
+// ids recorded there (a channel inserted above keeps the others' ids),
+// marks the ones a start would add, writes nothing, and says when it
+// cannot know them.
+func TestCheckPrintsTheServersIDs(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	path := filepath.Join(dir, "p.toml")
+	os.WriteFile(path, conf.DefaultTOML(), 0o644)
+	check := func(args ...string) string {
+		t.Helper()
+		var out bytes.Buffer
+		if err := runCheck(append(args, path), &out); err != nil {
+			t.Fatal(err)
+		}
+		return out.String()
+	}
+	wantIn := func(out string, want ...string) {
+		t.Helper()
+		for _, w := range want {
+			if !strings.Contains(out, w) {
+				t.Errorf("output lacks %q:\n%s", w, out)
+			}
+		}
+	}
+	wantIn(check("-data", data), "no database at "+filepath.Join(data, "plenum.db"), "[1] Lobby  (default channel)", "[8] Room 4")
+
+	// The server numbered the default file; then a channel is inserted
+	// at the top.
+	os.MkdirAll(data, 0o700)
+	st, err := store.Open(filepath.Join(data, "plenum.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.AssignChannelIDs([]string{"Lobby", "Plenary", "Overflow", "Breakout rooms",
+		"Breakout rooms/Room 1", "Breakout rooms/Room 2", "Breakout rooms/Room 3", "Breakout rooms/Room 4"}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	os.WriteFile(path, append([]byte("[[channel]]\nname = \"Welcome\"\n\n"), conf.DefaultTOML()...), 0o644)
+	wantIn(check("-data", data), "as recorded in", "[9] Welcome  (new id)", "[1] Lobby  (default channel)", "[2] Plenary", "[8] Room 4")
+	st, err = store.Open(filepath.Join(data, "plenum.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids, _ := st.AssignChannelIDs(nil); ids.Paths["Welcome"] != 0 {
+		t.Error("check recorded an id")
+	}
+	st.Close()
+
+	// A database it cannot read: no ids, and why.
+	bad := filepath.Join(dir, "bad")
+	os.MkdirAll(bad, 0o700)
+	os.WriteFile(filepath.Join(bad, "plenum.db"), []byte("not a database, not at all, but long enough to be read as one"), 0o600)
+	wantIn(check("-data", bad), "channel ids: unknown (", "[?] Lobby")
+}
+
 func TestCheckReportsFileLine(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "bad.toml")
 	os.WriteFile(path, []byte("[server]\nmax_users = 0\n\n[[channel]]\nname = \"A\"\nlinks = [\"B\"]\n"), 0o644)
