@@ -245,6 +245,12 @@ func (s *Server) applySettingsLocked(next conf.Server, live map[string]*channel)
 		s.root.name = next.Name
 		s.broadcastLocked(&mumblepb.ChannelState{ChannelId: ptr(uint32(0)), Name: ptr(next.Name)}, nil)
 	}
+	if next.RootDescription != s.root.description {
+		s.root.setDescription(next.RootDescription)
+		out := &mumblepb.ChannelState{ChannelId: ptr(uint32(0))}
+		s.root.describe(out)
+		s.broadcastLocked(out, nil)
+	}
 	if ch, ok := live[next.DefaultChannel]; ok {
 		s.defaultChannel = ch
 	}

@@ -100,3 +100,39 @@ func waitLog(t *testing.T, logs *logBuffer, part string, n int) {
 		}
 	}
 }
+
+// TestRootDescriptionIsKept: the root channel's description, edited from a
+// client, lands in the file's [server] root_description, comes back after
+// a restart, and an edit of the file reaches clients live. (Renaming root
+// from a client is refused, as Murmur refuses it: its name is [server]
+// name.)
+func TestRootDescriptionIsKept(t *testing.T) {
+	s, path := startFileServer(t, conf.DefaultTOML(), grantAll{})
+	admin := s.join(t, "admin", withCert(t))
+	admin.Send(&mumblepb.ChannelState{ChannelId: proto.Uint32(0), Description: proto.String("The <b>convention</b> server")})
+	cfg := waitFile(t, path, "the root description", func(c *conf.Config) bool {
+		return c.Server.RootDescription == "The <b>convention</b> server"
+	})
+
+	admin.Send(&mumblepb.ChannelState{ChannelId: proto.Uint32(0), Name: proto.String("Renamed")})
+	admin.waitFor("the refusal to rename root", func(*client.Client) bool {
+		return len(messagesOf[*mumblepb.PermissionDenied](admin)) > 0
+	})
+	if got := admin.Channels()[0].GetName(); got != cfg.Server.Name {
+		t.Errorf("root is called %q, want %q", got, cfg.Server.Name)
+	}
+
+	restarted := runServer(t, server.Options{Config: cfg, DataDir: t.TempDir()})
+	bob := restarted.join(t, "bob", nil)
+	if got := bob.Channels()[0].GetDescription(); got != "The <b>convention</b> server" {
+		t.Errorf("after a restart the root description is %q", got)
+	}
+
+	cfg.Server.RootDescription = "Edited in the file"
+	if err := conf.WriteFile(path, cfg); err != nil {
+		t.Fatal(err)
+	}
+	admin.waitFor("the file's root description", func(c *client.Client) bool {
+		return c.Channels()[0].GetDescription() == "Edited in the file"
+	})
+}
