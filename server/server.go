@@ -127,6 +127,7 @@ type Server struct {
 	counters voiceCounters
 	control  controlCounters
 	guard    hostGuard // per-address abuse control (abuse.go)
+	refusals refusalBudget
 	clock    stageClock
 	codecs   *codecPool       // Opus codecs of the stages; the tick goroutine's
 	now      func() time.Time // the clock of speaking times (under mu); tests replace it
@@ -206,6 +207,7 @@ func New(opts Options) (*Server, error) {
 		sessions:      newSessionPool(sc.MaxUsers),
 		closing:       make(chan struct{}),
 		connGone:      make(chan struct{}, 1),
+		refusals:      refusalBudget{slots: make(chan struct{}, explainedRefusalsAtOnce)},
 		tlsConfig: &tls.Config{
 			MinVersion: tls.VersionTLS12,
 			// Mumble identifies users by their (usually self-signed) client
