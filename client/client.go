@@ -16,6 +16,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,6 +35,10 @@ type Config struct {
 	Username, Password string
 	Tokens             []string
 	Certificate        *tls.Certificate // optional client certificate
+	// LocalAddr is the address to connect from, TCP and UDP alike; the
+	// zero Addr lets the system choose. Tests use it to appear as several
+	// hosts (all of 127.0.0.0/8 is loopback).
+	LocalAddr netip.Addr
 
 	// Version is the announced client version (v2 encoding). 0 means 1.5.0,
 	// which selects protobuf UDP when the server is >= 1.5 too. A version
@@ -183,6 +188,10 @@ type Client struct {
 	changed  chan struct{} // closed and replaced after every control message
 	err      error
 
+	banList    *mumblepb.BanList // the last ban list received (under mu)
+	banLists   int               // ban lists received
+	banDenials int               // refusals of the Ban permission received
+
 	done      chan struct{}
 	closeOnce sync.Once
 	wg        sync.WaitGroup
@@ -216,6 +225,11 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	c.format.Store(uint32(voice.Legacy)) // until the server says otherwise
 
 	var d net.Dialer
+	var localUDP *net.UDPAddr
+	if cfg.LocalAddr.IsValid() {
+		d.LocalAddr = &net.TCPAddr{IP: cfg.LocalAddr.AsSlice()}
+		localUDP = &net.UDPAddr{IP: cfg.LocalAddr.AsSlice()}
+	}
 	raw, err := d.DialContext(ctx, "tcp", cfg.Address)
 	if err != nil {
 		return nil, fmt.Errorf("client: %w", err)
@@ -245,7 +259,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		// Voice goes to the address the TCP connection actually reached, as
 		// Mumble does, so a multi-address host name cannot split the two.
 		ta := c.conn.RemoteAddr().(*net.TCPAddr)
-		u, err := net.DialUDP("udp", nil, &net.UDPAddr{IP: ta.IP, Port: ta.Port, Zone: ta.Zone})
+		u, err := net.DialUDP("udp", localUDP, &net.UDPAddr{IP: ta.IP, Port: ta.Port, Zone: ta.Zone})
 		if err != nil {
 			c.conn.Close()
 			return nil, fmt.Errorf("client: UDP: %w", err)

@@ -70,6 +70,17 @@ func (c *Client) handle(t control.Type, payload []byte) proto.Message {
 		c.mu.Lock()
 		delete(c.users, m.GetSession())
 		c.mu.Unlock()
+	case *mumblepb.BanList:
+		c.mu.Lock()
+		c.banList = m
+		c.banLists++
+		c.mu.Unlock()
+	case *mumblepb.PermissionDenied:
+		if m.GetType() == mumblepb.PermissionDenied_Permission && m.GetPermission()&banPermission != 0 {
+			c.mu.Lock()
+			c.banDenials++
+			c.mu.Unlock()
+		}
 	}
 	if c.cfg.OnMessage != nil {
 		c.cfg.OnMessage(t, m)

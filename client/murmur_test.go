@@ -2,9 +2,12 @@ package client
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +21,9 @@ import (
 )
 
 const murmurd = murmurtest.Path
+
+// murmurSuperUserPassword is SuperUser's password on the test's Murmur.
+const murmurSuperUserPassword = "murmur-su"
 
 // TestMurmur runs the client against Debian's Murmur 1.3.4, the reference
 // implementation, so that the client (which the server's tests trust) is
@@ -148,6 +154,43 @@ func TestMurmur(t *testing.T) {
 		}
 	})
 
+	// The ban editor's round trip: what SetBanList sends, Murmur stores and
+	// BanList reads back as the editor would show it (IPv4 with its IPv4
+	// mask, IPv6 with 128-bit masks, start and duration unchanged).
+	t.Run("bans", func(t *testing.T) {
+		su, err := Dial(testCtx(t), Config{Address: addr, Username: "SuperUser", Password: murmurSuperUserPassword})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer su.Close()
+		start := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+		want := []Ban{
+			{Address: netip.MustParseAddr("2001:db8:1:2::"), Bits: 64, Reason: "flood", Start: start},
+			{Address: netip.MustParseAddr("192.0.2.77"), Bits: 24, Name: "troll", Hash: strings.Repeat("ab", 20),
+				Reason: "spam", Start: start.Add(time.Hour), Duration: 90 * time.Minute},
+		}
+		if err := su.SetBanList(want); err != nil {
+			t.Fatal(err)
+		}
+		got, err := su.BanList(testCtx(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("ban list read back:\n got %+v\nwant %+v", got, want)
+		}
+		plain, _ := murmurPair(t, addr, "bans", Config{}, Config{})
+		if _, err := plain.BanList(testCtx(t)); !errors.Is(err, ErrBanListDenied) {
+			t.Errorf("ban list without Ban permission: %v, want ErrBanListDenied", err)
+		}
+		if err := su.SetBanList(nil); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := su.BanList(testCtx(t)); err != nil || len(got) != 0 {
+			t.Errorf("after saving an empty list: %+v, %v", got, err)
+		}
+	})
+
 	t.Run("whisper", func(t *testing.T) {
 		audio := make(chan *AudioPacket, 64)
 		a, b := murmurPair(t, addr, "whisper", Config{}, Config{OnAudio: func(p *AudioPacket) { audio <- p }})
@@ -251,8 +294,9 @@ func murmurCommand(t *testing.T) ([]string, uint64) {
 func startMurmur(t *testing.T, command []string) string {
 	t.Helper()
 	m := murmurtest.Start(t, murmurtest.Config{
-		Command: command,
-		Ini:     []string{"messageburst=100", "messagelimit=100"},
+		Command:           command,
+		Ini:               []string{"messageburst=100", "messagelimit=100"},
+		SuperUserPassword: murmurSuperUserPassword,
 	})
 	return m.Addr
 }

@@ -84,12 +84,21 @@ type Server struct {
 	LegacyPingReply     bool   `toml:"legacy_ping_reply"`     // default false: answer 12-byte legacy server-list pings with Murmur's 24-byte reply (2x amplification); see docs
 	SendVersion         bool   `toml:"send_version"`          // default true: include release/OS in Version
 	LogIPs              bool   `toml:"log_ips"`               // default false: privacy, no IP addresses in logs
-	AdminListen         string `toml:"admin_listen"`          // host:port of the admin HTTP listener (/metrics); default "127.0.0.1:64740", "" = off
+	LogNames            bool   `toml:"log_names"`             // default false: logs name unregistered users by session number only
+	ShowAddresses       bool   `toml:"show_addresses"`        // default false: UserStats and BanList carry no address to any client
+	AdminListen         string `toml:"admin_listen"`          // host:port of the admin HTTP listener (status page, API, /metrics); default "127.0.0.1:64740", "" = off
 
-	// AdminToken is the bearer token the admin API's actions (floor,
-	// mute-all) need; "" turns the actions off. Reading the status page
-	// needs none: keep admin_listen on loopback or behind a firewall.
+	// AdminToken is the token the admin listener asks for: the status
+	// page and its API, /metrics from other machines, and the floor
+	// actions. "" means the token the server generates on first start and
+	// keeps in DataDir/admin_token.
 	AdminToken string `toml:"admin_token"`
+	// AdminHosts are further names (or addresses) the admin listener may
+	// be reached by, besides loopback addresses, "localhost" and the host
+	// of admin_listen; requests naming any other host are refused, which
+	// defeats DNS rebinding. Entries are host names or IP addresses
+	// without a port.
+	AdminHosts []string `toml:"admin_hosts"`
 
 	// Recording. Off by default: a privacy-minded server records nothing.
 	// When on, clients are told recording is allowed (they may record

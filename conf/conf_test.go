@@ -87,6 +87,8 @@ func TestDefaultsForAbsentKeys(t *testing.T) {
 		{"send_version false when set", "[server]\nsend_version = false\n", func(c *Config) bool {
 			return !c.Server.SendVersion && c.Server.AllowHTML && c.Server.MaxUsers == 1000
 		}},
+		{"show_addresses off when absent", "[server]\nlog_ips = true\n", func(c *Config) bool { return !c.Server.ShowAddresses && c.Server.LogIPs }},
+		{"show_addresses on when set", "[server]\nshow_addresses = true\n", func(c *Config) bool { return c.Server.ShowAddresses && !c.Server.LogIPs }},
 		{"timeout string", "[server]\ntimeout = \"1m\"\n", func(c *Config) bool { return c.Server.Timeout.Duration == time.Minute }},
 		{"timeout integer seconds", "[server]\ntimeout = 45\n", func(c *Config) bool { return c.Server.Timeout.Duration == 45*time.Second }},
 		{"absent timeout 30s", "[server]\n", func(c *Config) bool { return c.Server.Timeout.Duration == 30*time.Second }},
@@ -250,6 +252,12 @@ func TestValidationErrors(t *testing.T) {
 		{"listen without port", "[server]\nlisten = \"localhost\"\n", []wantErr{{2, "server.listen", "not host:port"}}},
 		{"listen bad port", "[server]\nlisten = \":http\"\n", []wantErr{{2, "server.listen", "port must be a number"}}},
 		{"listen port too big", "[server]\nlisten = \"[::1]:70000\"\n", []wantErr{{2, "server.listen", "port must be a number"}}},
+		{"admin_hosts with a port, a URL, a bad name", "[server]\nadmin_hosts = [\"ok.example\", \"host:8080\", \"http://x\", \"a..b\", \"\"]\n", []wantErr{
+			{2, "server.admin_hosts", `entry 2: "host:8080" is not a host name`},
+			{2, "server.admin_hosts", `entry 3: "http://x"`},
+			{2, "server.admin_hosts", `entry 4: "a..b"`},
+			{2, "server.admin_hosts", `entry 5: ""`},
+		}},
 		{"negative lengths", "[server]\ntext_message_length = -1\nimage_message_length = -2\nusers_per_channel = -3\n", []wantErr{
 			{2, "server.text_message_length", "must not be negative"},
 			{3, "server.image_message_length", "must not be negative"},

@@ -2,6 +2,7 @@ package conf
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 )
@@ -78,6 +79,29 @@ func TestParsePrefix(t *testing.T) {
 	for _, bad := range []string{"", "venue", "10.0.0.0/33", "10.0.0/8"} {
 		if _, err := ParsePrefix(bad); err == nil {
 			t.Errorf("ParsePrefix(%q) succeeded", bad)
+		}
+	}
+}
+
+func TestAdminHost(t *testing.T) {
+	for in, want := range map[string]string{
+		"plenum.example.org":  "plenum.example.org",
+		"Plenum.Example.ORG.": "plenum.example.org",
+		"localhost":           "localhost",
+		"my_box":              "my_box",
+		"192.0.2.7":           "192.0.2.7",
+		"::ffff:127.0.0.1":    "127.0.0.1",
+		"[2001:DB8::7]":       "2001:db8::7",
+		"2001:db8::7":         "2001:db8::7",
+	} {
+		if got, err := AdminHost(in); err != nil || got != want {
+			t.Errorf("AdminHost(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", ".", "a..b", "-a.example", "host:80", "[::1]:80", "[host]", "[192.0.2.7]", "fe80::1%eth0",
+		"a b", "http://x", "evil.example/x", strings.Repeat("a", 64) + ".example"} {
+		if got, err := AdminHost(bad); err == nil {
+			t.Errorf("AdminHost(%q) = %q, want an error", bad, got)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package conf
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"regexp"
 	"slices"
 	"strconv"
@@ -51,6 +52,11 @@ func (v *validator) server() {
 	if s.AdminListen != "" {
 		if err := checkListen(s.AdminListen); err != nil {
 			v.serverErr("admin_listen", "%v", err)
+		}
+	}
+	for i, h := range s.AdminHosts {
+		if _, err := AdminHost(h); err != nil {
+			v.serverErr("admin_hosts", "entry %d: %v", i+1, err)
 		}
 	}
 	switch {
@@ -135,6 +141,42 @@ func checkListen(addr string) error {
 		return fmt.Errorf("%q: port must be a number from 0 to 65535", addr)
 	}
 	return nil
+}
+
+// hostLabel is one label of a host name; the underscore is not allowed in
+// public DNS names but is common in internal ones.
+var hostLabel = regexp.MustCompile(`^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$`)
+
+// AdminHost reads a host name ("plenum.example.org") or an IP address
+// ("192.0.2.7", "2001:db8::7", also in brackets), without a port, as an
+// entry of admin_hosts or the host of a request to the admin listener. It
+// returns the form they are compared in: a name in lower case without a
+// trailing dot, an address in its canonical form.
+func AdminHost(s string) (string, error) {
+	bad := fmt.Errorf("%q is not a host name or IP address without a port (e.g. \"plenum.example.org\")", s)
+	if inner, ok := strings.CutPrefix(s, "["); ok {
+		a, err := netip.ParseAddr(strings.TrimSuffix(inner, "]"))
+		if err != nil || !strings.HasSuffix(inner, "]") || !a.Is6() || a.Zone() != "" {
+			return "", bad
+		}
+		return a.Unmap().String(), nil
+	}
+	if a, err := netip.ParseAddr(s); err == nil {
+		if a.Zone() != "" {
+			return "", bad
+		}
+		return a.Unmap().String(), nil
+	}
+	h := strings.TrimSuffix(strings.ToLower(s), ".")
+	if h == "" || len(h) > 253 {
+		return "", bad
+	}
+	for label := range strings.SplitSeq(h, ".") {
+		if !hostLabel.MatchString(label) {
+			return "", bad
+		}
+	}
+	return h, nil
 }
 
 func (v *validator) channels() {

@@ -102,7 +102,7 @@ fi
 cat >"$WORK/steps.sh" <<'EOF'
 start=$(date +%s%3N)
 at() { while [ $(($(date +%s%3N) - start)) -lt $(($1 * 1000)) ]; do sleep 0.05; done; }
-status() { curl -s -m 5 "http://127.0.0.1:$APORT/api/status" >"$OUTDIR/status-$1.json"; }
+status() { curl -s -m 5 -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$APORT/api/status" >"$OUTDIR/status-$1.json"; }
 api() {
 	curl -s -m 5 -H "Authorization: Bearer $TOKEN" -d "{\"channel\":\"Hall\",\"action\":\"$1\"}" \
 		"http://127.0.0.1:$APORT/api/floor" >>"$OUTDIR/api.log"

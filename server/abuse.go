@@ -246,6 +246,11 @@ func (s *Server) admit(nc *net.TCPConn) bool {
 	if why == admitted {
 		return true
 	}
+	reason := reasonAutobanned
+	if why == refusedBusy {
+		reason = reasonUnauthenticatedCap
+	}
+	s.log.Debug("connection refused", s.addrAttr([]any{"reason", reason.String()}, addr)...)
 	if !s.explainRefusal(nc, why) {
 		nc.SetLinger(0)
 		nc.Close()
@@ -349,15 +354,12 @@ func (r refusal) reason(cfg *conf.Server) string {
 // releaseConn tells the guard that c has ended, counting it as a failed
 // attempt when it never authenticated for reasons of its own.
 func (s *Server) releaseConn(c *conn) {
-	failed := c.user == nil && !c.blameless && c.closeErr != errShutdown
+	failed := c.user == nil && !c.blameless && c.ended != reasonShutdown
 	cfg := s.cfg()
 	addr := c.remote.Addr()
 	if s.guard.release(addr, c.promoted, failed, time.Now(), cfg) {
-		attrs := []any{"for", cfg.AutobanDuration.Duration}
-		if cfg.LogIPs {
-			attrs = append(attrs, "addr", hostKey(addr))
-		}
-		s.log.Warn("autoban: refusing an address after repeated failed connection attempts", attrs...)
+		s.log.Warn("autoban: refusing an address after repeated failed connection attempts",
+			s.addrAttr([]any{"for", cfg.AutobanDuration.Duration}, hostKey(addr))...)
 	}
 }
 

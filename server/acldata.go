@@ -261,7 +261,7 @@ func (s *Server) setACLLocked(u *user, ch *channel, m *mumblepb.ACL, known map[i
 		next.Entries = append(next.Entries, keep)
 		s.forgetPermissionsLocked()
 	}
-	s.log.Info("ACL changed", "channel", ch.id, "name", ch.name, "by", u.name, "entries", len(next.Entries), "groups", len(next.Groups))
+	s.log.Info("ACL changed", "channel", ch.id, "name", ch.name, s.logUser("by", u), "entries", len(next.Entries), "groups", len(next.Groups))
 	s.permissionsChangedLocked()
 	for _, other := range s.users {
 		other.conn.send(&mumblepb.ChannelState{

@@ -63,14 +63,16 @@ func (s *Server) handleUserStats(requester *user, m *mumblepb.UserStats) {
 			OsVersion: ptr(target.osVersion),
 		}
 		out.Opus = ptr(target.opus)
-		addr := target.conn.remote.Addr().As16()
-		out.Address = addr[:]
+		if s.cfg().ShowAddresses { // off by default: nobody is shown anyone's address
+			addr := target.conn.remote.Addr().As16()
+			out.Address = addr[:]
+		}
 	}
 	requester.conn.send(out)
 }
 
 // handleUserRemove kicks (Kick or Ban on root) or bans (Ban on root) a
-// user. A ban records the user's address and certificate first.
+// user. A ban is stored first (banUser says what it keeps).
 func (s *Server) handleUserRemove(actor *user, m *mumblepb.UserRemove) {
 	s.mu.Lock()
 	target, ok := s.users[m.GetSession()]
@@ -101,8 +103,12 @@ func (s *Server) handleUserRemove(actor *user, m *mumblepb.UserRemove) {
 		return
 	}
 	out := &mumblepb.UserRemove{Session: ptr(target.session), Actor: ptr(actor.session), Reason: m.Reason, Ban: m.Ban}
-	target.conn.sendAndClose(out)
+	reason := reasonKicked
+	if m.GetBan() {
+		reason = reasonBanned
+	}
+	target.conn.sendAndClose(out, reason)
 	s.removeUserLocked(target)
 	s.broadcastLocked(out, target)
-	s.log.Info("user removed", "session", target.session, "user", target.name, "by", actor.name, "ban", m.GetBan())
+	s.log.Info("user removed", s.logUser("user", target), s.logUser("by", actor), "reason", reason.String())
 }

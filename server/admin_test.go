@@ -1,6 +1,8 @@
 package server_test
 
 import (
+	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -29,6 +31,18 @@ func startAdminServer(t *testing.T) *testServer {
 	t.Helper()
 	return runServer(t, server.Options{Config: conf.Default(), DataDir: t.TempDir(), Policy: grantAll{}})
 }
+
+// startAdminServerIn runs a server on dir, where every user may
+// administer, with edit applied to the default configuration.
+func startAdminServerIn(t *testing.T, dir string, edit func(*conf.Config)) *testServer {
+	t.Helper()
+	cfg := conf.Default()
+	edit(cfg)
+	return runServer(t, server.Options{Config: cfg, DataDir: dir, Policy: grantAll{}})
+}
+
+func showAddresses(c *conf.Config) { c.Server.ShowAddresses = true }
+func hideAddresses(c *conf.Config) { c.Server.ShowAddresses = false }
 
 func withCert(t *testing.T) func(*client.Config) {
 	cert := selfSignedCert(t)
@@ -288,5 +302,38 @@ func TestListenerLimits(t *testing.T) {
 	b.waitFor("per-channel limit", deniedType(b, mumblepb.PermissionDenied_ChannelListenerLimit))
 	if got := b.Users()[a.Session()].GetListeningChannelAdd(); len(got) != 1 || got[0] != plenary {
 		t.Fatalf("alice listens to %v, want only Plenary", got)
+	}
+}
+
+func TestUserStatsShowAddressesOnlyWhenConfigured(t *testing.T) {
+	for _, show := range []bool{false, true} {
+		t.Run(fmt.Sprintf("show_addresses=%v", show), func(t *testing.T) {
+			s := startAdminServerIn(t, t.TempDir(), func(c *conf.Config) { c.Server.ShowAddresses = show })
+			admin := s.join(t, "admin", nil)
+			alice := s.join(t, "alice", nil)
+			for _, who := range []*peer{alice, admin} { // someone else, and oneself
+				before := len(messagesOf[*mumblepb.UserStats](admin))
+				admin.Send(&mumblepb.UserStats{Session: proto.Uint32(who.Session())})
+				var st *mumblepb.UserStats
+				admin.waitFor("UserStats", func(*client.Client) bool {
+					all := messagesOf[*mumblepb.UserStats](admin)
+					if len(all) > before {
+						st = all[len(all)-1]
+					}
+					return st != nil
+				})
+				if st.Version == nil || st.GetSession() != who.Session() {
+					t.Fatalf("not a detailed answer: %v", st)
+				}
+				want := []byte(nil)
+				if show {
+					a := netip.MustParseAddr("127.0.0.1").As16()
+					want = a[:]
+				}
+				if got := st.GetAddress(); string(got) != string(want) {
+					t.Errorf("UserStats of %d: address %x, want %x", who.Session(), got, want)
+				}
+			}
+		})
 	}
 }

@@ -2,11 +2,13 @@ package server
 
 // The admin HTTP listener: a small HTTP server for the operator, on
 // loopback by default. It serves Prometheus metrics at /metrics, and the
-// status page and admin API (statuspage.go).
+// status page and admin API (statuspage.go); who may use them is decided
+// in adminauth.go.
 
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -44,7 +46,8 @@ func (s *Server) AdminAddr() netip.AddrPort {
 	return s.adminLn.Addr().(*net.TCPAddr).AddrPort()
 }
 
-// adminHandler routes the admin listener's requests.
+// adminHandler routes the admin listener's requests, each after the host
+// check.
 func (s *Server) adminHandler() http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
@@ -53,12 +56,12 @@ func (s *Server) adminHandler() http.Handler {
 		newMetricsCollector(s),
 	)
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+	mux.Handle("GET /metrics", s.localOrOperator(promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		ErrorLog:            slogPrinter{s},
 		MaxRequestsInFlight: 4, // a scrape walks every user; do not let many run at once
-	}))
+	})))
 	s.routeStatus(mux)
-	return mux
+	return s.checkHost(mux)
 }
 
 // serveAdmin runs the admin HTTP server until the listener closes.
@@ -69,6 +72,9 @@ func (s *Server) serveAdmin() {
 		ReadHeaderTimeout: 5 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       time.Minute,
+		// Its own complaints ("http: panic serving ADDR: ...") name the
+		// client: they go through the server's log, which hides addresses.
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	done := make(chan struct{})
 	defer close(done)

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"fmt"
 	"runtime"
 	"strings"
 	"time"
@@ -54,7 +53,7 @@ func reject(c *conn, t mumblepb.Reject_RejectType, reason string) {
 		c.s.control.rejected[t].Add(1)
 	}
 	c.blameless = t == mumblepb.Reject_ServerFull // a full server is not the client's failure
-	c.sendAndClose(&mumblepb.Reject{Type: t.Enum(), Reason: &reason})
+	c.sendAndClose(&mumblepb.Reject{Type: t.Enum(), Reason: &reason}, reasonRejected)
 }
 
 func (s *Server) handleAuthenticate(c *conn, m *mumblepb.Authenticate) {
@@ -98,7 +97,7 @@ func (s *Server) handleAuthenticate(c *conn, m *mumblepb.Authenticate) {
 		return
 	}
 	if ghost != nil {
-		ghost.conn.sendAndClose(&mumblepb.UserRemove{Session: &ghost.session, Reason: ptr("You connected to the server from another device")})
+		ghost.conn.sendAndClose(&mumblepb.UserRemove{Session: &ghost.session, Reason: ptr("You connected to the server from another device")}, reasonReplaced)
 		s.removeUserLocked(ghost)
 	}
 	session, ok := s.sessions.get()
@@ -138,7 +137,8 @@ func (s *Server) handleAuthenticate(c *conn, m *mumblepb.Authenticate) {
 	u.lastActive.Store(u.connected.UnixNano())
 	if err := u.crypt.GenerateKey(); err != nil {
 		s.sessions.put(session)
-		c.close(fmt.Errorf("generate crypt key: %w", err))
+		s.log.Error("generating a voice encryption key failed", "err", err)
+		c.close(reasonInternal)
 		return
 	}
 
@@ -215,7 +215,7 @@ func (s *Server) loginLocked(c *conn, u *user, ident identity) {
 		c.send(m)
 	}
 	c.nc.SetReadDeadline(time.Now().Add(s.cfg().Timeout.Duration))
-	s.log.Info("user joined", "session", u.session, "user", u.name, "client", u.release, "version", control.VersionString(u.version))
+	s.log.Info("user joined", s.addrAttr([]any{s.logUser("user", u), "client", u.release, "version", control.VersionString(u.version)}, c.remote.Addr())...)
 }
 
 // entryChannelLocked picks where a user starts: a registered user's last
@@ -316,7 +316,8 @@ func (s *Server) disconnect(c *conn) {
 	}
 	u := c.user
 	if u == nil || s.users[u.session] != u {
-		return // never authenticated, or already replaced by a ghost login
+		s.logClosed(c) // never authenticated, or already kicked or replaced
+		return
 	}
 
 	s.removeUserLocked(u)
@@ -331,11 +332,21 @@ func (s *Server) disconnect(c *conn) {
 			}
 		})
 	}
-	reason := "disconnected"
-	if c.closeErr != nil {
-		reason = c.closeErr.Error()
+	s.log.Info("user left", s.addrAttr([]any{s.logUser("user", u), "reason", c.ended.String()}, c.remote.Addr())...)
+}
+
+// logClosed logs, at debug level, the end of a connection whose user (if
+// it had one) has already left.
+func (s *Server) logClosed(c *conn) {
+	var attrs []any
+	if c.user != nil {
+		attrs = append(attrs, s.logUser("user", c.user))
 	}
-	s.log.Info("user left", "session", u.session, "user", u.name, "reason", reason)
+	attrs = append(attrs, "reason", c.ended.String())
+	if c.tlsDetail != "" {
+		attrs = append(attrs, "detail", c.tlsDetail)
+	}
+	s.log.Debug("connection closed", s.addrAttr(attrs, c.remote.Addr())...)
 }
 
 // removeUserLocked takes u out of every structure and tells the others.

@@ -136,7 +136,7 @@ func (s *Server) createChannelLocked(u *user, m *mumblepb.ChannelState, parent *
 	s.grantCreatorLocked(u, c)
 	s.snapDirty = true
 	s.broadcastLocked(s.channelStateLocked(c, nil), nil)
-	s.log.Info("channel created", "channel", c.id, "name", c.name, "parent", parent.id, "temporary", c.temporary, "by", u.name)
+	s.log.Info("channel created", "channel", c.id, "name", c.name, "parent", parent.id, "temporary", c.temporary, s.logUser("by", u))
 	if c.temporary {
 		// The creator goes right into a temporary channel, as in Murmur.
 		s.moveLocked(u, u, c)
@@ -310,7 +310,7 @@ func (s *Server) handleChannelRemove(u *user, m *mumblepb.ChannelRemove) {
 	if !ch.temporary {
 		s.configEditLocked(u)
 	}
-	s.log.Info("channel removed", "channel", ch.id, "name", ch.name, "by", u.name)
+	s.log.Info("channel removed", "channel", ch.id, "name", ch.name, s.logUser("by", u))
 	s.removeChannelLocked(ch)
 	s.channelsChangedLocked()
 }

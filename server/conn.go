@@ -5,9 +5,7 @@ import (
 	"crypto/sha1"
 	"crypto/tls"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"sync"
@@ -22,11 +20,12 @@ import (
 	"github.com/plenum-voice/plenum/proto/mumblepb"
 )
 
+// writeTimeout is how long one flush to a client may take before the
+// client counts as stuck and is disconnected. A variable for tests.
+var writeTimeout = 10 * time.Second
+
 // Limits of a connection.
 const (
-	// writeTimeout is how long one flush to a client may take before the
-	// client counts as stuck and is disconnected.
-	writeTimeout = 10 * time.Second
 	// controlQueueBytes bounds the control frames queued for one client.
 	// A full login to a 1000-user server queues about 100 KB (UserStates
 	// and channels); a client that lets a megabyte pile up is stuck.
@@ -60,10 +59,14 @@ type conn struct {
 
 	done      chan struct{}
 	closeOnce sync.Once
-	closeErr  error // set before done is closed
-	// closing is set once the server decided to close after a final
-	// message (Reject, kick): nothing the client sends counts any more.
-	closing atomic.Bool
+	ended     closeReason // set before done is closed
+	// tlsDetail is what went wrong when it ended with reasonTLS, without
+	// addresses (see tlsDetail); set before done is closed.
+	tlsDetail string
+	// parting is the closeReason once the server decided to close after a
+	// final message (Reject, kick, goodbye): nothing the client sends
+	// counts any more, and however the connection then ends, this is why.
+	parting atomic.Uint32
 
 	// held is the hold the writer goroutine waits at (see durable.go);
 	// owned by the writer.
@@ -94,13 +97,35 @@ func newConn(s *Server, nc *net.TCPConn) *conn {
 }
 
 // close ends the connection; the first reason wins. Safe from any goroutine.
-func (c *conn) close(reason error) {
+func (c *conn) close(reason closeReason) { c.end(reason, "") }
+
+// closeHandshake ends a connection whose TLS handshake failed, keeping
+// what went wrong, without addresses, for the debug log.
+func (c *conn) closeHandshake(err error) {
+	reason := handshakeReason(err)
+	detail := ""
+	if reason == reasonTLS {
+		detail = tlsDetail(err)
+	}
+	c.end(reason, detail)
+}
+
+func (c *conn) end(reason closeReason, detail string) {
 	c.closeOnce.Do(func() {
-		c.closeErr = reason
+		c.ended, c.tlsDetail = reason, detail
 		close(c.done)
 		c.nc.Close()
 	})
 }
+
+// part records that the server ends the connection after a final message,
+// and why; the first reason wins. It reports whether this was the first.
+func (c *conn) part(reason closeReason) bool {
+	return c.parting.CompareAndSwap(uint32(reasonNone), uint32(reason))
+}
+
+// partingReason is the reason given to part, or reasonNone.
+func (c *conn) partingReason() closeReason { return closeReason(c.parting.Load()) }
 
 // send queues a control message. It never blocks: a client whose queue is
 // full is not reading and is disconnected.
@@ -120,14 +145,14 @@ func (c *conn) sendFrame(frame []byte) {
 func (c *conn) enqueue(e queued) {
 	if !c.ctrl.push(e) {
 		c.s.control.queueOverflows.Add(1)
-		c.close(errors.New("control queue overflow: client is not reading"))
+		c.close(reasonQueueOverflow)
 	}
 }
 
-// sendAndClose queues m and then closes the connection once the writer has
-// flushed it (used for Reject and kicks).
-func (c *conn) sendAndClose(m proto.Message) {
-	c.closing.Store(true)
+// sendAndClose queues m and then closes the connection for reason once the
+// writer has flushed it (used for Reject and kicks).
+func (c *conn) sendAndClose(m proto.Message, reason closeReason) {
+	c.part(reason)
 	c.send(m)
 	c.enqueue(queued{mark: markClose})
 }
@@ -136,7 +161,7 @@ func (c *conn) sendAndClose(m proto.Message) {
 // finished (see durable.go).
 func (c *conn) hold(t *ticket) {
 	if !c.ctrl.pushHold(t) {
-		c.close(errors.New("control queue overflow: client is not reading"))
+		c.close(reasonQueueOverflow)
 	}
 }
 
@@ -227,7 +252,7 @@ func (c *conn) writeBatch(bw *bufio.Writer, e queued, pooled *voiceFrame) bool {
 		switch e.mark {
 		case markClose: // sendAndClose
 			c.flush(bw)
-			c.close(errRejected)
+			c.close(c.partingReason())
 			return false
 		case markGoodbye: // the server is shutting down
 			if c.flush(bw) {
@@ -389,20 +414,18 @@ func (c *conn) write(bw *bufio.Writer, frame []byte, pooled *voiceFrame) bool {
 		frame = pooled.buf
 	}
 	if _, err := bw.Write(frame); err != nil {
-		c.close(fmt.Errorf("client stuck or gone: %w", err))
+		c.close(writeReason(err))
 		return false
 	}
 	return true
 }
-
-var errRejected = errors.New("closed by server")
 
 func (c *conn) flush(bw *bufio.Writer) bool {
 	if bw.Buffered() == 0 {
 		return true
 	}
 	if err := bw.Flush(); err != nil {
-		c.close(fmt.Errorf("client stuck or gone: %w", err))
+		c.close(writeReason(err))
 		return false
 	}
 	return true
@@ -415,7 +438,7 @@ func (c *conn) serve() {
 	defer s.wg.Done()
 	var writers sync.WaitGroup
 	defer func() {
-		c.close(io.EOF)
+		c.close(reasonEOF) // every way out has closed already
 		writers.Wait()
 		s.disconnect(c)
 		s.releaseConn(c)
@@ -425,7 +448,7 @@ func (c *conn) serve() {
 	c.tc = tls.Server(c.nc, s.tlsConfig)
 	if err := c.tc.Handshake(); err != nil {
 		s.control.tlsFailed.Add(1)
-		c.close(fmt.Errorf("tls handshake: %w", err))
+		c.closeHandshake(err)
 		return
 	}
 
@@ -434,7 +457,7 @@ func (c *conn) serve() {
 	s.mu.Unlock()
 	if banned {
 		s.control.banned.Add(1)
-		c.close(errBanned) // as Murmur: no Reject, the connection just ends
+		c.close(reasonBanned) // as Murmur: no Reject, the connection just ends
 		return
 	}
 	writers.Add(1)
@@ -451,14 +474,14 @@ func (c *conn) serve() {
 		}
 		t, payload, err := r.Read()
 		if err != nil {
-			if errors.Is(err, control.ErrTooLarge) {
-				c.close(fmt.Errorf("message too large"))
+			if r := c.partingReason(); r != reasonNone {
+				c.close(r) // e.g. the client hung up after its Reject
 			} else {
-				c.close(fmt.Errorf("read: %w", err))
+				c.close(readReason(err, c.user != nil))
 			}
 			return
 		}
-		if c.closing.Load() {
+		if c.partingReason() != reasonNone {
 			continue // read on until the writer has flushed and closed
 		}
 		s.handle(c, t, payload)

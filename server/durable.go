@@ -113,13 +113,14 @@ func (s *Server) holdLoginLocked(c *conn) {
 func (s *Server) persistLocked(u *user, what string, write func() error) {
 	t := newTicket()
 	s.holdLocked(t)
+	who := s.logUser("user", u)
 	s.afterUnlock = append(s.afterUnlock, func() {
 		cancel := s.releaseSlow(t, what)
 		err := write()
 		cancel()
 		t.finish()
 		if err != nil {
-			s.log.Error("saving failed", "what", what, "session", u.session, "user", u.name, "err", err)
+			s.log.Error("saving failed", "what", what, who, "err", err)
 			s.reportUnsaved(u, what, err, "It is gone when you next connect.")
 		}
 	})

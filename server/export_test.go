@@ -56,3 +56,15 @@ func PauseConfigWrites(t *testing.T) (paused <-chan struct{}, resume func()) {
 	})
 	return stopped, resume
 }
+
+// OpenStatusStreams is the number of /api/events streams open.
+func (s *Server) OpenStatusStreams() int { return len(s.statusStreams) }
+
+// ShortWriteTimeout makes a client that stops reading count as stuck
+// after d instead of writeTimeout, until the test ends. Call it before
+// starting a server.
+func ShortWriteTimeout(t *testing.T, d time.Duration) {
+	old := writeTimeout
+	writeTimeout = d
+	t.Cleanup(func() { writeTimeout = old })
+}

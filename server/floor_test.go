@@ -1,7 +1,7 @@
 package server_test
 
 import (
-	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -234,9 +234,11 @@ func TestMuteAll(t *testing.T) {
 
 // TestStatusPageAndAdminAPI: the admin listener's JSON shows the hall's
 // floor and who is talking; the floor API refuses a request without the
-// admin token and carries out one with it; and the status page, loaded in
-// headless Chromium (Debian's chromium) while a member speaks, shows that
-// member as talking. The screenshot goes to PLENUM_SCREENSHOT if set.
+// admin token and carries out one with it; and the status page, opened in
+// headless Chromium (Debian's chromium) with the token once (the browser
+// then has the cookie, for the page and its event stream) while a member
+// speaks, shows that member as talking. The screenshot goes to
+// PLENUM_SCREENSHOT if set.
 func TestStatusPageAndAdminAPI(t *testing.T) {
 	s := startServer(t, func(c *conf.Config) {
 		c.Channels = append(c.Channels, conf.Channel{Name: "Hall", Floor: true, FloorGroups: []string{"#chair"}, FloorMinutes: true,
@@ -304,10 +306,7 @@ func TestStatusPageAndAdminAPI(t *testing.T) {
 
 	var st server.Status
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		resp, err := http.Get(base + "/api/status")
-		if err != nil {
-			t.Fatal(err)
-		}
+		resp := s.admin(t, adminRequest{path: "/api/status", bearer: "t0ken"})
 		st = server.Status{}
 		json.NewDecoder(resp.Body).Decode(&st)
 		resp.Body.Close()
@@ -326,31 +325,12 @@ func TestStatusPageAndAdminAPI(t *testing.T) {
 		t.Fatalf("the hall in the status: %v", hall)
 	}
 
-	// The event stream sends the status; at most 16 streams are open.
-	var streams []*http.Response
-	defer func() {
-		for _, r := range streams {
-			r.Body.Close()
-		}
-	}()
-	for i := range 17 {
-		resp, err := http.Get(base + "/api/events")
-		if err != nil {
-			t.Fatal(err)
-		}
-		streams = append(streams, resp)
-		if i < 16 && resp.StatusCode != http.StatusOK || i == 16 && resp.StatusCode != http.StatusServiceUnavailable {
-			t.Fatalf("event stream %d: HTTP %d", i+1, resp.StatusCode)
-		}
+	// The event stream sends the status (its limit of 16 streams:
+	// TestEventStreamSlotsAreTheOperators).
+	if code, line := s.adminCode(t, adminRequest{path: "/api/events", bearer: "t0ken"}); code != http.StatusOK ||
+		!strings.HasPrefix(line, "data: {") || !strings.Contains(line, `"holder":"alice"`) {
+		t.Fatalf("the event stream: HTTP %d %q", code, line)
 	}
-	line, _ := bufio.NewReader(streams[0].Body).ReadString('\n')
-	if !strings.HasPrefix(line, "data: {") || !strings.Contains(line, `"holder":"alice"`) {
-		t.Fatalf("the event stream sent %q", line)
-	}
-	for _, r := range streams {
-		r.Body.Close()
-	}
-	streams = nil
 
 	chromium, err := exec.LookPath("chromium")
 	if err != nil {
@@ -366,16 +346,38 @@ func TestStatusPageAndAdminAPI(t *testing.T) {
 		"--timeout=3000", "--user-data-dir=" + t.TempDir()}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	dom, err := exec.CommandContext(ctx, chromium, append(args, "--dump-dom", base+"/")...).Output()
-	if err != nil {
-		t.Fatalf("chromium --dump-dom: %v", err)
+	// Chromium presents the token once and is sent on to / with the
+	// cookie, which the page's event stream then carries too.
+	page := base + "/?token=t0ken"
+	var dom bytes.Buffer
+	cmd := exec.CommandContext(ctx, chromium, append(args, "--dump-dom", page)...)
+	cmd.Stdout = &dom
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
 	}
-	for _, want := range []string{`<td class="talking">alice</td>`, "Queue: bob", "Minutes: turns on the floor", "<td>chair</td><td>75 s</td>"} {
-		if !strings.Contains(string(dom), want) {
-			t.Fatalf("the page in Chromium does not show alice talking, bob waiting and the chair's turn in the minutes (%q):\n%s", want, dom)
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	streamed := false
+	for waiting := true; waiting; {
+		select {
+		case err := <-exited:
+			if err != nil {
+				t.Fatalf("chromium --dump-dom: %v", err)
+			}
+			waiting = false
+		case <-time.After(20 * time.Millisecond):
+			streamed = streamed || s.OpenStatusStreams() > 0
 		}
 	}
-	if out, err := exec.CommandContext(ctx, chromium, append(args, "--screenshot="+shot, base+"/")...).CombinedOutput(); err != nil {
+	if !streamed {
+		t.Error("the page in Chromium never opened its event stream")
+	}
+	for _, want := range []string{`<td class="talking">alice</td>`, "Queue: bob", "Minutes: turns on the floor", "<td>chair</td><td>75 s</td>"} {
+		if !strings.Contains(dom.String(), want) {
+			t.Fatalf("the page in Chromium does not show alice talking, bob waiting and the chair's turn in the minutes (%q):\n%s", want, dom.String())
+		}
+	}
+	if out, err := exec.CommandContext(ctx, chromium, append(args, "--screenshot="+shot, page)...).CombinedOutput(); err != nil {
 		t.Fatalf("chromium --screenshot: %v\n%s", err, out)
 	}
 	if fi, err := os.Stat(shot); err != nil || fi.Size() < 1000 {

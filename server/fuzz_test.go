@@ -38,6 +38,16 @@ func FuzzHandle(f *testing.F) {
 		&mumblepb.Version{VersionV2: proto.Uint64(control.MakeVersion(1, 5, 735))},
 		&mumblepb.Authenticate{Username: proto.String("newcomer"), Opus: proto.Bool(true)},
 		&mumblepb.UserState{SelfMute: proto.Bool(true)}))
+	standIn := netip.MustParseAddr("2001:db8::1").As16()
+	typed := netip.MustParseAddr("::ffff:192.0.2.7").As16()
+	f.Add(uint8(actorSuperUser), frames(
+		&mumblepb.BanList{Query: proto.Bool(true)},
+		&mumblepb.BanList{Bans: []*mumblepb.BanList_BanEntry{
+			{Address: standIn[:], Mask: proto.Uint32(64), Reason: proto.String("unknown stand-in")},
+			{Address: typed[:], Mask: proto.Uint32(120), Start: proto.String("2026-01-02T03:04:05Z"), Duration: proto.Uint32(60)},
+			{Address: make([]byte, 16), Mask: proto.Uint32(128), Hash: proto.String("ABCDEF")},
+		}},
+		&mumblepb.BanList{Query: proto.Bool(true)}))
 	dir := fuzzDataDir(f)
 	pool := newTCPPool(f)
 	cfg := fuzzConfig()
@@ -51,7 +61,7 @@ func FuzzHandle(f *testing.F) {
 			if err != nil {
 				break
 			}
-			if actor.c.closing.Load() {
+			if actor.c.partingReason() != reasonNone {
 				continue // the reader ignores what follows a Reject or kick
 			}
 			w.s.handle(actor.c, typ, payload)

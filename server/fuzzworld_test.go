@@ -298,7 +298,7 @@ func (w *fuzzWorld) deliver(t *testing.T, p *fuzzPeer) {
 			break
 		}
 		if e.mark != markNone { // sendAndClose or shutdown: flushed, now closed
-			p.c.close(errRejected)
+			p.c.close(p.c.partingReason())
 			continue
 		}
 		if e.frame == nil {

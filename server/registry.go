@@ -5,9 +5,7 @@ package server
 
 import (
 	"errors"
-	"net/netip"
 	"strings"
-	"time"
 
 	"github.com/plenum-voice/plenum/acl"
 	"github.com/plenum-voice/plenum/proto/mumblepb"
@@ -68,18 +66,6 @@ func (s *Server) registered(u store.User) identity {
 	return identity{userID: u.ID, name: u.Name, comment: u.Comment, texture: u.Texture, channel: u.LastChannel, listening: listening}
 }
 
-// bannedLocked reports whether a connection from addr with certHash is
-// banned.
-func (s *Server) bannedLocked(addr netip.Addr, certHash string) bool {
-	now := time.Now()
-	for _, b := range s.bans {
-		if b.Matches(addr.Unmap(), certHash, now) {
-			return true
-		}
-	}
-	return false
-}
-
 // handleRegister serves UserState{user_id}: registration of oneself
 // (SelfRegister on root) or of someone else (Register on root), which
 // needs the target's certificate.
@@ -112,16 +98,17 @@ func (s *Server) handleRegister(actor *user, m *mumblepb.UserState) {
 		return
 	}
 	name, cert, comment := target.name, target.certHash, target.comment
+	who := s.logUser("user", target)
 	s.mu.Unlock()
 
 	reg, err := s.store.Register(name, cert)
 	switch {
 	case errors.Is(err, store.ErrNameTaken), errors.Is(err, store.ErrCertTaken), errors.Is(err, store.ErrInvalid):
-		s.log.Warn("registration refused", "session", target.session, "user", name, "err", err)
+		s.log.Warn("registration refused", who, "err", err)
 		actor.conn.send(&mumblepb.PermissionDenied{Type: mumblepb.PermissionDenied_UserName.Enum(), Name: ptr(name)})
 		return
 	case err != nil:
-		s.log.Error("registration failed", "session", target.session, "user", name, "err", err)
+		s.log.Error("registration failed", who, "err", err)
 		s.refuseUnsaved(actor, "The registration of "+name, err)
 		return
 	}
@@ -138,7 +125,7 @@ func (s *Server) handleRegister(actor *user, m *mumblepb.UserState) {
 	s.refreshSubjectLocked(target)
 	s.forgetUserPermissionsLocked(target)
 	s.broadcastLocked(&mumblepb.UserState{Session: ptr(target.session), Actor: ptr(actor.session), UserId: ptr(uint32(reg.ID))}, nil)
-	s.log.Info("user registered", "session", target.session, "user", name, "id", reg.ID, "by", actor.name)
+	s.log.Info("user registered", s.logUser("user", target), "id", reg.ID, s.logUser("by", actor))
 }
 
 // handleUserList serves the registered-user editor: an empty list asks for
@@ -230,77 +217,6 @@ func (s *Server) handleQueryUsers(u *user, m *mumblepb.QueryUsers) {
 	u.conn.send(reply)
 }
 
-// handleBanList serves the ban editor (Ban on root): a query returns the
-// list, anything else replaces it.
-func (s *Server) handleBanList(u *user, m *mumblepb.BanList) {
-	s.mu.Lock()
-	allowed := s.may(u, s.root, acl.Ban)
-	if !allowed {
-		s.deny(u, acl.Ban, s.root)
-	}
-	s.mu.Unlock()
-	if !allowed {
-		return
-	}
-	if m.GetQuery() {
-		bans, err := s.store.Bans()
-		if err != nil {
-			s.log.Error("reading bans failed", "err", err)
-			return
-		}
-		reply := &mumblepb.BanList{}
-		for _, b := range bans {
-			addr, mask, start, duration := b.Wire()
-			reply.Bans = append(reply.Bans, &mumblepb.BanList_BanEntry{
-				Address: addr, Mask: ptr(mask), Name: ptr(b.Name), Hash: ptr(b.CertHash),
-				Reason: ptr(b.Reason), Start: ptr(start), Duration: ptr(duration),
-			})
-		}
-		u.conn.send(reply)
-		return
-	}
-	var bans []store.Ban
-	for _, e := range m.Bans {
-		b, err := store.BanFromWire(e.Address, e.GetMask(), e.GetName(), e.GetHash(), e.GetReason(), e.GetStart(), e.GetDuration())
-		if err != nil {
-			continue // Murmur drops malformed entries
-		}
-		bans = append(bans, b)
-	}
-	if err := s.store.SetBans(bans); err != nil {
-		s.log.Error("saving bans failed", "err", err)
-		s.refuseUnsaved(u, "The ban list", err)
-		return
-	}
-	s.mu.Lock()
-	s.bans = bans
-	s.mu.Unlock()
-	s.log.Info("ban list replaced", "entries", len(bans), "by", u.name)
-}
-
-// banUser bans target's address (host mask) and certificate, with reason.
-func (s *Server) banUser(target *user, reason string) error {
-	bits := 32
-	addr := target.conn.remote.Addr().Unmap()
-	if addr.Is6() {
-		bits = 128
-	}
-	b := store.Ban{
-		Prefix:   netip.PrefixFrom(addr, bits),
-		CertHash: target.certHash,
-		Name:     target.name,
-		Reason:   reason,
-		Start:    time.Now().UTC().Truncate(time.Second),
-	}
-	if err := s.store.AddBan(b); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	s.bans = append(s.bans, b)
-	s.mu.Unlock()
-	return nil
-}
-
 // persistUserState stores what a registered user keeps between sessions.
 func (s *Server) persistUserState(id int64, comment *string, texture []byte) error {
 	if id < 0 {
@@ -318,5 +234,3 @@ func (s *Server) persistUserState(id int64, comment *string, texture []byte) err
 	}
 	return nil
 }
-
-var errBanned = errors.New("banned")

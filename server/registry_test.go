@@ -157,7 +157,10 @@ func TestBanKeepsUserOutUntilLifted(t *testing.T) {
 	mod.Send(&mumblepb.BanList{Query: proto.Bool(true)})
 	mod.waitFor("ban list", func(*client.Client) bool {
 		for _, l := range messagesOf[*mumblepb.BanList](mod) {
-			if len(l.Bans) == 1 && l.Bans[0].GetReason() == "spam" && l.Bans[0].GetMask() == 128 && len(l.Bans[0].GetHash()) == 40 {
+			// An unregistered user's name and hash are not kept, and the
+			// address is hidden (show_addresses = false).
+			if len(l.Bans) == 1 && l.Bans[0].GetReason() == "spam" && l.Bans[0].GetMask() == 128 &&
+				l.Bans[0].GetHash() == "" && l.Bans[0].GetName() == "" && l.Bans[0].Address[0] == 0x20 {
 				return true
 			}
 		}

@@ -96,6 +96,9 @@ type Server struct {
 	tcp      *net.TCPListener
 	udpSocks []*udpSocket // one per reader, all on the listening port
 	adminLn  net.Listener // the admin HTTP listener, nil when off
+	// adminFileToken is the admin token generated in the data directory,
+	// when admin_token is not set (adminauth.go); set once in New.
+	adminFileToken string
 
 	// mu guards the control-plane state below. It is never held across
 	// network or disk I/O: sends only enqueue.
@@ -108,8 +111,8 @@ type Server struct {
 	conns          map[*conn]struct{}
 	sessions       sessionPool
 	snapDirty      bool
-	bans           []store.Ban
-	afterUnlock    []func() // work (disk I/O) to run once mu is released
+	bans           []listedBan // under mu; written only with banMu held too
+	afterUnlock    []func()    // work (disk I/O) to run once mu is released
 
 	// Writes that confirmations wait for (durable.go, configfile.go).
 	configDirty bool      // the file's content changed; unlock queues it
@@ -120,6 +123,7 @@ type Server struct {
 	holds       []*ticket // tickets that may still hold messages, for logins
 
 	store *store.Store // registered users, SuperUser password, bans
+	banMu sync.Mutex   // serialises changes of the ban list, store and memory alike (bans.go)
 
 	snap  atomic.Pointer[snapshot]
 	peers peerTable
@@ -190,7 +194,6 @@ func New(opts Options) (*Server, error) {
 		config:     cfg,
 		writeReady: make(chan struct{}, 1),
 		writerStop: make(chan struct{}),
-		log:        log,
 
 		policy:      policy,
 		permCache:   permCache,
@@ -220,6 +223,8 @@ func New(opts Options) (*Server, error) {
 	s.cert.Store(&cert)
 	s.certFile, s.keyFile = certFiles(sc.Certificate, sc.Key, sc.DataDir)
 	s.settings.Store(&sc)
+	// What the log may say about people: see logprivacy.go.
+	s.log = slog.New(newPrivacyHandler(log.Handler(), func() bool { return s.cfg().LogIPs }))
 	s.configPath = opts.ConfigFile
 	if s.configPath == "" {
 		s.configPath = configFileFor(cfg, sc.DataDir)
@@ -236,6 +241,9 @@ func New(opts Options) (*Server, error) {
 	if data, err := os.ReadFile(s.configPath); err == nil {
 		s.fileSum = sha256.Sum256(data)
 	}
+	if err := s.prepareAdminAccess(&sc); err != nil {
+		return nil, err
+	}
 	// A write cut short by a crash leaves its temporary file behind.
 	if removed, err := conf.RemoveStaleTemps(s.configPath); len(removed) > 0 {
 		s.log.Info("removed temporary files of an interrupted configuration write", "files", removed)
@@ -245,10 +253,15 @@ func New(opts Options) (*Server, error) {
 	if s.store, err = store.Open(filepath.Join(sc.DataDir, databaseFile)); err != nil {
 		return nil, err
 	}
-	if s.bans, err = s.store.Bans(); err != nil {
+	if _, err := s.store.PurgeExpiredBans(time.Now()); err != nil {
+		s.log.Warn("deleting expired bans failed", "err", err)
+	}
+	bans, err := s.store.Bans()
+	if err != nil {
 		s.store.Close()
 		return nil, err
 	}
+	s.bans = listBans(bans)
 	// Channels come after the store: their ACLs name registered users.
 	if err := s.buildChannels(cfg); err != nil {
 		s.store.Close()

@@ -18,18 +18,10 @@ package server
 //     the registered users' last channels were saved as each of them
 //     left, and the store is closed once every goroutine has ended.
 
-import (
-	"errors"
-	"time"
-)
+import "time"
 
 // shutdownNotice is what users read in their log as the server goes.
 const shutdownNotice = "Server is shutting down"
-
-var (
-	errShutdown     = errors.New("server shutting down")
-	errShutdownSlow = errors.New("server shutting down: client did not hang up in time")
-)
 
 func (s *Server) shutdown() {
 	s.closed.Do(func() {
@@ -61,10 +53,10 @@ func (s *Server) shutdown() {
 // tell. A connection that is not logged in is closed at once.
 func (s *Server) sayGoodbyeLocked(c *conn) bool {
 	if c.user == nil {
-		c.close(errShutdown)
+		c.close(reasonShutdown)
 		return false
 	}
-	if c.closing.Swap(true) {
+	if !c.part(reasonShutdown) {
 		return false // being kicked or replaced: it ends by itself
 	}
 	c.send(textMessage(shutdownNotice))
@@ -99,7 +91,7 @@ func (s *Server) waitForClients(deadline time.Time) (cut int) {
 		case <-timer.C: // fires once; from then on connGone alone wakes us
 			s.mu.Lock()
 			for c := range s.conns {
-				c.close(errShutdownSlow)
+				c.close(reasonShutdownCut)
 				cut++
 			}
 			s.mu.Unlock()

@@ -10,7 +10,7 @@ import (
 // Status is what the status page and /api/status show an operator: the
 // channels with their members, who is talking, each hall's floor, what is
 // recorded, and how each connection is doing. It holds names, which is
-// why the admin listener stays on loopback by default; no address.
+// why only the operator may read it (adminauth.go); no address.
 type Status struct {
 	Time     time.Time       `json:"time"`
 	Channels []ChannelStatus `json:"channels"`

@@ -1,21 +1,21 @@
 package server
 
-// The status page and the admin API on the admin listener:
+// The status page and the admin API on the admin listener, all for the
+// operator only (adminauth.go):
 //
 //	GET  /              the status page: server-rendered HTML that updates
-//	                    itself from /api/events (no build step, no assets)
+//	                    itself from /api/events (no build step, no assets);
+//	                    /?token=TOKEN gives the browser the cookie
 //	GET  /api/status    the Status as JSON
 //	GET  /api/events    server-sent events: the Status twice a second
-//	POST /api/floor     a chair's action on a hall; needs admin_token
+//	POST /api/floor     a chair's action on a hall; the bearer token only
 
 import (
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"html/template"
 	"net/http"
-	"strings"
 	"time"
 )
 
@@ -28,10 +28,11 @@ const maxStatusStreams = 16
 
 func (s *Server) routeStatus(mux *http.ServeMux) {
 	mux.HandleFunc("GET /{$}", s.serveStatusPage)
-	mux.HandleFunc("GET /api/status", func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("GET /api/status", s.operatorOnly(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.Status())
-	})
-	mux.HandleFunc("GET /api/events", s.serveEvents)
+	})))
+	// Only the operator's streams take one of the few slots.
+	mux.Handle("GET /api/events", s.operatorOnly(http.HandlerFunc(s.serveEvents)))
 	mux.HandleFunc("POST /api/floor", s.serveFloorAction)
 }
 
@@ -82,9 +83,12 @@ type floorRequest struct {
 	Arg     string `json:"arg"`     // give: the name; extend: a duration such as "2m"
 }
 
+// serveFloorAction takes the token as a bearer token only, never the
+// status page's cookie: another site's form cannot act for the operator's
+// browser.
 func (s *Server) serveFloorAction(w http.ResponseWriter, r *http.Request) {
-	if !s.authorized(r) {
-		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "this needs the server's admin_token as Authorization: Bearer TOKEN"})
+	if !s.hasBearer(r) {
+		unauthorized(w)
 		return
 	}
 	var req floorRequest
@@ -98,13 +102,6 @@ func (s *Server) serveFloorAction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"result": msg})
-}
-
-// authorized checks the bearer token; with no admin_token set, nothing is.
-func (s *Server) authorized(r *http.Request) bool {
-	want := s.cfg().AdminToken
-	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	return want != "" && ok && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
 }
 
 // FloorAction carries out a chair's action on the hall at path, as the
@@ -122,9 +119,25 @@ func (s *Server) FloorAction(path, action, arg string) (string, error) {
 	return s.floorActionLocked(hall, action, arg)
 }
 
+// serveStatusPage shows the page to the operator. A browser presents the
+// token once as /?token=TOKEN and is sent on to / with the cookie, so the
+// token leaves the address bar.
 func (s *Server) serveStatusPage(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
+	if r.URL.Query().Has("token") {
+		if !tokenEqual(r.URL.Query().Get("token"), s.adminToken()) {
+			askForToken(w, "That is not the admin token.")
+			return
+		}
+		s.setOperatorCookie(w)
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return
+	}
+	if !s.isOperator(r) {
+		askForToken(w, "")
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	st := s.Status()
 	initial, _ := json.Marshal(st)
 	statusPage.Execute(w, struct {
@@ -133,6 +146,27 @@ func (s *Server) serveStatusPage(w http.ResponseWriter, r *http.Request) {
 		Initial template.JS
 	}{s.cfg().Name, st, template.JS(initial)})
 }
+
+// askForToken answers a browser without the cookie: 401 and a form that
+// presents the token as /?token=.
+func askForToken(w http.ResponseWriter, problem string) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("WWW-Authenticate", `Bearer realm="plenum admin"`)
+	w.WriteHeader(http.StatusUnauthorized)
+	tokenPage.Execute(w, problem)
+}
+
+var tokenPage = template.Must(template.New("token").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Plenum status</title>
+<style>body{font:15px/1.4 system-ui,sans-serif;margin:1.5em;color:#222;max-width:40em}</style></head><body>
+<h1>Plenum status</h1>
+{{if .}}<p><b>{{.}}</b></p>{{end}}
+<p>The status page is for the server's operator. Open it once with the admin token:
+it is <code>admin_token</code> in the server's configuration or, when that is not set,
+in the file <code>admin_token</code> in the server's data directory.</p>
+<form method="get" action="/"><input type="password" name="token" placeholder="admin token" autofocus> <button>Open</button></form>
+</body></html>
+`))
 
 // statusPage renders the status once on the server (so the page shows it
 // without JavaScript) and then re-renders it from every event.

@@ -139,9 +139,11 @@ func (b Ban) Matches(addr netip.Addr, certHash string, now time.Time) bool {
 	return b.CertHash != "" && strings.EqualFold(b.CertHash, certHash)
 }
 
-// normalize checks a ban and puts it in stored form: masked prefix (IPv4 if
-// IPv4-mapped), lowercase hash, UTC start in whole seconds (now if zero).
-func (b Ban) normalize(now time.Time) (Ban, error) {
+// Normalize checks a ban and returns it in the form the store keeps and
+// Bans reads back: masked prefix (IPv4 if IPv4-mapped), lowercase hash, UTC
+// start in whole seconds (now if zero), duration rounded up to whole
+// seconds.
+func (b Ban) Normalize(now time.Time) (Ban, error) {
 	if b.Prefix.IsValid() {
 		a := b.Prefix.Addr().WithZone("")
 		bits := b.Prefix.Bits()
@@ -216,27 +218,17 @@ func insertBan(tx *sql.Tx, b Ban) error {
 }
 
 // SetBans replaces the whole ban list in one transaction, as a BanList from a
-// client does. Bans are normalised as AddBan does; of several bans with the
-// same prefix and hash only the first is kept. If any ban is invalid nothing
-// changes.
+// client does, keeping every ban in the given order (duplicates too, as
+// Murmur does: two bans of one address may differ in reason or duration).
+// Bans are normalised as AddBan does. If any ban is invalid nothing changes.
 func (s *Store) SetBans(bans []Ban) error {
 	now := time.Now()
-	type key struct {
-		p netip.Prefix
-		h string
-	}
-	seen := make(map[key]bool, len(bans))
 	list := make([]Ban, 0, len(bans))
 	for _, b := range bans {
-		n, err := b.normalize(now)
+		n, err := b.Normalize(now)
 		if err != nil {
 			return err
 		}
-		k := key{n.Prefix, n.CertHash}
-		if seen[k] {
-			continue
-		}
-		seen[k] = true
 		list = append(list, n)
 	}
 	return s.write(func(tx *sql.Tx) error {
@@ -256,7 +248,7 @@ func (s *Store) SetBans(bans []Ban) error {
 // hash lowercased, a zero Start becomes now; Start and Duration are kept in
 // whole seconds (Duration rounded up).
 func (s *Store) AddBan(b Ban) error {
-	n, err := b.normalize(time.Now())
+	n, err := b.Normalize(time.Now())
 	if err != nil {
 		return err
 	}

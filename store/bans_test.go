@@ -16,7 +16,7 @@ func ipBan(prefix, hash string) Ban {
 
 func mustBan(t testing.TB, b Ban) Ban {
 	t.Helper()
-	n, err := b.normalize(time.Now())
+	n, err := b.Normalize(time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,20 +185,21 @@ func TestBanStore(t *testing.T) {
 		t.Errorf("AddBan with a /4 = %v", err)
 	}
 
-	// SetBans replaces, drops duplicates, and is all-or-nothing.
+	// SetBans replaces, keeps order and bans of the same address (as
+	// Murmur does), and is all-or-nothing.
 	c := ipBan("2001:db8:1:2::/64", "")
 	d := ipBan("198.51.100.0/24", "0123456789abcdef0123456789abcdef01234567")
-	dup := d
-	dup.Reason = "duplicate"
-	must(t, s.SetBans([]Ban{c, d, dup}))
+	same := d
+	same.Reason, same.Duration = "second offence", time.Hour
+	must(t, s.SetBans([]Ban{same, c, d}))
 	bans, _ = s.Bans()
-	if len(bans) != 2 || bans[0] != c || bans[1] != d {
+	if len(bans) != 3 || bans[0] != same || bans[1] != c || bans[2] != d {
 		t.Errorf("after SetBans: %+v", bans)
 	}
 	if err := s.SetBans([]Ban{a, {}}); !errors.Is(err, ErrInvalid) {
 		t.Errorf("SetBans with an invalid ban = %v", err)
 	}
-	if bans, _ = s.Bans(); len(bans) != 2 {
+	if bans, _ = s.Bans(); len(bans) != 3 {
 		t.Errorf("failed SetBans changed the list: %+v", bans)
 	}
 	must(t, s.SetBans(nil))

@@ -7,8 +7,9 @@
 //     (for "remember channel"), and the channels they listen to;
 //   - passwords, only as PBKDF2-HMAC-SHA384 hashes with a per-user random salt
 //     and iteration count (in practice only SuperUser, id 0, has one);
-//   - bans: the masked address prefix, the certificate hash, the banned name,
-//     the reason, the start and the duration.
+//   - bans: the masked address prefix, the start and the duration, and the
+//     reason, certificate hash and name as given (the server fills in the
+//     name and hash of a ban by session only for a registered user).
 //
 // What is deliberately not stored, because the people in a plenary should
 // leave as little behind as possible:

@@ -50,7 +50,9 @@ that it is consistent.
 
 Murmur's password hashes cannot be carried over: set SuperUser's password
 with "plenum supw", and users who logged in with a password only (no
-certificate) must register again.`)
+certificate) must register again. Bans that have not expired keep all
+Murmur stored: address and mask, start, duration, reason, name and
+certificate hash.`)
 		flags.PrintDefaults()
 	}
 	if err := flags.Parse(args); err != nil {
@@ -264,6 +266,10 @@ func importUsers(st *store.Store, m *murmurDB, r *importReport) (map[int64]strin
 
 // importBans adds Murmur's bans to the store, leaving out expired ones and
 // those the store already has (same address prefix and certificate hash).
+// A ban keeps everything Murmur stored: address and mask, start, duration,
+// reason, and the name and certificate hash, which Murmur's kick-ban
+// records even for unregistered users (Plenum's does not); the summary
+// counts those, so the admin can clear them in the ban editor.
 func importBans(st *store.Store, m *murmurDB, r *importReport) error {
 	existing, err := st.Bans()
 	if err != nil {
@@ -315,6 +321,9 @@ func importBans(st *store.Store, m *murmurDB, r *importReport) error {
 		}
 		have[k] = true
 		r.bansImported++
+		if b.Name != "" || b.CertHash != "" {
+			r.bansNamed++
+		}
 	}
 	return nil
 }
@@ -358,6 +367,9 @@ func printImportSummary(w io.Writer, dbPath string, server int64, out, dir strin
 	fmt.Fprintf(w, ", %d expired and left out, %d invalid\n", r.bansExpired, len(r.bansInvalid))
 	for _, s := range r.bansInvalid {
 		fmt.Fprintf(w, "  invalid %s\n", s)
+	}
+	if r.bansNamed > 0 {
+		fmt.Fprintf(w, "  %d imported ban(s) keep the name or certificate hash Murmur recorded (its kick-ban records both); clear them in the ban editor if they should not be kept\n", r.bansNamed)
 	}
 	fmt.Fprintf(w, "certificate: %s\n", r.certificate)
 	if len(r.warnings) > 0 {

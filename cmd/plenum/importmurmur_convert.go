@@ -29,6 +29,7 @@ type importReport struct {
 	usersSkipped  []string // "name (id N): reason"
 	passwordUsers []string // registered with a certificate but also had a password
 	bansImported  int
+	bansNamed     int // imported with a name or certificate hash
 	bansPresent   int
 	bansExpired   int
 	bansInvalid   []string

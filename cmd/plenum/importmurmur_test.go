@@ -462,6 +462,7 @@ func TestImportMurmurEdgeCases(t *testing.T) {
 		`"dave" (Murmur id 3): no certificate, only a password`,
 		`"erin" (Murmur id 4): no certificate hash`,
 		"bans: 1 imported, 1 expired and left out, 1 invalid",
+		"1 imported ban(s) keep the name or certificate hash Murmur recorded",
 		"Kick|Ban left out",
 		"certrequired",
 		"bonjour",

@@ -54,7 +54,7 @@ func runServer(args []string) error {
 	configPath := fs.String("config", "", "TOML configuration `file` (default: the embedded default)")
 	dataDir := fs.String("data", "", "data `directory` for the certificate and state (overrides the config)")
 	listen := fs.String("listen", "", "`host:port` to listen on, TCP and UDP (overrides the config)")
-	adminListen := fs.String("admin-listen", "", "`host:port` of the admin HTTP listener with /metrics, or \"off\" (overrides the config)")
+	adminListen := fs.String("admin-listen", "", "`host:port` of the admin HTTP listener (status page, API, /metrics), or \"off\" (overrides the config)")
 	printDefault := fs.Bool("print-default-config", false, "print the embedded default configuration and exit")
 	debug := fs.Bool("debug", false, "log debug messages")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to `file` (for performance work)")
@@ -112,7 +112,11 @@ func runServer(args []string) error {
 	}
 	log.Info("plenum listening", "addr", srv.Addr().String(), "tcp", true, "udp", true, "config", source, "version", server.VersionString())
 	if a := srv.AdminAddr(); a.IsValid() {
-		log.Info("admin listener", "url", "http://"+a.String()+"/metrics")
+		token := "admin_token in the configuration"
+		if f := srv.AdminTokenFile(); f != "" {
+			token = f
+		}
+		log.Info("admin listener", "status_page", "http://"+a.String()+"/", "token", token, "metrics", "http://"+a.String()+"/metrics")
 	}
 	err = srv.Serve(ctx)
 	log.Info("plenum stopped")
