@@ -62,6 +62,7 @@ type Server struct {
 	Certificate        string   `toml:"certificate"`          // PEM file; empty = generate a self-signed one in DataDir on first start
 	Key                string   `toml:"key"`                  // PEM file; required if Certificate is set, and vice versa
 	Name               string   `toml:"name"`                 // root channel name (Murmur's registerName); default "Root"
+	RootDescription    string   `toml:"root_description"`     // the root channel's description; clients may edit it (Write on root)
 	WelcomeText        string   `toml:"welcome_text"`         // sent to every user on connect; may contain HTML
 	Password           string   `toml:"password"`             // server password, checked only for unregistered users
 	MaxUsers           int      `toml:"max_users"`            // default 1000

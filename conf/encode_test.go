@@ -39,7 +39,7 @@ func everyField() *Config {
 	return &Config{
 		Server: Server{
 			Listen: "127.0.0.1:6000", DataDir: "/var/lib/plenum", Certificate: "c.pem", Key: "k.pem",
-			Name: "Große \"Halle\"", WelcomeText: "Line 1\nLine \"2\"\twith tab \\ and ''' and \"\"\" and \r CR\n",
+			Name: "Große \"Halle\"", RootDescription: "the <b>hall</b>", WelcomeText: "Line 1\nLine \"2\"\twith tab \\ and ''' and \"\"\" and \r CR\n",
 			Password: "p'w\\", MaxUsers: 20, UsersPerChannel: 7, Bandwidth: 72000, Timeout: Duration{90 * time.Second},
 			TextMessageLength: 100, ImageMessageLength: 0, AllowHTML: false, OpusThreshold: 50,
 			DefaultChannel: "Hall/Sub hall", RememberChannel: false, MessageLimit: 3, MessageBurst: 9,

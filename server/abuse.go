@@ -3,7 +3,8 @@ package server
 // Connection abuse control: a cap on connections from one address that
 // have not authenticated yet, and an automatic ban for addresses that
 // flood the server with failed connection attempts. Both act at accept
-// time, before any TLS work, so refusing costs next to nothing.
+// time, before any TLS work, so refusing costs next to nothing. A few
+// refusals a second are explained to the client (explainRefusal).
 //
 // Plenaries put hundreds of people behind one venue NAT address, which a
 // Murmur-style autoban (every connection counts) would lock out the moment
@@ -12,6 +13,9 @@ package server
 // address raises the number of failures it may have.
 
 import (
+	"crypto/tls"
+	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"sync"
@@ -19,6 +23,8 @@ import (
 	"time"
 
 	"github.com/plenum-voice/plenum/conf"
+	"github.com/plenum-voice/plenum/proto/control"
+	"github.com/plenum-voice/plenum/proto/mumblepb"
 )
 
 // maxTrackedHosts bounds the addresses remembered only for their recent
@@ -230,22 +236,119 @@ func (g *hostGuard) unauthenticated() int {
 	return g.pending
 }
 
-// admit applies abuse control to a freshly accepted connection and
-// closes a refused one at once: no TLS, no goroutine, and a reset instead
-// of a lingering close so that a flood leaves no sockets behind.
+// admit applies abuse control to a freshly accepted connection. A refused
+// one is explained to the client if the budget allows, else closed at
+// once: no TLS, no goroutine, and a reset instead of a lingering close so
+// that a flood leaves no sockets behind.
 func (s *Server) admit(nc *net.TCPConn) bool {
 	addr := nc.RemoteAddr().(*net.TCPAddr).AddrPort().Addr()
-	reason := reasonAutobanned
-	switch s.guard.admit(addr, time.Now(), s.cfg()) {
-	case admitted:
+	why := s.guard.admit(addr, time.Now(), s.cfg())
+	if why == admitted {
 		return true
-	case refusedBusy:
+	}
+	reason := reasonAutobanned
+	if why == refusedBusy {
 		reason = reasonUnauthenticatedCap
 	}
 	s.log.Debug("connection refused", s.addrAttr([]any{"reason", reason.String()}, addr)...)
-	nc.SetLinger(0)
-	nc.Close()
+	if !s.explainRefusal(nc, why) {
+		nc.SetLinger(0)
+		nc.Close()
+	}
 	return false
+}
+
+// Explaining a refusal costs a TLS handshake, which is what refusing at
+// accept saves; so only this many are explained at once and per second.
+// The rest are reset, as before.
+const (
+	explainedRefusalsAtOnce    = 4
+	explainedRefusalsPerSecond = 10
+	explainDeadline            = 2 * time.Second
+)
+
+// refusalBudget bounds the refusals that are explained. Only the accept
+// loop takes from it.
+type refusalBudget struct {
+	rate  leakyBucket
+	slots chan struct{} // a token per refusal being explained
+}
+
+// take reports whether one more refusal may be explained at now; the
+// caller gives the slot back with done.
+func (b *refusalBudget) take(now time.Time) bool {
+	select {
+	case b.slots <- struct{}{}:
+	default:
+		return false
+	}
+	if !b.rate.allow(now, explainedRefusalsPerSecond, explainedRefusalsPerSecond) {
+		b.done()
+		return false
+	}
+	return true
+}
+
+func (b *refusalBudget) done() { <-b.slots }
+
+// explainRefusal completes TLS with a refused client and sends a Reject
+// saying why, which Mumble shows as "Server connection rejected: ...";
+// a refused person then knows to wait or to call the tech desk instead of
+// seeing a bare "connection reset". It reports false, doing nothing, when
+// the budget is spent.
+func (s *Server) explainRefusal(nc *net.TCPConn, why refusal) bool {
+	if !s.refusals.take(time.Now()) {
+		return false
+	}
+	reason := why.reason(s.cfg())
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer s.refusals.done()
+		defer nc.Close()
+		nc.SetDeadline(time.Now().Add(explainDeadline))
+		tc := tls.Server(nc, s.tlsConfig)
+		if tc.Handshake() != nil {
+			nc.SetLinger(0)
+			return
+		}
+		frame, err := control.Marshal(&mumblepb.Reject{Type: mumblepb.Reject_None.Enum(), Reason: &reason})
+		if err != nil {
+			return
+		}
+		if _, err := tc.Write(frame); err != nil {
+			return
+		}
+		// Let the client read the Reject and hang up: closing with its
+		// Version and Authenticate unread would reset the connection,
+		// and a reset may discard the Reject before the client reads it.
+		tc.CloseWrite()
+		io.Copy(io.Discard, io.LimitReader(tc, 64<<10))
+	}()
+	return true
+}
+
+// inWords says d as people do: "5 minutes", "90 seconds".
+func inWords(d time.Duration) string {
+	unit, name := time.Second, "second"
+	if d >= 2*time.Minute {
+		unit, name = time.Minute, "minute"
+	}
+	n := int64((d + unit - 1) / unit)
+	if n == 1 {
+		return "1 " + name
+	}
+	return fmt.Sprintf("%d %ss", n, name)
+}
+
+// reason is what a refused client is told.
+func (r refusal) reason(cfg *conf.Server) string {
+	switch r {
+	case refusedBanned:
+		return fmt.Sprintf("Too many failed connection attempts came from your network; it is refused for up to %s. Check the server password, or ask the organisers", inWords(cfg.AutobanDuration.Duration))
+	default:
+		return "Too many connections from your network are logging in at this moment. Please try again in a few seconds"
+	}
 }
 
 // releaseConn tells the guard that c has ended, counting it as a failed

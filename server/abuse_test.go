@@ -220,3 +220,42 @@ func TestGuardForgetsIdleAddresses(t *testing.T) {
 		t.Fatalf("%d addresses remembered after their failures drained, want 1", n)
 	}
 }
+
+// TestRefusalBudget: refusals are explained at most explainedRefusalsAtOnce
+// at a time and explainedRefusalsPerSecond a second; the rest are reset.
+func TestRefusalBudget(t *testing.T) {
+	b := refusalBudget{slots: make(chan struct{}, explainedRefusalsAtOnce)}
+	t0 := time.Unix(1000, 0)
+	held := 0
+	for b.take(t0) {
+		held++
+	}
+	if held != explainedRefusalsAtOnce {
+		t.Fatalf("%d explained at once, want %d", held, explainedRefusalsAtOnce)
+	}
+	explained := held
+	for ; held > 0; held-- {
+		b.done()
+	}
+	for b.take(t0) { // within the same second
+		b.done()
+		explained++
+	}
+	if explained != explainedRefusalsPerSecond {
+		t.Fatalf("%d explained within a second, want %d", explained, explainedRefusalsPerSecond)
+	}
+	if !b.take(t0.Add(time.Second)) {
+		t.Fatal("nothing explained a second later")
+	}
+}
+
+func TestRefusalInWords(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		5 * time.Minute: "5 minutes", 2 * time.Second: "2 seconds", time.Second: "1 second",
+		90 * time.Second: "90 seconds", 150 * time.Second: "3 minutes",
+	} {
+		if got := inWords(d); got != want {
+			t.Errorf("inWords(%v) = %q, want %q", d, got, want)
+		}
+	}
+}

@@ -138,6 +138,7 @@ func (c *channel) allLinks() []*channel {
 func (s *Server) buildChannels(cfg *conf.Config) error {
 	s.channels = make(map[uint32]*channel)
 	s.root = newChannel(0, nil, s.cfg().Name)
+	s.root.setDescription(cfg.Server.RootDescription)
 	s.root.acl = s.aclFromConfig(true, cfg.Groups, cfg.ACL, "root")
 	s.channels[0] = s.root
 	byPath := map[string]*channel{"": s.root}

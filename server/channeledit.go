@@ -150,6 +150,19 @@ func (s *Server) createChannelLocked(u *user, m *mumblepb.ChannelState, parent *
 	s.channelsChangedLocked()
 }
 
+// setRootDescriptionLocked keeps an edit of the root channel's
+// description in the file's [server] section, where it lives. The
+// configuration is replaced, not changed in place: queued versions of the
+// file share the old one.
+func (s *Server) setRootDescriptionLocked(d string) {
+	cfg := *s.config
+	cfg.Server.RootDescription = d
+	s.config = &cfg
+	settings := *s.cfg()
+	settings.RootDescription = d
+	s.settings.Store(&settings)
+}
+
 func (s *Server) editChannelLocked(u *user, m *mumblepb.ChannelState, ch, parent *channel) {
 	needWrite := m.Name != nil || m.Description != nil || m.Position != nil || m.MaxUsers != nil || parent != nil
 	if m.Name != nil && ch == s.root {
@@ -236,6 +249,9 @@ func (s *Server) editChannelLocked(u *user, m *mumblepb.ChannelState, ch, parent
 	if m.Description != nil {
 		ch.setDescription(m.GetDescription())
 		ch.describe(out)
+		if ch == s.root {
+			s.setRootDescriptionLocked(m.GetDescription())
+		}
 	}
 	if m.Position != nil {
 		ch.position = m.GetPosition()

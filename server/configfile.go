@@ -13,10 +13,11 @@ package server
 // the newest state until it succeeds.
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"log/slog"
+	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -47,6 +48,7 @@ type writeJob struct {
 	children []*channelCopy
 	keep     *conf.Config // the previous file, for its temporary channels
 
+	gen     uint64   // configGen when it was queued: a reload since makes it stale
 	ticket  *ticket  // finished by the first attempt to write this version; nil when nobody waits
 	editors []*user  // whose edits are in it, to be told if it cannot be saved
 	ids     idRecord // channel ids noted up to this version, recorded before it is written
@@ -109,7 +111,7 @@ func (s *Server) queueConfigLocked() {
 	// and leave out edits that wait for a restart.
 	s.nextWrite = &writeJob{
 		server: s.config.Server, rootACL: s.root.acl, children: copyOf(s.root).children, keep: s.config,
-		ticket: s.nextTicket, editors: s.nextEditors,
+		gen: s.configGen, ticket: s.nextTicket, editors: s.nextEditors,
 	}
 	s.wakeWriterLocked()
 }
@@ -178,6 +180,10 @@ func (s *Server) configWriter() {
 		if job != nil {
 			err := s.writeConfig(job)
 			switch {
+			case errors.Is(err, errSuperseded):
+				stopRetry()
+				s.tellSuperseded(told) // the editors of this version have been told
+				failed, told, interval = nil, nil, firstRetry
 			case err == nil:
 				stopRetry()
 				if failed != nil {
@@ -216,47 +222,111 @@ func (s *Server) configWriter() {
 // writeConfigFile is conf.WriteFile; tests replace it with a slow one.
 var writeConfigFile = conf.WriteFile
 
+// beforeConfigWrite runs when the writer has taken a version and is about
+// to write it; tests use it to change the file in that moment.
+var beforeConfigWrite = func() {}
+
 // writeConfig writes one version of the file and finishes its ticket,
-// whether the write succeeded or not.
+// whether the write succeeded or not. A version made stale by a reload is
+// not written, and neither is any version while the file on disk holds
+// an admin's change the server has not read yet: the server reads that
+// first, and the admin's file wins (supersedePendingWriteLocked).
 func (s *Server) writeConfig(job *writeJob) error {
-	cfg := s.jobConfig(job)
-	if s.log.Enabled(context.Background(), slog.LevelDebug) {
-		// What the file will be: a crash test checks that the file is
-		// always one of these, never a mix.
-		if data, err := conf.Encode(cfg); err == nil {
-			sum := sha256.Sum256(data)
-			s.log.Debug("writing the configuration", "file", s.configPath, "sha256", hex.EncodeToString(sum[:]))
+	beforeConfigWrite()
+	defer func() {
+		if job.ticket != nil {
+			job.ticket.finish() // the confirmations go out now
+			job.ticket = nil    // a retry of this version holds nobody
 		}
+	}()
+	s.fileMu.Lock()
+	defer s.fileMu.Unlock()
+	// The ids first, even for a version that is not written: they are
+	// in force (channelid.go), and the file may have a channel under a new
+	// path, which must not come back with a new id.
+	s.recordChannelIDs(job.ids)
+	job.ids = idRecord{}
+	if s.staleJob(job) {
+		return errSuperseded
 	}
+	if changed, err := s.fileChangedLocked(); err != nil {
+		return err
+	} else if changed {
+		if err := s.reloadFileLocked(true); err != nil {
+			return fmt.Errorf("%w: %w", errEditedFileInvalid, err)
+		}
+		s.staleJob(job) // the reload made it stale: this tells its editors
+		return errSuperseded
+	}
+	cfg := s.jobConfig(job)
+	data, err := conf.Encode(cfg)
+	if err != nil {
+		return err
+	}
+	sum := sha256.Sum256(data)
+	// What the file will be: a crash test checks that the file is always
+	// one of these, never a mix.
+	s.log.Debug("writing the configuration", "file", s.configPath, "sha256", hex.EncodeToString(sum[:]))
 	cancel := func() bool { return false }
 	if job.ticket != nil {
 		cancel = s.releaseSlow(job.ticket, "configuration "+s.configPath)
 	}
-	// The ids first: the file may have a channel under a new path, which
-	// must not come back with a new id (channelid.go).
-	s.recordChannelIDs(job.ids)
-	job.ids = idRecord{}
-	err := writeConfigFile(s.configPath, cfg)
+	err = writeConfigFile(s.configPath, cfg)
 	cancel()
 	if err != nil {
 		s.log.Error("writing the configuration failed; the running state is ahead of the file until a retry succeeds",
 			"file", s.configPath, "err", err)
-	} else {
-		if data, err := os.ReadFile(s.configPath); err == nil {
-			s.fileMu.Lock()
-			s.lastWritten = sha256.Sum256(data)
-			s.fileMu.Unlock()
-		}
-		s.mu.Lock()
-		s.config = cfg
-		s.mu.Unlock()
-		s.log.Info("configuration written", "file", s.configPath)
+		return err
 	}
-	if job.ticket != nil {
-		job.ticket.finish() // the confirmations go out now
-		job.ticket = nil    // a retry of this version holds nobody
+	s.fileSum = sum
+	s.mu.Lock()
+	s.config = cfg
+	s.mu.Unlock()
+	s.log.Info("configuration written", "file", s.configPath)
+	return nil
+}
+
+// errSuperseded: the version was not written because an admin's edit of
+// the file was applied after it was queued.
+var errSuperseded = errors.New("superseded by the file on disk")
+
+// errEditedFileInvalid: the admin's edit of the file is not valid, and
+// the server does not overwrite it with its own version.
+var errEditedFileInvalid = errors.New("the configuration file was edited on disk and does not load")
+
+// staleJob reports whether job was queued before the latest reload from
+// the file; its editors are told that the file's version won.
+func (s *Server) staleJob(job *writeJob) bool {
+	s.mu.Lock()
+	stale := job.gen != s.configGen
+	s.mu.Unlock()
+	if stale {
+		s.tellSuperseded(job.editors)
+		job.editors = nil
 	}
-	return err
+	return stale
+}
+
+// tellSuperseded tells editors that their change was overridden by an
+// admin's edit of the file made at the same time.
+func (s *Server) tellSuperseded(editors []*user) {
+	for _, u := range editors {
+		u.conn.send(textMessage("Your change to channels or ACLs was not saved: the configuration file was edited on disk at the same moment, and its version is now in force."))
+	}
+}
+
+// fileChangedLocked reports whether the file on disk differs from the
+// version the running state last agreed with. A missing file has not
+// changed: the server writes it (the embedded default's first edit).
+func (s *Server) fileChangedLocked() (bool, error) {
+	data, err := os.ReadFile(s.configPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return sha256.Sum256(data) != s.fileSum, nil
 }
 
 // jobConfig is the configuration file a queued version of the state

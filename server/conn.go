@@ -74,8 +74,9 @@ type conn struct {
 
 	// Owned by the reader goroutine.
 	clientVersion *mumblepb.Version
-	flood         leakyBucket
-	user          *user // set once authenticated; also read under Server.mu
+	flood         leakyBucket // Murmur's rate limit of text, channel creation and self state
+	aclFlood      leakyBucket // the same limit, for the ACL editor's messages
+	user          *user       // set once authenticated; also read under Server.mu
 	router        *router
 	// promoted: abuse control counts the connection as authenticated.
 	promoted bool

@@ -160,6 +160,8 @@ func diskReason(err error) string {
 		return "the server's disk is read-only"
 	case errors.Is(err, fs.ErrPermission):
 		return "the server is not allowed to write its files"
+	case errors.Is(err, errEditedFileInvalid):
+		return "the configuration file was edited on disk and has an error, so the server does not overwrite it"
 	default:
 		return "the server could not write to its disk"
 	}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"sync"
 	"testing"
 	"time"
 
@@ -33,6 +34,27 @@ func (s *Server) CheckFloorTime() {
 	s.mu.Lock()
 	s.checkFloorTimeLocked()
 	s.unlock()
+}
+
+// PauseConfigWrites makes the config writer stop once it has taken the
+// next version of the file, before it looks at the disk. paused is closed
+// when it stops there; it goes on when resume is called.
+func PauseConfigWrites(t *testing.T) (paused <-chan struct{}, resume func()) {
+	stopped, goOn := make(chan struct{}), make(chan struct{})
+	var once, resumeOnce sync.Once
+	old := beforeConfigWrite
+	beforeConfigWrite = func() {
+		once.Do(func() {
+			close(stopped)
+			<-goOn
+		})
+	}
+	resume = func() { resumeOnce.Do(func() { close(goOn) }) }
+	t.Cleanup(func() {
+		resume()
+		beforeConfigWrite = old
+	})
+	return stopped, resume
 }
 
 // OpenStatusStreams is the number of /api/events streams open.

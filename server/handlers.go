@@ -78,26 +78,37 @@ func (s *Server) handle(c *conn, t control.Type, payload []byte) {
 }
 
 // floods reports whether msg is one of the messages Murmur rate-limits
-// (Version, UserState about oneself, channel creation, text, ACL) and the
-// connection's bucket is full; such a message is dropped silently.
+// (Version, UserState about oneself, channel creation, text, ACL) and its
+// bucket is full; such a message is dropped. Unlike Murmur, the ACL
+// editor draws on a bucket of its own, so that chatting never keeps an
+// admin's editor from opening or saving, and the editor is told when it
+// is refused instead of waiting for an answer that never comes.
 func (s *Server) floods(c *conn, msg proto.Message) bool {
-	limited := false
+	bucket := &c.flood
 	switch m := msg.(type) {
-	case *mumblepb.Version, *mumblepb.TextMessage, *mumblepb.ACL:
-		limited = true
+	case *mumblepb.Version, *mumblepb.TextMessage:
+	case *mumblepb.ACL:
+		bucket = &c.aclFlood
 	case *mumblepb.UserState:
-		limited = m.Session == nil || (c.user != nil && m.GetSession() == c.user.session)
+		if m.Session != nil && (c.user == nil || m.GetSession() != c.user.session) {
+			return false
+		}
 	case *mumblepb.ChannelState:
-		limited = m.ChannelId == nil
-	}
-	if !limited {
+		if m.ChannelId != nil {
+			return false
+		}
+	default:
 		return false
 	}
 	cfg := s.cfg()
-	if c.flood.allow(time.Now(), cfg.MessageLimit, cfg.MessageBurst) {
+	if bucket.allow(time.Now(), cfg.MessageLimit, cfg.MessageBurst) {
 		return false
 	}
 	s.control.floodDropped.Add(1)
+	if bucket == &c.aclFlood && c.user != nil {
+		c.send(&mumblepb.PermissionDenied{Type: mumblepb.PermissionDenied_Text.Enum(),
+			Reason: ptr("Too many ACL requests in a short time; this one was not carried out. Try again in a few seconds.")})
+	}
 	return true
 }
 

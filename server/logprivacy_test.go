@@ -385,10 +385,14 @@ func driveDisconnects(t *testing.T, logs *logCapture, logIPs bool) map[int]bool 
 		p := s.join(t, "polite", from(polite))
 		_, raw := dialTLSFrom(t, s.addr, hung, 0)
 		hungSession := loginSession(raw, "hung") // and then reads and sends nothing
-		unauthenticated := s.Stats().Unauthenticated
+		// Connections of earlier paths may still be ending: wait for them,
+		// so that the count below is this one.
+		waitUntil(t, "no connection of earlier paths still logging in", func() bool {
+			return s.Stats().Unauthenticated == 0
+		})
 		dialTCPFrom(t, s.addr, pending, 0)
 		waitUntil(t, "the server has the unauthenticated connection", func() bool {
-			return s.Stats().Unauthenticated > unauthenticated
+			return s.Stats().Unauthenticated == 1
 		})
 		mark := logs.mark()
 		stop()

@@ -5,7 +5,6 @@ package server
 // the running server without disconnecting anyone.
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"errors"
 	"os"
@@ -26,15 +25,30 @@ import (
 // stays. Errors are returned too.
 func (s *Server) Reload() error {
 	certErr := s.reloadCertificate()
-	return errors.Join(s.reloadConfig(), certErr)
+	return errors.Join(s.reloadConfig(true), certErr)
 }
 
-// reloadConfig reads the configuration file again and applies it.
-func (s *Server) reloadConfig() error {
+// reloadConfig reads the configuration file again and applies it; unless
+// always, only when it differs from the version the server last loaded
+// or wrote (so that the server's own writes are not reloaded).
+func (s *Server) reloadConfig(always bool) error {
+	s.fileMu.Lock()
+	defer s.fileMu.Unlock()
+	return s.reloadFileLocked(always)
+}
+
+// reloadFileLocked is reloadConfig with fileMu held. Reading and applying
+// happen under fileMu, so two reloads (the watcher's and a SIGHUP) apply
+// in the order they read, and no write-back slips in between.
+func (s *Server) reloadFileLocked(always bool) error {
 	data, err := os.ReadFile(s.configPath)
 	if err != nil {
 		s.log.Error("configuration not reloaded", "file", s.configPath, "err", err)
 		return err
+	}
+	sum := sha256.Sum256(data)
+	if !always && sum == s.fileSum {
+		return nil
 	}
 	cfg, err := conf.Parse(data, s.configPath)
 	if err != nil {
@@ -43,6 +57,7 @@ func (s *Server) reloadConfig() error {
 	}
 	cfg.File = s.configPath
 	s.applyConfig(cfg)
+	s.fileSum = sum
 	return nil
 }
 
@@ -63,6 +78,7 @@ func (s *Server) applyConfig(cfg *conf.Config) {
 
 	s.mu.Lock()
 	defer s.unlock()
+	s.supersedePendingWriteLocked()
 	wanted := map[string]bool{"": true}
 	for _, d := range want {
 		wanted[d.path] = true
@@ -122,6 +138,22 @@ func (s *Server) applyConfig(cfg *conf.Config) {
 		}
 	}
 	s.log.Info("configuration reloaded", "file", cfg.File)
+}
+
+// supersedePendingWriteLocked is called when a file an admin saved is
+// applied: the file is the truth, so a version of the state queued before
+// it is not written (the writer checks configGen for the one it holds),
+// and whoever waits for it is released and told.
+func (s *Server) supersedePendingWriteLocked() {
+	s.configGen++
+	if s.nextWrite == nil && s.nextTicket == nil {
+		return
+	}
+	s.tellSuperseded(s.nextEditors)
+	if s.nextTicket != nil {
+		s.nextTicket.finish()
+	}
+	s.nextWrite, s.nextTicket, s.nextEditors = nil, nil, nil
 }
 
 // setFromConfigLocked gives ch the file's settings and returns the
@@ -222,6 +254,12 @@ func (s *Server) applySettingsLocked(next conf.Server, live map[string]*channel)
 		s.root.name = next.Name
 		s.broadcastLocked(&mumblepb.ChannelState{ChannelId: ptr(uint32(0)), Name: ptr(next.Name)}, nil)
 	}
+	if next.RootDescription != s.root.description {
+		s.root.setDescription(next.RootDescription)
+		out := &mumblepb.ChannelState{ChannelId: ptr(uint32(0))}
+		s.root.describe(out)
+		s.broadcastLocked(out, nil)
+	}
 	if ch, ok := live[next.DefaultChannel]; ok {
 		s.defaultChannel = ch
 	}
@@ -315,17 +353,10 @@ func (s *Server) watchConfig() {
 }
 
 // reloadIfNotOurs reloads the configuration file unless it is the version
-// the server wrote itself.
+// the server wrote (or loaded) last.
 func (s *Server) reloadIfNotOurs() {
-	data, err := os.ReadFile(s.configPath)
-	if err != nil {
+	if _, err := os.Stat(s.configPath); err != nil {
 		return // being replaced; the next event brings it back
 	}
-	sum := sha256.Sum256(data)
-	s.fileMu.Lock()
-	ours := bytes.Equal(sum[:], s.lastWritten[:])
-	s.fileMu.Unlock()
-	if !ours {
-		s.reloadConfig()
-	}
+	s.reloadConfig(false)
 }

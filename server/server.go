@@ -11,6 +11,7 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -68,12 +69,16 @@ type Server struct {
 	// config is the configuration last loaded or written back (under mu).
 	config *conf.Config
 	// configPath is where channel and ACL edits are written back.
-	configPath  string
-	writeReady  chan struct{} // capacity 1: a version of the file waits in nextWrite
-	writerStop  chan struct{} // closed to make the config writer write what waits and end
-	fileMu      sync.Mutex
-	lastWritten [32]byte // SHA-256 of the file we last wrote, so its change event is not a reload
-	log         *slog.Logger
+	configPath string
+	writeReady chan struct{} // capacity 1: a version of the file waits in nextWrite
+	writerStop chan struct{} // closed to make the config writer write what waits and end
+	// fileMu serialises reading and writing the configuration file, so a
+	// reload and a write-back never interleave (configfile.go). fileSum is
+	// the SHA-256 of the file as the running state last agreed with it:
+	// as loaded, reloaded or written by us.
+	fileMu  sync.Mutex
+	fileSum [32]byte
+	log     *slog.Logger
 
 	policy      acl.Policy
 	permCache   *acl.Cache // the ACL engine's cache; nil with a custom policy
@@ -115,6 +120,7 @@ type Server struct {
 	nextWrite   *writeJob // the newest version of the file not yet taken by the writer
 	nextTicket  *ticket   // the ticket of that version, once an edit waits for it
 	nextEditors []*user   // whose edits are in that version
+	configGen   uint64    // counts reloads from the file; a version queued before one is stale
 	holds       []*ticket // tickets that may still hold messages, for logins
 
 	store *store.Store // registered users, SuperUser password, bans
@@ -126,6 +132,7 @@ type Server struct {
 	counters voiceCounters
 	control  controlCounters
 	guard    hostGuard // per-address abuse control (abuse.go)
+	refusals refusalBudget
 	clock    stageClock
 	codecs   *codecPool       // Opus codecs of the stages; the tick goroutine's
 	now      func() time.Time // the clock of speaking times (under mu); tests replace it
@@ -204,6 +211,7 @@ func New(opts Options) (*Server, error) {
 		sessions:      newSessionPool(sc.MaxUsers),
 		closing:       make(chan struct{}),
 		connGone:      make(chan struct{}, 1),
+		refusals:      refusalBudget{slots: make(chan struct{}, explainedRefusalsAtOnce)},
 		tlsConfig: &tls.Config{
 			MinVersion: tls.VersionTLS12,
 			// Mumble identifies users by their (usually self-signed) client
@@ -230,6 +238,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if err := os.MkdirAll(sc.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	if data, err := os.ReadFile(s.configPath); err == nil {
+		s.fileSum = sha256.Sum256(data)
 	}
 	if err := s.prepareAdminAccess(&sc); err != nil {
 		return nil, err

@@ -1,0 +1,170 @@
+package server_test
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/plenum-voice/plenum/client"
+	"github.com/plenum-voice/plenum/conf"
+	"github.com/plenum-voice/plenum/proto/mumblepb"
+	"github.com/plenum-voice/plenum/server"
+)
+
+// TestAdminFileEditWinsOverConcurrentClientEdits: an admin saves the file
+// while client edits wait to be written (one taken by the writer, one
+// queued behind it). The file is the truth: the admin's version is
+// applied, neither waiting version is written over it, and the editor is
+// told. Both orders are covered: the file watcher applies the admin's file
+// before the writer goes on, or the writer finds the changed file first.
+func TestAdminFileEditWinsOverConcurrentClientEdits(t *testing.T) {
+	for _, first := range []string{"watcher", "writer"} {
+		t.Run(first+" first", func(t *testing.T) { testConcurrentFileEdit(t, first == "watcher") })
+	}
+}
+
+func testConcurrentFileEdit(t *testing.T, watcherFirst bool) {
+	paused, resume := server.PauseConfigWrites(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "plenary.toml")
+	if err := os.WriteFile(path, conf.DefaultTOML(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := conf.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs logBuffer
+	s := runServer(t, server.Options{Config: cfg, DataDir: filepath.Join(dir, "data"), Policy: grantAll{},
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	admin := s.join(t, "admin", withCert(t))
+
+	admin.Send(&mumblepb.ChannelState{Parent: proto.Uint32(0), Name: proto.String("Votes")})
+	select {
+	case <-paused: // the writer holds the version with Votes
+	case <-time.After(5 * time.Second):
+		t.Fatal("the writer never took the edit")
+	}
+	admin.Send(&mumblepb.ChannelState{Parent: proto.Uint32(0), Name: proto.String("Tally")})
+	waitLog(t, &logs, `msg="channel created"`, 2)
+
+	// Meanwhile the admin saves the file with a channel of their own.
+	edited, err := conf.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited.Channels = append(edited.Channels, conf.Channel{Name: "Press"})
+	if err := conf.WriteFile(path, edited); err != nil {
+		t.Fatal(err)
+	}
+	if watcherFirst {
+		waitLog(t, &logs, `msg="configuration reloaded"`, 1)
+	}
+	resume()
+
+	admin.waitFor("the admin's file in force", func(c *client.Client) bool {
+		_, press := channelByName(c, "Press")
+		_, votes := channelByName(c, "Votes")
+		_, tally := channelByName(c, "Tally")
+		return press && !votes && !tally
+	})
+	admin.waitFor("the editor told", func(*client.Client) bool { return hasText(admin, "edited on disk at the same moment") })
+	syncControl(t, admin)
+	got, err := conf.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Lookup("Press") == nil || got.Lookup("Votes") != nil || got.Lookup("Tally") != nil {
+		data, _ := os.ReadFile(path)
+		t.Fatalf("the admin's edit was overwritten by a version queued before it:\n%s", data)
+	}
+
+	// From now on client edits are written again, on top of the admin's file.
+	admin.Send(&mumblepb.ChannelState{Parent: proto.Uint32(0), Name: proto.String("After")})
+	waitFile(t, path, "a later edit with the admin's channel", func(c *conf.Config) bool {
+		return c.Lookup("After") != nil && c.Lookup("Press") != nil
+	})
+}
+
+// waitLog waits until the log holds n lines containing part.
+func waitLog(t *testing.T, logs *logBuffer, part string, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); strings.Count(logs.String(), part) < n; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the log never showed %d× %s:\n%s", n, part, logs.String())
+		}
+	}
+}
+
+// TestRootDescriptionIsKept: the root channel's description, edited from a
+// client, lands in the file's [server] root_description, comes back after
+// a restart, and an edit of the file reaches clients live. (Renaming root
+// from a client is refused, as Murmur refuses it: its name is [server]
+// name.)
+func TestRootDescriptionIsKept(t *testing.T) {
+	s, path := startFileServer(t, conf.DefaultTOML(), grantAll{})
+	admin := s.join(t, "admin", withCert(t))
+	admin.Send(&mumblepb.ChannelState{ChannelId: proto.Uint32(0), Description: proto.String("The <b>convention</b> server")})
+	cfg := waitFile(t, path, "the root description", func(c *conf.Config) bool {
+		return c.Server.RootDescription == "The <b>convention</b> server"
+	})
+
+	admin.Send(&mumblepb.ChannelState{ChannelId: proto.Uint32(0), Name: proto.String("Renamed")})
+	admin.waitFor("the refusal to rename root", func(*client.Client) bool {
+		return len(messagesOf[*mumblepb.PermissionDenied](admin)) > 0
+	})
+	if got := admin.Channels()[0].GetName(); got != cfg.Server.Name {
+		t.Errorf("root is called %q, want %q", got, cfg.Server.Name)
+	}
+
+	restarted := runServer(t, server.Options{Config: cfg, DataDir: t.TempDir()})
+	bob := restarted.join(t, "bob", nil)
+	if got := bob.Channels()[0].GetDescription(); got != "The <b>convention</b> server" {
+		t.Errorf("after a restart the root description is %q", got)
+	}
+
+	cfg.Server.RootDescription = "Edited in the file"
+	if err := conf.WriteFile(path, cfg); err != nil {
+		t.Fatal(err)
+	}
+	admin.waitFor("the file's root description", func(c *client.Client) bool {
+		return c.Channels()[0].GetDescription() == "Edited in the file"
+	})
+}
+
+// TestACLEditorHasItsOwnRateLimit: a user who has just used up Murmur's
+// message limit by chatting still opens the ACL editor, and an editor
+// over its own limit is told instead of waiting for an answer.
+func TestACLEditorHasItsOwnRateLimit(t *testing.T) {
+	s := startAdminServer(t)
+	admin := s.join(t, "admin", withCert(t))
+	for i := range 8 { // over the burst of 5
+		admin.Send(&mumblepb.TextMessage{ChannelId: []uint32{0}, Message: proto.String(fmt.Sprint("line ", i))})
+	}
+	query := &mumblepb.ACL{ChannelId: proto.Uint32(0), Query: proto.Bool(true)}
+	admin.Send(query)
+	admin.waitFor("the ACL editor's answer after a burst of chat", func(*client.Client) bool {
+		return len(messagesOf[*mumblepb.ACL](admin)) == 1
+	})
+	for range 5 { // four more fit in the editor's burst, the fifth does not
+		admin.Send(query)
+	}
+	admin.waitFor("the refusal of the sixth query", func(*client.Client) bool {
+		for _, d := range messagesOf[*mumblepb.PermissionDenied](admin) {
+			if strings.Contains(d.GetReason(), "Too many ACL requests") {
+				return true
+			}
+		}
+		return false
+	})
+	syncControl(t, admin)
+	if n := len(messagesOf[*mumblepb.ACL](admin)); n != 5 {
+		t.Errorf("%d ACL answers, want 5 (the burst)", n)
+	}
+}
