@@ -88,7 +88,7 @@ type Subject struct {
 	UserID   int64 // -1 for unregistered users; 0 is SuperUser
 	Name     string
 	CertHash string // lowercase hex SHA-1 of the client certificate, "" if none
-	Strong   bool   // the certificate chains to a trusted CA
+	Strong   bool   // no certificate, or one that verifies against the trusted CAs (Murmur's bVerified)
 	Tokens   []string
 	Channel  uint32 // the channel the user is in
 }

@@ -68,6 +68,7 @@ func (s *Server) handleAuthenticate(c *conn, m *mumblepb.Authenticate) {
 		return
 	}
 	certHash := c.certHash()
+	strong := s.strongCertificate(c.tc.ConnectionState().PeerCertificates)
 	// The store is asked before taking the lock: it may hash a password.
 	ident, rejectType, reason := s.identify(name, m.GetPassword(), certHash)
 	if rejectType != mumblepb.Reject_None {
@@ -113,6 +114,7 @@ func (s *Server) handleAuthenticate(c *conn, m *mumblepb.Authenticate) {
 
 		name:      ident.name,
 		certHash:  certHash,
+		strong:    strong,
 		version:   version,
 		format:    voice.FormatFor(version),
 		opus:      m.GetOpus(),

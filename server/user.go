@@ -27,6 +27,7 @@ type user struct {
 	// Immutable after authentication.
 	name      string
 	certHash  string
+	strong    bool // in the "strong" group: no certificate, or one that verifies (strong.go)
 	version   uint64
 	format    voice.Format
 	release   string
@@ -95,6 +96,7 @@ func (u *user) refreshSubject() {
 		UserID:   u.userID,
 		Name:     u.name,
 		CertHash: u.certHash,
+		Strong:   u.strong,
 		Tokens:   u.tokens,
 		Channel:  u.channel.id,
 	}
