@@ -125,6 +125,8 @@ func (s *Server) handleAuthenticate(c *conn, m *mumblepb.Authenticate) {
 		texture: ident.texture,
 		tokens:  append([]string(nil), m.GetTokens()...),
 		targets: make(map[uint32]*mumblepb.VoiceTarget),
+
+		lastPermAsked: -1,
 	}
 	if cv := c.clientVersion; cv != nil {
 		u.release = limitString(cv.GetRelease(), maxReleaseLen)
@@ -181,10 +183,7 @@ func (s *Server) loginLocked(c *conn, u *user, ident identity) {
 	s.users[u.session] = u
 	s.userCount.Store(int32(len(s.users)))
 	s.placeLocked(u, entry)
-	c.send(&mumblepb.PermissionQuery{ChannelId: ptr(entry.id), Permissions: ptr(uint32(s.permissions(u, entry)))})
-	if entry.parent != nil {
-		c.send(&mumblepb.PermissionQuery{ChannelId: ptr(entry.parent.id), Permissions: ptr(uint32(s.permissions(u, entry.parent)))})
-	}
+	s.enteredLocked(u)
 
 	s.broadcastLocked(u.stateMessage(), nil) // publishes first: the new user hears at once
 	for _, other := range s.users {
@@ -198,7 +197,7 @@ func (s *Server) loginLocked(c *conn, u *user, ident identity) {
 	sync := &mumblepb.ServerSync{
 		Session:      ptr(u.session),
 		MaxBandwidth: ptr(uint32(s.cfg().Bandwidth)),
-		Permissions:  ptr(uint64(s.permissions(u, s.root))),
+		Permissions:  ptr(uint64(s.syncPermissions(u))),
 	}
 	if s.cfg().WelcomeText != "" {
 		sync.WelcomeText = ptr(s.cfg().WelcomeText)
@@ -301,6 +300,7 @@ func (s *Server) updateTokens(u *user, tokens []string) {
 	u.tokens = append([]string(nil), tokens...)
 	s.refreshSubjectLocked(u)
 	s.snapDirty = true
+	s.flushPermissionsLocked(u)
 	for _, ch := range s.breadthFirst() {
 		u.conn.send(&mumblepb.ChannelState{ChannelId: ptr(ch.id), CanEnter: ptr(s.may(u, ch, acl.Enter))})
 	}

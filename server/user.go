@@ -56,6 +56,10 @@ type user struct {
 	listening      map[*channel]float32 // channels listened to, with the volume factor
 	subject        *acl.Subject         // replaced, never mutated
 	clientStats    *mumblepb.Ping       // the client's own numbers from its last Ping
+	// What the client was told of its permissions (permquery.go): the
+	// value per channel, and the channel it last asked about (-1: none).
+	permSent      map[uint32]acl.Permission
+	lastPermAsked int64
 
 	// Voice path. The encrypt and decrypt halves of the CryptState are
 	// guarded separately so forwarding to a user never waits for a decrypt
