@@ -15,7 +15,8 @@ import (
 func runCheck(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("plenum check", flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: plenum check FILE\n\nValidates FILE and prints the channel tree it describes.")
+		fmt.Fprintln(fs.Output(), "usage: plenum check FILE\n\nValidates FILE and prints the channel tree it describes, then notes on\n"+
+			"ACL entries and groups that Murmur accepts but that do not do what they look like.")
 	}
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -29,6 +30,14 @@ func runCheck(args []string, stdout io.Writer) error {
 		return err
 	}
 	printTree(stdout, cfg)
+	// Accepted, as Murmur accepts them from its ACL editor, but probably
+	// not what the author meant.
+	if notes := cfg.Notes(); len(notes) > 0 {
+		fmt.Fprintln(stdout)
+		for _, n := range notes {
+			fmt.Fprintln(stdout, "note:", n)
+		}
+	}
 	return nil
 }
 
