@@ -119,7 +119,7 @@ func (s *Server) userNames(ids []int64) []string {
 
 // handleACL serves the client's ACL editor: a query returns the channel's
 // ACLs and groups as Murmur does; anything else replaces them. Both need
-// Write on the channel or on root.
+// Write on the channel or on its parent (Murmur's msgACL).
 func (s *Server) handleACL(u *user, m *mumblepb.ACL) {
 	// Which user ids exist is asked of the store before taking the lock.
 	var known map[int64]bool
@@ -132,7 +132,7 @@ func (s *Server) handleACL(u *user, m *mumblepb.ACL) {
 	if !ok {
 		return
 	}
-	if !s.may(u, ch, acl.Write) && !s.may(u, s.root, acl.Write) {
+	if !s.may(u, ch, acl.Write) && !(ch.parent != nil && s.may(u, ch.parent, acl.Write)) {
 		s.deny(u, acl.Write, ch)
 		return
 	}

@@ -176,3 +176,36 @@ func TestACLEditsAreStoredAsMurmurStoresThem(t *testing.T) {
 	s2, _ := stoppableServer(t, server.Options{Config: again, DataDir: dataDir})
 	check("after a restart", s2.join(t, "chair", as(certs["chair"])), s2.join(t, "member", as(memberCert)))
 }
+
+// TestACLEditorNeedsWriteOnTheChannelOrItsParent: Murmur opens a channel's
+// ACL to whoever has Write on the channel or on its parent, not on root.
+func TestACLEditorNeedsWriteOnTheChannelOrItsParent(t *testing.T) {
+	dataDir := t.TempDir()
+	certs := registerUsers(t, dataDir, "ed", "rooter")
+	// ed has Write on A only, rooter on root only (apply_subs = false).
+	cfg, _ := fileConfig(t, "[[acl]]\nuser = \"rooter\"\napply_subs = false\nallow = [\"Write\"]\n\n"+
+		"[[channel]]\nname = \"A\"\n[[channel.acl]]\nuser = \"ed\"\napply_subs = false\nallow = [\"Write\"]\n\n"+
+		"  [[channel.channel]]\n  name = \"B\"\n")
+	s, _ := stoppableServer(t, server.Options{Config: cfg, DataDir: dataDir})
+	ed := s.join(t, "ed", as(certs["ed"]))
+	rooter := s.join(t, "rooter", as(certs["rooter"]))
+	b := ed.channelID("B")
+
+	// ed: no Write on B, but on its parent A.
+	if reply := queryACL(ed, b); reply.GetChannelId() != b {
+		t.Errorf("ACL reply for channel %d, want B (%d)", reply.GetChannelId(), b)
+	}
+	// rooter: Write neither on B nor on A, only on root.
+	rooter.Send(&mumblepb.ACL{ChannelId: proto.Uint32(b), Query: proto.Bool(true)})
+	rooter.waitFor("Write denied in B", func(*client.Client) bool {
+		for _, d := range messagesOf[*mumblepb.PermissionDenied](rooter) {
+			if d.GetChannelId() == b && acl.Permission(d.GetPermission()) == acl.Write {
+				return true
+			}
+		}
+		return false
+	})
+	if n := len(messagesOf[*mumblepb.ACL](rooter)); n != 0 {
+		t.Errorf("rooter got %d ACL replies, want none", n)
+	}
+}
