@@ -47,8 +47,9 @@ const (
 	ResetUserContent Permission = 0x100000
 
 	// Cached is the marker Murmur ORs into values stored in its ACL cache
-	// (and then sends verbatim in PermissionQuery). Permissions and Cache
-	// never return it; a server that wants Murmur's exact bytes may add it.
+	// (and then sends verbatim in PermissionQuery and a normal user's
+	// ServerSync). Permissions and Cache never return it; the server adds
+	// it to what it sends.
 	Cached Permission = 0x8000000
 
 	// All is every permission a 1.4+ client knows.
@@ -88,7 +89,7 @@ type Subject struct {
 	UserID   int64 // -1 for unregistered users; 0 is SuperUser
 	Name     string
 	CertHash string // lowercase hex SHA-1 of the client certificate, "" if none
-	Strong   bool   // the certificate chains to a trusted CA
+	Strong   bool   // no certificate, or one that verifies against the trusted CAs (Murmur's bVerified)
 	Tokens   []string
 	Channel  uint32 // the channel the user is in
 }

@@ -390,6 +390,19 @@ func TestGroupEntriesInPermissions(t *testing.T) {
 		{"cert hash entry",
 			map[uint32]*ChannelACL{0: ents(grp("$abc123", true, true, Move, 0))},
 			&Subject{Session: 3, UserID: -1, CertHash: "abc123"}, 4, DefaultGrant | Move},
+		// What an ACL editor may send and Murmur keeps. Debian's murmurd
+		// 1.3.4 answers the same (without Listen) for a user in Hall.
+		{"odd specs as Murmur reads them",
+			map[uint32]*ChannelACL{2: ents(
+				grp("$ABC123", true, true, MakeChannel, 0), // matches nobody
+				grp("!$ABC123", true, true, LinkChannel, 0),
+				grp("sub,1,x", true, true, MuteDeafen, 0), // anchor past the end
+				grp("sub,a,b,c,d", true, true, Move, 0),   // sub,0,0,0
+				grp("all", false, true, Kick, 0),          // root-only, and not here
+				grp("all", true, true, 0, 0),
+				grp("all", true, true, 0, Speak))},
+			&Subject{Session: 3, UserID: -1, CertHash: "abc123", Channel: 2}, 2,
+			(DefaultGrant | LinkChannel | Move) &^ Speak},
 	})
 }
 

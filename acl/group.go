@@ -99,7 +99,12 @@ prefixes:
 	case name == "strong":
 		matches = s.Strong
 		if why != nil {
-			*why = "certificate " + yesNo(matches, "verified", "not verified") + " against a trusted CA"
+			switch {
+			case s.CertHash == "":
+				*why = "no certificate, " + yesNo(matches, "which counts as strong", "yet not strong")
+			default:
+				*why = "certificate " + yesNo(matches, "verifies", "does not verify") + " against the trusted CAs"
+			}
 		}
 	case name == "in" || name == "out":
 		matches = s.Channel == ctx

@@ -13,6 +13,11 @@ func TestInGroupSpecs(t *testing.T) {
 	strong := &Subject{Session: 10, UserID: 4, Channel: 4, Strong: true}
 	in3 := &Subject{Session: 11, UserID: -1, Channel: 3}
 	in4 := &Subject{Session: 12, UserID: -1, Channel: 4}
+	// A client certificate's hash as Murmur computes it (lower case), and
+	// as an ACL editor may have typed it.
+	const hash = "8e59ac0928e303d2891aa737dfd40236dadaab98"
+	const upper = "8E59AC0928E303D2891AA737DFD40236DADAAB98"
+	hashed := &Subject{Session: 13, UserID: -1, Channel: 2, CertHash: hash}
 	cases := []struct {
 		name        string
 		s           *Subject
@@ -56,6 +61,10 @@ func TestInGroupSpecs(t *testing.T) {
 		{"!cert", anon, 2, 2, "!$abc", false},
 		{"!cert other", anon, 2, 2, "!$def", true},
 		{"# wins over $: #$abc is the token abc", anon, 2, 2, "#$abc", false},
+		{"own hash", hashed, 2, 2, "$" + hash, true},
+		{"own hash upper-case matches nobody", hashed, 2, 2, "$" + upper, false},
+		{"!$ upper-case hash matches everybody, its owner too", hashed, 2, 2, "!$" + upper, true},
+		{"$ then ! reads as !$", hashed, 2, 2, "$!" + hash, false},
 		{"~ with token", anon, 2, 1, "~#SECRET", true},
 
 		{"sub: user in a strict descendant", anon, 1, 1, "sub", true},
@@ -81,6 +90,11 @@ func TestInGroupSpecs(t *testing.T) {
 		{"sub,,,x: unparsable c is 0, not 1000", in3, 2, 2, "sub,,,x", false},
 		{"sub,,x: unparsable b is 0, not 1", anon, 2, 2, "sub,,x", true},
 		{"sub,x: unparsable a is 0", in3, 2, 2, "sub,x", true},
+		{"sub,a,b,c,d: words are 0, the fourth is ignored: sub,0,0,0", anon, 2, 2, "sub,a,b,c,d", true},
+		{"sub,a,b,c,d: not for a user below", in3, 2, 2, "sub,a,b,c,d", false},
+		{"sub,1,x: anchor past the end", anon, 2, 2, "sub,1,x", false},
+		{"!sub,1,x: anchor past the end negated", anon, 2, 2, "!sub,1,x", true},
+		{"sub,1,x from Plenary: anchor Hall, x is 0 so Hall itself counts", anon, 2, 1, "~sub,1,x", true},
 		{"sub, -1 ,2: white space allowed around numbers", in3, 2, 2, "sub, -1 ,2", true},
 		{"sub,-1,2: same without white space", in3, 2, 2, "sub,-1,2", true},
 		{"sub,0,2 from Hall: needs depth 4", in3, 2, 2, "sub,0,2", false},

@@ -112,18 +112,42 @@ func attachACLLines(groups map[string]*Group, entries []ACLEntry, prefix string,
 // builtinGroups are Murmur's group names that are never channel groups.
 var builtinGroups = map[string]bool{"all": true, "none": true, "auth": true, "strong": true, "in": true, "out": true, "sub": true}
 
-// CheckGroupSpec checks the syntax of a group spec as used in ACL entries and
-// whisper targets: any number of '!' (invert) and '~' (evaluate in the ACL's
-// channel) prefixes, then "#token", "$certhash" (40 lowercase hex digits, the
-// SHA-1 Murmur compares against), "sub[,a[,b[,c]]]" with integers, a
-// built-in name or a channel group name.
+// CheckGroupSpec checks the syntax of a group spec strictly, as the
+// Plenum-only settings that take one (floor_groups) require it: any number
+// of '!' (invert) and '~' (evaluate in the ACL's channel) prefixes, then
+// "#token", "$certhash" (40 lowercase hex digits, the SHA-1 Murmur compares
+// against), "sub[,a[,b[,c]]]" with integers, a built-in name or a channel
+// group name. ACL entries accept any spec that is not empty, as Murmur
+// does; GroupSpecNote says how Murmur reads one this check refuses.
 func CheckGroupSpec(spec string) error {
 	if spec == "" {
 		return fmt.Errorf("group must not be empty")
 	}
+	if problem, _ := groupSpecProblem(spec); problem != "" {
+		return fmt.Errorf("group %q: %s", spec, problem)
+	}
+	return nil
+}
+
+// GroupSpecNote explains how Murmur reads a non-empty group spec that
+// CheckGroupSpec refuses, or returns "" for one it accepts. Murmur stores
+// such specs as the ACL editor sent them and evaluates them as described;
+// so does Plenum.
+func GroupSpecNote(spec string) string {
+	problem, reading := groupSpecProblem(spec)
+	if problem == "" {
+		return ""
+	}
+	return fmt.Sprintf("group %q: %s; Murmur accepts it and %s", spec, problem, reading)
+}
+
+// groupSpecProblem returns what is odd about spec and how Murmur reads it
+// (as acl.InGroup evaluates it), or "" for a well-formed spec.
+func groupSpecProblem(spec string) (problem, reading string) {
+	const nobody = "matches nobody with it, negated or not"
 	rest := strings.TrimLeft(spec, "!~")
 	if rest == "" {
-		return fmt.Errorf("group %q has no name after its '!'/'~' prefixes", spec)
+		return "no name after its '!'/'~' prefixes", nobody
 	}
 	switch rest[0] {
 	case '#', '$':
@@ -133,30 +157,32 @@ func CheckGroupSpec(spec string) error {
 		}
 		v := rest[1:]
 		switch {
-		case v == "":
-			return fmt.Errorf("group %q: the %s after %q must not be empty", spec, what, rest[:1])
+		case strings.TrimLeft(v, "!~#$") == "":
+			return fmt.Sprintf("the %s after %q is empty", what, rest[:1]), nobody
 		case strings.ContainsAny(v[:1], "!~#$"):
-			return fmt.Errorf("group %q: prefixes go before %q, not after it", spec, rest[:1])
+			return fmt.Sprintf("prefixes go before %q, not after it", rest[:1]),
+				"reads every '!', '~', '#' and '$' in front of the name as a prefix, in any order ('#' wins over '$')"
 		case rest[0] == '$' && !isCertHash(v):
-			return fmt.Errorf("group %q: a certificate hash is 40 lowercase hex digits (the SHA-1 a client's certificate shows)", spec)
+			return "a certificate hash is 40 lowercase hex digits (the SHA-1 a client's certificate shows)",
+				"compares it as written: it matches nobody (everybody with '!' in front)"
 		}
-		return nil
+		return "", ""
 	}
 	if rest == "sub" || strings.HasPrefix(rest, "sub,") {
 		args := strings.Split(rest, ",")[1:]
-		if len(args) > 3 {
-			return fmt.Errorf("group %q: sub takes at most three numbers (sub,a,b,c)", spec)
-		}
-		for _, a := range args {
+		for _, a := range args[:min(len(args), 3)] {
 			if a == "" {
 				continue
 			}
-			if _, err := strconv.Atoi(a); err != nil {
-				return fmt.Errorf("group %q: %q is not an integer (sub,a,b,c takes numbers)", spec, a)
+			if _, err := strconv.ParseInt(strings.TrimSpace(a), 10, 32); err != nil {
+				return fmt.Sprintf("%q is not an integer (sub,a,b,c takes numbers)", a), "reads it as 0"
 			}
 		}
+		if len(args) > 3 {
+			return "sub takes at most three numbers (sub,a,b,c)", "ignores the rest"
+		}
 	}
-	return nil
+	return "", ""
 }
 
 func isCertHash(s string) bool {
@@ -171,19 +197,16 @@ func isCertHash(s string) bool {
 	return true
 }
 
-// checkGroupName checks the name of a group definition.
-func checkGroupName(name string) error {
+// groupNameNote explains why a group called name can never be used, or
+// returns "". Murmur stores such groups as the ACL editor sent them.
+func groupNameNote(name string) string {
 	switch {
-	case name == "":
-		return fmt.Errorf("group name must not be empty")
 	case strings.ContainsAny(name[:1], "!~#$"):
-		return fmt.Errorf("group name %q must not start with '!', '~', '#' or '$' (those are prefixes of group specs in ACL entries)", name)
+		return fmt.Sprintf("group name %q starts with '!', '~', '#' or '$', which ACL entries read as prefixes: no entry can name this group", name)
 	case builtinGroups[name] || strings.HasPrefix(name, "sub,"):
-		return fmt.Errorf("%q is a built-in group and cannot be defined (Murmur would never use the definition)", name)
-	case strings.TrimSpace(name) != name:
-		return fmt.Errorf("group name %q must not start or end with spaces", name)
+		return fmt.Sprintf("%q is a built-in group: entries naming it mean the built-in one, never this definition", name)
 	}
-	return nil
+	return ""
 }
 
 // groupsAndACL validates the groups and ACL entries of one channel. display
@@ -210,8 +233,21 @@ func (v *validator) groupsAndACL(groups map[string]*Group, entries []ACLEntry, d
 			}
 			v.errs = append(v.errs, &Error{File: v.c.File, Line: line, Key: k, Msg: fmt.Sprintf(format, args...)})
 		}
-		if err := checkGroupName(name); err != nil {
-			errAt("", "%v", err)
+		noteAt := func(key, format string, args ...any) {
+			line, ok := g.keyLines[key]
+			if !ok {
+				line = g.Line
+			}
+			k := gd
+			if key != "" {
+				k += "." + key
+			}
+			v.notes = append(v.notes, &Error{File: v.c.File, Line: line, Key: k, Msg: fmt.Sprintf(format, args...)})
+		}
+		if name == "" {
+			errAt("", "group name must not be empty")
+		} else if note := groupNameNote(name); note != "" {
+			noteAt("", "%s", note)
 		}
 		added := map[string]string{} // lower-case name -> as written
 		for _, list := range []struct {
@@ -229,7 +265,7 @@ func (v *validator) groupsAndACL(groups map[string]*Group, entries []ACLEntry, d
 				case seen[lu]:
 					errAt(list.key, "user %q is listed twice (names compare case-insensitively)", u)
 				case list.key == "remove" && added[lu] != "":
-					errAt(list.key, "user %q is both added and removed; Murmur removes after adding, so leave the name out of add", u)
+					noteAt(list.key, "user %q is both added and removed; Murmur removes after adding, so the user is not a member here", u)
 				}
 				seen[lu] = true
 				if list.key == "add" {
@@ -248,6 +284,13 @@ func (v *validator) groupsAndACL(groups map[string]*Group, entries []ACLEntry, d
 			}
 			v.errs = append(v.errs, &Error{File: v.c.File, Line: line, Key: ed + "." + key, Msg: fmt.Sprintf(format, args...)})
 		}
+		noteAt := func(key, format string, args ...any) {
+			line, ok := e.keyLines[key]
+			if !ok {
+				line = e.Line
+			}
+			v.notes = append(v.notes, &Error{File: v.c.File, Line: line, Key: ed + "." + key, Msg: fmt.Sprintf(format, args...)})
+		}
 		switch {
 		case e.User == "" && e.Group == "":
 			errAt("group", "an ACL entry needs a user or a group (exactly one)")
@@ -258,8 +301,8 @@ func (v *validator) groupsAndACL(groups map[string]*Group, entries []ACLEntry, d
 				errAt("user", "user name %q must not start or end with spaces", e.User)
 			}
 		default:
-			if err := CheckGroupSpec(e.Group); err != nil {
-				errAt("group", "%v", err)
+			if note := GroupSpecNote(e.Group); note != "" {
+				noteAt("group", "%s", note)
 			}
 		}
 		for _, list := range []struct {
@@ -278,9 +321,9 @@ func (v *validator) groupsAndACL(groups map[string]*Group, entries []ACLEntry, d
 			if ro := p & RootOnly; ro != 0 {
 				switch {
 				case !root:
-					errAt(list.key, "%s only takes effect in the root channel: Murmur checks it there, from top-level [[acl]] entries with apply_here = true; move it there", ro)
+					noteAt(list.key, "%s only takes effect in the root channel: Murmur checks it there, from top-level [[acl]] entries with apply_here = true; here it has no effect", ro)
 				case !e.Here():
-					errAt(list.key, "%s only takes effect with apply_here = true (Murmur checks it in the root channel itself)", ro)
+					noteAt(list.key, "%s only takes effect with apply_here = true (Murmur checks it in the root channel itself); here it has no effect", ro)
 				}
 			}
 		}

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"regexp"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -23,9 +24,23 @@ func (c *Config) Validate() error {
 	return joinErrors(v.errs)
 }
 
+// Notes returns what c holds that Murmur accepts (so an edit from a Mumble
+// client can store it) but that probably does not do what it looks like:
+// a group spec that matches nobody, "sub" with words for numbers, a
+// root-only permission where it has no effect, a group no entry can name.
+// Each is an *Error ("file:line: key: note"), sorted by line.
+func (c *Config) Notes() []*Error {
+	v := &validator{c: c}
+	v.groupsAndACL(c.Groups, c.ACL, "", true)
+	v.channels()
+	sort.SliceStable(v.notes, func(i, j int) bool { return v.notes[i].Line < v.notes[j].Line })
+	return v.notes
+}
+
 type validator struct {
-	c    *Config
-	errs []*Error
+	c     *Config
+	errs  []*Error
+	notes []*Error // accepted, as Murmur accepts it, but probably not meant (Notes)
 }
 
 func (v *validator) serverErr(key, format string, args ...any) {

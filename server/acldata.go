@@ -6,7 +6,7 @@ package server
 
 import (
 	"sort"
-	"strings"
+	"unicode/utf8"
 
 	"github.com/plenum-voice/plenum/acl"
 	"github.com/plenum-voice/plenum/conf"
@@ -119,7 +119,7 @@ func (s *Server) userNames(ids []int64) []string {
 
 // handleACL serves the client's ACL editor: a query returns the channel's
 // ACLs and groups as Murmur does; anything else replaces them. Both need
-// Write on the channel or on root.
+// Write on the channel or on its parent (Murmur's msgACL).
 func (s *Server) handleACL(u *user, m *mumblepb.ACL) {
 	// Which user ids exist is asked of the store before taking the lock.
 	var known map[int64]bool
@@ -132,7 +132,7 @@ func (s *Server) handleACL(u *user, m *mumblepb.ACL) {
 	if !ok {
 		return
 	}
-	if !s.may(u, ch, acl.Write) && !s.may(u, s.root, acl.Write) {
+	if !s.may(u, ch, acl.Write) && !(ch.parent != nil && s.may(u, ch.parent, acl.Write)) {
 		s.deny(u, acl.Write, ch)
 		return
 	}
@@ -219,9 +219,9 @@ func (s *Server) setACLLocked(u *user, ch *channel, m *mumblepb.ACL, known map[i
 	}
 	next := &acl.ChannelACL{InheritACL: m.GetInheritAcls(), Groups: map[string]*acl.Group{}}
 	for _, g := range m.Groups {
-		name := g.GetName()
-		if name == "" || strings.ContainsAny(name, "\x00") {
-			continue
+		name := asQtText(g.GetName())
+		if name == "" {
+			continue // the editor never sends it, and the file cannot name it
 		}
 		ng := &acl.Group{Name: name, Inherit: g.GetInherit(), Inheritable: g.GetInheritable(),
 			Add: keepKnown(g.Add, known), Remove: keepKnown(g.Remove, known)}
@@ -242,12 +242,12 @@ func (s *Server) setACLLocked(u *user, ch *channel, m *mumblepb.ACL, known map[i
 			}
 			entry.UserID = int64(e.GetUserId())
 		case e.GetGroup() != "":
-			if conf.CheckGroupSpec(e.GetGroup()) != nil {
-				continue // e.g. "$" with no certificate hash: it could match no one, nor be saved
-			}
-			entry.Group = e.GetGroup()
+			// Kept as sent, like Murmur, however odd: "$" plus an
+			// upper-case hash matches nobody (and everybody with "!"),
+			// "sub,1,x" reads x as 0 (conf.GroupSpecNote).
+			entry.Group = asQtText(e.GetGroup())
 		default:
-			continue
+			continue // neither user nor group: the editor never sends it, and it matches nobody
 		}
 		next.Entries = append(next.Entries, entry)
 	}
@@ -271,6 +271,16 @@ func (s *Server) setACLLocked(u *user, ch *channel, m *mumblepb.ACL, known map[i
 		})
 	}
 	s.channelsChangedLocked()
+}
+
+// asQtText is s as Murmur holds a protobuf string once Qt has decoded it
+// (QString::fromUtf8): bytes that are not valid UTF-8 become U+FFFD, one
+// for each, as the file's writer would write them.
+func asQtText(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	return string([]rune(s))
 }
 
 // enterRestricted reports whether an ACL entry on ch itself denies Enter,

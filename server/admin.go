@@ -54,7 +54,7 @@ func (s *Server) handleUserStats(requester *user, m *mumblepb.UserStats) {
 		for _, cert := range target.conn.tc.ConnectionState().PeerCertificates {
 			out.Certificates = append(out.Certificates, cert.Raw)
 		}
-		out.StrongCertificate = ptr(false)
+		out.StrongCertificate = ptr(target.strong)
 		out.Version = &mumblepb.Version{
 			VersionV1: ptr(control.VersionV1(target.version)),
 			VersionV2: ptr(target.version),

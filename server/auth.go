@@ -67,6 +67,7 @@ func (s *Server) handleAuthenticate(c *conn, m *mumblepb.Authenticate) {
 		return
 	}
 	certHash := c.certHash()
+	strong := s.strongCertificate(c.tc.ConnectionState().PeerCertificates)
 	// The store is asked before taking the lock: it may hash a password.
 	ident, rejectType, reason := s.identify(name, m.GetPassword(), certHash)
 	if rejectType != mumblepb.Reject_None {
@@ -112,6 +113,7 @@ func (s *Server) handleAuthenticate(c *conn, m *mumblepb.Authenticate) {
 
 		name:      ident.name,
 		certHash:  certHash,
+		strong:    strong,
 		version:   version,
 		format:    voice.FormatFor(version),
 		opus:      m.GetOpus(),
@@ -122,6 +124,8 @@ func (s *Server) handleAuthenticate(c *conn, m *mumblepb.Authenticate) {
 		texture: ident.texture,
 		tokens:  append([]string(nil), m.GetTokens()...),
 		targets: make(map[uint32]*mumblepb.VoiceTarget),
+
+		lastPermAsked: -1,
 	}
 	if cv := c.clientVersion; cv != nil {
 		u.release = limitString(cv.GetRelease(), maxReleaseLen)
@@ -179,10 +183,7 @@ func (s *Server) loginLocked(c *conn, u *user, ident identity) {
 	s.users[u.session] = u
 	s.userCount.Store(int32(len(s.users)))
 	s.placeLocked(u, entry)
-	c.send(&mumblepb.PermissionQuery{ChannelId: ptr(entry.id), Permissions: ptr(uint32(s.permissions(u, entry)))})
-	if entry.parent != nil {
-		c.send(&mumblepb.PermissionQuery{ChannelId: ptr(entry.parent.id), Permissions: ptr(uint32(s.permissions(u, entry.parent)))})
-	}
+	s.enteredLocked(u)
 
 	s.broadcastLocked(u.stateMessage(), nil) // publishes first: the new user hears at once
 	for _, other := range s.users {
@@ -196,7 +197,7 @@ func (s *Server) loginLocked(c *conn, u *user, ident identity) {
 	sync := &mumblepb.ServerSync{
 		Session:      ptr(u.session),
 		MaxBandwidth: ptr(uint32(s.cfg().Bandwidth)),
-		Permissions:  ptr(uint64(s.permissions(u, s.root))),
+		Permissions:  ptr(uint64(s.syncPermissions(u))),
 	}
 	if s.cfg().WelcomeText != "" {
 		sync.WelcomeText = ptr(s.cfg().WelcomeText)
@@ -301,6 +302,7 @@ func (s *Server) updateTokens(u *user, tokens []string) {
 	u.tokens = append([]string(nil), tokens...)
 	s.refreshSubjectLocked(u)
 	s.snapDirty = true
+	s.flushPermissionsLocked(u)
 	for _, ch := range s.breadthFirst() {
 		u.conn.send(&mumblepb.ChannelState{ChannelId: ptr(ch.id), CanEnter: ptr(s.may(u, ch, acl.Enter))})
 	}

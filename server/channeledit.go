@@ -393,12 +393,9 @@ func (s *Server) forgetPermissionsLocked() {
 	}
 }
 
-// forgetUserPermissionsLocked drops u's cached permissions and tells u's
-// client to drop its own (after a registration change).
+// forgetUserPermissionsLocked tells u's client to drop the permissions it
+// holds if they changed (after a registration change; the caller has
+// refreshed u's subject, which forgot the server's cached ones).
 func (s *Server) forgetUserPermissionsLocked(u *user) {
-	u.conn.send(&mumblepb.PermissionQuery{
-		ChannelId:   ptr(u.channel.id),
-		Permissions: ptr(uint32(s.permissions(u, u.channel))),
-		Flush:       ptr(true),
-	})
+	s.flushPermissionsLocked(u)
 }

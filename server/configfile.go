@@ -333,7 +333,7 @@ func (s *Server) fileChangedLocked() (bool, error) {
 // becomes.
 func (s *Server) jobConfig(job *writeJob) *conf.Config {
 	cfg := &conf.Config{Server: job.server, File: s.configPath}
-	_, cfg.Groups, cfg.ACL = s.aclToConfigAt(job.rootACL, true)
+	_, cfg.Groups, cfg.ACL = s.aclToConfig(job.rootACL)
 	for _, cc := range job.children {
 		cfg.Channels = append(cfg.Channels, s.channelToConfig(cc))
 	}
@@ -344,39 +344,11 @@ func (s *Server) jobConfig(job *writeJob) *conf.Config {
 func (s *Server) channelToConfig(cc *channelCopy) conf.Channel {
 	ch := conf.Channel{Name: cc.name, Description: cc.description, Position: cc.position, MaxUsers: cc.maxUsers, Links: cc.links}
 	cc.shape.to(&ch)
-	ch.InheritACL, ch.Groups, ch.ACL = s.aclToConfigAt(cc.acl, false)
+	ch.InheritACL, ch.Groups, ch.ACL = s.aclToConfig(cc.acl)
 	for _, child := range cc.children {
 		ch.Children = append(ch.Children, s.channelToConfig(child))
 	}
 	return ch
-}
-
-// aclToConfigAt is aclToConfig with the rules of the file applied: the
-// root-only permissions only count on root with apply_here (Murmur stores
-// them elsewhere and ignores them; the file refuses them).
-func (s *Server) aclToConfigAt(a *acl.ChannelACL, root bool) (*bool, map[string]*conf.Group, []conf.ACLEntry) {
-	inherit, groups, entries := s.aclToConfig(a)
-	kept := entries[:0]
-	for _, e := range entries {
-		if !root || !e.Here() {
-			e.Allow = withoutRootOnly(e.Allow)
-			e.Deny = withoutRootOnly(e.Deny)
-		}
-		if len(e.Allow) > 0 || len(e.Deny) > 0 {
-			kept = append(kept, e)
-		}
-	}
-	return inherit, groups, kept
-}
-
-func withoutRootOnly(names []string) []string {
-	var out []string
-	for _, n := range names {
-		if p, err := acl.ParsePermission(n); err == nil && p&conf.RootOnly == 0 {
-			out = append(out, n)
-		}
-	}
-	return out
 }
 
 // keepFileTemporaries puts the temporary channels defined in the previous

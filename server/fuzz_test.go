@@ -48,6 +48,15 @@ func FuzzHandle(f *testing.F) {
 			{Address: make([]byte, 16), Mask: proto.Uint32(128), Hash: proto.String("ABCDEF")},
 		}},
 		&mumblepb.BanList{Query: proto.Bool(true)}))
+	// The ACL editor may send what Murmur stores however odd: it must be
+	// written back.
+	f.Add(uint8(actorSuperUser), frames(&mumblepb.ACL{ChannelId: proto.Uint32(1), InheritAcls: proto.Bool(false),
+		Groups: []*mumblepb.ACL_ChanGroup{{Name: proto.String("all")}, {Name: proto.String("~x.y\x00\xff"), Add: []uint32{0}, Remove: []uint32{0}}},
+		Acls: []*mumblepb.ACL_ChanACL{
+			{Group: proto.String("!$ABC\xff\n"), Grant: proto.Uint32(0xffffffff)},
+			{Group: proto.String("sub,1,x,y"), ApplyHere: proto.Bool(true)},
+			{UserId: proto.Uint32(0), Deny: proto.Uint32(0x10000)},
+		}}))
 	dir := fuzzDataDir(f)
 	pool := newTCPPool(f)
 	cfg := fuzzConfig()

@@ -181,7 +181,7 @@ func (w *fuzzWorld) join(tb testing.TB, ch *channel, name string, userID int64, 
 		version = control.MakeVersion(1, 5, 735)
 	}
 	u := &user{conn: p.c, name: name, certHash: certHashOf(name), version: version, format: f,
-		opus: true, connected: time.Now(), userID: userID, targets: make(map[uint32]*mumblepb.VoiceTarget)}
+		opus: true, connected: time.Now(), userID: userID, targets: make(map[uint32]*mumblepb.VoiceTarget), lastPermAsked: -1}
 	if err := u.crypt.GenerateKey(); err != nil {
 		tb.Fatal(err)
 	}

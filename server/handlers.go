@@ -222,10 +222,7 @@ func (s *Server) enterLocked(target *user, dest *channel, out *mumblepb.UserStat
 	if target.suppress != wasSuppressed {
 		out.Suppress = ptr(target.suppress)
 	}
-	target.conn.send(&mumblepb.PermissionQuery{ChannelId: ptr(dest.id), Permissions: ptr(uint32(s.permissions(target, dest)))})
-	if dest.parent != nil {
-		target.conn.send(&mumblepb.PermissionQuery{ChannelId: ptr(dest.parent.id), Permissions: ptr(uint32(s.permissions(target, dest.parent)))})
-	}
+	s.enteredLocked(target)
 	return left
 }
 
@@ -357,7 +354,7 @@ func (s *Server) handlePermissionQuery(u *user, m *mumblepb.PermissionQuery) {
 	if !ok {
 		return
 	}
-	u.conn.send(&mumblepb.PermissionQuery{ChannelId: ptr(ch.id), Permissions: ptr(uint32(s.permissions(u, ch)))})
+	s.sendPermissionLocked(u, ch, true)
 }
 
 // permissionsChangedLocked follows a change that can alter anyone's
@@ -379,11 +376,7 @@ func (s *Server) permissionsChangedLocked() {
 		s.broadcastLocked(m, nil)
 	}
 	for _, u := range s.users {
-		u.conn.send(&mumblepb.PermissionQuery{
-			ChannelId:   ptr(u.channel.id),
-			Permissions: ptr(uint32(s.permissions(u, u.channel))),
-			Flush:       ptr(true),
-		})
+		s.flushPermissionsLocked(u)
 	}
 }
 

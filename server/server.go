@@ -13,6 +13,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -54,6 +55,10 @@ type Options struct {
 	DataDir     string       // overrides Config.Server.DataDir when set
 	Logger      *slog.Logger // nil means slog.Default()
 	Policy      acl.Policy   // nil means the channels' ACLs (Murmur's engine); tests may override
+	// TrustedRoots are the CAs a client certificate must chain to for its
+	// user to be in the "strong" group (strong.go); nil means the
+	// system's. The server's own certificate is trusted as well.
+	TrustedRoots *x509.CertPool
 	// ConfigFile is where edits made from clients are written back and
 	// which is watched for changes. Empty means Config.File, or
 	// DefaultConfigFile in the data directory for the embedded default.
@@ -92,6 +97,10 @@ type Server struct {
 	cert              atomic.Pointer[tls.Certificate]
 	certFile, keyFile string
 	certMu            sync.Mutex
+	// What client certificates are verified against for the "strong"
+	// group (strong.go), rebuilt when the certificate changes.
+	trustedRoots *x509.CertPool
+	trust        atomic.Pointer[trustStore]
 
 	tcp      *net.TCPListener
 	udpSocks []*udpSocket // one per reader, all on the listening port
@@ -222,6 +231,7 @@ func New(opts Options) (*Server, error) {
 
 	s.tlsConfig.GetCertificate = s.getCertificate
 	s.cert.Store(&cert)
+	s.trustedRoots = opts.TrustedRoots
 	s.certFile, s.keyFile = certFiles(sc.Certificate, sc.Key, sc.DataDir)
 	s.settings.Store(&sc)
 	// What the log may say about people: see logprivacy.go.

@@ -27,6 +27,7 @@ type user struct {
 	// Immutable after authentication.
 	name      string
 	certHash  string
+	strong    bool // in the "strong" group: no certificate, or one that verifies (strong.go)
 	version   uint64
 	format    voice.Format
 	release   string
@@ -55,6 +56,10 @@ type user struct {
 	listening      map[*channel]float32 // channels listened to, with the volume factor
 	subject        *acl.Subject         // replaced, never mutated
 	clientStats    *mumblepb.Ping       // the client's own numbers from its last Ping
+	// What the client was told of its permissions (permquery.go): the
+	// value per channel, and the channel it last asked about (-1: none).
+	permSent      map[uint32]acl.Permission
+	lastPermAsked int64
 
 	// Voice path. The encrypt and decrypt halves of the CryptState are
 	// guarded separately so forwarding to a user never waits for a decrypt
@@ -95,6 +100,7 @@ func (u *user) refreshSubject() {
 		UserID:   u.userID,
 		Name:     u.name,
 		CertHash: u.certHash,
+		Strong:   u.strong,
 		Tokens:   u.tokens,
 		Channel:  u.channel.id,
 	}

@@ -24,7 +24,9 @@ func runCheck(args []string, stdout io.Writer) error {
 
 Validates FILE and prints the channel tree it describes, with the channel
 ids the server will use: those recorded in the data directory's database
-(it is only read), or, without one, the ids a first start gives.`)
+(it is only read), or, without one, the ids a first start gives; then
+notes on ACL entries and groups that Murmur accepts but that do not do
+what they look like.`)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -43,6 +45,14 @@ ids the server will use: those recorded in the data directory's database
 		dir = cfg.Server.DataDir
 	}
 	printTree(stdout, cfg, numberChannels(cfg, filepath.Join(dir, "plenum.db")))
+	// Accepted, as Murmur accepts them from its ACL editor, but probably
+	// not what the author meant.
+	if notes := cfg.Notes(); len(notes) > 0 {
+		fmt.Fprintln(stdout)
+		for _, n := range notes {
+			fmt.Fprintln(stdout, "note:", n)
+		}
+	}
 	return nil
 }
 

@@ -16,7 +16,7 @@ import (
 	"github.com/plenum-voice/plenum/store"
 )
 
-const aclUsage = `usage: plenum acl explain [-config FILE] [-data DIR] [-in CHANNEL] [-token T]... [-cert HASH] USER PERMISSION CHANNEL
+const aclUsage = `usage: plenum acl explain [-config FILE] [-data DIR] [-in CHANNEL] [-token T]... [-cert HASH] [-strong=BOOL] USER PERMISSION CHANNEL
 
 Explains why USER may or may not do PERMISSION in CHANNEL, listing the ACL
 entries and group memberships that decided it, as the server computes it.
@@ -55,6 +55,8 @@ func runExplain(args []string, stdout, stderr io.Writer) error {
 	dataDir := fs.String("data", "", "data `directory` holding plenum.db (overrides the config)")
 	in := fs.String("in", "", "the `channel` the user is in (default: CHANNEL); matters for in/out/sub groups")
 	cert := fs.String("cert", "", "the user's certificate `hash` (40 hex digits; default: a registered user's own)")
+	strong := fs.Bool("strong", false, "whether the user's certificate verifies against a trusted CA (the \"strong\" group);\n"+
+		"default: true without a certificate, false with one (Mumble's own certificates are self-signed)")
 	var tokens tokenFlags
 	fs.Var(&tokens, "token", "an access `token` the user has (repeatable)")
 	fs.Usage = func() {
@@ -148,6 +150,11 @@ func runExplain(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "strong" {
+			subject.Strong = *strong
+		}
+	})
 	notes = append(notes, unresolvedNotes(unresolved, subject)...)
 
 	for i, p := range perms {
@@ -234,6 +241,9 @@ func explainSubject(users userDirectory, name, cert string, tokens []string, whe
 	default:
 		return nil, err
 	}
+	// As on the server: without a certificate the user is strong; with
+	// one, the usual self-signed one, not (-strong says otherwise).
+	s.Strong = s.CertHash == ""
 	return s, nil
 }
 

@@ -170,6 +170,35 @@ func TestExplainWithoutDatabase(t *testing.T) {
 	wantLines(t, out, "SuperUser MAY Write in Lobby")
 }
 
+// TestExplainStrong: without a certificate a user is in "strong", with one
+// (Mumble's own are self-signed) not, unless -strong says it verifies.
+func TestExplainStrong(t *testing.T) {
+	cfgPath, data := plenaryFixture(t, nil)
+	cfg, err := conf.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ACL = append(cfg.ACL, conf.ACLEntry{Group: "strong", Allow: []string{"MakeChannel"}})
+	if err := conf.WriteFile(cfgPath, cfg); err != nil {
+		t.Fatal(err)
+	}
+	hash := strings.Repeat("ab", 20)
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"visitor"}, []string{"visitor MAY MakeChannel in the root channel", "no certificate, which counts as strong"}},
+		{[]string{"-cert", hash, "visitor"}, []string{"visitor MAY NOT MakeChannel in the root channel", "certificate does not verify against the trusted CAs"}},
+		{[]string{"-cert", hash, "-strong", "visitor"}, []string{"visitor MAY MakeChannel in the root channel", "certificate verifies against the trusted CAs"}},
+		{[]string{"delegate-farid"}, []string{"delegate-farid MAY NOT MakeChannel in the root channel"}},
+		{[]string{"-strong=false", "visitor"}, []string{"visitor MAY NOT MakeChannel in the root channel"}},
+	} {
+		args := append([]string{"-config", cfgPath, "-data", data}, tc.args...)
+		out := explainOut(t, append(args, "MakeChannel", "/")...)
+		wantLines(t, out, tc.want[0], tc.want[1:]...)
+	}
+}
+
 func TestExplainFlagsAnywhere(t *testing.T) {
 	cfg, data := plenaryFixture(t, nil)
 	out := explainOut(t, "visitor", "-config", cfg, "Enter", "Plenary", "-data", data, "-token", "a", "-token", "b")
@@ -225,6 +254,13 @@ func TestExplainMatchesServer(t *testing.T) {
 	cfg, err := conf.Load(cfgPath)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The strong group: the visitor has no certificate and is in it,
+	// delegate-farid's self-signed certificate is not.
+	for i := range cfg.Channels {
+		if cfg.Channels[i].Name == "Lobby" {
+			cfg.Channels[i].ACL = append(cfg.Channels[i].ACL, conf.ACLEntry{Group: "strong", Allow: []string{"MakeChannel"}})
+		}
 	}
 	srv, err := server.New(server.Options{
 		Config: cfg, Listen: "127.0.0.1:0", AdminListen: server.NoAdmin, DataDir: data,

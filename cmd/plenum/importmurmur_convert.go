@@ -451,9 +451,14 @@ func convertACL(c *murmurChannel, path string, root bool, names map[int64]string
 			e.User = n
 			where += fmt.Sprintf(" (user %q)", n)
 		} else {
-			if err := conf.CheckGroupSpec(a.group); err != nil {
-				r.warnf("%s left out: %v", where, err)
+			if a.group == "" {
+				r.warnf("%s left out: it names neither a user nor a group, so it matches nobody", where)
 				continue
+			}
+			// Kept as Murmur evaluates it, even when it looks like a
+			// mistake: "!$ABC..." matches everybody.
+			if note := conf.GroupSpecNote(a.group); note != "" {
+				r.warnf("%s kept: %s", where, note)
 			}
 			e.Group = a.group
 			where += fmt.Sprintf(" (group %q)", a.group)

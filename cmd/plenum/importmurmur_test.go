@@ -388,9 +388,11 @@ func TestImportMurmurEdgeCases(t *testing.T) {
 			(1, 1, 1, 2, NULL, 1, 0, %d, %d),
 			(1, 1, 2, NULL, 'admin', 1, 1, %d, 0),
 			(1, 1, 3, NULL, 'auth', 1, 1, %d, 0),
-			(1, 1, 4, 3, NULL, 1, 1, %d, 0)`,
+			(1, 1, 4, 3, NULL, 1, 1, %d, 0),
+			(1, 1, 5, NULL, '!$%s', 1, 1, 0, %d)`,
 			all, uint32(acl.Enter|acl.Register), uint32(acl.Speak|acl.MuteDeafen), uint32(acl.Whisper),
-			uint32(acl.Kick|acl.Ban|acl.Move)|uint32(acl.Cached), uint32(acl.Kick), uint32(acl.Move)),
+			uint32(acl.Kick|acl.Ban|acl.Move)|uint32(acl.Cached), uint32(acl.Kick), uint32(acl.Move),
+			strings.ToUpper(carol), uint32(acl.Enter)),
 		`INSERT INTO bans VALUES
 			(1, X'00000000000000000000FFFFC6336400', 120, 'troll', '', 'flooding', '2024-03-01T10:00:00', 0),
 			(1, NULL, 0, 'old', '`+bob+`', 'expired', '2020-01-01T00:00:00', 60),
@@ -451,13 +453,18 @@ func TestImportMurmurEdgeCases(t *testing.T) {
 
 	// ACL: root entries keep their root-only bits only with apply_here;
 	// Hall's user entry names carol, Kick|Ban are masked, the Kick-only
-	// entry disappears and dave's entry (no certificate) is left out.
+	// entry disappears and dave's entry (no certificate) is left out. The
+	// entry for an upper-case hash is kept: negated, Murmur matches
+	// everybody with it.
 	rootAllow := func(i int) acl.Permission { a, _ := cfg.ACL[i].Permissions(); return a }
 	if len(cfg.ACL) != 2 || rootAllow(0) != acl.All || rootAllow(1) != acl.Enter {
 		t.Errorf("root ACL %+v", cfg.ACL)
 	}
-	if len(hall.ACL) != 2 {
+	if len(hall.ACL) != 3 {
 		t.Fatalf("Hall ACL %+v", hall.ACL)
+	}
+	if e := hall.ACL[2]; e.Group != "!$"+strings.ToUpper(carol) || !slices.Equal(e.Deny, []string{"Enter"}) {
+		t.Errorf("Hall entry for an upper-case hash %+v", e)
 	}
 	if e := hall.ACL[0]; e.User != "carol" || e.Subs() || !slices.Equal(e.Allow, []string{"Speak", "MuteDeafen"}) || !slices.Equal(e.Deny, []string{"Whisper"}) {
 		t.Errorf("Hall user entry %+v", e)
@@ -473,6 +480,7 @@ func TestImportMurmurEdgeCases(t *testing.T) {
 		"bans: 1 imported, 1 expired and left out, 1 invalid",
 		"1 imported ban(s) keep the name or certificate hash Murmur recorded",
 		"Kick|Ban left out",
+		`kept: group "!$` + strings.ToUpper(carol) + `": a certificate hash is 40 lowercase hex digits`,
 		"certrequired",
 		"bonjour",
 		"1 channel(s) are not reachable", // the orphan

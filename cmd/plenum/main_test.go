@@ -23,6 +23,28 @@ func TestCheckPrintsTree(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
 	}
+	if strings.Contains(out.String(), "note:") {
+		t.Errorf("notes on the default configuration:\n%s", out.String())
+	}
+}
+
+func TestCheckNotesWhatMurmurReadsOddly(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "p.toml")
+	os.WriteFile(path, []byte("[[acl]]\ngroup = \"sub,1,x\"\nallow = [\"Move\"]\n\n[[channel]]\nname = \"A\"\n[[channel.acl]]\n"+
+		"group = \"!$0123456789ABCDEF0123456789ABCDEF01234567\"\nallow = [\"Kick\"]\n"), 0o644)
+	var out bytes.Buffer
+	if err := runCheck([]string{path}, &out); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"note: " + path + `:2: acl[0].group: group "sub,1,x": "x" is not an integer (sub,a,b,c takes numbers); Murmur accepts it and reads it as 0`,
+		"note: " + path + ":8: channel[0].acl[0].group: group \"!$0123456789ABCDEF0123456789ABCDEF01234567\": a certificate hash is 40 lowercase hex digits",
+		"note: " + path + ":9: channel[0].acl[0].allow: Kick only takes effect in the root channel",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
 }
 
 // TestCheckPrintsTheServersIDs: with a data directory, check prints the
