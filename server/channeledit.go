@@ -7,6 +7,7 @@ package server
 import (
 	"github.com/plenum-voice/plenum/acl"
 	"github.com/plenum-voice/plenum/proto/mumblepb"
+	"slices"
 )
 
 // Murmur's defaults for channelnestinglimit and channelcountlimit.
@@ -207,6 +208,11 @@ func (s *Server) editChannelLocked(u *user, m *mumblepb.ChannelState, ch, parent
 	}
 	var add, remove []*channel
 	if len(m.LinksAdd) > 0 || len(m.LinksRemove) > 0 {
+		if ch == s.root || slices.Contains(m.LinksAdd, s.root.id) {
+			u.conn.send(&mumblepb.PermissionDenied{Type: mumblepb.PermissionDenied_Text.Enum(),
+				Reason: ptr("The root channel cannot be linked on this server: its links could not be kept in the configuration file.")})
+			return
+		}
 		if !s.may(u, ch, acl.LinkChannel) {
 			s.deny(u, acl.LinkChannel, ch)
 			return
