@@ -339,6 +339,12 @@ func (s *Server) removeChannelLocked(ch *channel) {
 
 	s.dropListenersLocked(ch)
 	s.dropShapeLocked(ch)
+	if ch == s.defaultChannel {
+		// As in Murmur, newcomers then start in the root channel; the
+		// file's default_channel follows (queueConfigLocked).
+		s.defaultChannel = s.root
+		s.log.Warn("the default channel was removed; newcomers start in the root channel", "channel", ch.id)
+	}
 	ch.parent.removeChild(ch)
 	delete(s.channels, ch.id)
 	id := ch.id

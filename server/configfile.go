@@ -109,8 +109,12 @@ func (s *Server) queueConfigLocked() {
 	// The [server] section is the file's own, not the settings in force:
 	// those include command-line overrides (-listen, -data, -admin-listen)
 	// and leave out edits that wait for a restart.
+	// default_channel follows its channel through renames, moves and
+	// its removal (then it is the root, "").
+	server := s.config.Server
+	server.DefaultChannel = paths[s.defaultChannel]
 	s.nextWrite = &writeJob{
-		server: s.config.Server, rootACL: s.root.acl, children: copyOf(s.root).children, keep: s.config,
+		server: server, rootACL: s.root.acl, children: copyOf(s.root).children, keep: s.config,
 		gen: s.configGen, ticket: s.nextTicket, editors: s.nextEditors,
 	}
 	s.wakeWriterLocked()

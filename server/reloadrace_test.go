@@ -168,3 +168,31 @@ func TestACLEditorHasItsOwnRateLimit(t *testing.T) {
 		t.Errorf("%d ACL answers, want 5 (the burst)", n)
 	}
 }
+
+// TestDefaultChannelFollowsItsChannel: default_channel in the file follows
+// the channel when a client renames it, and falls back to the root when a
+// client removes it, as Murmur's newcomers then start in the root. Before,
+// the file kept the old path, and every later write of it failed.
+func TestDefaultChannelFollowsItsChannel(t *testing.T) {
+	s, path := startFileServer(t, conf.DefaultTOML(), grantAll{})
+	admin := s.join(t, "admin", withCert(t))
+	lobby := admin.channelID("Lobby")
+	admin.Send(&mumblepb.ChannelState{ChannelId: proto.Uint32(lobby), Name: proto.String("Foyer")})
+	waitFile(t, path, "the renamed default channel", func(c *conf.Config) bool {
+		return c.Server.DefaultChannel == "Foyer" && c.Lookup("Foyer") != nil
+	})
+	if got := s.join(t, "newcomer", nil); got.Users()[got.Session()].GetChannelId() != lobby {
+		t.Errorf("a newcomer starts in channel %d, want the renamed default %d", got.Users()[got.Session()].GetChannelId(), lobby)
+	}
+
+	admin.Send(&mumblepb.ChannelRemove{ChannelId: proto.Uint32(lobby)})
+	waitFile(t, path, "the default channel gone", func(c *conf.Config) bool {
+		return c.Server.DefaultChannel == "" && c.Lookup("Foyer") == nil
+	})
+	if got := s.join(t, "latecomer", nil); got.Users()[got.Session()].GetChannelId() != 0 {
+		t.Errorf("after the default channel was removed a newcomer starts in channel %d, want the root", got.Users()[got.Session()].GetChannelId())
+	}
+	// Later edits are written again.
+	admin.Send(&mumblepb.ChannelState{Parent: proto.Uint32(0), Name: proto.String("Later")})
+	waitFile(t, path, "a later edit", func(c *conf.Config) bool { return c.Lookup("Later") != nil })
+}
