@@ -4,7 +4,9 @@ import (
 	"crypto/sha1"
 	"crypto/tls"
 	"encoding/hex"
+	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -261,4 +263,35 @@ func TestFullChannelRefusesAllButWriters(t *testing.T) {
 		return false
 	})
 	chair.moveTo("Overflow", a) // Write on the channel ignores the limit, as in Murmur
+}
+
+// TestACLEditorHasItsOwnRateLimit: a user who has just used up Murmur's
+// message limit by chatting still opens the ACL editor, and an editor
+// over its own limit is told instead of waiting for an answer.
+func TestACLEditorHasItsOwnRateLimit(t *testing.T) {
+	s := startAdminServer(t)
+	admin := s.join(t, "admin", withCert(t))
+	for i := range 8 { // over the burst of 5
+		admin.Send(&mumblepb.TextMessage{ChannelId: []uint32{0}, Message: proto.String(fmt.Sprint("line ", i))})
+	}
+	query := &mumblepb.ACL{ChannelId: proto.Uint32(0), Query: proto.Bool(true)}
+	admin.Send(query)
+	admin.waitFor("the ACL editor's answer after a burst of chat", func(*client.Client) bool {
+		return len(messagesOf[*mumblepb.ACL](admin)) == 1
+	})
+	for range 5 { // four more fit in the editor's burst, the fifth does not
+		admin.Send(query)
+	}
+	admin.waitFor("the refusal of the sixth query", func(*client.Client) bool {
+		for _, d := range messagesOf[*mumblepb.PermissionDenied](admin) {
+			if strings.Contains(d.GetReason(), "Too many ACL requests") {
+				return true
+			}
+		}
+		return false
+	})
+	syncControl(t, admin)
+	if n := len(messagesOf[*mumblepb.ACL](admin)); n != 5 {
+		t.Errorf("%d ACL answers, want 5 (the burst)", n)
+	}
 }
