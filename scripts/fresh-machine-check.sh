@@ -30,10 +30,9 @@
 #
 # Environment: MIRROR (default: the host's Debian mirror), FRESH_CACHE,
 # GO_ROOT (the Go to copy, default /usr/local/go). Certificate authorities
-# the host's administrator added (files in /usr/local/share/ca-certificates,
-# and certificates put straight into /etc/ssl/certs rather than linked there
-# by ca-certificates) are trusted inside too: on a network whose HTTPS goes
-# through an inspecting proxy nothing could be downloaded without them.
+# the host's administrator added (in /usr/local/share/ca-certificates) are
+# trusted inside too: on a network whose HTTPS goes through an inspecting
+# proxy, nothing could be downloaded without them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
@@ -133,11 +132,12 @@ EOF
 	remove_tree "$build"
 }
 
-# local_cas prints the CA certificates the host's administrator added.
+# local_cas prints the CA certificates the host's administrator added
+# (Debian's place for them).
 local_cas() {
 	local f
-	for f in /usr/local/share/ca-certificates/*.crt /usr/local/share/ca-certificates/*/*.crt /etc/ssl/certs/*.pem /etc/ssl/certs/*.crt; do
-		[[ -f $f && ! -L $f && $f != /etc/ssl/certs/ca-certificates.crt ]] && echo "$f"
+	for f in /usr/local/share/ca-certificates/*.crt /usr/local/share/ca-certificates/*/*.crt; do
+		[[ -f $f ]] && echo "$f"
 	done
 	return 0
 }
@@ -162,7 +162,7 @@ prepare() {
 		log "trusting the host's local CA $ca inside too"
 		n=$((n + 1))
 	done < <(local_cas)
-	((n == 0)) || chroot "$ROOT" update-ca-certificates >/dev/null
+	((n == 0)) || chroot "$ROOT" update-ca-certificates >/dev/null 2>&1 || die "update-ca-certificates failed in $ROOT"
 	[[ -x $GO_ROOT/bin/go ]] || die "no Go in $GO_ROOT (set GO_ROOT)"
 	cp -a "$GO_ROOT" "$ROOT/usr/local/go"
 	COMMIT=$(git -C "$REPO" rev-parse HEAD)
@@ -215,6 +215,7 @@ time_server() {
 	local port start pid out
 	port=$(free_port)
 	out=$ROOT/root/run.log
+	: >"$out"
 	start=$(date +%s.%N)
 	# Its own process group, so that stopping it stops a build under way too.
 	setsid chroot "$ROOT" "${CHROOT_ENV[@]}" /bin/bash -c "cd /root/plenum && exec scripts/run -listen 127.0.0.1:$port" >"$out" 2>&1 &
@@ -248,7 +249,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 prepare
 mount_binds
-log "fresh Debian $(cat "$ROOT/etc/debian_version") minbase in $ROOT with git, ca-certificates, $("$ROOT/usr/local/go/bin/go" version | cut -d' ' -f3) and Plenum at $(git -C "$REPO" rev-parse --short HEAD)"
+log "fresh Debian $(cat "$ROOT/etc/debian_version") minbase in $ROOT with git, ca-certificates, $("$ROOT/usr/local/go/bin/go" version | cut -d' ' -f3) and Plenum at ${COMMIT:0:10}"
 log "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 
 START=$(date +%s.%N)
