@@ -207,6 +207,14 @@ in_chroot() {
 	chroot "$ROOT" "${CHROOT_ENV[@]}" /bin/bash -c "cd /root/plenum && $1"
 }
 
+# shown prefixes each line read with the seconds since the check started.
+shown() {
+	local line
+	while IFS= read -r line; do
+		printf '  %5ds | %s\n' $((SECONDS - T0)) "$line" >&2
+	done
+}
+
 minutes() { awk -v s="$1" -v e="$2" 'BEGIN { printf "%.1f", (e - s) / 60 }'; }
 
 # time_server prints the minutes from now until scripts/run in the chroot
@@ -220,7 +228,7 @@ time_server() {
 	# Its own process group, so that stopping it stops a build under way too.
 	setsid chroot "$ROOT" "${CHROOT_ENV[@]}" /bin/bash -c "cd /root/plenum && exec scripts/run -listen 127.0.0.1:$port" >"$out" 2>&1 &
 	pid=$!
-	tail -n +1 -f --pid="$pid" "$out" | sed 's/^/    | /' >&2 &
+	tail -n +1 -f --pid="$pid" "$out" | shown &
 	TAIL_PID=$!
 	while ! grep -q 'plenum listening' "$out"; do
 		kill -0 "$pid" 2>/dev/null || die "scripts/run ended before plenum listened"
@@ -253,6 +261,7 @@ log "fresh Debian $(cat "$ROOT/etc/debian_version") minbase in $ROOT with git, c
 log "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 
 START=$(date +%s.%N)
+T0=$SECONDS
 log "scripts/run, until plenum listening:"
 time_server
 log "scripts/run: plenum listening after $RUN_MINUTES min"
@@ -261,8 +270,9 @@ log "scripts/run: plenum listening after $RUN_MINUTES min"
 if [[ -z $RUN_ONLY ]]; then
 	log "scripts/test:"
 	TEST_START=$(date +%s.%N)
+T0=$SECONDS
 	status=0
-	in_chroot 'scripts/test' 2>&1 | sed 's/^/    | /' >&2 || status=$?
+	in_chroot 'scripts/test' 2>&1 | shown || status=$?
 	END=$(date +%s.%N)
 	((status == 0)) || die "scripts/test failed after $(minutes "$TEST_START" "$END") min (load now $(cut -d' ' -f1-3 /proc/loadavg))"
 	check_not_at_boot
