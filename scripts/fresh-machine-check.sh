@@ -207,11 +207,12 @@ in_chroot() {
 	chroot "$ROOT" "${CHROOT_ENV[@]}" /bin/bash -c "cd /root/plenum && $1"
 }
 
-# shown prefixes each line read with the seconds since the check started.
+# shown shows each line it reads as it comes, after the seconds since the
+# first one, so that one sees how long each stage took.
 shown() {
-	local line
+	local line start=$SECONDS
 	while IFS= read -r line; do
-		printf '  %5ds | %s\n' $((SECONDS - T0)) "$line" >&2
+		printf '  %5ds | %s\n' $((SECONDS - start)) "$line" >&2
 	done
 }
 
@@ -261,7 +262,6 @@ log "fresh Debian $(cat "$ROOT/etc/debian_version") minbase in $ROOT with git, c
 log "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 
 START=$(date +%s.%N)
-T0=$SECONDS
 log "scripts/run, until plenum listening:"
 time_server
 log "scripts/run: plenum listening after $RUN_MINUTES min"
@@ -270,7 +270,6 @@ log "scripts/run: plenum listening after $RUN_MINUTES min"
 if [[ -z $RUN_ONLY ]]; then
 	log "scripts/test:"
 	TEST_START=$(date +%s.%N)
-T0=$SECONDS
 	status=0
 	in_chroot 'scripts/test' 2>&1 | shown || status=$?
 	END=$(date +%s.%N)
