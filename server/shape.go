@@ -110,9 +110,9 @@ type shaper struct {
 	mu       sync.Mutex
 	speakers map[uint32]*speaker // by session; entries are reused
 	free     []*speaker
+	tick     uint64 // written by Tick under mu; Tick reads it without
 
 	// Tick goroutine only.
-	tick       uint64
 	order      []*speaker // speakers, loudest first, rebuilt every tick
 	out        voice.Audio
 	pcm        []int16 // decode scratch
@@ -179,8 +179,8 @@ func (sh *shaper) Tick(now time.Time, out Emitter) bool {
 	if sh.stopped.Load() {
 		return false
 	}
-	sh.tick++
 	sh.mu.Lock()
+	sh.tick++ // under mu: a new speaker's lastHeard is read from it in Accept
 	sh.order = sh.order[:0]
 	for _, sp := range sh.speakers {
 		sh.order = append(sh.order, sp)
