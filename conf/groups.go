@@ -344,8 +344,8 @@ func sortedKeys[V any](m map[string]V) []string {
 // into the form the ACL engine evaluates, so that the server and the
 // admin tools read a file the same way. userID resolves a registered user
 // name; a name it cannot resolve is left out, as Murmur skips unknown user
-// ids (the server instead gives a name nobody registered a placeholder
-// id that matches nobody, so that it is kept). It is asked in a fixed order (groups by name, then entries). A
+// ids (the server and acl explain instead give a name nobody registered
+// a placeholder id that matches nobody, so that it is kept). It is asked in a fixed order (groups by name, then entries). A
 // channel that inherits and has no groups or entries has no ACL (nil).
 func ChannelACL(inherit bool, groups map[string]*Group, entries []ACLEntry, userID func(name string) (int64, bool)) *acl.ChannelACL {
 	if len(groups) == 0 && len(entries) == 0 && inherit {
