@@ -7,7 +7,9 @@ type Entry struct {
 	ApplyHere, ApplySubs bool
 	// UserID >= 0 makes the entry one for that registered user; -1 makes it
 	// one for Group. Like Murmur, the engine also evaluates Group when a user
-	// id is set (entries from clients never carry both).
+	// id is set (entries from clients never carry both). -2 and below are
+	// the server's placeholders for names nobody has registered: a user
+	// entry that matches nobody, since subjects are -1 or registered.
 	UserID int64
 	Group  string // group spec, e.g. "admin", "~sub,0,1", "!#token", "$certhash"
 	Allow  Permission
@@ -122,6 +124,9 @@ func evaluate(t ACLTree, s *Subject, channel uint32, ex *Explanation) Permission
 			if !match {
 				if ex != nil && e.UserID != -1 && e.Group == "" {
 					reason = "the entry is for user id " + strconv.FormatInt(e.UserID, 10)
+					if e.UserID <= -2 {
+						reason = "the entry is for a name nobody has registered (user " + strconv.FormatInt(e.UserID, 10) + ")"
+					}
 				}
 				if ex != nil && (e.Allow|e.Deny)&(ex.Asked|Traverse|Write) != 0 {
 					ex.add(Step{Kind: StepEntry, Channel: ch, Index: i, Entry: *e, Why: reason,

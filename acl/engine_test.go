@@ -2,6 +2,7 @@ package acl
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -175,6 +176,45 @@ func TestPermissionsEvaluation(t *testing.T) {
 			map[uint32]*ChannelACL{0: ents(usr(0, true, true, 0, All))},
 			regIn(0, 1), 1, SuperUserPermissions},
 	})
+}
+
+// TestUnregisteredNamesMatchNobody: the server gives a name nobody has
+// registered a user id of -2 or below (a placeholder); entries and group
+// members with such an id match no one, registered or not, whatever
+// their session, and a negated group then matches everyone.
+func TestUnregisteredNamesMatchNobody(t *testing.T) {
+	chairs := func(members ...int64) map[string]*Group {
+		return map[string]*Group{"chairs": {Name: "chairs", Inherit: true, Inheritable: true, Add: members}}
+	}
+	var cases []permCase
+	for _, s := range []struct {
+		who string
+		s   *Subject
+	}{
+		{"unregistered", anonIn(1)},
+		{"unregistered in session 2", &Subject{Session: 2, UserID: -1, Channel: 1}},
+		{"registered", regIn(7, 1)},
+	} {
+		cases = append(cases,
+			permCase{"user entry for a placeholder, " + s.who,
+				map[uint32]*ChannelACL{0: ents(usr(-2, true, true, MuteDeafen, 0), usr(-3, true, true, Move, 0))},
+				s.s, 1, DefaultGrant},
+			permCase{"group member placeholder, " + s.who,
+				map[uint32]*ChannelACL{0: {InheritACL: true, Groups: chairs(-2, -3),
+					Entries: []Entry{grp("chairs", true, true, MuteDeafen, 0), grp("!chairs", true, true, Move, 0)}}},
+				s.s, 1, DefaultGrant | Move},
+		)
+	}
+	cases = append(cases, permCase{"a placeholder beside a registered member",
+		map[uint32]*ChannelACL{0: {InheritACL: true, Groups: chairs(-2, 7), Entries: []Entry{grp("chairs", true, true, MuteDeafen, 0)}}},
+		regIn(7, 1), 1, DefaultGrant | MuteDeafen})
+	runPermCases(t, cases)
+
+	// Explain says why such an entry does not match.
+	ex := Explain(newTree(cases[0].acls), anonIn(1), 1, MuteDeafen).String()
+	if want := "(user -2, here+subs, allow MuteDeafen, deny None): does not match: the entry is for a name nobody has registered (user -2)"; !strings.Contains(ex, want) {
+		t.Errorf("the explanation lacks %q:\n%s", want, ex)
+	}
 }
 
 func TestTraverseAndWrite(t *testing.T) {

@@ -156,7 +156,7 @@ func rootSuffix(ch uint32) string {
 
 func entrySummary(e Entry) string {
 	var who string
-	if e.UserID >= 0 {
+	if e.UserID != -1 {
 		who = fmt.Sprintf("user %d", e.UserID)
 	} else {
 		who = "@" + e.Group

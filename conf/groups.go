@@ -12,7 +12,8 @@ import (
 // Group is a channel group as Murmur keeps it: [groups.NAME] for the root
 // channel, [channel.groups.NAME] for a channel. Members are registered user
 // names; the server resolves them against its user database (names compare
-// case-insensitively, as Murmur's logins do).
+// case-insensitively, as Murmur's logins do). A name nobody has registered
+// matches nobody until someone registers under it, and stays in the file.
 //
 // Membership is resolved from the channel an ACL entry is evaluated in
 // upwards: a group of the same name on a parent channel counts only if it is
@@ -343,7 +344,8 @@ func sortedKeys[V any](m map[string]V) []string {
 // into the form the ACL engine evaluates, so that the server and the
 // admin tools read a file the same way. userID resolves a registered user
 // name; a name it cannot resolve is left out, as Murmur skips unknown user
-// ids. It is asked in a fixed order (groups by name, then entries). A
+// ids (the server and acl explain instead give a name nobody registered
+// a placeholder id that matches nobody, so that it is kept). It is asked in a fixed order (groups by name, then entries). A
 // channel that inherits and has no groups or entries has no ACL (nil).
 func ChannelACL(inherit bool, groups map[string]*Group, entries []ACLEntry, userID func(name string) (int64, bool)) *acl.ChannelACL {
 	if len(groups) == 0 && len(entries) == 0 && inherit {

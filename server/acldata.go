@@ -5,12 +5,14 @@ package server
 // cache, edited by the Mumble client's ACL editor.
 
 import (
+	"errors"
 	"sort"
 	"unicode/utf8"
 
 	"github.com/plenum-voice/plenum/acl"
 	"github.com/plenum-voice/plenum/conf"
 	"github.com/plenum-voice/plenum/proto/mumblepb"
+	"github.com/plenum-voice/plenum/store"
 )
 
 // aclPolicy evaluates the channels' ACLs with Murmur's rules. Its cache is
@@ -47,20 +49,24 @@ func (t serverTree) ChannelName(id uint32) string {
 
 // aclFromConfig converts a channel's groups and entries from the file into
 // the engine's form (conf.ChannelACL), resolving user names against the
-// store; unknown names are reported and skipped.
+// store; a name nobody registered gets its placeholder (names.go).
 func (s *Server) aclFromConfig(inherit bool, groups map[string]*conf.Group, entries []conf.ACLEntry, where string) *acl.ChannelACL {
 	return conf.ChannelACL(inherit, groups, entries, func(name string) (int64, bool) {
 		u, err := s.store.UserByName(name)
 		if err != nil {
-			s.log.Warn("ACL names an unregistered user; ignored until registered", "channel", where, "user", name)
-			return 0, false
+			if !errors.Is(err, store.ErrNotFound) {
+				s.log.Error("looking up a user the ACL names failed; the name matches nobody for now", "channel", where, "user", name, "err", err)
+			} else {
+				s.log.Warn("ACL names a user who is not registered; the name matches nobody until someone registers under it", "channel", where, "user", name)
+			}
+			return s.names.unregistered(name), true
 		}
 		return u.ID, true
 	})
 }
 
 // aclToConfig converts a channel's ACL back into the file's form, naming
-// users by their registered name.
+// users by their registered name, or by the name a placeholder stands for.
 func (s *Server) aclToConfig(a *acl.ChannelACL) (inherit *bool, groups map[string]*conf.Group, entries []conf.ACLEntry) {
 	if a == nil {
 		return nil, nil, nil
@@ -83,7 +89,7 @@ func (s *Server) aclToConfig(a *acl.ChannelACL) (inherit *bool, groups map[strin
 	}
 	for _, e := range a.Entries {
 		ce := conf.ACLEntry{Group: e.Group, Allow: e.Allow.Names(), Deny: e.Deny.Names()}
-		if e.UserID >= 0 {
+		if e.UserID != -1 {
 			names := s.userNames([]int64{e.UserID})
 			if len(names) == 0 {
 				continue
@@ -101,17 +107,23 @@ func (s *Server) aclToConfig(a *acl.ChannelACL) (inherit *bool, groups map[strin
 	return inherit, groups, entries
 }
 
-// userNames names registered ids, each once; unknown ids are dropped.
+// userNames names user ids, each name once (the file refuses a name
+// listed twice): registered users by their registered name, placeholders
+// and registrations deleted meanwhile by the name in the table; other
+// ids are dropped.
 func (s *Server) userNames(ids []int64) []string {
 	var names []string
-	seen := map[int64]bool{}
+	seen := map[string]bool{}
 	for _, id := range ids {
-		if seen[id] {
-			continue
+		name, ok := s.names.nameOf(id)
+		if id >= 0 {
+			if u, err := s.store.UserByID(id); err == nil {
+				name, ok = u.Name, true
+			}
 		}
-		seen[id] = true
-		if u, err := s.store.UserByID(id); err == nil {
-			names = append(names, u.Name)
+		if ok && !seen[store.NameKey(name)] {
+			seen[store.NameKey(name)] = true
+			names = append(names, name)
 		}
 	}
 	return names
@@ -122,7 +134,7 @@ func (s *Server) userNames(ids []int64) []string {
 // Write on the channel or on its parent (Murmur's msgACL).
 func (s *Server) handleACL(u *user, m *mumblepb.ACL) {
 	// Which user ids exist is asked of the store before taking the lock.
-	var known map[int64]bool
+	var known map[uint32]int64
 	if !m.GetQuery() {
 		known = s.knownIDs(m)
 	}
@@ -152,14 +164,14 @@ func (s *Server) sendACLLocked(u *user, ch *channel) {
 		if own := ch.acl; own != nil {
 			if og, ok := own.Groups[name]; ok {
 				g.Inherit, g.Inheritable = ptr(og.Inherit), ptr(og.Inheritable)
-				g.Add, g.Remove = toU32(og.Add, ids), toU32(og.Remove, ids)
+				g.Add, g.Remove = toWire(og.Add, ids), toWire(og.Remove, ids)
 			}
 		}
 		if ch.parent != nil {
 			if pg, _, found := acl.LookupGroup(t, ch.parent.id, name); found && pg.Inheritable {
 				g.Inherited = ptr(true)
 			}
-			g.InheritedMembers = toU32(acl.Members(t, ch.parent.id, name), ids)
+			g.InheritedMembers = toWire(acl.Members(t, ch.parent.id, name), ids)
 		}
 		reply.Groups = append(reply.Groups, g)
 	}
@@ -168,8 +180,8 @@ func (s *Server) sendACLLocked(u *user, ch *channel) {
 			ApplyHere: ptr(e.ApplyHere), ApplySubs: ptr(e.ApplySubs), Inherited: ptr(e.Inherited),
 			Grant: ptr(uint32(e.Allow)), Deny: ptr(uint32(e.Deny)),
 		}
-		if e.UserID >= 0 {
-			ce.UserId = ptr(uint32(e.UserID))
+		if e.UserID != -1 {
+			ce.UserId = ptr(wireID(e.UserID))
 			ids[e.UserID] = true
 		} else {
 			ce.Group = ptr(e.Group)
@@ -177,24 +189,33 @@ func (s *Server) sendACLLocked(u *user, ch *channel) {
 		reply.Acls = append(reply.Acls, ce)
 	}
 	u.conn.send(reply)
-	// The editor shows names, so it gets every id it needs resolved; the
-	// store is asked once the lock is released.
+	// The editor shows names, so it gets every id it needs resolved, the
+	// placeholders of names nobody registered too; the store is asked
+	// once the lock is released.
 	s.afterUnlock = append(s.afterUnlock, func() {
 		q := &mumblepb.QueryUsers{}
 		for _, id := range sortedIDs(ids) {
-			if ru, err := s.store.UserByID(id); err == nil {
-				q.Ids = append(q.Ids, uint32(id))
-				q.Names = append(q.Names, ru.Name)
+			name, ok := "", false
+			if id <= -2 {
+				name, ok = s.names.nameOf(id)
+			} else if ru, err := s.store.UserByID(id); err == nil {
+				name, ok = ru.Name, true
+			}
+			if ok {
+				q.Ids = append(q.Ids, wireID(id))
+				q.Names = append(q.Names, name)
 			}
 		}
 		u.conn.send(q)
 	})
 }
 
-func toU32(ids []int64, seen map[int64]bool) []uint32 {
+// toWire converts user ids to the ids the client is shown, noting them
+// in seen.
+func toWire(ids []int64, seen map[int64]bool) []uint32 {
 	out := make([]uint32, 0, len(ids))
 	for _, id := range ids {
-		out = append(out, uint32(id))
+		out = append(out, wireID(id))
 		seen[id] = true
 	}
 	return out
@@ -213,7 +234,7 @@ func sortedIDs(set map[int64]bool) []int64 {
 // Murmur does: inherited entries are not sent back by clients, grant and
 // deny are masked to known bits, temporary group members survive, and an
 // editor who would lock themselves out keeps Write on the channel.
-func (s *Server) setACLLocked(u *user, ch *channel, m *mumblepb.ACL, known map[int64]bool) {
+func (s *Server) setACLLocked(u *user, ch *channel, m *mumblepb.ACL, known map[uint32]int64) {
 	if !ch.temporary {
 		s.configEditLocked(u) // a temporary channel's ACL is not saved
 	}
@@ -237,10 +258,11 @@ func (s *Server) setACLLocked(u *user, ch *channel, m *mumblepb.ACL, known map[i
 			Allow: acl.Permission(e.GetGrant()) & acl.All, Deny: acl.Permission(e.GetDeny()) & acl.All}
 		switch {
 		case e.UserId != nil:
-			if !known[int64(e.GetUserId())] {
+			id, ok := known[e.GetUserId()]
+			if !ok {
 				continue
 			}
-			entry.UserID = int64(e.GetUserId())
+			entry.UserID = id
 		case e.GetGroup() != "":
 			// Kept as sent, like Murmur, however odd: "$" plus an
 			// upper-case hash matches nobody (and everybody with "!"),
@@ -251,6 +273,9 @@ func (s *Server) setACLLocked(u *user, ch *channel, m *mumblepb.ACL, known map[i
 		}
 		next.Entries = append(next.Entries, entry)
 	}
+	// A name may have been registered, or a registration deleted, since
+	// the ids were looked up.
+	next = s.names.remap(next, nil)
 	ch.acl = next
 	s.forgetPermissionsLocked()
 	if !s.may(u, ch, acl.Write) && (u.userID >= 0 || u.certHash != "") {
@@ -297,14 +322,23 @@ func enterRestricted(ch *channel) bool {
 	return false
 }
 
-// knownIDs returns which user ids referenced by an ACL message are
-// registered; Murmur ignores the others.
-func (s *Server) knownIDs(m *mumblepb.ACL) map[int64]bool {
-	known := map[int64]bool{}
-	check := func(id uint32) {
-		if _, seen := known[int64(id)]; !seen {
-			_, err := s.store.UserByID(int64(id))
-			known[int64(id)] = err == nil
+// knownIDs maps the user ids an ACL message refers to onto the ids the
+// ACL holds: registered users' ids, and the placeholders of names nobody
+// registered (names.go). Murmur ignores ids it does not know; so do we.
+func (s *Server) knownIDs(m *mumblepb.ACL) map[uint32]int64 {
+	known := map[uint32]int64{}
+	seen := map[uint32]bool{}
+	check := func(w uint32) {
+		if seen[w] {
+			return
+		}
+		seen[w] = true
+		if p, ok := s.names.fromWire(w); ok {
+			known[w] = p
+		} else if _, err := s.store.UserByID(int64(w)); err == nil {
+			known[w] = int64(w)
+		} else if _, deleted := s.names.nameOf(int64(w)); deleted && w > 0 {
+			known[w] = int64(w) // remap gives it its name's placeholder
 		}
 	}
 	for _, g := range m.Groups {
@@ -323,12 +357,12 @@ func (s *Server) knownIDs(m *mumblepb.ACL) map[int64]bool {
 	return known
 }
 
-// keepKnown keeps the ids that known marks as registered.
-func keepKnown(ids []uint32, known map[int64]bool) []int64 {
+// keepKnown keeps the ids that known knows, as the ACL holds them.
+func keepKnown(ids []uint32, known map[uint32]int64) []int64 {
 	var out []int64
-	for _, id := range ids {
-		if known[int64(id)] {
-			out = append(out, int64(id))
+	for _, w := range ids {
+		if id, ok := known[w]; ok && !containsID(out, id) {
+			out = append(out, id)
 		}
 	}
 	return out

@@ -115,14 +115,21 @@ func (s *Server) handleRegister(actor *user, m *mumblepb.UserState) {
 	if err := s.store.SetComment(reg.ID, comment); err != nil {
 		s.log.Warn("saving comment failed", "id", reg.ID, "err", err)
 	}
+	listed := s.names.registered(reg.Name, reg.ID)
 
 	s.mu.Lock()
 	defer s.unlock()
-	if s.users[target.session] != target {
-		return // left meanwhile; the registration stays, as in Murmur
+	online := s.users[target.session] == target // else left meanwhile; the registration stays, as in Murmur
+	if online {
+		target.userID = reg.ID
+		s.refreshSubjectLocked(target)
 	}
-	target.userID = reg.ID
-	s.refreshSubjectLocked(target)
+	if listed {
+		s.remapNamesLocked() // the ACLs named them before they registered
+	}
+	if !online {
+		return
+	}
 	s.forgetUserPermissionsLocked(target)
 	s.broadcastLocked(&mumblepb.UserState{Session: ptr(target.session), Actor: ptr(actor.session), UserId: ptr(uint32(reg.ID))}, nil)
 	s.log.Info("user registered", s.logUser("user", target), "id", reg.ID, s.logUser("by", actor))
@@ -165,12 +172,20 @@ func (s *Server) handleUserList(u *user, m *mumblepb.UserList) {
 		if id == 0 {
 			continue
 		}
+		// The name before the change, for the ACLs that name them.
+		old, lookupErr := s.store.UserByID(id)
 		var err error
 		if e.Name != nil {
 			err = s.store.Rename(id, e.GetName())
+			if err == nil && lookupErr == nil {
+				s.renamedUser(u, id, old.Name, e.GetName())
+			}
 		} else {
 			err = s.store.Delete(id)
 			if err == nil {
+				if lookupErr == nil {
+					s.names.deletedUser(id, old.Name)
+				}
 				s.unregisterOnline(id)
 			}
 		}
@@ -183,8 +198,26 @@ func (s *Server) handleUserList(u *user, m *mumblepb.UserList) {
 	}
 }
 
+// renamedUser follows the rename of registered user id to name in the
+// ACLs: the file names them by the new name (written before anyone is
+// told anything more), and a placeholder of the new name becomes theirs.
+func (s *Server) renamedUser(editor *user, id int64, old, name string) {
+	listed := s.names.renamed(id, old, name)
+	s.mu.Lock()
+	defer s.unlock()
+	if listed {
+		s.remapNamesLocked()
+	}
+	if s.refersToLocked(id) {
+		s.log.Info("a user the ACLs name was renamed; the file follows", "id", id, "user", name)
+		s.configEditLocked(editor)
+		s.channelsChangedLocked()
+	}
+}
+
 // unregisterOnline turns an online user whose registration was deleted
-// into an unregistered one, as Murmur announces with user_id = -1.
+// into an unregistered one, as Murmur announces with user_id = -1, and
+// gives the ACLs that name them their name's placeholder.
 func (s *Server) unregisterOnline(id int64) {
 	s.mu.Lock()
 	defer s.unlock()
@@ -196,14 +229,26 @@ func (s *Server) unregisterOnline(id int64) {
 			s.broadcastLocked(&mumblepb.UserState{Session: ptr(u.session), UserId: ptr(uint32(0xFFFFFFFF))}, nil)
 		}
 	}
+	s.remapNamesLocked()
 	s.snapDirty = true
 }
 
 // handleQueryUsers resolves registered ids to names and names to ids.
+// Someone who may edit an ACL somewhere is also answered for the names
+// the ACLs list that nobody registered (names.go), so that the ACL editor
+// can show and add them; nobody else learns which names those are.
 func (s *Server) handleQueryUsers(u *user, m *mumblepb.QueryUsers) {
+	s.mu.Lock()
+	editor := s.mayEditSomeACLLocked(u)
+	s.mu.Unlock()
 	reply := &mumblepb.QueryUsers{}
 	for _, id := range m.Ids {
-		if ru, err := s.store.UserByID(int64(id)); err == nil {
+		if p, ok := s.names.fromWire(id); ok && editor {
+			if name, ok := s.names.nameOf(p); ok {
+				reply.Ids = append(reply.Ids, id)
+				reply.Names = append(reply.Names, name)
+			}
+		} else if ru, err := s.store.UserByID(int64(id)); err == nil {
 			reply.Ids = append(reply.Ids, id)
 			reply.Names = append(reply.Names, ru.Name)
 		}
@@ -212,9 +257,23 @@ func (s *Server) handleQueryUsers(u *user, m *mumblepb.QueryUsers) {
 		if ru, err := s.store.UserByName(name); err == nil {
 			reply.Ids = append(reply.Ids, uint32(ru.ID))
 			reply.Names = append(reply.Names, ru.Name)
+		} else if p, listed, ok := s.names.placeholderOf(name); ok && editor {
+			reply.Ids = append(reply.Ids, wireID(p))
+			reply.Names = append(reply.Names, listed)
 		}
 	}
 	u.conn.send(reply)
+}
+
+// mayEditSomeACLLocked reports whether u may open the ACL editor of some
+// channel (Write on it or on its parent).
+func (s *Server) mayEditSomeACLLocked(u *user) bool {
+	for _, ch := range s.channels {
+		if s.may(u, ch, acl.Write) {
+			return true
+		}
+	}
+	return false
 }
 
 // persistUserState stores what a registered user keeps between sessions.

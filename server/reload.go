@@ -70,6 +70,7 @@ type desiredChannel struct {
 
 func (s *Server) applyConfig(cfg *conf.Config) {
 	// Names resolve through the store, so ACLs are built before locking.
+	renames := s.names.renameCount()
 	rootACL := s.aclFromConfig(true, cfg.Groups, cfg.ACL, "root")
 	var want []desiredChannel
 	cfg.Walk(func(path string, ch *conf.Channel, parent string) {
@@ -79,6 +80,16 @@ func (s *Server) applyConfig(cfg *conf.Config) {
 	s.mu.Lock()
 	defer s.unlock()
 	s.supersedePendingWriteLocked()
+	// Registrations made or deleted while the names were looked up count
+	// (names.go); a rename meanwhile makes the file name someone by the
+	// old name, so it is written again.
+	rootACL = s.names.remap(rootACL, nil)
+	for i := range want {
+		want[i].acl = s.names.remap(want[i].acl, nil)
+	}
+	if s.names.renameCount() != renames {
+		s.channelsChangedLocked()
+	}
 	wanted := map[string]bool{"": true}
 	for _, d := range want {
 		wanted[d.path] = true

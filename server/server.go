@@ -133,6 +133,7 @@ type Server struct {
 	holds       []*ticket // tickets that may still hold messages, for logins
 
 	store *store.Store // registered users, SuperUser password, bans
+	names nameTable    // the ACLs' names nobody registered (names.go); own mutex, taken under mu
 	banMu sync.Mutex   // serialises changes of the ban list, store and memory alike (bans.go)
 
 	snap  atomic.Pointer[snapshot]

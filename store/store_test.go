@@ -63,6 +63,24 @@ func TestOpenPragmasAndSuperUser(t *testing.T) {
 	}
 }
 
+// TestNameKey: two names share a key exactly when they are equal
+// ignoring case, as logins compare them.
+func TestNameKey(t *testing.T) {
+	for _, c := range []struct {
+		a, b string
+		same bool
+	}{
+		{"chair-anna", "Chair-Anna", true},
+		{"kelvin", "\u212Aelvin", true}, // KELVIN SIGN folds to k
+		{"straße", "STRASSE", false},    // not a simple fold
+		{"anna", "anna ", false},
+	} {
+		if got := NameKey(c.a) == NameKey(c.b); got != c.same || strings.EqualFold(c.a, c.b) != c.same {
+			t.Errorf("NameKey(%q) == NameKey(%q) is %v, want %v", c.a, c.b, got, c.same)
+		}
+	}
+}
+
 func TestRegisterLookupRenameDelete(t *testing.T) {
 	s, _ := openTemp(t)
 	alice, err := s.Register("Alice", strings.ToUpper(cert(1)))

@@ -44,6 +44,11 @@ func foldName(name string) string {
 	return b.String()
 }
 
+// NameKey is the key under which names are unique: two names have the
+// same key exactly when they compare equal ignoring case, as logins and
+// UserByName compare them.
+func NameKey(name string) string { return foldName(name) }
+
 func checkName(name string) error {
 	switch {
 	case name == "":

@@ -7,6 +7,8 @@ import (
 	"io"
 	"io/fs"
 	"path/filepath"
+	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/plenum-voice/plenum/conf"
@@ -44,16 +46,75 @@ what they look like.`)
 	if dir == "" {
 		dir = cfg.Server.DataDir
 	}
-	printTree(stdout, cfg, numberChannels(cfg, filepath.Join(dir, "plenum.db")))
+	dbPath := filepath.Join(dir, "plenum.db")
+	printTree(stdout, cfg, numberChannels(cfg, dbPath))
 	// Accepted, as Murmur accepts them from its ACL editor, but probably
 	// not what the author meant.
-	if notes := cfg.Notes(); len(notes) > 0 {
+	var notes []string
+	for _, n := range cfg.Notes() {
+		notes = append(notes, n.Error())
+	}
+	notes = append(notes, unregisteredNames(cfg, dbPath)...)
+	if len(notes) > 0 {
 		fmt.Fprintln(stdout)
 		for _, n := range notes {
 			fmt.Fprintln(stdout, "note:", n)
 		}
 	}
 	return nil
+}
+
+// unregisteredNames notes the user names the ACLs list that nobody has
+// registered in the database at dbPath (it is only read): the server
+// keeps them, and they match nobody until someone registers under them.
+func unregisteredNames(cfg *conf.Config, dbPath string) []string {
+	type listed struct{ name, where string }
+	var names []listed
+	seen := map[string]bool{}
+	add := func(where string, groups map[string]*conf.Group, entries []conf.ACLEntry) {
+		var list []string
+		for _, g := range groups {
+			if g != nil {
+				list = append(append(list, g.Add...), g.Remove...)
+			}
+		}
+		sort.Strings(list)
+		for _, e := range entries {
+			if e.User != "" {
+				list = append(list, e.User)
+			}
+		}
+		for _, n := range list {
+			if key := store.NameKey(n); !seen[key] {
+				seen[key] = true
+				names = append(names, listed{n, where})
+			}
+		}
+	}
+	add("the root channel", cfg.Groups, cfg.ACL)
+	cfg.Walk(func(path string, ch *conf.Channel, _ string) { add(strconv.Quote(path), ch.Groups, ch.ACL) })
+	if len(names) == 0 {
+		return nil
+	}
+	st, err := store.OpenReadOnly(dbPath)
+	switch {
+	case errors.Is(err, fs.ErrNotExist) || errors.Is(err, store.ErrNotFound):
+		return []string{fmt.Sprintf("no database at %s yet, so none of the %d user names the ACLs list is registered; each matches nobody until someone registers under it", dbPath, len(names))}
+	case err != nil:
+		return []string{fmt.Sprintf("which of the user names the ACLs list are registered is unknown (%v)", err)}
+	}
+	defer st.Close()
+	var out []string
+	for _, n := range names {
+		_, err := st.UserByName(n.name)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			out = append(out, fmt.Sprintf("%q (in the ACL of %s) is not registered: the name matches nobody until someone registers under it, and then counts at once", n.name, n.where))
+		case err != nil:
+			return append(out, fmt.Sprintf("looking up %q failed: %v", n.name, err))
+		}
+	}
+	return out
 }
 
 // channelNumbers are the ids the server will give a configuration's

@@ -351,13 +351,16 @@ func buildExplainTree(cfg *conf.Config, users userDirectory, ids map[string]uint
 }
 
 // aclBuilder mirrors server.aclFromConfig: user names are resolved to ids
-// through the store, and names nobody registered are skipped with a note.
+// through the store, and a name nobody registered gets a placeholder id
+// of -2 or below, which matches nobody (as on the server, so entries keep
+// the numbers the server and the ACL editor give them), and a note.
 type aclBuilder struct {
 	users userDirectory
 	tree  *explainTree
 	// unresolved are the names nobody registered, in file order.
-	unresolved []unresolvedName
-	err        error
+	unresolved   []unresolvedName
+	placeholders map[string]int64 // by store.NameKey
+	err          error
 }
 
 type unresolvedName struct{ where, name string }
@@ -370,11 +373,26 @@ func (b *aclBuilder) fromConfig(inherit bool, groups map[string]*conf.Group, ent
 				b.err = err
 			}
 			b.unresolved = append(b.unresolved, unresolvedName{where, name})
-			return 0, false
+			return b.placeholder(name), true
 		}
 		b.tree.userNames[u.ID] = u.Name
 		return u.ID, true
 	})
+}
+
+// placeholder returns the placeholder of a name nobody registered.
+func (b *aclBuilder) placeholder(name string) int64 {
+	key := store.NameKey(name)
+	if id, ok := b.placeholders[key]; ok {
+		return id
+	}
+	if b.placeholders == nil {
+		b.placeholders = map[string]int64{}
+	}
+	id := -2 - int64(len(b.placeholders))
+	b.placeholders[key] = id
+	b.tree.userNames[id] = name + " (not registered)"
+	return id
 }
 
 // unresolvedNotes reports the names the ACLs mention that nobody
@@ -389,11 +407,11 @@ func unresolvedNotes(names []unresolvedName, s *acl.Subject) []string {
 		}
 		seen[u] = true
 		if s.UserID < 0 && strings.EqualFold(u.name, s.Name) {
-			own = append(own, fmt.Sprintf("%s is named in the ACL of %s but is not registered, so the server ignores that name; register %s (with the certificate they connect with) for it to count",
+			own = append(own, fmt.Sprintf("%s is named in the ACL of %s but is not registered, so that name matches nobody yet; once %s is registered (with the certificate they connect with; SuperUser or an admin does it from the client), it counts at once",
 				s.Name, whereName(u.where), s.Name))
 			continue
 		}
-		other = append(other, fmt.Sprintf("the ACL of %s names %q, who is not registered: ignored, as the server does", whereName(u.where), u.name))
+		other = append(other, fmt.Sprintf("the ACL of %s names %q, who is not registered: the name matches nobody until someone registers under it", whereName(u.where), u.name))
 	}
 	return append(own, other...)
 }
@@ -405,14 +423,15 @@ func whereName(where string) string {
 	return strconv.Quote(where)
 }
 
-// userLegend names the registered users whose user entries the explanation
-// lists, since the entries show only ids.
+// userLegend names the users whose user entries the explanation lists,
+// since the entries show only ids (placeholders of names nobody
+// registered included).
 func userLegend(ex *acl.Explanation, names map[int64]string) string {
 	seen := map[int64]bool{}
 	var parts []string
 	for _, st := range ex.Steps {
 		id := st.Entry.UserID
-		if st.Kind != acl.StepEntry || id < 0 || seen[id] {
+		if st.Kind != acl.StepEntry || id == -1 || seen[id] {
 			continue
 		}
 		seen[id] = true

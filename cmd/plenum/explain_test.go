@@ -199,6 +199,32 @@ func TestExplainStrong(t *testing.T) {
 	}
 }
 
+// TestExplainUnregisteredUserEntry: a user entry for a name nobody has
+// registered matches nobody and says so; it keeps its place, so entries
+// are numbered as the server and the ACL editor number them.
+func TestExplainUnregisteredUserEntry(t *testing.T) {
+	cfgPath, data := plenaryFixture(t, nil)
+	cfg, err := conf.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := len(cfg.ACL)
+	cfg.ACL = append(cfg.ACL, conf.ACLEntry{User: "delegate-greta", Allow: []string{"MakeChannel"}},
+		conf.ACLEntry{User: "mod-ben", Allow: []string{"MakeChannel"}})
+	if err := conf.WriteFile(cfgPath, cfg); err != nil {
+		t.Fatal(err)
+	}
+	out := explainOut(t, "-config", cfgPath, "-data", data, "delegate-greta", "MakeChannel", "/")
+	wantLines(t, out, "delegate-greta MAY NOT MakeChannel in the root channel",
+		fmt.Sprintf("entry #%d on General Assembly (0) (user -2, here+subs, allow MakeChannel, deny None): does not match: the entry is for a name nobody has registered (user -2)", n),
+		"(user -2 = delegate-greta (not registered), user 4 = mod-ben)",
+		"note: delegate-greta is named in the ACL of the root channel but is not registered, so that name matches nobody yet")
+	out = explainOut(t, "-config", cfgPath, "-data", data, "mod-ben", "MakeChannel", "/")
+	wantLines(t, out, "mod-ben MAY MakeChannel in the root channel",
+		fmt.Sprintf("=> entry #%d on General Assembly (0) (user 4, here+subs, allow MakeChannel, deny None): matches", n+1),
+		`note: the ACL of the root channel names "delegate-greta", who is not registered: the name matches nobody until someone registers under it`)
+}
+
 func TestExplainFlagsAnywhere(t *testing.T) {
 	cfg, data := plenaryFixture(t, nil)
 	out := explainOut(t, "visitor", "-config", cfg, "Enter", "Plenary", "-data", data, "-token", "a", "-token", "b")

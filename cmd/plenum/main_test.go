@@ -104,6 +104,48 @@ func TestCheckPrintsTheServersIDs(t *testing.T) {
 	wantIn(check("-data", bad), "channel ids: unknown (", "[?] Lobby")
 }
 
+// TestCheckNotesUnregisteredNames: check names the users the ACLs list
+// who are not registered in the data directory.
+func TestCheckNotesUnregisteredNames(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "p.toml")
+	os.WriteFile(path, []byte("[groups.chairs]\nadd = [\"chair-anna\", \"chair-david\"]\n\n[[acl]]\ngroup = \"chairs\"\nallow = [\"MuteDeafen\"]\n\n"+
+		"[[channel]]\nname = \"Hall\"\n[[channel.acl]]\nuser = \"Chair-Anna\"\nallow = [\"Move\"]\n[[channel.acl]]\nuser = \"mod-ben\"\nallow = [\"Move\"]\n"), 0o644)
+	data := filepath.Join(dir, "data")
+	check := func() string {
+		t.Helper()
+		var out bytes.Buffer
+		if err := runCheck([]string{"-data", data, path}, &out); err != nil {
+			t.Fatal(err)
+		}
+		return out.String()
+	}
+	if out := check(); !strings.Contains(out, "note: no database at "+filepath.Join(data, "plenum.db")+" yet, so none of the 3 user names the ACLs list is registered") {
+		t.Errorf("without a database:\n%s", out)
+	}
+	os.MkdirAll(data, 0o700)
+	st, err := store.Open(filepath.Join(data, "plenum.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Register("chair-anna", strings.Repeat("ab", 20)); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	out := check()
+	for _, want := range []string{
+		`note: "chair-david" (in the ACL of the root channel) is not registered: the name matches nobody until someone registers under it`,
+		`note: "mod-ben" (in the ACL of "Hall") is not registered`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, `"chair-anna" (in`) || strings.Contains(out, `"Chair-Anna" (in`) {
+		t.Errorf("the registered chair-anna is noted:\n%s", out)
+	}
+}
+
 func TestCheckReportsFileLine(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "bad.toml")
 	os.WriteFile(path, []byte("[server]\nmax_users = 0\n\n[[channel]]\nname = \"A\"\nlinks = [\"B\"]\n"), 0o644)
