@@ -223,7 +223,8 @@ func (v *validator) groupsAndACL(groups map[string]*Group, entries []ACLEntry, d
 			g = &Group{}
 		}
 		gd := prefix + "groups." + name
-		errAt := func(key, format string, args ...any) {
+		// at is a problem with key ("" for the group itself), at its line.
+		at := func(key, format string, args ...any) *Error {
 			line, ok := g.keyLines[key]
 			if !ok {
 				line = g.Line
@@ -232,19 +233,10 @@ func (v *validator) groupsAndACL(groups map[string]*Group, entries []ACLEntry, d
 			if key != "" {
 				k += "." + key
 			}
-			v.errs = append(v.errs, &Error{File: v.c.File, Line: line, Key: k, Msg: fmt.Sprintf(format, args...)})
+			return &Error{File: v.c.File, Line: line, Key: k, Msg: fmt.Sprintf(format, args...)}
 		}
-		noteAt := func(key, format string, args ...any) {
-			line, ok := g.keyLines[key]
-			if !ok {
-				line = g.Line
-			}
-			k := gd
-			if key != "" {
-				k += "." + key
-			}
-			v.notes = append(v.notes, &Error{File: v.c.File, Line: line, Key: k, Msg: fmt.Sprintf(format, args...)})
-		}
+		errAt := func(key, format string, args ...any) { v.errs = append(v.errs, at(key, format, args...)) }
+		noteAt := func(key, format string, args ...any) { v.notes = append(v.notes, at(key, format, args...)) }
 		if name == "" {
 			errAt("", "group name must not be empty")
 		} else if note := groupNameNote(name); note != "" {

@@ -4,10 +4,7 @@ package server_test
 // clients' editors, and the [server] keys that follow client edits.
 
 import (
-	"log/slog"
 	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -33,18 +30,8 @@ func TestAdminFileEditWinsOverConcurrentClientEdits(t *testing.T) {
 
 func testConcurrentFileEdit(t *testing.T, watcherFirst bool) {
 	paused, resume := server.PauseConfigWrites(t)
-	dir := t.TempDir()
-	path := filepath.Join(dir, "plenary.toml")
-	if err := os.WriteFile(path, conf.DefaultTOML(), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := conf.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var logs logBuffer
-	s := runServer(t, server.Options{Config: cfg, DataDir: filepath.Join(dir, "data"), Policy: grantAll{},
-		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	logs := &logCapture{}
+	s, path := startFileServerWith(t, conf.DefaultTOML(), server.Options{Policy: grantAll{}, Logger: logs.logger()})
 	admin := s.join(t, "admin", withCert(t))
 
 	admin.Send(&mumblepb.ChannelState{Parent: proto.Uint32(0), Name: proto.String("Votes")})
@@ -54,7 +41,7 @@ func testConcurrentFileEdit(t *testing.T, watcherFirst bool) {
 		t.Fatal("the writer never took the edit")
 	}
 	admin.Send(&mumblepb.ChannelState{Parent: proto.Uint32(0), Name: proto.String("Tally")})
-	waitLog(t, &logs, `msg="channel created"`, 2)
+	logs.await(t, 0, `msg="channel created"`, "name=Tally")
 
 	// Meanwhile the admin saves the file with a channel of their own.
 	edited, err := conf.Load(path)
@@ -66,7 +53,7 @@ func testConcurrentFileEdit(t *testing.T, watcherFirst bool) {
 		t.Fatal(err)
 	}
 	if watcherFirst {
-		waitLog(t, &logs, `msg="configuration reloaded"`, 1)
+		logs.await(t, 0, `msg="configuration reloaded"`)
 	}
 	resume()
 
@@ -92,16 +79,6 @@ func testConcurrentFileEdit(t *testing.T, watcherFirst bool) {
 	waitFile(t, path, "a later edit with the admin's channel", func(c *conf.Config) bool {
 		return c.Lookup("After") != nil && c.Lookup("Press") != nil
 	})
-}
-
-// waitLog waits until the log holds n lines containing part.
-func waitLog(t *testing.T, logs *logBuffer, part string, n int) {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); strings.Count(logs.String(), part) < n; time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the log never showed %d× %s:\n%s", n, part, logs.String())
-		}
-	}
 }
 
 // TestRootDescriptionIsKept: the root channel's description, edited from a

@@ -27,6 +27,13 @@ import (
 // directory, as an admin would; policy nil means the file's ACLs.
 func startFileServer(t *testing.T, data []byte, policy acl.Policy) (*testServer, string) {
 	t.Helper()
+	return startFileServerWith(t, data, server.Options{Policy: policy})
+}
+
+// startFileServerWith is startFileServer with opts, whose Config and
+// DataDir it fills in.
+func startFileServerWith(t *testing.T, data []byte, opts server.Options) (*testServer, string) {
+	t.Helper()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "plenary.toml")
 	if err := os.WriteFile(path, data, 0o600); err != nil {
@@ -36,7 +43,8 @@ func startFileServer(t *testing.T, data []byte, policy acl.Policy) (*testServer,
 	if err != nil {
 		t.Fatal(err)
 	}
-	return runServer(t, server.Options{Config: cfg, DataDir: filepath.Join(dir, "data"), Policy: policy}), path
+	opts.Config, opts.DataDir = cfg, filepath.Join(dir, "data")
+	return runServer(t, opts), path
 }
 
 // waitFile waits until the file on disk satisfies cond.
@@ -233,18 +241,8 @@ func TestConfirmationsFollowTheDisk(t *testing.T) {
 func TestSlowDiskHoldsConfirmationsOnlySoLong(t *testing.T) {
 	const slow, limit = 2 * time.Second, 300 * time.Millisecond
 	server.SlowConfigWrites(t, slow, limit)
-	dir := t.TempDir()
-	path := filepath.Join(dir, "plenary.toml")
-	if err := os.WriteFile(path, conf.DefaultTOML(), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := conf.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var logs logBuffer
-	s := runServer(t, server.Options{Config: cfg, DataDir: filepath.Join(dir, "data"), Policy: grantAll{},
-		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	s, path := startFileServerWith(t, conf.DefaultTOML(), server.Options{Policy: grantAll{}, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	admin := s.join(t, "admin", withCert(t))
 	alice := s.join(t, "alice", nil)
 

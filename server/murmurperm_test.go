@@ -130,7 +130,7 @@ func TestPermissionsAsMurmur134(t *testing.T) {
 		q.perms &^= only15
 		pl = append(pl, q)
 	}
-	if len(murmur.flush) == 0 || !samePQs(murmur.flush, pl) {
+	if len(murmur.flush) == 0 || !slices.Equal(murmur.flush, pl) {
 		t.Errorf("member's PermissionQuery after the edit: Murmur %v, Plenum %v (without 1.5's bits)", murmur.flush, pl)
 	}
 }

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -30,18 +31,6 @@ func permissionQueries(p *peer, skip int) []pq {
 		out = append(out, pq{m.GetChannelId(), acl.Permission(m.GetPermissions()), m.GetFlush()})
 	}
 	return out
-}
-
-func samePQs(a, b []pq) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // joinSuperUser sets SuperUser's password and logs in as SuperUser.
@@ -110,7 +99,7 @@ func TestPermissionQueryAsMurmurSendsIt(t *testing.T) {
 	if got := acl.Permission(m.ServerSync().GetPermissions()); got != rootPerms {
 		t.Errorf("ServerSync permissions = %#x, want %#x", uint32(got), uint32(rootPerms))
 	}
-	if got, want := permissionQueries(m, 0), []pq{{lobby, chanPerms, false}, {0, rootPerms, false}}; !samePQs(got, want) {
+	if got, want := permissionQueries(m, 0), []pq{{lobby, chanPerms, false}, {0, rootPerms, false}}; !slices.Equal(got, want) {
 		t.Fatalf("at login: %v, want %v", got, want)
 	}
 
@@ -118,7 +107,7 @@ func TestPermissionQueryAsMurmurSendsIt(t *testing.T) {
 	m.moveTo("Plenary")
 	m.Send(&mumblepb.PermissionQuery{ChannelId: proto.Uint32(0)})
 	m.waitFor("answer for root", func(*client.Client) bool { return len(permissionQueries(m, 2)) >= 2 })
-	if got, want := permissionQueries(m, 2), []pq{{plenary, chanPerms, false}, {0, rootPerms, false}}; !samePQs(got, want) {
+	if got, want := permissionQueries(m, 2), []pq{{plenary, chanPerms, false}, {0, rootPerms, false}}; !slices.Equal(got, want) {
 		t.Fatalf("after moving and asking: %v, want %v", got, want)
 	}
 
@@ -145,13 +134,13 @@ func TestPermissionQueryAsMurmurSendsIt(t *testing.T) {
 	// One that changes Plenary, which the member holds, flushes, with the
 	// channel last asked about (the root).
 	setACL(plenary, &mumblepb.ACL_ChanACL{Group: proto.String("all"), ApplyHere: proto.Bool(true), ApplySubs: proto.Bool(true), Deny: proto.Uint32(uint32(acl.Speak))})
-	if got, want := permissionQueries(m, 4), []pq{{0, rootPerms, true}}; !samePQs(got, want) {
+	if got, want := permissionQueries(m, 4), []pq{{0, rootPerms, true}}; !slices.Equal(got, want) {
 		t.Errorf("after an ACL change in Plenary: %v, want %v", got, want)
 	}
 	// Asked again, Plenary is answered with its new value.
 	m.Send(&mumblepb.PermissionQuery{ChannelId: proto.Uint32(plenary)})
 	m.waitFor("answer for Plenary", func(*client.Client) bool { return len(permissionQueries(m, 5)) >= 1 })
-	if got, want := permissionQueries(m, 5), []pq{{plenary, chanPerms &^ acl.Speak, false}}; !samePQs(got, want) {
+	if got, want := permissionQueries(m, 5), []pq{{plenary, chanPerms &^ acl.Speak, false}}; !slices.Equal(got, want) {
 		t.Errorf("Plenary after the change: %v, want %v", got, want)
 	}
 }

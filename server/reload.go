@@ -9,6 +9,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -331,19 +332,7 @@ func sameACL(a, b *acl.ChannelACL) bool {
 	}
 	for name, g := range a.Groups {
 		h, ok := b.Groups[name]
-		if !ok || g.Inherit != h.Inherit || g.Inheritable != h.Inheritable || !sameIDs(g.Add, h.Add) || !sameIDs(g.Remove, h.Remove) {
-			return false
-		}
-	}
-	return true
-}
-
-func sameIDs(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
+		if !ok || g.Inherit != h.Inherit || g.Inheritable != h.Inheritable || !slices.Equal(g.Add, h.Add) || !slices.Equal(g.Remove, h.Remove) {
 			return false
 		}
 	}
