@@ -25,6 +25,7 @@ import (
 	"strings"
 
 	"github.com/plenum-voice/plenum/conf"
+	"github.com/plenum-voice/plenum/internal/atomicfile"
 )
 
 // adminTokenFile holds the generated admin token inside the data directory.
@@ -62,7 +63,7 @@ func loadAdminToken(path string) (string, error) {
 		return tok, nil
 	}
 	tok := rand.Text() // 128 random bits in 26 characters safe in a URL
-	if err := writeFileAtomic(path, []byte(tok+"\n"), 0o600); err != nil {
+	if err := atomicfile.Write(path, []byte(tok+"\n"), 0o600); err != nil {
 		return "", fmt.Errorf("admin token: %w", err)
 	}
 	return tok, nil
