@@ -17,6 +17,8 @@ import (
 	"html/template"
 	"net/http"
 	"time"
+
+	"github.com/plenum-voice/plenum/admin"
 )
 
 // statusEvery is how often /api/events sends the status.
@@ -142,7 +144,7 @@ func (s *Server) serveStatusPage(w http.ResponseWriter, r *http.Request) {
 	initial, _ := json.Marshal(st)
 	statusPage.Execute(w, struct {
 		Name    string
-		Status  Status
+		Status  admin.Status
 		Initial template.JS
 	}{s.cfg().Name, st, template.JS(initial)})
 }
