@@ -1,9 +1,12 @@
 package server
 
-// What the admin listener (package admin) shows of the server: Status,
-// built here under the server's lock.
+// What the admin listener (package admin) shows of the server and does
+// on it: Status, built under the server's lock, and the chair's floor
+// actions.
 
 import (
+	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -41,6 +44,21 @@ func (s *Server) Status() admin.Status {
 		st.Channels = append(st.Channels, cs)
 	}
 	return st
+}
+
+// FloorAction carries out a chair's action on the hall at path, as the
+// admin API does.
+func (s *Server) FloorAction(path, action, arg string) (string, error) {
+	s.mu.Lock()
+	defer s.unlock()
+	hall := s.livePathsLocked()[path]
+	if hall == nil || hall.floor == nil {
+		return "", fmt.Errorf("no floor-controlled hall %q", path)
+	}
+	if action == "" {
+		return "", errors.New("no action")
+	}
+	return s.floorActionLocked(hall, action, arg)
 }
 
 func displayPath(p string, ch *channel) string {
