@@ -58,7 +58,7 @@ func PauseConfigWrites(t *testing.T) (paused <-chan struct{}, resume func()) {
 }
 
 // OpenStatusStreams is the number of /api/events streams open.
-func (s *Server) OpenStatusStreams() int { return len(s.statusStreams) }
+func (s *Server) OpenStatusStreams() int { return s.admin.OpenStreams() }
 
 // ShortWriteTimeout makes a client that stops reading count as stuck
 // after d instead of writeTimeout, until the test ends. Call it before

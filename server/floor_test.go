@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/plenum-voice/plenum/admin"
 	"github.com/plenum-voice/plenum/client"
 	"github.com/plenum-voice/plenum/conf"
 	"github.com/plenum-voice/plenum/proto/mumblepb"
@@ -304,10 +305,10 @@ func TestStatusPageAndAdminAPI(t *testing.T) {
 	}()
 	defer func() { close(stop); <-done }()
 
-	var st server.Status
+	var st admin.Status
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		resp := s.admin(t, adminRequest{path: "/api/status", bearer: "t0ken"})
-		st = server.Status{}
+		st = admin.Status{}
 		json.NewDecoder(resp.Body).Decode(&st)
 		resp.Body.Close()
 		if hall := hallStatus(st); hall != nil && talking(hall, "alice") {
@@ -386,7 +387,7 @@ func TestStatusPageAndAdminAPI(t *testing.T) {
 	t.Logf("screenshot: %s", shot)
 }
 
-func hallStatus(st server.Status) *server.ChannelStatus {
+func hallStatus(st admin.Status) *admin.ChannelStatus {
 	for i := range st.Channels {
 		if st.Channels[i].Path == "Hall" {
 			return &st.Channels[i]
@@ -395,7 +396,7 @@ func hallStatus(st server.Status) *server.ChannelStatus {
 	return nil
 }
 
-func talking(cs *server.ChannelStatus, name string) bool {
+func talking(cs *admin.ChannelStatus, name string) bool {
 	for _, u := range cs.Users {
 		if u.Name == name {
 			return u.Talking
@@ -477,8 +478,8 @@ func TestTalkTimeAndMinutes(t *testing.T) {
 		t.Fatalf("hall status %+v", hall)
 	}
 	start := clock.Now().Add(-120 * time.Second)
-	want := []server.TurnStatus{{Name: "alice", Start: start, Seconds: 90}, {Name: "bob", Start: start.Add(90 * time.Second), Seconds: 30}}
-	if got := hall.Floor.Minutes; !slices.EqualFunc(got, want, func(a, b server.TurnStatus) bool {
+	want := []admin.TurnStatus{{Name: "alice", Start: start, Seconds: 90}, {Name: "bob", Start: start.Add(90 * time.Second), Seconds: 30}}
+	if got := hall.Floor.Minutes; !slices.EqualFunc(got, want, func(a, b admin.TurnStatus) bool {
 		return a.Name == b.Name && a.Start.Equal(b.Start) && a.Seconds == b.Seconds
 	}) {
 		t.Errorf("minutes %+v, want %+v", got, want)

@@ -257,7 +257,7 @@ func (s *Server) applySettingsLocked(next conf.Server, live map[string]*channel)
 	next.Listen, next.DataDir, next.Certificate, next.Key = cur.Listen, cur.DataDir, cur.Certificate, cur.Key
 	next.UsernamePattern, next.ChannelNamePattern = cur.UsernamePattern, cur.ChannelNamePattern
 	next.AdminListen = cur.AdminListen
-	if next.AdminToken == "" && cur.AdminToken != "" && next.AdminListen != "" && s.adminFileToken == "" {
+	if next.AdminToken == "" && cur.AdminToken != "" && next.AdminListen != "" && !s.adminTokenGenerated() {
 		// The token is generated at start only, when no disk I/O blocks anyone.
 		s.log.Warn("admin_token removed: the admin listener accepts no token until the next start generates one in the data directory")
 	}

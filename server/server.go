@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/plenum-voice/plenum/acl"
+	"github.com/plenum-voice/plenum/admin"
 	"github.com/plenum-voice/plenum/conf"
 	"github.com/plenum-voice/plenum/proto/control"
 	"github.com/plenum-voice/plenum/store"
@@ -104,10 +105,8 @@ type Server struct {
 
 	tcp      *net.TCPListener
 	udpSocks []*udpSocket // one per reader, all on the listening port
-	adminLn  net.Listener // the admin HTTP listener, nil when off
-	// adminFileToken is the admin token generated in the data directory,
-	// when admin_token is not set (adminauth.go); set once in New.
-	adminFileToken string
+	// admin is the admin HTTP listener, nil when off (adminlistener.go).
+	admin *admin.Listener
 
 	// mu guards the control-plane state below. It is never held across
 	// network or disk I/O: sends only enqueue.
@@ -147,9 +146,8 @@ type Server struct {
 	codecs   *codecPool       // Opus codecs of the stages; the tick goroutine's
 	now      func() time.Time // the clock of speaking times (under mu); tests replace it
 
-	statusStreams chan struct{}        // a token per open /api/events stream (statuspage.go)
-	floorTalk     map[string]*hallTalk // talk time per hall path, under mu (floortalk.go)
-	userCount     atomic.Int32         // authenticated users, for server-list pings
+	floorTalk map[string]*hallTalk // talk time per hall path, under mu (floortalk.go)
+	userCount atomic.Int32         // authenticated users, for server-list pings
 
 	wg         sync.WaitGroup // every goroutine the server starts
 	closing    chan struct{}
@@ -215,13 +213,12 @@ func New(opts Options) (*Server, error) {
 		virtual:     make(map[uint32]*virtualUser),
 		now:         time.Now,
 
-		statusStreams: make(chan struct{}, maxStatusStreams),
-		floorTalk:     map[string]*hallTalk{},
-		conns:         make(map[*conn]struct{}),
-		sessions:      newSessionPool(sc.MaxUsers),
-		closing:       make(chan struct{}),
-		connGone:      make(chan struct{}, 1),
-		refusals:      refusalBudget{slots: make(chan struct{}, explainedRefusalsAtOnce)},
+		floorTalk: map[string]*hallTalk{},
+		conns:     make(map[*conn]struct{}),
+		sessions:  newSessionPool(sc.MaxUsers),
+		closing:   make(chan struct{}),
+		connGone:  make(chan struct{}, 1),
+		refusals:  refusalBudget{slots: make(chan struct{}, explainedRefusalsAtOnce)},
 		tlsConfig: &tls.Config{
 			MinVersion: tls.VersionTLS12,
 			// Mumble identifies users by their (usually self-signed) client
@@ -253,7 +250,7 @@ func New(opts Options) (*Server, error) {
 	if data, err := os.ReadFile(s.configPath); err == nil {
 		s.fileSum = sha256.Sum256(data)
 	}
-	if err := s.prepareAdminAccess(&sc); err != nil {
+	if err := s.newAdmin(&sc); err != nil {
 		return nil, err
 	}
 	// A write cut short by a crash leaves its temporary file behind.
@@ -354,9 +351,9 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	go s.configWriter()
 	go s.watchConfig()
-	if s.adminLn != nil {
+	if s.admin != nil {
 		s.wg.Add(1)
-		go s.serveAdmin()
+		go s.serveAdmin(ctx)
 	}
 	go s.watchCertificate()
 	s.wg.Add(1)

@@ -1,70 +1,29 @@
 package server
 
+// What the admin listener (package admin) shows of the server and does
+// on it: Status, built under the server's lock, and the chair's floor
+// actions.
+
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/plenum-voice/plenum/admin"
 )
-
-// Status is what the status page and /api/status show an operator: the
-// channels with their members, who is talking, each hall's floor, what is
-// recorded, and how each connection is doing. It holds names, which is
-// why only the operator may read it (adminauth.go); no address.
-type Status struct {
-	Time     time.Time       `json:"time"`
-	Channels []ChannelStatus `json:"channels"`
-}
-
-// ChannelStatus is one channel with people in it, or with a floor.
-type ChannelStatus struct {
-	ID        uint32       `json:"id"`
-	Path      string       `json:"path"`
-	Recording bool         `json:"recording,omitempty"`
-	Mixing    bool         `json:"mixing,omitempty"`
-	Floor     *FloorStatus `json:"floor,omitempty"`
-	Users     []UserStatus `json:"users"`
-}
-
-// FloorStatus is a hall's floor.
-type FloorStatus struct {
-	Holder      string       `json:"holder,omitempty"`
-	LeftSec     float64      `json:"left_s,omitempty"` // speaking time left; 0 without a limit
-	Queue       []string     `json:"queue"`
-	MuteAll     bool         `json:"mute_all,omitempty"`
-	MinutesKept bool         `json:"minutes_kept,omitempty"` // floor_minutes: the hall keeps Minutes
-	Minutes     []TurnStatus `json:"minutes,omitempty"`      // the ended turns, oldest first
-}
-
-// TurnStatus is one ended turn on the floor, for the minutes.
-type TurnStatus struct {
-	Name    string    `json:"name"`
-	Start   time.Time `json:"start"`
-	Seconds float64   `json:"seconds"`
-}
-
-// UserStatus is one member.
-type UserStatus struct {
-	Session   uint32  `json:"session"`
-	Name      string  `json:"name"`
-	Talking   bool    `json:"talking"`
-	Silenced  bool    `json:"silenced,omitempty"` // muted, suppressed or self-muted
-	Transport string  `json:"transport"`          // "udp" or "tcp": how voice reaches them
-	PingMs    float64 `json:"ping_ms"`            // the client's own average, UDP or TCP
-	LossPct   float64 `json:"loss_pct"`           // voice from the server the client lost
-	FloorSec  float64 `json:"floor_s,omitempty"`  // time they held a floor since they connected
-}
 
 // talkingWindow is how recently a user must have sent voice to be shown
 // talking: longer than a lost packet or two, shorter than a pause.
 const talkingWindow = 400 * time.Millisecond
 
 // Status takes a snapshot of the server for the operator.
-func (s *Server) Status() Status {
+func (s *Server) Status() admin.Status {
 	s.mu.Lock()
 	defer s.unlock()
 	now := s.now()
-	st := Status{Time: now}
+	st := admin.Status{Time: now}
 	live := s.livePathsLocked()
 	paths := make(map[*channel]string, len(live))
 	for p, ch := range live {
@@ -74,17 +33,32 @@ func (s *Server) Status() Status {
 		if len(ch.users) == 0 && ch.floor == nil {
 			continue
 		}
-		cs := ChannelStatus{ID: ch.id, Path: displayPath(paths[ch], ch), Floor: s.floorStatusLocked(ch, now)}
+		cs := admin.ChannelStatus{ID: ch.id, Path: displayPath(paths[ch], ch), Floor: s.floorStatusLocked(ch, now)}
 		if v := ch.virtual; v != nil {
 			cs.Recording, cs.Mixing = v.recording, v.mixing
 		}
 		for u := range ch.users {
 			cs.Users = append(cs.Users, s.userStatusLocked(u, now))
 		}
-		slices.SortFunc(cs.Users, func(a, b UserStatus) int { return strings.Compare(a.Name, b.Name) })
+		slices.SortFunc(cs.Users, func(a, b admin.UserStatus) int { return strings.Compare(a.Name, b.Name) })
 		st.Channels = append(st.Channels, cs)
 	}
 	return st
+}
+
+// FloorAction carries out a chair's action on the hall at path, as the
+// admin API does.
+func (s *Server) FloorAction(path, action, arg string) (string, error) {
+	s.mu.Lock()
+	defer s.unlock()
+	hall := s.livePathsLocked()[path]
+	if hall == nil || hall.floor == nil {
+		return "", fmt.Errorf("no floor-controlled hall %q", path)
+	}
+	if action == "" {
+		return "", errors.New("no action")
+	}
+	return s.floorActionLocked(hall, action, arg)
 }
 
 func displayPath(p string, ch *channel) string {
@@ -94,14 +68,14 @@ func displayPath(p string, ch *channel) string {
 	return p
 }
 
-func (s *Server) floorStatusLocked(ch *channel, now time.Time) *FloorStatus {
+func (s *Server) floorStatusLocked(ch *channel, now time.Time) *admin.FloorStatus {
 	f := ch.floor
 	if f == nil {
 		return nil
 	}
-	fs := &FloorStatus{Queue: []string{}, MuteAll: f.muteAll, MinutesKept: f.minutes}
+	fs := &admin.FloorStatus{Queue: []string{}, MuteAll: f.muteAll, MinutesKept: f.minutes}
 	for _, t := range f.turns {
-		fs.Minutes = append(fs.Minutes, TurnStatus{Name: t.name, Start: t.start, Seconds: t.length.Seconds()})
+		fs.Minutes = append(fs.Minutes, admin.TurnStatus{Name: t.name, Start: t.start, Seconds: t.length.Seconds()})
 	}
 	if f.holder != nil {
 		fs.Holder = f.holder.name
@@ -115,8 +89,8 @@ func (s *Server) floorStatusLocked(ch *channel, now time.Time) *FloorStatus {
 	return fs
 }
 
-func (s *Server) userStatusLocked(u *user, now time.Time) UserStatus {
-	us := UserStatus{
+func (s *Server) userStatusLocked(u *user, now time.Time) admin.UserStatus {
+	us := admin.UserStatus{
 		Session:   u.session,
 		Name:      u.name,
 		Talking:   time.Now().UnixNano()-u.lastSpoke.Load() < int64(talkingWindow),
@@ -140,15 +114,4 @@ func (s *Server) userStatusLocked(u *user, now time.Time) UserStatus {
 		}
 	}
 	return us
-}
-
-// String is a one-line summary, for logs and tests.
-func (cs ChannelStatus) String() string {
-	var talking []string
-	for _, u := range cs.Users {
-		if u.Talking {
-			talking = append(talking, u.Name)
-		}
-	}
-	return fmt.Sprintf("%s: %d users, talking %v", cs.Path, len(cs.Users), talking)
 }

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/plenum-voice/plenum/admin"
 	"github.com/plenum-voice/plenum/conf"
 	"github.com/plenum-voice/plenum/server"
 )
@@ -299,7 +300,7 @@ func TestEventStreamSlotsAreTheOperators(t *testing.T) {
 		}
 	}
 	line, _ := bufio.NewReader(streams[15].Body).ReadString('\n')
-	var st server.Status
+	var st admin.Status
 	if data, ok := strings.CutPrefix(line, "data: "); !ok || json.Unmarshal([]byte(data), &st) != nil || st.Time.IsZero() {
 		t.Fatalf("the operator's 16th stream sent %q", line)
 	}

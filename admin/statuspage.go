@@ -1,7 +1,7 @@
-package server
+package admin
 
 // The status page and the admin API on the admin listener, all for the
-// operator only (adminauth.go):
+// operator only (auth.go):
 //
 //	GET  /              the status page: server-rendered HTML that updates
 //	                    itself from /api/events (no build step, no assets);
@@ -12,7 +12,6 @@ package server
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"html/template"
 	"net/http"
@@ -26,14 +25,14 @@ const statusEvery = 500 * time.Millisecond
 // server's lock twice a second to build the status.
 const maxStatusStreams = 16
 
-func (s *Server) routeStatus(mux *http.ServeMux) {
-	mux.HandleFunc("GET /{$}", s.serveStatusPage)
-	mux.Handle("GET /api/status", s.operatorOnly(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, s.Status())
+func (l *Listener) routeStatus(mux *http.ServeMux) {
+	mux.HandleFunc("GET /{$}", l.serveStatusPage)
+	mux.Handle("GET /api/status", l.operatorOnly(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, l.cfg.Server.Status())
 	})))
 	// Only the operator's streams take one of the few slots.
-	mux.Handle("GET /api/events", s.operatorOnly(http.HandlerFunc(s.serveEvents)))
-	mux.HandleFunc("POST /api/floor", s.serveFloorAction)
+	mux.Handle("GET /api/events", l.operatorOnly(http.HandlerFunc(l.serveEvents)))
+	mux.HandleFunc("POST /api/floor", l.serveFloorAction)
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
@@ -42,12 +41,15 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
+// OpenStreams is the number of /api/events streams open.
+func (l *Listener) OpenStreams() int { return len(l.streams) }
+
 // serveEvents streams the status until the client goes or the server
-// stops.
-func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
+// stops (Serve's context ends the request's).
+func (l *Listener) serveEvents(w http.ResponseWriter, r *http.Request) {
 	select {
-	case s.statusStreams <- struct{}{}:
-		defer func() { <-s.statusStreams }()
+	case l.streams <- struct{}{}:
+		defer func() { <-l.streams }()
 	default:
 		http.Error(w, "too many status streams open", http.StatusServiceUnavailable)
 		return
@@ -58,7 +60,7 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 	t := time.NewTicker(statusEvery)
 	defer t.Stop()
 	for {
-		data, err := json.Marshal(s.Status())
+		data, err := json.Marshal(l.cfg.Server.Status())
 		if err != nil {
 			return
 		}
@@ -68,8 +70,6 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 		}
 		select {
 		case <-r.Context().Done():
-			return
-		case <-s.closing:
 			return
 		case <-t.C:
 		}
@@ -86,8 +86,8 @@ type floorRequest struct {
 // serveFloorAction takes the token as a bearer token only, never the
 // status page's cookie: another site's form cannot act for the operator's
 // browser.
-func (s *Server) serveFloorAction(w http.ResponseWriter, r *http.Request) {
-	if !s.hasBearer(r) {
+func (l *Listener) serveFloorAction(w http.ResponseWriter, r *http.Request) {
+	if !l.hasBearer(r) {
 		unauthorized(w)
 		return
 	}
@@ -96,7 +96,7 @@ func (s *Server) serveFloorAction(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "body: " + err.Error()})
 		return
 	}
-	msg, err := s.FloorAction(req.Channel, req.Action, req.Arg)
+	msg, err := l.cfg.Server.FloorAction(req.Channel, req.Action, req.Arg)
 	if err != nil {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
 		return
@@ -104,47 +104,32 @@ func (s *Server) serveFloorAction(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"result": msg})
 }
 
-// FloorAction carries out a chair's action on the hall at path, as the
-// admin API does.
-func (s *Server) FloorAction(path, action, arg string) (string, error) {
-	s.mu.Lock()
-	defer s.unlock()
-	hall := s.livePathsLocked()[path]
-	if hall == nil || hall.floor == nil {
-		return "", fmt.Errorf("no floor-controlled hall %q", path)
-	}
-	if action == "" {
-		return "", errors.New("no action")
-	}
-	return s.floorActionLocked(hall, action, arg)
-}
-
 // serveStatusPage shows the page to the operator. A browser presents the
 // token once as /?token=TOKEN and is sent on to / with the cookie, so the
 // token leaves the address bar.
-func (s *Server) serveStatusPage(w http.ResponseWriter, r *http.Request) {
+func (l *Listener) serveStatusPage(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	if r.URL.Query().Has("token") {
-		if !tokenEqual(r.URL.Query().Get("token"), s.adminToken()) {
+		if !tokenEqual(r.URL.Query().Get("token"), l.token()) {
 			askForToken(w, "That is not the admin token.")
 			return
 		}
-		s.setOperatorCookie(w)
+		l.setOperatorCookie(w)
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return
 	}
-	if !s.isOperator(r) {
+	if !l.isOperator(r) {
 		askForToken(w, "")
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	st := s.Status()
+	st := l.cfg.Server.Status()
 	initial, _ := json.Marshal(st)
 	statusPage.Execute(w, struct {
 		Name    string
 		Status  Status
 		Initial template.JS
-	}{s.cfg().Name, st, template.JS(initial)})
+	}{l.cfg.Settings().Name, st, template.JS(initial)})
 }
 
 // askForToken answers a browser without the cookie: 401 and a form that

@@ -1,4 +1,4 @@
-package server
+package admin
 
 // Who may use the admin listener. The status page and its API show who is
 // in the meeting, so they answer the operator only: a request must name a
@@ -25,35 +25,37 @@ import (
 	"strings"
 
 	"github.com/plenum-voice/plenum/conf"
+	"github.com/plenum-voice/plenum/internal/atomicfile"
 )
 
-// adminTokenFile holds the generated admin token inside the data directory.
-const adminTokenFile = "admin_token"
+// tokenFileName is the file that holds the generated admin token inside
+// the data directory.
+const tokenFileName = "admin_token"
 
-// prepareAdminAccess loads (or, on first start, generates) the admin token
+// prepareAccess loads (or, on first start, generates) the admin token
 // when admin_token is not set, and warns when the listener is reachable
 // from other machines without a token the operator chose.
-func (s *Server) prepareAdminAccess(sc *conf.Server) error {
+func (l *Listener) prepareAccess(sc *conf.Server) error {
 	if sc.AdminListen == "" || sc.AdminToken != "" {
 		return nil
 	}
-	path := filepath.Join(sc.DataDir, adminTokenFile)
-	tok, err := loadAdminToken(path)
+	path := filepath.Join(sc.DataDir, tokenFileName)
+	tok, err := loadToken(path)
 	if err != nil {
 		return err
 	}
-	s.adminFileToken = tok
+	l.fileToken, l.tokenFile = tok, path
 	if !loopbackListen(sc.AdminListen) {
-		s.log.Warn("admin listener not on loopback and admin_token not set: it takes the generated token, sent over plain HTTP; "+
+		l.cfg.Log.Warn("admin listener not on loopback and admin_token not set: it takes the generated token, sent over plain HTTP; "+
 			"set admin_token (and admin_hosts), or keep admin_listen on loopback", "admin_listen", sc.AdminListen, "token_file", path)
 	}
 	return nil
 }
 
-// loadAdminToken returns the token kept at path, generating it when the
+// loadToken returns the token kept at path, generating it when the
 // file is missing or empty. An operator may write a token of their own
 // into the file.
-func loadAdminToken(path string) (string, error) {
+func loadToken(path string) (string, error) {
 	data, err := os.ReadFile(path)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return "", fmt.Errorf("admin token: %w", err)
@@ -62,20 +64,26 @@ func loadAdminToken(path string) (string, error) {
 		return tok, nil
 	}
 	tok := rand.Text() // 128 random bits in 26 characters safe in a URL
-	if err := writeFileAtomic(path, []byte(tok+"\n"), 0o600); err != nil {
+	if err := atomicfile.Write(path, []byte(tok+"\n"), 0o600); err != nil {
 		return "", fmt.Errorf("admin token: %w", err)
 	}
 	return tok, nil
 }
 
-// AdminTokenFile is the file that holds the admin token, or "" when the
-// token is admin_token from the configuration (or there is no listener).
-func (s *Server) AdminTokenFile() string {
-	if s.adminFileToken == "" || s.cfg().AdminToken != "" {
+// TokenFile is the file that holds the admin token, or "" when the token
+// is admin_token from the configuration.
+func (l *Listener) TokenFile() string {
+	if l.fileToken == "" || l.cfg.Settings().AdminToken != "" {
 		return ""
 	}
-	return filepath.Join(s.cfg().DataDir, adminTokenFile)
+	return l.tokenFile
 }
+
+// HasGeneratedToken reports whether admin_token was not set at start, so
+// that the token in the data directory was loaded or generated. Only
+// then does the listener have a token to fall back on when a reload
+// removes admin_token.
+func (l *Listener) HasGeneratedToken() bool { return l.fileToken != "" }
 
 // loopbackListen reports whether admin_listen names a loopback address
 // (or localhost). Any other host, a name included, may be reachable from
@@ -92,13 +100,13 @@ func loopbackListen(addr string) bool {
 	return err == nil && a.Unmap().IsLoopback()
 }
 
-// adminToken is the token the admin listener accepts: admin_token, or the
-// generated one; "" accepts nothing.
-func (s *Server) adminToken() string {
-	if t := s.cfg().AdminToken; t != "" {
+// token is the token the listener accepts: admin_token, or the generated
+// one; "" accepts nothing.
+func (l *Listener) token() string {
+	if t := l.cfg.Settings().AdminToken; t != "" {
 		return t
 	}
-	return s.adminFileToken
+	return l.fileToken
 }
 
 // tokenEqual compares in constant time, over digests so that the length of
@@ -110,16 +118,16 @@ func tokenEqual(got, want string) bool {
 
 // hasBearer reports whether r carries the admin token as
 // "Authorization: Bearer TOKEN".
-func (s *Server) hasBearer(r *http.Request) bool {
+func (l *Listener) hasBearer(r *http.Request) bool {
 	scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	return ok && strings.EqualFold(scheme, "Bearer") && tokenEqual(strings.TrimSpace(tok), s.adminToken())
+	return ok && strings.EqualFold(scheme, "Bearer") && tokenEqual(strings.TrimSpace(tok), l.token())
 }
 
-// adminCookie is the name of the status page's cookie. Cookies are not
+// cookieName is the name of the status page's cookie. Cookies are not
 // kept per port, so the port is in the name: two servers on one machine do
 // not overwrite each other's.
-func (s *Server) adminCookie() string {
-	return "plenum_admin_" + strconv.Itoa(int(s.AdminAddr().Port()))
+func (l *Listener) cookieName() string {
+	return "plenum_admin_" + strconv.Itoa(int(l.Addr().Port()))
 }
 
 // cookieValue is what the cookie holds: derived from the token, so that
@@ -132,25 +140,25 @@ func cookieValue(token string) string {
 }
 
 // hasCookie reports whether r carries the status page's cookie.
-func (s *Server) hasCookie(r *http.Request) bool {
-	c, err := r.Cookie(s.adminCookie())
-	tok := s.adminToken()
+func (l *Listener) hasCookie(r *http.Request) bool {
+	c, err := r.Cookie(l.cookieName())
+	tok := l.token()
 	return err == nil && tok != "" && tokenEqual(c.Value, cookieValue(tok))
 }
 
 // isOperator reports whether r proves it comes from the operator: the
 // token as a bearer token, or the cookie.
-func (s *Server) isOperator(r *http.Request) bool {
-	return s.hasBearer(r) || s.hasCookie(r)
+func (l *Listener) isOperator(r *http.Request) bool {
+	return l.hasBearer(r) || l.hasCookie(r)
 }
 
 // setOperatorCookie gives a browser that presented the token the cookie:
 // HttpOnly (no script reads it), SameSite=Strict (no other site's page
 // makes the browser send it), for the browser's session.
-func (s *Server) setOperatorCookie(w http.ResponseWriter) {
+func (l *Listener) setOperatorCookie(w http.ResponseWriter) {
 	http.SetCookie(w, &http.Cookie{
-		Name:     s.adminCookie(),
-		Value:    cookieValue(s.adminToken()),
+		Name:     l.cookieName(),
+		Value:    cookieValue(l.token()),
 		Path:     "/",
 		HttpOnly: true,
 		SameSite: http.SameSiteStrictMode,
@@ -162,7 +170,7 @@ func (s *Server) setOperatorCookie(w http.ResponseWriter) {
 // host of admin_listen or a name in admin_hosts. A web page that gets its
 // own name to resolve to this machine (DNS rebinding) sends that name, and
 // is refused.
-func (s *Server) hostAllowed(hostport string) bool {
+func (l *Listener) hostAllowed(hostport string) bool {
 	host := hostport
 	if h, _, err := net.SplitHostPort(hostport); err == nil {
 		host = h
@@ -177,7 +185,7 @@ func (s *Server) hostAllowed(hostport string) bool {
 	if a, err := netip.ParseAddr(name); err == nil && a.IsLoopback() {
 		return true
 	}
-	cfg := s.cfg()
+	cfg := l.cfg.Settings()
 	if h, _, err := net.SplitHostPort(cfg.AdminListen); err == nil {
 		if own, err := conf.AdminHost(h); err == nil && own == name {
 			return true
@@ -193,11 +201,11 @@ func (s *Server) hostAllowed(hostport string) bool {
 
 // checkHost refuses, before anything else, a request for a host the
 // listener does not answer to.
-func (s *Server) checkHost(next http.Handler) http.Handler {
+func (l *Listener) checkHost(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !s.hostAllowed(r.Host) {
+		if !l.hostAllowed(r.Host) {
 			// Not logged with the host: a request may name any address there.
-			s.log.Debug("admin listener: refused a request for a host it does not answer to")
+			l.cfg.Log.Debug("admin listener: refused a request for a host it does not answer to")
 			http.Error(w, "This server does not answer to that host name. The operator may add it to admin_hosts.", http.StatusForbidden)
 			return
 		}
@@ -207,9 +215,9 @@ func (s *Server) checkHost(next http.Handler) http.Handler {
 
 // operatorOnly lets the operator's requests through to h and answers
 // others 401.
-func (s *Server) operatorOnly(h http.Handler) http.Handler {
+func (l *Listener) operatorOnly(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !s.isOperator(r) {
+		if !l.isOperator(r) {
 			unauthorized(w)
 			return
 		}
@@ -219,10 +227,10 @@ func (s *Server) operatorOnly(h http.Handler) http.Handler {
 
 // localOrOperator lets through requests from this machine and the
 // operator's from anywhere: for /metrics.
-func (s *Server) localOrOperator(h http.Handler) http.Handler {
+func (l *Listener) localOrOperator(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		peer, err := netip.ParseAddrPort(r.RemoteAddr)
-		if err == nil && peer.Addr().Unmap().IsLoopback() || s.isOperator(r) {
+		if err == nil && peer.Addr().Unmap().IsLoopback() || l.isOperator(r) {
 			h.ServeHTTP(w, r)
 			return
 		}
