@@ -10,6 +10,7 @@ import (
 	"github.com/plenum-voice/plenum/acl"
 
 	"github.com/plenum-voice/plenum/conf"
+	"github.com/plenum-voice/plenum/floor"
 	"github.com/plenum-voice/plenum/proto/mumblepb"
 )
 
@@ -36,7 +37,7 @@ type channel struct {
 	stage     Stage        // shapes the channel's speech on the tick; nil forwards directly
 	virtual   *virtualUser // the channel's mix and recorder, when it has one
 	shapeKeys shapeKeys    // the file's stage settings, written back with the channel
-	floor     *floor       // floor control, when the channel is a hall (floor.go)
+	floor     *floor.Hall  // floor control, when the channel is a hall (floor.go)
 }
 
 func newChannel(id uint32, parent *channel, name string) *channel {

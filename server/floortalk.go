@@ -12,18 +12,9 @@ package server
 import (
 	"maps"
 	"time"
+
+	"github.com/plenum-voice/plenum/floor"
 )
-
-// floorTurn is one ended turn, as the minutes list it.
-type floorTurn struct {
-	name   string
-	start  time.Time
-	length time.Duration
-}
-
-// maxMinutes bounds a hall's minutes: a day of one-minute turns, and
-// a few hundred kilobytes.
-const maxMinutes = 2000
 
 // hallTalk counts the turns in one hall since the server started.
 type hallTalk struct {
@@ -41,23 +32,12 @@ type HallTalk struct {
 	Registered map[string]time.Duration // the part of Total held by registered users, by name
 }
 
-// endTurnLocked ends the turn of the hall's holder, if there is one, and
-// counts it: in the holder's session, in the hall's totals and, with
-// floor_minutes, in the minutes.
-func (s *Server) endTurnLocked(hall *channel) {
-	f := hall.floor
-	u := f.holder
-	if u == nil {
-		return
-	}
-	f.holder = nil
-	length := s.now().Sub(f.since)
-	u.floorTime += length
-	if f.minutes {
-		if len(f.turns) == maxMinutes {
-			f.turns = append(f.turns[:0], f.turns[1:]...)
-		}
-		f.turns = append(f.turns, floorTurn{name: u.name, start: f.since, length: length})
+// countTurnLocked counts a turn that ended in hall: in its speaker's
+// session (u, nil if gone) and in the hall's totals. (The minutes are the
+// floor's.)
+func (s *Server) countTurnLocked(hall *channel, u *user, turn floor.Turn) {
+	if u != nil {
+		u.floorTime += turn.Length
 	}
 	path, live := s.pathOfLocked(hall)
 	if !live {
@@ -69,9 +49,9 @@ func (s *Server) endTurnLocked(hall *channel) {
 		s.floorTalk[path] = t
 	}
 	t.turns++
-	t.total += length
-	if u.userID >= 0 {
-		t.registered[u.name] += length
+	t.total += turn.Length
+	if u != nil && u.userID >= 0 {
+		t.registered[u.name] += turn.Length
 	}
 }
 

@@ -73,18 +73,18 @@ func (s *Server) floorStatusLocked(ch *channel, now time.Time) *admin.FloorStatu
 	if f == nil {
 		return nil
 	}
-	fs := &admin.FloorStatus{Queue: []string{}, MuteAll: f.muteAll, MinutesKept: f.minutes}
-	for _, t := range f.turns {
-		fs.Minutes = append(fs.Minutes, admin.TurnStatus{Name: t.name, Start: t.start, Seconds: t.length.Seconds()})
+	fs := &admin.FloorStatus{Queue: []string{}, MuteAll: f.AllMuted(), MinutesKept: f.KeepsMinutes()}
+	for _, t := range f.Minutes() {
+		fs.Minutes = append(fs.Minutes, admin.TurnStatus{Name: t.Name, Start: t.Start, Seconds: t.Length.Seconds()})
 	}
-	if f.holder != nil {
-		fs.Holder = f.holder.name
-		if f.limit > 0 {
-			fs.LeftSec = max(f.deadline.Sub(now).Seconds(), 0)
+	if holder, ok := f.Holder(); ok {
+		fs.Holder = holder.Name
+		if left, timed := f.TimeLeft(now); timed {
+			fs.LeftSec = left.Seconds()
 		}
 	}
-	for _, u := range f.queue {
-		fs.Queue = append(fs.Queue, u.name)
+	for _, m := range f.Queue() {
+		fs.Queue = append(fs.Queue, m.Name)
 	}
 	return fs
 }
@@ -101,8 +101,8 @@ func (s *Server) userStatusLocked(u *user, now time.Time) admin.UserStatus {
 	if u.udpTarget(now.UnixNano()) != nil {
 		us.Transport = "udp"
 	}
-	if hall := u.channel; hall != nil && hall.floor != nil && hall.floor.holder == u {
-		us.FloorSec += now.Sub(hall.floor.since).Seconds()
+	if hall := u.channel; hall != nil && hall.floor != nil {
+		us.FloorSec += hall.floor.Held(u.session, now).Seconds()
 	}
 	if cs := u.clientStats; cs != nil {
 		us.PingMs = float64(cs.GetTcpPingAvg())
