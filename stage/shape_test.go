@@ -415,3 +415,86 @@ func TestMixingEveryFrameLength(t *testing.T) {
 		})
 	}
 }
+
+// senderCounter counts the packets a stage forwards, per sender.
+type senderCounter map[uint32]int
+
+func (c senderCounter) Speech(sender uint32, a *voice.Audio)         { c[sender]++ }
+func (c senderCounter) SpeechEach(uint32, func(uint32) *voice.Audio) {}
+
+// TestPrioritySpeakerIsAlwaysHeard: with room for one, the loudest
+// speaker is heard and a quiet one is not, unless isPriority says the
+// quiet one is a priority speaker: then both are.
+func TestPrioritySpeakerIsAlwaysHeard(t *testing.T) {
+	for _, priority := range []bool{false, true} {
+		t.Run(fmt.Sprintf("priority=%v", priority), func(t *testing.T) {
+			codecs, err := NewCodecPool()
+			if err != nil {
+				t.Fatal(err)
+			}
+			const loud, quiet = 1, 2
+			sh := NewShaper(Shape{MaxSpeakers: 1, MixAbove: -1}, 0, codecs,
+				func(session uint32) bool { return priority && session == quiet })
+			loudSp, _ := audiotest.NewSpeaker(800, 0.5, 20)
+			quietSp, _ := audiotest.NewSpeaker(400, 0.02, 20)
+			out := senderCounter{}
+			for tick := range 60 {
+				if tick == 40 {
+					clear(out) // selection has settled
+				}
+				pkt, _ := loudSp.Next()
+				sh.Accept(loud, &voice.Audio{Frame: uint64(2 * tick), Opus: pkt})
+				pkt, _ = quietSp.Next()
+				sh.Accept(quiet, &voice.Audio{Frame: uint64(2 * tick), Opus: pkt})
+				sh.Tick(time.Now(), out)
+			}
+			wantQuiet := 0
+			if priority {
+				wantQuiet = 20
+			}
+			if out[loud] != 20 || out[quiet] != wantQuiet {
+				t.Errorf("in 20 ticks: %d packets of the loud speaker, %d of the quiet one; want 20 and %d", out[loud], out[quiet], wantQuiet)
+			}
+		})
+	}
+}
+
+// sinkCounter is a RecordSink that counts what it is given.
+type sinkCounter struct {
+	packets, badLength int
+}
+
+func (s *sinkCounter) Write(packet []byte, samples int) {
+	s.packets++
+	if samples != tickSamples || len(packet) == 0 {
+		s.badLength++
+	}
+}
+
+// TestRecordingKeepsTime: a recording shaper writes one 20 ms packet of
+// the mix to its sink every tick, through speech and the silence after
+// it, and stays busy so that the clock keeps ticking it.
+func TestRecordingKeepsTime(t *testing.T) {
+	sh := newTestShaper(t, Shape{MixAbove: -1, Record: true})
+	rec := &sinkCounter{}
+	sh.RecordTo(rec)
+	sp, _ := audiotest.NewSpeaker(500, 0.3, 20)
+	out := &countingEmitter{}
+	now := time.Now()
+	for tick := range 100 {
+		if tick < 30 {
+			pkt, _ := sp.Next()
+			sh.Accept(1, &voice.Audio{Frame: uint64(2 * tick), Opus: pkt, Terminator: tick == 29})
+		}
+		if !sh.Tick(now, out) {
+			t.Fatalf("a recording shaper went idle at tick %d", tick)
+		}
+	}
+	if rec.packets != 100 || rec.badLength != 0 {
+		t.Errorf("the sink got %d packets (%d not 20 ms) in 100 ticks, want 100", rec.packets, rec.badLength)
+	}
+	sh.Stop()
+	if sh.Tick(now, out) || rec.packets != 100 {
+		t.Errorf("a stopped shaper stayed busy or recorded (%d packets)", rec.packets)
+	}
+}
