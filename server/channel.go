@@ -11,7 +11,9 @@ import (
 
 	"github.com/plenum-voice/plenum/conf"
 	"github.com/plenum-voice/plenum/floor"
+	"github.com/plenum-voice/plenum/internal/oggopus"
 	"github.com/plenum-voice/plenum/proto/mumblepb"
+	"github.com/plenum-voice/plenum/stage"
 )
 
 // channel is the control plane's view of a channel. Only the control plane
@@ -34,10 +36,12 @@ type channel struct {
 	users     map[*user]struct{}
 
 	listeners map[*user]struct{}
-	stage     Stage        // shapes the channel's speech on the tick; nil forwards directly
+	stage     stage.Stage  // shapes the channel's speech on the tick; nil forwards directly
 	virtual   *virtualUser // the channel's mix and recorder, when it has one
 	shapeKeys shapeKeys    // the file's stage settings, written back with the channel
 	floor     *floor.Hall  // floor control, when the channel is a hall (floor.go)
+
+	recorder *oggopus.Recorder // the recording its stage writes; nil when not recording (recording.go)
 }
 
 func newChannel(id uint32, parent *channel, name string) *channel {

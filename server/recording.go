@@ -9,6 +9,7 @@ import (
 
 	"github.com/plenum-voice/plenum/internal/oggopus"
 	"github.com/plenum-voice/plenum/proto/mumblepb"
+	"github.com/plenum-voice/plenum/stage"
 )
 
 // recordingsDir is where recordings go, inside the data directory.
@@ -18,35 +19,36 @@ const recordingsDir = "recordings"
 // DATA/recordings/CHANNEL-START-N.opus, and tells everyone in the channel.
 // The stage ticks from now on, so silence is recorded as time, not
 // skipped.
-func (s *Server) startRecordingLocked(ch *channel, sh *shaper) bool {
+func (s *Server) startRecordingLocked(ch *channel, sh *stage.Shaper) bool {
 	start := time.Now().UTC()
 	base := filepath.Join(s.cfg().DataDir, recordingsDir, fileSafe(ch.name)+"-"+start.Format("20060102-150405"))
 	name := ch.name
 	rec := oggopus.NewRecorder(oggopus.Options{
 		Name:     func(seq int) string { return fmt.Sprintf("%s-%03d.opus", base, seq) },
 		MaxBytes: s.cfg().RecordingMaxBytes,
-		PreSkip:  mixLookahead,
+		PreSkip:  stage.MixLookahead,
 		Comments: []string{"TITLE=" + ch.name, "DATE=" + start.Format(time.RFC3339)},
 		OnError: func(err error) {
 			s.log.Error("recording failed; it goes on with the next file", "channel", name, "err", err)
 		},
 	})
-	sh.mix.rec = rec
-	s.clock.activate(ch.id, sh)
+	sh.RecordTo(rec)
+	ch.recorder = rec
+	s.clock.Activate(ch.id, sh)
 	s.log.Info("recording started", "channel", ch.name, "files", base+"-*.opus")
 	s.tellChannelLocked(ch, "This channel is being recorded from now on.")
 	return true
 }
 
-// stopRecording closes sh's recording, if it has one, once the lock is
+// stopRecording closes ch's recording, if it has one, once the lock is
 // released: the last pages and the sync are disk I/O.
-func (s *Server) stopRecording(sh *shaper) {
-	rec, ok := sh.mix.rec.(*oggopus.Recorder)
-	if !ok || sh.recordingStopped {
+func (s *Server) stopRecording(ch *channel) {
+	rec := ch.recorder
+	if rec == nil {
 		return
 	}
-	sh.recordingStopped = true
-	channel := sh.channel
+	ch.recorder = nil
+	channel := ch.id
 	s.afterUnlock = append(s.afterUnlock, func() {
 		if err := rec.Close(); err != nil {
 			s.log.Error("recording ended with an error; what was written before it is valid", "channel", channel, "err", err)

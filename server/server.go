@@ -32,6 +32,7 @@ import (
 	"github.com/plenum-voice/plenum/admin"
 	"github.com/plenum-voice/plenum/conf"
 	"github.com/plenum-voice/plenum/proto/control"
+	"github.com/plenum-voice/plenum/stage"
 	"github.com/plenum-voice/plenum/store"
 )
 
@@ -142,8 +143,8 @@ type Server struct {
 	control  controlCounters
 	guard    hostGuard // per-address abuse control (abuse.go)
 	refusals refusalBudget
-	clock    stageClock
-	codecs   *codecPool       // Opus codecs of the stages; the tick goroutine's
+	clock    *stage.Clock
+	codecs   *stage.CodecPool // Opus codecs of the stages; the tick goroutine's
 	now      func() time.Time // the clock of speaking times (under mu); tests replace it
 
 	floorTalk map[string]*hallTalk // talk time per hall path, under mu (floortalk.go)
@@ -240,8 +241,8 @@ func New(opts Options) (*Server, error) {
 	}
 
 	s.peers.init()
-	s.clock.init()
-	if s.codecs, err = newCodecPool(); err != nil {
+	s.clock = stage.NewClock()
+	if s.codecs, err = stage.NewCodecPool(); err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(sc.DataDir, 0o700); err != nil {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"github.com/plenum-voice/plenum/conf"
+	"github.com/plenum-voice/plenum/stage"
 )
 
 // shapeKeys are a channel's stage settings as the file has them, kept so
@@ -31,10 +32,10 @@ func (k shapeKeys) to(def *conf.Channel) {
 
 // shapeOf is the stage configuration a channel's TOML asks for, and
 // whether it asks for a stage at all.
-func shapeOf(def *conf.Channel) (shapeConfig, bool) {
-	cfg := shapeConfig{maxSpeakers: def.MaxSpeakers, mixAbove: -1, record: def.Record}
+func shapeOf(def *conf.Channel) (stage.Shape, bool) {
+	cfg := stage.Shape{MaxSpeakers: def.MaxSpeakers, MixAbove: -1, Record: def.Record}
 	if def.Mix {
-		cfg.mixAbove = def.MixAbove
+		cfg.MixAbove = def.MixAbove
 	}
 	return cfg, def.MaxSpeakers > 0 || def.Mix || def.Record
 }
@@ -59,7 +60,7 @@ func (s *Server) applyShapesLocked(cfg *conf.Config) {
 	for _, ch := range s.channels {
 		if !configured[ch] {
 			ch.shapeKeys = shapeKeys{}
-			s.setShapeLocked(ch, shapeConfig{}, false)
+			s.setShapeLocked(ch, stage.Shape{}, false)
 			s.setFloorLocked(ch, &conf.Channel{})
 		}
 	}
@@ -67,19 +68,19 @@ func (s *Server) applyShapesLocked(cfg *conf.Config) {
 
 // setShapeLocked installs, replaces or (on false) removes the shaping
 // stage of ch, with the virtual user that mixing and recording need.
-func (s *Server) setShapeLocked(ch *channel, want shapeConfig, on bool) {
-	old, _ := ch.stage.(*shaper)
-	if old != nil && on && old.cfg == want {
+func (s *Server) setShapeLocked(ch *channel, want stage.Shape, on bool) {
+	old, _ := ch.stage.(*stage.Shaper)
+	if old != nil && on && old.Shape() == want {
 		return
 	}
 	if old == nil && !on {
 		return
 	}
 	if old != nil {
-		s.stopShaperLocked(old)
+		s.stopShaperLocked(ch, old)
 		ch.stage = nil
 	}
-	mixing := want.mixAbove >= 0
+	mixing := want.MixAbove >= 0
 	if !on {
 		s.setVirtualLocked(ch, false, false, false)
 		s.snapDirty = true
@@ -87,32 +88,41 @@ func (s *Server) setShapeLocked(ch *channel, want shapeConfig, on bool) {
 	}
 	// The virtual user is there before the stage so the stage knows its
 	// session; its recording flag goes up only once the file is open.
-	s.setVirtualLocked(ch, mixing || want.record, mixing, false)
+	s.setVirtualLocked(ch, mixing || want.Record, mixing, false)
 	var virtual uint32
 	if ch.virtual != nil {
 		virtual = ch.virtual.session
 	}
-	sh := newShaper(s, ch.id, virtual, want)
-	if want.record && s.startRecordingLocked(ch, sh) {
+	sh := stage.NewShaper(want, virtual, s.codecs, s.isPrioritySpeaker)
+	if want.Record && s.startRecordingLocked(ch, sh) {
 		s.setVirtualLocked(ch, true, mixing, true)
 	}
 	ch.stage = sh
 	s.snapDirty = true
 	s.log.Info("channel speech shaped", "channel", ch.id, "name", ch.name,
-		"max_speakers", want.maxSpeakers, "mix", mixing, "mix_above", max(want.mixAbove, 0), "record", want.record)
+		"max_speakers", want.MaxSpeakers, "mix", mixing, "mix_above", max(want.MixAbove, 0), "record", want.Record)
 }
 
-// stopShaperLocked retires a stage that is being replaced or removed: the
-// tick goroutine drops it at its next tick, and its recording is closed.
-func (s *Server) stopShaperLocked(sh *shaper) {
-	sh.stopped.Store(true)
-	s.stopRecording(sh)
+// isPrioritySpeaker reports whether session is a priority speaker on the
+// current snapshot: a shaper asks it for each speaker every tick, from the
+// tick goroutine, so it reads no state of the control plane.
+func (s *Server) isPrioritySpeaker(session uint32) bool {
+	vu, ok := s.snap.Load().users[session]
+	return ok && vu.priority
+}
+
+// stopShaperLocked retires ch's stage sh, which is being replaced or
+// removed: the tick goroutine drops it at its next tick, and its recording
+// is closed.
+func (s *Server) stopShaperLocked(ch *channel, sh *stage.Shaper) {
+	sh.Stop()
+	s.stopRecording(ch)
 }
 
 // dropShapeLocked removes the stage and virtual user of a channel that is
 // going away.
 func (s *Server) dropShapeLocked(ch *channel) {
-	s.setShapeLocked(ch, shapeConfig{}, false)
+	s.setShapeLocked(ch, stage.Shape{}, false)
 }
 
 // stopAllShapes closes every recording at shutdown.
@@ -120,8 +130,8 @@ func (s *Server) stopAllShapes() {
 	s.mu.Lock()
 	defer s.unlock()
 	for _, ch := range s.channels {
-		if sh, ok := ch.stage.(*shaper); ok {
-			s.stopShaperLocked(sh)
+		if sh, ok := ch.stage.(*stage.Shaper); ok {
+			s.stopShaperLocked(ch, sh)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/plenum-voice/plenum/acl"
 	"github.com/plenum-voice/plenum/proto/voice"
+	"github.com/plenum-voice/plenum/stage"
 )
 
 // snapshot is everything the voice path needs to route a packet, frozen at
@@ -22,7 +23,7 @@ type snapshot struct {
 
 type voiceChannel struct {
 	id        uint32
-	stage     Stage
+	stage     stage.Stage
 	acl       *acl.ChannelACL
 	parent    *voiceChannel
 	children  []*voiceChannel

@@ -9,7 +9,7 @@ import (
 
 	"github.com/plenum-voice/plenum/client"
 	"github.com/plenum-voice/plenum/proto/voice"
-	"github.com/plenum-voice/plenum/server"
+	"github.com/plenum-voice/plenum/stage"
 )
 
 // holdStage keeps every packet for one tick, then emits it unchanged: the
@@ -35,7 +35,7 @@ func (h *holdStage) Accept(sender uint32, a *voice.Audio) {
 	h.accepted.Add(1)
 }
 
-func (h *holdStage) Tick(now time.Time, out server.Emitter) bool {
+func (h *holdStage) Tick(now time.Time, out stage.Emitter) bool {
 	h.ticks.Add(1)
 	h.mu.Lock()
 	held := h.held

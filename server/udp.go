@@ -365,7 +365,7 @@ func (s *Server) routeVoice(r *router, sock *udpSocket, u *user, pl []byte, now 
 	s.counters.receivedBytes.Add(uint64(len(pl)))
 	if st := sender.channel.stage; st != nil && r.in.Target == 0 {
 		st.Accept(sender.session, &r.in)
-		s.clock.activate(sender.channel.id, st)
+		s.clock.Activate(sender.channel.id, st)
 		return
 	}
 	r.resolve(sn, sender, r.in.Target, r.in.HasPosition)

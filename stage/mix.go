@@ -1,4 +1,4 @@
-package server
+package stage
 
 import (
 	"github.com/hraban/opus"
@@ -88,7 +88,7 @@ func (j *jitterBuffer) next(dec *opus.Decoder) bool {
 // shared that way: one for the full mix, one per mixed speaker, never one
 // per listener.
 type mixer struct {
-	sh      *shaper
+	sh      *Shaper
 	sum     []int32
 	full    []int16
 	history [warmTicks][]int16 // the last ticks of the full mix, oldest first
@@ -100,7 +100,7 @@ type mixer struct {
 	frame   uint64 // the mix stream's frame number, in 10 ms units as Mumble counts
 	sending bool   // listeners got mix frames since the last terminator
 	pick    func(listener uint32) *voice.Audio
-	rec     recordSink
+	rec     RecordSink
 	// What makes a switch between streams inaudible (personalHangover,
 	// warmTicks); fields so a test can show what happens without.
 	hangover, warm int
@@ -118,12 +118,14 @@ type personal struct {
 	inMix    bool // their voice is in this tick's mix
 }
 
-// recordSink takes the encoded full mix of every tick while recording.
-type recordSink interface {
+// RecordSink takes the encoded full mix of every tick while a Shaper
+// records: an Opus packet of samples at 48 kHz. It is called from the tick
+// goroutine and must not block on the disk.
+type RecordSink interface {
 	Write(packet []byte, samples int)
 }
 
-func (m *mixer) init(sh *shaper) {
+func (m *mixer) init(sh *Shaper) {
 	m.sh = sh
 	m.sum = make([]int32, tickSamples)
 	m.full = make([]int16, tickSamples)
@@ -180,7 +182,7 @@ func (m *mixer) tick(out Emitter) {
 	idle := voices == 0 && len(m.streams) == 0
 	if idle {
 		m.endStream(out)
-		if !sh.cfg.record {
+		if !sh.cfg.Record {
 			m.release()
 			return
 		}
@@ -191,7 +193,7 @@ func (m *mixer) tick(out Emitter) {
 	if !m.encodeFull() {
 		return
 	}
-	if m.rec != nil && sh.cfg.record {
+	if m.rec != nil && sh.cfg.Record {
 		m.rec.Write(m.audio.Opus, tickSamples) // a recording keeps time through silence
 	}
 	if sh.mixing && !idle {

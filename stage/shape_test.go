@@ -1,4 +1,4 @@
-package server
+package stage
 
 import (
 	"bytes"
@@ -32,29 +32,27 @@ func (e *countingEmitter) SpeechEach(sender uint32, pick func(uint32) *voice.Aud
 	}
 }
 
-// newTestShaper is the stage of channel 1 (virtual user 1000) on a
-// server that has nothing but codecs and an empty snapshot.
-func newTestShaper(tb testing.TB, cfg shapeConfig) *shaper {
+// newTestShaper is the stage of a channel whose virtual user is 1000,
+// with a pool of its own and no priority speakers.
+func newTestShaper(tb testing.TB, cfg Shape) *Shaper {
 	tb.Helper()
-	s := &Server{}
-	var err error
-	if s.codecs, err = newCodecPool(); err != nil {
+	codecs, err := NewCodecPool()
+	if err != nil {
 		tb.Fatal(err)
 	}
-	s.snap.Store(&snapshot{users: map[uint32]*voiceUser{}})
-	return newShaper(s, 1, 1000, cfg)
+	return NewShaper(cfg, 1000, codecs, func(uint32) bool { return false })
 }
 
 // stageBench is a shaper with n speakers, each with half a second of real Opus
 // at its own loudness, and 120 listeners.
 type stageBench struct {
-	sh      *shaper
+	sh      *Shaper
 	out     *countingEmitter
 	packets [][][]byte // per speaker, 25 frames of 20 ms, sent in a loop
 	frame   int
 }
 
-func newStageBench(tb testing.TB, speakers int, cfg shapeConfig) *stageBench {
+func newStageBench(tb testing.TB, speakers int, cfg Shape) *stageBench {
 	tb.Helper()
 	b := &stageBench{sh: newTestShaper(tb, cfg), out: &countingEmitter{}}
 	for l := range 120 {
@@ -92,15 +90,15 @@ func (b *stageBench) tick(now time.Time) {
 
 func shapes() []struct {
 	name string
-	cfg  shapeConfig
+	cfg  Shape
 } {
 	return []struct {
 		name string
-		cfg  shapeConfig
+		cfg  Shape
 	}{
-		{"loudest8", shapeConfig{maxSpeakers: 8, mixAbove: -1}},
-		{"mix", shapeConfig{mixAbove: 0}},
-		{"mix-loudest8", shapeConfig{maxSpeakers: 8, mixAbove: 0}},
+		{"loudest8", Shape{MaxSpeakers: 8, MixAbove: -1}},
+		{"mix", Shape{MixAbove: 0}},
+		{"mix-loudest8", Shape{MaxSpeakers: 8, MixAbove: 0}},
 	}
 }
 
@@ -146,7 +144,7 @@ func TestMixingSelectsAndReleases(t *testing.T) {
 			}
 			b.out.speech, b.out.picked = 0, 0
 			b.tick(now)
-			switch shape.cfg.mixAbove {
+			switch shape.cfg.MixAbove {
 			case -1:
 				if b.out.speech != 8 {
 					t.Errorf("loudest-8 sent %d packets in a tick, want 8", b.out.speech)
@@ -243,7 +241,7 @@ func (e *recordingEmitter) SpeechEach(sender uint32, pick func(uint32) *voice.Au
 // median 5 ms of the steady tone.
 func switchRoughness(t *testing.T, hangover, warm int) (join, leave float64) {
 	t.Helper()
-	sh := newTestShaper(t, shapeConfig{mixAbove: 0})
+	sh := newTestShaper(t, Shape{MixAbove: 0})
 	sh.mix.hangover, sh.mix.warm = hangover, warm
 	a, err := audiotest.NewSpeaker(440, 0.2, 20)
 	if err != nil {
@@ -329,11 +327,11 @@ func TestSwitchingStreamsIsClean(t *testing.T) {
 func TestStageDelay(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		cfg  shapeConfig
+		cfg  Shape
 		want int
 	}{
-		{"loudest-N", shapeConfig{maxSpeakers: 2, mixAbove: -1}, 0},
-		{"mix", shapeConfig{mixAbove: 0}, 1},
+		{"loudest-N", Shape{MaxSpeakers: 2, MixAbove: -1}, 0},
+		{"mix", Shape{MixAbove: 0}, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			sh := newTestShaper(t, tc.cfg)
@@ -374,7 +372,7 @@ func TestStageDelay(t *testing.T) {
 func TestMixingEveryFrameLength(t *testing.T) {
 	for _, ms := range []int{10, 40, 60} {
 		t.Run(fmt.Sprintf("%dms", ms), func(t *testing.T) {
-			sh := newTestShaper(t, shapeConfig{mixAbove: 0})
+			sh := newTestShaper(t, Shape{MixAbove: 0})
 			a, _ := audiotest.NewSpeaker(500, 0.2, ms)
 			b, _ := audiotest.NewSpeaker(700, 0.2, 20)
 			out := &recordingEmitter{listener: 3}
@@ -415,5 +413,88 @@ func TestMixingEveryFrameLength(t *testing.T) {
 				t.Errorf("%d ticks of the mix nearly silent: the jitter buffer ran dry", silent)
 			}
 		})
+	}
+}
+
+// senderCounter counts the packets a stage forwards, per sender.
+type senderCounter map[uint32]int
+
+func (c senderCounter) Speech(sender uint32, a *voice.Audio)         { c[sender]++ }
+func (c senderCounter) SpeechEach(uint32, func(uint32) *voice.Audio) {}
+
+// TestPrioritySpeakerIsAlwaysHeard: with room for one, the loudest
+// speaker is heard and a quiet one is not, unless isPriority says the
+// quiet one is a priority speaker: then both are.
+func TestPrioritySpeakerIsAlwaysHeard(t *testing.T) {
+	for _, priority := range []bool{false, true} {
+		t.Run(fmt.Sprintf("priority=%v", priority), func(t *testing.T) {
+			codecs, err := NewCodecPool()
+			if err != nil {
+				t.Fatal(err)
+			}
+			const loud, quiet = 1, 2
+			sh := NewShaper(Shape{MaxSpeakers: 1, MixAbove: -1}, 0, codecs,
+				func(session uint32) bool { return priority && session == quiet })
+			loudSp, _ := audiotest.NewSpeaker(800, 0.5, 20)
+			quietSp, _ := audiotest.NewSpeaker(400, 0.02, 20)
+			out := senderCounter{}
+			for tick := range 60 {
+				if tick == 40 {
+					clear(out) // selection has settled
+				}
+				pkt, _ := loudSp.Next()
+				sh.Accept(loud, &voice.Audio{Frame: uint64(2 * tick), Opus: pkt})
+				pkt, _ = quietSp.Next()
+				sh.Accept(quiet, &voice.Audio{Frame: uint64(2 * tick), Opus: pkt})
+				sh.Tick(time.Now(), out)
+			}
+			wantQuiet := 0
+			if priority {
+				wantQuiet = 20
+			}
+			if out[loud] != 20 || out[quiet] != wantQuiet {
+				t.Errorf("in 20 ticks: %d packets of the loud speaker, %d of the quiet one; want 20 and %d", out[loud], out[quiet], wantQuiet)
+			}
+		})
+	}
+}
+
+// sinkCounter is a RecordSink that counts what it is given.
+type sinkCounter struct {
+	packets, badLength int
+}
+
+func (s *sinkCounter) Write(packet []byte, samples int) {
+	s.packets++
+	if samples != tickSamples || len(packet) == 0 {
+		s.badLength++
+	}
+}
+
+// TestRecordingKeepsTime: a recording shaper writes one 20 ms packet of
+// the mix to its sink every tick, through speech and the silence after
+// it, and stays busy so that the clock keeps ticking it.
+func TestRecordingKeepsTime(t *testing.T) {
+	sh := newTestShaper(t, Shape{MixAbove: -1, Record: true})
+	rec := &sinkCounter{}
+	sh.RecordTo(rec)
+	sp, _ := audiotest.NewSpeaker(500, 0.3, 20)
+	out := &countingEmitter{}
+	now := time.Now()
+	for tick := range 100 {
+		if tick < 30 {
+			pkt, _ := sp.Next()
+			sh.Accept(1, &voice.Audio{Frame: uint64(2 * tick), Opus: pkt, Terminator: tick == 29})
+		}
+		if !sh.Tick(now, out) {
+			t.Fatalf("a recording shaper went idle at tick %d", tick)
+		}
+	}
+	if rec.packets != 100 || rec.badLength != 0 {
+		t.Errorf("the sink got %d packets (%d not 20 ms) in 100 ticks, want 100", rec.packets, rec.badLength)
+	}
+	sh.Stop()
+	if sh.Tick(now, out) || rec.packets != 100 {
+		t.Errorf("a stopped shaper stayed busy or recorded (%d packets)", rec.packets)
 	}
 }

@@ -1,4 +1,4 @@
-package server
+package stage
 
 import (
 	"math"
@@ -16,11 +16,11 @@ import (
 // loudest speakers (loudest-N) or mixes them into one stream from the
 // channel's virtual user (mixing). Whatever it mixes it can also record.
 
-// shapeConfig is what a channel's TOML asks of its stage.
-type shapeConfig struct {
-	maxSpeakers int  // hear only this many speakers at once; 0 = everyone
-	mixAbove    int  // mix when more than this many speak; -1 = never
-	record      bool // encode the mix to the channel's recording
+// Shape is what a channel's TOML asks of its stage.
+type Shape struct {
+	MaxSpeakers int  // hear only this many speakers at once; 0 = everyone
+	MixAbove    int  // mix when more than this many speak; -1 = never
+	Record      bool // encode the mix to the channel's recording (see RecordTo)
 }
 
 // Timing of the shaper, in ticks of 20 ms.
@@ -95,17 +95,15 @@ type speaker struct {
 	jb           jitterBuffer
 }
 
-// shaper implements Stage for a shaped channel.
-type shaper struct {
-	channel uint32
-	virtual uint32 // session of the channel's virtual user; 0 = none
-	cfg     shapeConfig
-	codecs  *codecPool
-	snap    *atomic.Pointer[snapshot] // for who is a priority speaker
-	rate    int                       // decoders' sample rate: 48 kHz to mix, less to measure
-	stopped atomic.Bool               // replaced or removed: the clock drops it
-
-	recordingStopped bool // its recording was closed (control plane, under Server.mu)
+// Shaper is the Stage of a channel with a Shape: loudest-N, mixing,
+// recording.
+type Shaper struct {
+	virtual    uint32 // session of the channel's virtual user; 0 = none
+	cfg        Shape
+	codecs     *CodecPool
+	isPriority func(session uint32) bool // a priority speaker is always heard
+	rate       int                       // decoders' sample rate: 48 kHz to mix, less to measure
+	stopped    atomic.Bool               // replaced or removed: the clock drops it
 
 	mu       sync.Mutex
 	speakers map[uint32]*speaker // by session; entries are reused
@@ -121,26 +119,42 @@ type shaper struct {
 	mix        mixer
 }
 
-func newShaper(s *Server, channel, virtual uint32, cfg shapeConfig) *shaper {
-	sh := &shaper{
-		channel:  channel,
-		virtual:  virtual,
-		cfg:      cfg,
-		codecs:   s.codecs,
-		snap:     &s.snap,
-		speakers: make(map[uint32]*speaker, 64),
-		pcm:      make([]int16, maxFrameSamp),
+// NewShaper returns the stage of a channel shaped as cfg. virtual is the
+// session of the channel's virtual user, which speaks the mix (0 when the
+// channel does not mix). codecs is the tick goroutine's pool. isPriority
+// says whether a session is a priority speaker now; it is asked for each
+// speaker every tick, from the tick goroutine.
+func NewShaper(cfg Shape, virtual uint32, codecs *CodecPool, isPriority func(session uint32) bool) *Shaper {
+	sh := &Shaper{
+		virtual:    virtual,
+		cfg:        cfg,
+		codecs:     codecs,
+		isPriority: isPriority,
+		speakers:   make(map[uint32]*speaker, 64),
+		pcm:        make([]int16, maxFrameSamp),
 	}
 	sh.rate = loudnessRate
-	if cfg.mixAbove >= 0 || cfg.record {
+	if cfg.MixAbove >= 0 || cfg.Record {
 		sh.rate = sampleRate
 	}
 	sh.mix.init(sh)
 	return sh
 }
 
+// Shape returns what the shaper was made for.
+func (sh *Shaper) Shape() Shape { return sh.cfg }
+
+// RecordTo makes the shaper write the encoded mix of every tick to rec,
+// silence included, while its Shape records. Call it before the shaper is
+// first ticked: the tick goroutine reads it without a lock.
+func (sh *Shaper) RecordTo(rec RecordSink) { sh.mix.rec = rec }
+
+// Stop retires the shaper (replaced or removed): the clock drops it at its
+// next tick, and it emits nothing more. Safe from any goroutine.
+func (sh *Shaper) Stop() { sh.stopped.Store(true) }
+
 // Accept implements Stage: it copies the packet into the speaker's inbox.
-func (sh *shaper) Accept(sender uint32, a *voice.Audio) {
+func (sh *Shaper) Accept(sender uint32, a *voice.Audio) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	sp := sh.speakers[sender]
@@ -156,7 +170,7 @@ func (sh *shaper) Accept(sender uint32, a *voice.Audio) {
 	sp.held++
 }
 
-func (sh *shaper) newSpeaker(session uint32) *speaker {
+func (sh *Shaper) newSpeaker(session uint32) *speaker {
 	var sp *speaker
 	if n := len(sh.free); n > 0 {
 		sp = sh.free[n-1]
@@ -175,7 +189,7 @@ func (sh *shaper) newSpeaker(session uint32) *speaker {
 }
 
 // Tick implements Stage.
-func (sh *shaper) Tick(now time.Time, out Emitter) bool {
+func (sh *Shaper) Tick(now time.Time, out Emitter) bool {
 	if sh.stopped.Load() {
 		return false
 	}
@@ -190,27 +204,27 @@ func (sh *shaper) Tick(now time.Time, out Emitter) bool {
 	for _, sp := range sh.order {
 		sh.take(sp)
 	}
-	sh.setPriority(sh.snap.Load())
+	sh.setPriority()
 	sh.rank()
 	sh.chooseMode(out)
 	sh.choose(out)
 	for _, sp := range sh.order {
 		sh.forward(sp, out)
 	}
-	if sh.mixing || sh.cfg.record {
+	if sh.mixing || sh.cfg.Record {
 		sh.mix.tick(out)
 	}
 	sh.retire(out)
 	sh.mu.Lock()
 	speaking := len(sh.speakers) > 0
 	sh.mu.Unlock()
-	return speaking || sh.mix.busy() || sh.cfg.record
+	return speaking || sh.mix.busy() || sh.cfg.Record
 }
 
 // take moves the speaker's inbox into the tick and decodes each packet for
 // its loudness (and for the mix). The packets stay where they are until the
 // next take: Accept fills the other half meanwhile.
-func (sh *shaper) take(sp *speaker) {
+func (sh *Shaper) take(sp *speaker) {
 	sh.mu.Lock()
 	sp.taken = sp.inbox[sp.cur][:sp.held]
 	sp.cur ^= 1
@@ -225,7 +239,7 @@ func (sh *shaper) take(sp *speaker) {
 }
 
 // forward sends this tick's packets of a speaker who is heard directly.
-func (sh *shaper) forward(sp *speaker, out Emitter) {
+func (sh *Shaper) forward(sp *speaker, out Emitter) {
 	if !sp.selected || sh.mixing {
 		return
 	}
@@ -238,7 +252,7 @@ func (sh *shaper) forward(sp *speaker, out Emitter) {
 }
 
 // decode measures the packet's loudness and keeps its audio for the mix.
-func (sh *shaper) decode(sp *speaker, p *inPacket) {
+func (sh *Shaper) decode(sp *speaker, p *inPacket) {
 	if p.n == 0 {
 		return
 	}
@@ -260,7 +274,7 @@ func (sh *shaper) decode(sp *speaker, p *inPacket) {
 		rate = attack
 	}
 	sp.level += rate * (db - sp.level)
-	if sh.cfg.mixAbove >= 0 || sh.cfg.record {
+	if sh.cfg.MixAbove >= 0 || sh.cfg.Record {
 		// Kept even while not mixing (trim bounds it): the tick that
 		// starts mixing then already has this audio.
 		sp.jb.push(sh.pcm[:n])
@@ -282,7 +296,7 @@ func loudness(pcm []int16) float64 {
 
 // rank sorts the speakers loudest first (insertion sort: the order barely
 // changes between ticks, and it allocates nothing).
-func (sh *shaper) rank() {
+func (sh *Shaper) rank() {
 	o := sh.order
 	for i := 1; i < len(o); i++ {
 		for j := i; j > 0 && o[j].level > o[j-1].level; j-- {
@@ -293,7 +307,7 @@ func (sh *shaper) rank() {
 
 // active reports whether sp is speaking now. A speaker whose terminator
 // came this tick still is, so that the terminator itself is forwarded.
-func (sh *shaper) active(sp *speaker) bool {
+func (sh *Shaper) active(sp *speaker) bool {
 	if sp.ended && sp.lastHeard < sh.tick {
 		return false
 	}
@@ -301,8 +315,8 @@ func (sh *shaper) active(sp *speaker) bool {
 }
 
 // chooseMode switches between forwarding and mixing.
-func (sh *shaper) chooseMode(out Emitter) {
-	if sh.cfg.mixAbove < 0 {
+func (sh *Shaper) chooseMode(out Emitter) {
+	if sh.cfg.MixAbove < 0 {
 		return
 	}
 	n := 0
@@ -312,7 +326,7 @@ func (sh *shaper) chooseMode(out Emitter) {
 		}
 	}
 	switch {
-	case n > sh.cfg.mixAbove:
+	case n > sh.cfg.MixAbove:
 		sh.quietSince = sh.tick
 		if !sh.mixing {
 			sh.mixing = true
@@ -323,7 +337,7 @@ func (sh *shaper) chooseMode(out Emitter) {
 	case sh.mixing && sh.tick-sh.quietSince >= mixLeaveTicks:
 		sh.mixing = false
 		sh.mix.endStream(out)
-		if !sh.cfg.record {
+		if !sh.cfg.Record {
 			sh.mix.release()
 		}
 	}
@@ -332,8 +346,8 @@ func (sh *shaper) chooseMode(out Emitter) {
 // choose updates who is heard: everyone (no limit), or the N loudest
 // besides the priority speakers, who are always heard, with hysteresis
 // against flicker.
-func (sh *shaper) choose(out Emitter) {
-	limit := sh.cfg.maxSpeakers
+func (sh *Shaper) choose(out Emitter) {
+	limit := sh.cfg.MaxSpeakers
 	if limit == 0 && sh.mixing {
 		limit = maxMixed
 	}
@@ -380,13 +394,13 @@ func (sh *shaper) choose(out Emitter) {
 	}
 }
 
-func (sh *shaper) selectSpeaker(sp *speaker) {
+func (sh *Shaper) selectSpeaker(sp *speaker) {
 	sp.selected, sp.selectedAt = true, sh.tick
 }
 
 // quietestReplaceable is the quietest selected speaker who is not a
 // priority speaker and has held their place long enough.
-func (sh *shaper) quietestReplaceable() *speaker {
+func (sh *Shaper) quietestReplaceable() *speaker {
 	for i := len(sh.order) - 1; i >= 0; i-- {
 		sp := sh.order[i]
 		if sp.selected && !sp.priority && sh.tick-sp.selectedAt >= holdTicks {
@@ -397,7 +411,7 @@ func (sh *shaper) quietestReplaceable() *speaker {
 }
 
 // quietestSelected is the quietest selected speaker without priority.
-func (sh *shaper) quietestSelected() *speaker {
+func (sh *Shaper) quietestSelected() *speaker {
 	for i := len(sh.order) - 1; i >= 0; i-- {
 		if sp := sh.order[i]; sp.selected && !sp.priority {
 			return sp
@@ -406,7 +420,7 @@ func (sh *shaper) quietestSelected() *speaker {
 	return nil
 }
 
-func (sh *shaper) deselect(sp *speaker, out Emitter) {
+func (sh *Shaper) deselect(sp *speaker, out Emitter) {
 	sp.selected = false
 	sh.endForwarded(sp, out)
 	sh.mix.leave(sp)
@@ -415,7 +429,7 @@ func (sh *shaper) deselect(sp *speaker, out Emitter) {
 // endForwarded ends a forwarded stream that was cut off mid-speech with a
 // terminating frame of silence, so that clients stop showing the speaker
 // as talking.
-func (sh *shaper) endForwarded(sp *speaker, out Emitter) {
+func (sh *Shaper) endForwarded(sp *speaker, out Emitter) {
 	if !sp.forwarded {
 		return
 	}
@@ -426,7 +440,7 @@ func (sh *shaper) endForwarded(sp *speaker, out Emitter) {
 }
 
 // retire forgets speakers who stopped, once the mix has used their audio.
-func (sh *shaper) retire(out Emitter) {
+func (sh *Shaper) retire(out Emitter) {
 	for _, sp := range sh.order {
 		if sh.active(sp) || sp.selected || sh.mix.holds(sp) {
 			continue
@@ -449,10 +463,9 @@ func (sh *shaper) retire(out Emitter) {
 	}
 }
 
-// setPriority refreshes who is a priority speaker from the snapshot.
-func (sh *shaper) setPriority(sn *snapshot) {
+// setPriority refreshes who is a priority speaker.
+func (sh *Shaper) setPriority() {
 	for _, sp := range sh.order {
-		vu, ok := sn.users[sp.session]
-		sp.priority = ok && vu.priority
+		sp.priority = sh.isPriority(sp.session)
 	}
 }

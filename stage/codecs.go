@@ -1,4 +1,4 @@
-package server
+package stage
 
 import (
 	"fmt"
@@ -15,16 +15,17 @@ const (
 	// mixBitrate is what a mixed stream costs each listener: a voice at
 	// Mumble's default quality, constant bit rate as Mumble's own.
 	mixBitrate = 40000
-	// mixLookahead is the encoders' delay: CELT-only Opus (the restricted
-	// low-delay application) looks 2.5 ms ahead. A recording's pre-skip.
-	mixLookahead = sampleRate * 25 / 10000
+	// MixLookahead is the mix encoders' delay in samples at 48 kHz:
+	// CELT-only Opus (the restricted low-delay application) looks 2.5 ms
+	// ahead. A recording's pre-skip.
+	MixLookahead = sampleRate * 25 / 10000
 )
 
-// codecPool keeps Opus decoders and encoders for the stages, so that a
+// CodecPool keeps Opus decoders and encoders for the stages, so that a
 // speaker starting to talk takes a warm codec instead of allocating one.
 // It belongs to the tick goroutine: only Tick takes and returns codecs,
-// so it needs no lock.
-type codecPool struct {
+// so it needs no lock, and every Shaper ticked by one Clock may share it.
+type CodecPool struct {
 	decoders []*opus.Decoder // at 48 kHz, for the mix
 	meters   []*opus.Decoder // at loudnessRate, for loudness alone
 	encoders []*opus.Encoder
@@ -34,8 +35,10 @@ type codecPool struct {
 	scratch []int16
 }
 
-func newCodecPool() (*codecPool, error) {
-	p := &codecPool{scratch: make([]int16, maxFrameSamp)}
+// NewCodecPool returns an empty pool, or an error when libopus cannot
+// make an encoder.
+func NewCodecPool() (*CodecPool, error) {
+	p := &CodecPool{scratch: make([]int16, maxFrameSamp)}
 	enc, err := p.encoder()
 	if err != nil {
 		return nil, err
@@ -57,7 +60,7 @@ const loudnessRate = 16000
 
 // decoder returns a decoder at rate (sampleRate or loudnessRate) in the
 // state of a fresh one, as far as anything audible goes.
-func (p *codecPool) decoder(rate int) (*opus.Decoder, error) {
+func (p *CodecPool) decoder(rate int) (*opus.Decoder, error) {
 	pool := p.pool(rate)
 	if n := len(*pool); n > 0 {
 		d := (*pool)[n-1]
@@ -67,7 +70,7 @@ func (p *codecPool) decoder(rate int) (*opus.Decoder, error) {
 	return opus.NewDecoder(rate, 1)
 }
 
-func (p *codecPool) pool(rate int) *[]*opus.Decoder {
+func (p *CodecPool) pool(rate int) *[]*opus.Decoder {
 	if rate == loudnessRate {
 		return &p.meters
 	}
@@ -78,7 +81,7 @@ func (p *codecPool) pool(rate int) *[]*opus.Decoder {
 // for decoders, so it decodes two frames of silence: that flushes the
 // overlap and the prediction state a previous speaker left, so the next
 // speaker's first frame does not carry their tail.
-func (p *codecPool) putDecoder(d *opus.Decoder, rate int) {
+func (p *CodecPool) putDecoder(d *opus.Decoder, rate int) {
 	for range 2 {
 		d.Decode(p.silence, p.scratch)
 	}
@@ -92,7 +95,7 @@ func (p *codecPool) putDecoder(d *opus.Decoder, rate int) {
 // is for, and CELT encodes one in a quarter of the time (BenchmarkStageTick:
 // 1.7 against 8.7 ms a tick for 8 mixed of 32 speakers) with 2.5 ms of
 // look-ahead instead of 6.5.
-func (p *codecPool) encoder() (*opus.Encoder, error) {
+func (p *CodecPool) encoder() (*opus.Encoder, error) {
 	if n := len(p.encoders); n > 0 {
 		e := p.encoders[n-1]
 		p.encoders = p.encoders[:n-1]
@@ -111,6 +114,6 @@ func (p *codecPool) encoder() (*opus.Encoder, error) {
 	return e, nil
 }
 
-func (p *codecPool) putEncoder(e *opus.Encoder) {
+func (p *CodecPool) putEncoder(e *opus.Encoder) {
 	p.encoders = append(p.encoders, e)
 }
