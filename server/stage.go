@@ -128,7 +128,7 @@ func (s *Server) SetStage(channel uint32, st Stage) {
 func (s *Server) tickLoop() {
 	defer s.wg.Done()
 
-	t := &ticking{s: s, r: newRouter(), sock: s.udpSocks[0]}
+	t := &ticking{s: s, r: newRouter(s.udpSocks[0])}
 	var ticker *time.Ticker
 	var tick <-chan time.Time
 	for {
@@ -158,7 +158,6 @@ func (s *Server) tickLoop() {
 type ticking struct {
 	s      *Server
 	r      *router
-	sock   *udpSocket
 	stages []activeStage
 
 	// The stage being ticked.
@@ -179,7 +178,7 @@ func (t *ticking) tickStages(now time.Time) bool {
 			clock.idle(e.ch, e.entry)
 		}
 	}
-	t.r.batch.flush(t.sock)
+	t.r.batch.Flush()
 	return clock.anyActive()
 }
 
@@ -259,5 +258,5 @@ func (t *ticking) deliver(sender *voiceUser, rc *receiver) {
 	if len(t.r.in.Opus) == 0 && rc.vu.format == voice.Protobuf {
 		return // a legacy empty frame has no protobuf form
 	}
-	t.s.deliver(t.r, t.sock, rc.vu.u, t.r.encoded(sender, rc), t.now)
+	t.s.deliver(t.r, rc.vu.u, t.r.encoded(sender, rc), t.now)
 }
