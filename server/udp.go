@@ -121,6 +121,8 @@ func (t *cryptTotals) add(st crypto.Stats) {
 // udpLoop reads datagrams from sock in batches until it closes. Each
 // socket has its own reader, which owns its router and out batch and
 // flushes the replies and forwarded voice of a whole read batch at once.
+// Reads that keep failing are retried after a growing pause, and logged
+// once per run of failures.
 func (s *Server) udpLoop(sock udpSocket) {
 	defer s.wg.Done()
 	r := &router{batch: udpbatch.NewBatch(sock, readerBatchMsgs, readerBatchSlots, maxDatagram)}
@@ -131,13 +133,21 @@ func (s *Server) udpLoop(sock udpSocket) {
 	}
 	plain := make([]byte, 0, voice.MaxPacket)
 	var overloaded bool
+	var backoff udpbatch.Backoff
 	for {
 		n, err := sock.ReadBatch(ds)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
-			continue // e.g. ICMP-induced errors: keep serving
+			if backoff.Failures() == 0 {
+				s.log.Warn("udp read failed, retrying", "err", err)
+			}
+			time.Sleep(backoff.Failed())
+			continue
+		}
+		if failed := backoff.Succeeded(); failed > 0 {
+			s.log.Info("udp reads work again", "failed_reads", failed)
 		}
 		overloaded = backlogged(overloaded, n, len(ds))
 		for i := range ds[:n] {

@@ -13,4 +13,6 @@
 //
 // Elsewhere Listen opens one socket, which reads and writes a datagram per
 // system call, without arrival times and without segmentation offload.
+//
+// A read loop whose reads keep failing paces itself with a Backoff.
 package udpbatch

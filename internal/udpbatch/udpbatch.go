@@ -64,3 +64,41 @@ func (e *OptionError) Error() string {
 }
 
 func (e *OptionError) Unwrap() error { return e.Err }
+
+// Limits of a Backoff's waits.
+const (
+	MinBackoff = time.Millisecond
+	MaxBackoff = 100 * time.Millisecond
+)
+
+// A Backoff paces a read loop whose reads keep failing, so that an error
+// that persists (the system out of buffers, a socket in a bad state)
+// does not turn the loop into a spin: the first failure is retried at
+// once, then the waits double from MinBackoff up to MaxBackoff until a
+// read succeeds. The zero value is ready to use.
+type Backoff struct {
+	failures int
+	wait     time.Duration
+}
+
+// Failed records a failed read and returns how long to wait before the
+// next one.
+func (b *Backoff) Failed() time.Duration {
+	b.failures++
+	if b.failures == 1 {
+		return 0
+	}
+	b.wait = min(max(2*b.wait, MinBackoff), MaxBackoff)
+	return b.wait
+}
+
+// Failures is how many reads in a row have failed.
+func (b *Backoff) Failures() int { return b.failures }
+
+// Succeeded records a read that worked and returns how many reads in a
+// row had failed before it.
+func (b *Backoff) Succeeded() int {
+	n := b.failures
+	*b = Backoff{}
+	return n
+}

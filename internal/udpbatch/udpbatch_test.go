@@ -4,7 +4,29 @@ import (
 	"bytes"
 	"net/netip"
 	"testing"
+	"time"
 )
+
+func TestBackoffDoublesToItsLimitAndResets(t *testing.T) {
+	var b Backoff
+	want := []time.Duration{0, time.Millisecond, 2 * time.Millisecond, 4 * time.Millisecond,
+		8 * time.Millisecond, 16 * time.Millisecond, 32 * time.Millisecond, 64 * time.Millisecond,
+		MaxBackoff, MaxBackoff}
+	for i, w := range want {
+		if got := b.Failed(); got != w {
+			t.Fatalf("failure %d: wait %v, want %v", i+1, got, w)
+		}
+	}
+	if b.Failures() != len(want) {
+		t.Fatalf("%d failures counted, want %d", b.Failures(), len(want))
+	}
+	if n := b.Succeeded(); n != len(want) {
+		t.Fatalf("Succeeded reported %d failures, want %d", n, len(want))
+	}
+	if b.Failures() != 0 || b.Failed() != 0 || b.Failed() != MinBackoff {
+		t.Fatal("a success did not start the waits over")
+	}
+}
 
 // recorder is a Sender that keeps what it is given.
 type recorder struct {
