@@ -483,4 +483,5 @@ func (b *recordingBatch) WriteBatch(ms []udpbatch.Message) {
 }
 
 func (b *recordingBatch) GSO() bool    { return false }
+func (b *recordingBatch) SetGSO(bool)  {}
 func (b *recordingBatch) Close() error { return nil }

@@ -67,3 +67,40 @@ func TestUDPReadErrorsAreLoggedOncePerRun(t *testing.T) {
 		t.Errorf("the log names an address:\n%s", out)
 	}
 }
+
+// TestUDPGSOSetting: with udp_gso off the sockets send every datagram on
+// its own, and a reload that changes udp_gso applies to the open sockets.
+func TestUDPGSOSetting(t *testing.T) {
+	cfg := conf.Default()
+	cfg.Server.UDPGSO = false
+	s := newBareServerWith(t, cfg)
+	gso := func() (on int) {
+		for _, sock := range s.udpSocks {
+			if sock.GSO() {
+				on++
+			}
+		}
+		return on
+	}
+	if n := gso(); n != 0 {
+		t.Fatalf("udp_gso = false, yet %d sockets coalesce", n)
+	}
+	apply := func(on bool) {
+		s.mu.Lock()
+		next := *s.cfg()
+		next.UDPGSO = on
+		s.applySettingsLocked(next, nil)
+		s.unlock()
+	}
+	apply(true)
+	if n := gso(); n != len(s.udpSocks) {
+		if n == 0 && !newBareServer(t).udpSocks[0].GSO() {
+			t.Skip("this kernel cannot segment UDP (UDP_SEGMENT)")
+		}
+		t.Fatalf("after a reload to udp_gso = true, %d of %d sockets coalesce", n, len(s.udpSocks))
+	}
+	apply(false)
+	if n := gso(); n != 0 {
+		t.Fatalf("after a reload to udp_gso = false, %d sockets coalesce", n)
+	}
+}

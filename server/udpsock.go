@@ -6,7 +6,6 @@ package server
 // same goroutine, in order.
 
 import (
-	"os"
 	"runtime"
 
 	"github.com/plenum-voice/plenum/internal/udpbatch"
@@ -41,6 +40,7 @@ const udpReadBuffer = 1 << 20
 type udpSocket interface {
 	udpbatch.Sender
 	ReadBatch(ds []udpbatch.Datagram) (int, error)
+	SetGSO(on bool)
 	Close() error
 }
 
@@ -49,7 +49,7 @@ type udpSocket interface {
 func (s *Server) listenUDP(addr string) ([]udpSocket, error) {
 	conns, warnings, err := udpbatch.Listen(addr, udpReaders(), udpbatch.Options{
 		ReadBuffer: udpReadBuffer,
-		GSO:        !noGSO,
+		GSO:        s.cfg().UDPGSO,
 	})
 	if err != nil {
 		return nil, err
@@ -64,8 +64,13 @@ func (s *Server) listenUDP(addr string) ([]udpSocket, error) {
 	return socks, nil
 }
 
-// noGSO turns UDP segmentation offload off (PLENUM_NO_GSO=1), to compare.
-var noGSO = os.Getenv("PLENUM_NO_GSO") != ""
+// setUDPGSO turns coalescing into UDP_SEGMENT messages on or off on every
+// socket (udp_gso, which a reload may change).
+func (s *Server) setUDPGSO(on bool) {
+	for _, sock := range s.udpSocks {
+		sock.SetGSO(on)
+	}
+}
 
 // udpReaders is how many sockets (and reader goroutines) to open: one per
 // core, since each reader decrypts, routes and encrypts its packets itself.
