@@ -172,7 +172,10 @@ func BenchmarkForward50(b *testing.B) {
 	sink, _ := udpSink(b)
 	sender := s.addFakeUser(b, s.root, voice.Protobuf, sink)
 	for i := 0; i < 50; i++ {
-		s.addFakeUser(b, s.root, voice.Protobuf, sink)
+		// Each listener its own address, as in life: copies for one
+		// address would be coalesced into one UDP_SEGMENT send.
+		own, _ := udpSink(b)
+		s.addFakeUser(b, s.root, voice.Protobuf, own)
 	}
 	r := newRouter(s.udpSocks[0])
 	pkt := audioPacket(voice.Protobuf, 0, 1)
