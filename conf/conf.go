@@ -78,6 +78,12 @@ type Server struct {
 	MessageLimit       int      `toml:"message_limit"`        // messages/s, default 1 (Murmur); >= 1
 	MessageBurst       int      `toml:"message_burst"`        // default 5; >= 1
 
+	// UDPGSO lets the voice path hand the kernel a run of same-size
+	// datagrams for one listener as one send that the kernel cuts up (UDP
+	// generic segmentation offload, Linux 4.18+). Off is for comparing,
+	// or for a network device that mishandles it.
+	UDPGSO bool `toml:"udp_gso"` // default true
+
 	ListenersPerChannel int    `toml:"listeners_per_channel"` // channel listeners (1.4+) per channel; -1 = unlimited (default), 0 = listening disabled
 	ListenersPerUser    int    `toml:"listeners_per_user"`    // channels one user may listen to; -1 = unlimited (default), 0 = disabled
 	UsernamePattern     string `toml:"username_pattern"`      // default Murmur's `[ -=\w\[\]\{\}\(\)\@\|\.]+` (anchored when used, see CompilePattern)
@@ -221,6 +227,7 @@ func DefaultServer() Server {
 		RememberChannel:     true,
 		MessageLimit:        DefaultMessageLimit,
 		MessageBurst:        DefaultMessageBurst,
+		UDPGSO:              true,
 		ListenersPerChannel: -1,
 		ListenersPerUser:    -1,
 		UsernamePattern:     DefaultUsernamePattern,

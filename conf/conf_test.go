@@ -85,6 +85,8 @@ func TestDefaultsForAbsentKeys(t *testing.T) {
 		{"allow_html true when missing", "[server]\nname = \"X\"\n", func(c *Config) bool { return c.Server.AllowHTML && c.Server.Name == "X" }},
 		{"allow_html false when set false", "[server]\nallow_html = false\n", func(c *Config) bool { return !c.Server.AllowHTML }},
 		{"remember_channel true when missing", "[server]\n", func(c *Config) bool { return c.Server.RememberChannel }},
+		{"udp_gso true when missing", "[server]\n", func(c *Config) bool { return c.Server.UDPGSO }},
+		{"udp_gso false when set", "[server]\nudp_gso = false\n", func(c *Config) bool { return !c.Server.UDPGSO }},
 		{"remember_channel false when set", "[server]\nremember_channel = false\n", func(c *Config) bool { return !c.Server.RememberChannel }},
 		{"send_version false when set", "[server]\nsend_version = false\n", func(c *Config) bool {
 			return !c.Server.SendVersion && c.Server.AllowHTML && c.Server.MaxUsers == 1000
@@ -319,6 +321,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"wrong type int", "[server]\n\nmax_users = \"many\"\n", []wantErr{{3, "server.max_users", "want an integer, got a string"}}},
 		{"wrong type optional bool", "[server]\nsuggest_push_to_talk = 1\n", []wantErr{{2, "server.suggest_push_to_talk", "want true or false"}}},
 		{"wrong type bool", "[server]\nallow_html = \"yes\"\n", []wantErr{{2, "server.allow_html", "want true or false"}}},
+		{"udp_gso not a bool", "[server]\nudp_gso = 1\n", []wantErr{{2, "server.udp_gso", "want true or false"}}},
 		{"remember_channel not a bool", "[server]\nremember_channel = 0\n", []wantErr{{2, "server.remember_channel", "want true or false"}}},
 		{"float for int", "[server]\nbandwidth = 1.5\n", []wantErr{{2, "server.bandwidth", "want an integer, got a float"}}},
 		{"wrong type in second channel", "[[channel]]\nname = \"A\"\n[[channel]]\nname = \"B\"\nposition = \"first\"\n", []wantErr{{5, "channel[1].position", "want an integer"}}},

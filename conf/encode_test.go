@@ -43,7 +43,7 @@ func everyField() *Config {
 			Password: "p'w\\", MaxUsers: 20, UsersPerChannel: 7, Bandwidth: 72000, Timeout: Duration{90 * time.Second},
 			TextMessageLength: 100, ImageMessageLength: 0, AllowHTML: false, OpusThreshold: 50,
 			DefaultChannel: "Hall/Sub hall", RememberChannel: false, MessageLimit: 3, MessageBurst: 9,
-			ListenersPerChannel: 10, ListenersPerUser: 0,
+			ListenersPerChannel: 10, ListenersPerUser: 0, UDPGSO: false,
 			UsernamePattern: `[\w ]+`, ChannelNamePattern: `[\w #]+`, LegacyPingReply: true, SendVersion: false,
 			LogIPs: true, LogNames: true, ShowAddresses: true, AdminListen: "", SuggestVersion: "1.4.0", SuggestPositional: Bool(false), SuggestPushToTalk: Bool(true),
 			ShutdownTimeout:  Duration{2 * time.Second},

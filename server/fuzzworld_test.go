@@ -15,10 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/net/ipv4"
-
 	"github.com/plenum-voice/plenum/conf"
 	"github.com/plenum-voice/plenum/crypto"
+	"github.com/plenum-voice/plenum/internal/udpbatch"
 	"github.com/plenum-voice/plenum/proto/control"
 	"github.com/plenum-voice/plenum/proto/mumblepb"
 	"github.com/plenum-voice/plenum/proto/voice"
@@ -139,7 +138,7 @@ func newFuzzWorld(tb testing.TB, dir string, cfg *conf.Config, pool *tcpPool) *f
 		tb.Fatal(err)
 	}
 	w := &fuzzWorld{s: s, udp: &recordingBatch{}, tcp: pool}
-	s.udpSocks = []*udpSocket{{batch: w.udp}}
+	s.udpSocks = []udpSocket{w.udp}
 	return w
 }
 
@@ -201,7 +200,7 @@ func (w *fuzzWorld) join(tb testing.TB, ch *channel, name string, userID int64, 
 	if udpPort != 0 {
 		p.udp = netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), udpPort)
 		u.lastUDP.Store(time.Now().UnixNano())
-		s.peers.bind(p.udp, net.UDPAddrFromAddrPort(p.udp), u)
+		s.peers.bind(p.udp, u)
 	}
 	return p
 }
@@ -475,11 +474,14 @@ type recordingBatch struct {
 	sent []sentDatagram
 }
 
-func (b *recordingBatch) ReadBatch([]ipv4.Message, int) (int, error) { return 0, net.ErrClosed }
+func (b *recordingBatch) ReadBatch([]udpbatch.Datagram) (int, error) { return 0, net.ErrClosed }
 
-func (b *recordingBatch) WriteBatch(ms []ipv4.Message, _ int) (int, error) {
+func (b *recordingBatch) WriteBatch(ms []udpbatch.Message) {
 	for _, m := range ms {
-		b.sent = append(b.sent, sentDatagram{to: m.Addr.(*net.UDPAddr).AddrPort(), data: bytes.Clone(m.Buffers[0])})
+		b.sent = append(b.sent, sentDatagram{to: m.To, data: bytes.Clone(m.Datagrams[0])})
 	}
-	return len(ms), nil
 }
+
+func (b *recordingBatch) GSO() bool    { return false }
+func (b *recordingBatch) SetGSO(bool)  {}
+func (b *recordingBatch) Close() error { return nil }

@@ -303,11 +303,10 @@ func (s *Server) handleTunnel(c *conn, payload []byte) {
 	}
 	u.udpFlag.Store(false)
 	if c.router == nil {
-		c.router = newRouter()
+		c.router = newRouter(s.udpSocks[0]) // any socket: they share the port
 	}
-	sock := s.udpSocks[0] // any: they share the port
-	s.routeVoice(c.router, sock, u, payload, time.Now().UnixNano())
-	c.router.batch.flush(sock)
+	s.routeVoice(c.router, u, payload, time.Now().UnixNano())
+	c.router.batch.Flush()
 }
 
 // handleVoiceTarget stores a whisper/shout target. Sessions and channels

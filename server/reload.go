@@ -262,6 +262,9 @@ func (s *Server) applySettingsLocked(next conf.Server, live map[string]*channel)
 		s.log.Warn("admin_token removed: the admin listener accepts no token until the next start generates one in the data directory")
 	}
 	s.settings.Store(&next)
+	if next.UDPGSO != cur.UDPGSO {
+		s.setUDPGSO(next.UDPGSO)
+	}
 	if next.Name != s.root.name {
 		s.root.name = next.Name
 		s.broadcastLocked(&mumblepb.ChannelState{ChannelId: ptr(uint32(0)), Name: ptr(next.Name)}, nil)

@@ -2,6 +2,7 @@ package server
 
 import (
 	"github.com/plenum-voice/plenum/acl"
+	"github.com/plenum-voice/plenum/internal/udpbatch"
 	"github.com/plenum-voice/plenum/proto/voice"
 )
 
@@ -29,13 +30,14 @@ type router struct {
 	// format, context and whether positions are included.
 	variants [2 * 4 * 2][]byte
 	built    uint16
-	single   []byte    // a variant with a listener's own volume, not cached
-	batch    *outBatch // encrypted datagrams waiting for sendmmsg
-	routed   uint64    // voice packets this router accepted for routing
+	single   []byte          // a variant with a listener's own volume, not cached
+	batch    *udpbatch.Batch // encrypted datagrams waiting for sendmmsg
+	routed   uint64          // voice packets this router accepted for routing
 }
 
-func newRouter() *router {
-	return &router{batch: newOutBatch(batchSize, batchSize)}
+// newRouter returns a router that sends through a small batch to out.
+func newRouter(out udpbatch.Sender) *router {
+	return &router{batch: udpbatch.NewBatch(out, batchSize, batchSize, maxDatagram)}
 }
 
 // reset prepares the receiver set for a new packet on snapshot sn.

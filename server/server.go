@@ -105,7 +105,7 @@ type Server struct {
 	trust        atomic.Pointer[trustStore]
 
 	tcp      *net.TCPListener
-	udpSocks []*udpSocket // one per reader, all on the listening port
+	udpSocks []udpSocket  // one per reader, all on the listening port
 	// admin is the admin HTTP listener, nil when off (adminlistener.go).
 	admin *admin.Listener
 
@@ -310,7 +310,7 @@ func (s *Server) Listen() error {
 			return fmt.Errorf("listen tcp: %w", err)
 		}
 		bound := tcp.Addr().(*net.TCPAddr).Port
-		socks, err := listenUDP(net.JoinHostPort(host, strconv.Itoa(bound)), udpReaders())
+		socks, err := s.listenUDP(net.JoinHostPort(host, strconv.Itoa(bound)))
 		if err != nil {
 			tcp.Close()
 			if port == 0 && attempt < 20 {
@@ -323,7 +323,7 @@ func (s *Server) Listen() error {
 		if err := s.listenAdmin(); err != nil {
 			s.tcp.Close()
 			for _, sock := range socks {
-				sock.conn.Close()
+				sock.Close()
 			}
 			return err
 		}

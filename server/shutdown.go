@@ -38,7 +38,7 @@ func (s *Server) shutdown() {
 		s.mu.Unlock()
 		cut := s.waitForClients(start.Add(s.cfg().ShutdownTimeout.Duration))
 		for _, sock := range s.udpSocks {
-			sock.conn.Close()
+			sock.Close()
 		}
 		close(s.writerStop)
 		s.log.Info("clients disconnected", "told", told, "cut_off", cut, "took", time.Since(start).Round(time.Millisecond))

@@ -24,16 +24,15 @@ func (s *Server) SetStage(channel uint32, st stage.Stage) {
 // tickLoop runs the stage clock until the server stops.
 func (s *Server) tickLoop() {
 	defer s.wg.Done()
-	s.clock.Run(s.closing, &ticking{s: s, r: newRouter(), sock: s.udpSocks[0]})
+	s.clock.Run(s.closing, &ticking{s: s, r: newRouter(s.udpSocks[0])})
 }
 
 // ticking is the tick goroutine's state, reused every tick so that a tick
 // allocates nothing. It is the clock's Output, and the Emitter handed to
 // stages, reading the channel and time of the stage being ticked.
 type ticking struct {
-	s    *Server
-	r    *router
-	sock *udpSocket
+	s *Server
+	r *router
 
 	// The stage being ticked.
 	sn      *snapshot
@@ -54,7 +53,7 @@ func (t *ticking) Channel(channel uint32) stage.Emitter {
 
 // EndTick implements stage.Output.
 func (t *ticking) EndTick() {
-	t.r.batch.flush(t.sock)
+	t.r.batch.Flush()
 }
 
 // Speech implements stage.Emitter.
@@ -127,5 +126,5 @@ func (t *ticking) deliver(sender *voiceUser, rc *receiver) {
 	if len(t.r.in.Opus) == 0 && rc.vu.format == voice.Protobuf {
 		return // a legacy empty frame has no protobuf form
 	}
-	t.s.deliver(t.r, t.sock, rc.vu.u, t.r.encoded(sender, rc), t.now)
+	t.s.deliver(t.r, rc.vu.u, t.r.encoded(sender, rc), t.now)
 }

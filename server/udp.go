@@ -10,9 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/net/ipv4"
-
 	"github.com/plenum-voice/plenum/crypto"
+	"github.com/plenum-voice/plenum/internal/udpbatch"
 	"github.com/plenum-voice/plenum/proto/voice"
 )
 
@@ -36,7 +35,7 @@ func (p *peerTable) lookup(a netip.AddrPort) *user {
 
 // bind points addr at u, replacing u's previous address (a NAT rebinding or
 // a client that reopened its socket).
-func (p *peerTable) bind(a netip.AddrPort, netAddr *net.UDPAddr, u *user) {
+func (p *peerTable) bind(a netip.AddrPort, u *user) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if u.gone.Load() {
@@ -48,12 +47,10 @@ func (p *peerTable) bind(a netip.AddrPort, netAddr *net.UDPAddr, u *user) {
 	}
 	if prev := m[a]; prev != nil && prev != u {
 		prev.udpAddr.Store(nil) // the address now belongs to someone else
-		prev.udpNetAddr.Store(nil)
 	}
 	m[a] = u
 	p.m.Store(&m)
 	u.udpAddr.Store(&a)
-	u.udpNetAddr.Store(netAddr)
 }
 
 func (p *peerTable) remove(u *user) {
@@ -124,46 +121,52 @@ func (t *cryptTotals) add(st crypto.Stats) {
 // udpLoop reads datagrams from sock in batches until it closes. Each
 // socket has its own reader, which owns its router and out batch and
 // flushes the replies and forwarded voice of a whole read batch at once.
-func (s *Server) udpLoop(sock *udpSocket) {
+// Reads that keep failing are retried after a growing pause, and logged
+// once per run of failures.
+func (s *Server) udpLoop(sock udpSocket) {
 	defer s.wg.Done()
-	r := newRouter()
-	r.batch = newOutBatch(readerBatchMsgs, readerBatchSlots)
-	msgs := make([]ipv4.Message, batchSize)
-	for i := range msgs {
+	r := &router{batch: udpbatch.NewBatch(sock, readerBatchMsgs, readerBatchSlots, maxDatagram)}
+	ds := make([]udpbatch.Datagram, batchSize)
+	for i := range ds {
 		// One spare byte tells an oversized datagram from a full one.
-		msgs[i].Buffers = [][]byte{make([]byte, voice.MaxPacket+1)}
-		msgs[i].OOB = make([]byte, oobSize)
+		ds[i].Buf = make([]byte, voice.MaxPacket+1)
 	}
 	plain := make([]byte, 0, voice.MaxPacket)
 	var overloaded bool
+	var backoff udpbatch.Backoff
 	for {
-		n, err := sock.batch.ReadBatch(msgs, 0)
+		n, err := sock.ReadBatch(ds)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
-			continue // e.g. ICMP-induced errors: keep serving
+			if backoff.Failures() == 0 {
+				s.log.Warn("udp read failed, retrying", "err", err)
+			}
+			time.Sleep(backoff.Failed())
+			continue
 		}
-		overloaded = backlogged(overloaded, n, len(msgs))
-		for i := 0; i < n; i++ {
-			addr, ok := msgs[i].Addr.(*net.UDPAddr)
-			if !ok {
+		if failed := backoff.Succeeded(); failed > 0 {
+			s.log.Info("udp reads work again", "failed_reads", failed)
+		}
+		overloaded = backlogged(overloaded, n, len(ds))
+		for i := range ds[:n] {
+			d := &ds[i]
+			if !d.From.IsValid() {
 				continue
 			}
-			pkt := msgs[i].Buffers[0][:msgs[i].N]
-			at := arrival(msgs[i].OOB[:msgs[i].NN])
-			if overloaded && stale(at, pkt) {
+			pkt := d.Bytes()
+			if overloaded && stale(d.At, pkt) {
 				s.counters.stale.Add(1)
 			} else {
 				routed := r.routed
-				s.handleDatagram(r, sock, pkt, addr, plain)
-				if r.routed != routed && !at.IsZero() {
-					s.counters.forwardDelay.observe(time.Since(at))
+				s.handleDatagram(r, pkt, d.From, plain)
+				if r.routed != routed && !d.At.IsZero() {
+					s.counters.forwardDelay.observe(time.Since(d.At))
 				}
 			}
-			msgs[i].Addr = nil
 		}
-		r.batch.flush(sock)
+		r.batch.Flush()
 		if overloaded {
 			// This loop never blocks while the socket is backlogged; let
 			// the control plane (pings, logins) run between batches rather
@@ -206,31 +209,30 @@ func stale(at time.Time, pkt []byte) bool {
 // handleDatagram processes one datagram: find its sender (by address, or by
 // trial decryption against every client from that IP), decrypt, then answer
 // a ping or route audio. Replies are queued on r.out.
-func (s *Server) handleDatagram(r *router, sock *udpSocket, pkt []byte, from *net.UDPAddr, plain []byte) {
+func (s *Server) handleDatagram(r *router, pkt []byte, from netip.AddrPort, plain []byte) {
 	if !s.plausibleSize(pkt) {
 		return
 	}
-	addr := from.AddrPort()
 	now := time.Now()
 	var pl []byte
-	u := s.peers.lookup(addr)
+	u := s.peers.lookup(from)
 	if u != nil {
 		var err error
 		if pl, err = s.decrypt(u, pkt, plain, now, false); err != nil {
-			if !s.answerServerPing(r, sock, pkt, from) { // a server-list ping from a known address is fine
+			if !s.answerServerPing(r, pkt, from) { // a server-list ping from a known address is fine
 				s.countUndecryptable(err)
 			}
 			return
 		}
 	} else {
-		if s.answerServerPing(r, sock, pkt, from) {
+		if s.answerServerPing(r, pkt, from) {
 			return
 		}
-		if u, pl = s.findSender(pkt, plain, addr, now); u == nil {
+		if u, pl = s.findSender(pkt, plain, from, now); u == nil {
 			s.counters.badUDP.Add(1) // forged, stray, or a replay from elsewhere
 			return
 		}
-		s.peers.bind(addr, from, u)
+		s.peers.bind(from, u)
 		s.log.Debug("udp bound", "session", u.session)
 	}
 	nowNano := now.UnixNano()
@@ -238,12 +240,12 @@ func (s *Server) handleDatagram(r *router, sock *udpSocket, pkt []byte, from *ne
 	u.udpPackets.Add(1)
 	switch voice.Peek(pl, u.format) {
 	case voice.KindPing:
-		s.echoPing(r, sock, u, pl, from)
+		s.echoPing(r, u, pl, from)
 	case voice.KindAudio:
 		if !u.udpFlag.Load() {
 			u.udpFlag.Store(true)
 		}
-		s.routeVoice(r, sock, u, pl, nowNano)
+		s.routeVoice(r, u, pl, nowNano)
 	}
 }
 
@@ -307,22 +309,22 @@ func (s *Server) decrypt(u *user, pkt, plain []byte, now time.Time, trial bool) 
 
 // echoPing answers an encrypted UDP ping over UDP, re-encoded in the
 // client's format.
-func (s *Server) echoPing(r *router, sock *udpSocket, u *user, pl []byte, to *net.UDPAddr) {
+func (s *Server) echoPing(r *router, u *user, pl []byte, to netip.AddrPort) {
 	ts, err := voice.DecodePing(pl, u.format)
 	if err != nil {
 		return
 	}
 	r.single = voice.AppendPing(r.single[:0], u.format, ts)
-	buf := r.batch.slot(sock)
+	buf := r.batch.Slot()
 	u.encMu.Lock()
 	buf = u.crypt.Encrypt(buf, r.single)
 	u.encMu.Unlock()
-	r.batch.add(sock, buf, to)
+	r.batch.Add(buf, to)
 }
 
 // answerServerPing replies to an unencrypted server-list ping and reports
 // whether pkt was one.
-func (s *Server) answerServerPing(r *router, sock *udpSocket, pkt []byte, to *net.UDPAddr) bool {
+func (s *Server) answerServerPing(r *router, pkt []byte, to netip.AddrPort) bool {
 	cfg := s.cfg()
 	info := voice.ServerInfo{
 		Version:      Version,
@@ -330,17 +332,17 @@ func (s *Server) answerServerPing(r *router, sock *udpSocket, pkt []byte, to *ne
 		MaxUsers:     uint32(cfg.MaxUsers),
 		MaxBandwidth: uint32(cfg.Bandwidth),
 	}
-	buf := r.batch.slot(sock)
+	buf := r.batch.Slot()
 	reply, isPing := voice.AnswerServerPing(buf, pkt, info, cfg.LegacyPingReply)
 	if isPing && len(reply) > 0 {
-		r.batch.add(sock, reply, to)
+		r.batch.Add(reply, to)
 	}
 	return isPing
 }
 
 // routeVoice forwards one plaintext audio packet from u to everyone who
 // should hear it, reading only the current snapshot.
-func (s *Server) routeVoice(r *router, sock *udpSocket, u *user, pl []byte, now int64) {
+func (s *Server) routeVoice(r *router, u *user, pl []byte, now int64) {
 	sn := s.snap.Load()
 	sender, ok := sn.users[u.session]
 	if !ok || sender.u != u {
@@ -374,20 +376,20 @@ func (s *Server) routeVoice(r *router, sock *udpSocket, u *user, pl []byte, now 
 		if len(r.in.Opus) == 0 && rc.vu.format == voice.Protobuf {
 			continue // a legacy empty frame has no protobuf form: 1.5 clients reject it
 		}
-		s.deliver(r, sock, rc.vu.u, r.encoded(sender, rc), now)
+		s.deliver(r, rc.vu.u, r.encoded(sender, rc), now)
 	}
 }
 
 // deliver sends one plaintext to one receiver: encrypted into the out
 // batch when the receiver's UDP path is alive, else through its TCP tunnel
 // queue.
-func (s *Server) deliver(r *router, sock *udpSocket, to *user, pl []byte, now int64) {
+func (s *Server) deliver(r *router, to *user, pl []byte, now int64) {
 	if addr := to.udpTarget(now); addr != nil {
-		buf := r.batch.slot(sock)
+		buf := r.batch.Slot()
 		to.encMu.Lock()
 		buf = to.crypt.Encrypt(buf, pl)
 		to.encMu.Unlock()
-		r.batch.add(sock, buf, addr)
+		r.batch.Add(buf, *addr)
 		s.counters.forwardedUDP.Add(1)
 		s.counters.sentBytesUDP.Add(uint64(len(pl)))
 		return

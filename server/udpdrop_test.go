@@ -1,7 +1,6 @@
 package server
 
 import (
-	"net"
 	"net/netip"
 	"testing"
 
@@ -25,18 +24,18 @@ func TestInvalidDatagramsAreDroppedAndCounted(t *testing.T) {
 		t.Fatal(err)
 	}
 	seal := func(frame uint64) []byte { return client.Encrypt(nil, audioPacket(voice.Protobuf, 0, frame)) }
-	from := net.UDPAddrFromAddrPort(netip.MustParseAddrPort("127.0.0.1:40000"))
-	stranger := net.UDPAddrFromAddrPort(netip.MustParseAddrPort("127.0.0.1:40001"))
-	r := newRouter()
+	from := netip.MustParseAddrPort("127.0.0.1:40000")
+	stranger := netip.MustParseAddrPort("127.0.0.1:40001")
+	r := newRouter(s.udpSocks[0])
 	plain := make([]byte, 0, voice.MaxPacket)
-	send := func(pkt []byte, addr *net.UDPAddr) {
-		s.handleDatagram(r, s.udpSocks[0], pkt, addr, plain)
-		r.batch.flush(s.udpSocks[0])
+	send := func(pkt []byte, addr netip.AddrPort) {
+		s.handleDatagram(r, pkt, addr, plain)
+		r.batch.Flush()
 	}
 
 	first := seal(1)
 	send(first, from) // binds the speaker's address by trial decryption
-	if got := s.peers.lookup(from.AddrPort()); got != speaker {
+	if got := s.peers.lookup(from); got != speaker {
 		t.Fatal("the speaker's first datagram did not bind its address")
 	}
 	forwarded := s.Stats().VoiceForwarded
@@ -60,7 +59,7 @@ func TestInvalidDatagramsAreDroppedAndCounted(t *testing.T) {
 	if st.VoiceForwarded != forwarded || st.VoiceReceived != 1 {
 		t.Errorf("an invalid datagram was forwarded: received %d, forwarded %d (was %d)", st.VoiceReceived, st.VoiceForwarded, forwarded)
 	}
-	if s.peers.lookup(stranger.AddrPort()) != nil {
+	if s.peers.lookup(stranger) != nil {
 		t.Error("a replay from another address took over the speaker")
 	}
 
@@ -79,18 +78,18 @@ func TestDroppingInvalidDatagramsAllocatesNothing(t *testing.T) {
 	}
 	s := newBareServer(t)
 	u := s.addFakeUser(t, s.root, voice.Protobuf, netip.AddrPort{})
-	known := net.UDPAddrFromAddrPort(netip.MustParseAddrPort("127.0.0.1:40000"))
-	stranger := net.UDPAddrFromAddrPort(netip.MustParseAddrPort("127.0.0.1:40001"))
-	s.peers.bind(known.AddrPort(), known, u)
-	r := newRouter()
+	known := netip.MustParseAddrPort("127.0.0.1:40000")
+	stranger := netip.MustParseAddrPort("127.0.0.1:40001")
+	s.peers.bind(known, u)
+	r := newRouter(s.udpSocks[0])
 	plain := make([]byte, 0, voice.MaxPacket)
 	garbage, huge, tiny := make([]byte, 60), make([]byte, voice.MaxPacket+1), []byte{1, 2}
 	garbage[0] = u.crypt.DecryptIV()[0] + 1 // the next nonce: fails authentication, not the replay check
 	allocs := testing.AllocsPerRun(1000, func() {
-		s.handleDatagram(r, s.udpSocks[0], garbage, known, plain)
-		s.handleDatagram(r, s.udpSocks[0], garbage, stranger, plain)
-		s.handleDatagram(r, s.udpSocks[0], huge, known, plain)
-		s.handleDatagram(r, s.udpSocks[0], tiny, known, plain)
+		s.handleDatagram(r, garbage, known, plain)
+		s.handleDatagram(r, garbage, stranger, plain)
+		s.handleDatagram(r, huge, known, plain)
+		s.handleDatagram(r, tiny, known, plain)
 	})
 	if allocs != 0 {
 		t.Fatalf("%.1f allocations per round of invalid datagrams, want 0", allocs)

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -69,10 +68,9 @@ type user struct {
 	crypt         crypto.CryptState
 	lastResyncAsk time.Time // guarded by decMu
 	udpAddr       atomic.Pointer[netip.AddrPort]
-	udpNetAddr    atomic.Pointer[net.UDPAddr] // the same address in the form sendmmsg takes
-	gone          atomic.Bool                 // set when the user leaves, so no address is bound to it again
-	udpFlag       atomic.Bool                 // false after tunnelled audio, true after UDP audio (as Murmur)
-	lastUDP       atomic.Int64                // unix nanoseconds of the last valid UDP datagram
+	gone          atomic.Bool  // set when the user leaves, so no address is bound to it again
+	udpFlag       atomic.Bool  // false after tunnelled audio, true after UDP audio (as Murmur)
+	lastUDP       atomic.Int64 // unix nanoseconds of the last valid UDP datagram
 	udpPackets    atomic.Uint32
 	tcpPackets    atomic.Uint32
 	bandwidth     atomic.Pointer[bandwidthRecord] // voice rate limit, made on the first frame
@@ -84,8 +82,8 @@ type user struct {
 
 // udpTarget returns the address to send voice to over UDP, or nil when the
 // user must be reached through the TCP tunnel.
-func (u *user) udpTarget(now int64) *net.UDPAddr {
-	addr := u.udpNetAddr.Load()
+func (u *user) udpTarget(now int64) *netip.AddrPort {
+	addr := u.udpAddr.Load()
 	if addr == nil || !u.udpFlag.Load() || now-u.lastUDP.Load() > int64(udpFreshness) {
 		return nil
 	}

@@ -1,45 +1,78 @@
-package server
+package udpbatch
 
 import (
 	"bytes"
 	"fmt"
 	"net"
+	"net/netip"
 	"testing"
 	"time"
 )
 
-// TestOutBatchCoalescesPerListener sends interleaved datagrams to two
+// slotSize is the voice path's largest datagram: a full Mumble plaintext
+// plus the crypt header.
+const slotSize = 1024 + 4
+
+// listenOne opens one socket on loopback with opts, closed at the end of
+// the test.
+func listenOne(tb testing.TB, opts Options) *Conn {
+	tb.Helper()
+	conns, _, err := Listen("127.0.0.1:0", 1, opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { conns[0].Close() })
+	return conns[0]
+}
+
+// sink opens a plain UDP socket on loopback to receive datagrams.
+func sink(tb testing.TB) (netip.AddrPort, *net.UDPConn) {
+	tb.Helper()
+	pc, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { pc.Close() })
+	return pc.LocalAddr().(*net.UDPAddr).AddrPort(), pc
+}
+
+// dial returns a UDP socket on loopback connected to c.
+func dial(tb testing.TB, c *Conn) *net.UDPConn {
+	tb.Helper()
+	uc, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(c.LocalAddr()))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { uc.Close() })
+	return uc
+}
+
+// TestBatchCoalescesPerListener sends interleaved datagrams to two
 // listeners through one batch: same-size runs are coalesced into UDP_SEGMENT
 // messages where the kernel supports it, and either way every listener
 // receives every datagram, separately and in order.
-func TestOutBatchCoalescesPerListener(t *testing.T) {
+func TestBatchCoalescesPerListener(t *testing.T) {
 	for _, gso := range []bool{true, false} {
 		t.Run(fmt.Sprintf("gso=%v", gso), func(t *testing.T) {
-			socks, err := listenUDP("127.0.0.1:0", 1)
-			if err != nil {
-				t.Fatal(err)
-			}
-			sock := socks[0]
-			defer sock.conn.Close()
-			if gso && !sock.gso.Load() {
+			c := listenOne(t, Options{GSO: true})
+			if gso && !c.GSO() {
 				t.Skip("this kernel cannot segment UDP (UDP_SEGMENT)")
 			}
-			sock.gso.Store(gso)
+			c.SetGSO(gso)
 
-			_, a := udpSink(t)
-			_, c := udpSink(t)
-			addrA, addrC := a.LocalAddr().(*net.UDPAddr), c.LocalAddr().(*net.UDPAddr)
-			b := newOutBatch(16, 64)
+			addrA, a := sink(t)
+			addrC, cc := sink(t)
+			b := NewBatch(c, 16, 64, slotSize)
 			// For A: six 100-byte datagrams, then a 60-byte one (closes the
 			// run), then 100 bytes again (a new message). For C: sizes that
 			// grow, so nothing coalesces.
 			var wantA, wantC [][]byte
-			queue := func(to *net.UDPAddr, size int, tag byte, want *[][]byte) {
-				buf := b.slot(sock)[:size]
+			queue := func(to netip.AddrPort, size int, tag byte, want *[][]byte) {
+				buf := b.Slot()[:size]
 				for i := range buf {
 					buf[i] = tag
 				}
-				b.add(sock, buf, to)
+				b.Add(buf, to)
 				*want = append(*want, bytes.Clone(buf))
 			}
 			for i := 0; i < 6; i++ {
@@ -49,7 +82,7 @@ func TestOutBatchCoalescesPerListener(t *testing.T) {
 			queue(addrA, 60, 6, &wantA)
 			queue(addrA, 100, 7, &wantA)
 			msgs := b.nMsgs
-			b.flush(sock)
+			b.Flush()
 			if gso && msgs != 1+1+6 { // A: two messages, C: six
 				t.Errorf("%d messages for 14 datagrams, want 8", msgs)
 			}
@@ -57,7 +90,7 @@ func TestOutBatchCoalescesPerListener(t *testing.T) {
 				t.Errorf("%d messages without GSO, want 14", msgs)
 			}
 			expectDatagrams(t, a, wantA)
-			expectDatagrams(t, c, wantC)
+			expectDatagrams(t, cc, wantC)
 		})
 	}
 }
