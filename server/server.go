@@ -105,7 +105,7 @@ type Server struct {
 	trust        atomic.Pointer[trustStore]
 
 	tcp      *net.TCPListener
-	udpSocks []udpSocket  // one per reader, all on the listening port
+	udpSocks []udpSocket // one per reader, all on the listening port
 	// admin is the admin HTTP listener, nil when off (adminlistener.go).
 	admin *admin.Listener
 
