@@ -9,7 +9,8 @@ import (
 	"github.com/plenum-voice/plenum/conf"
 	"github.com/plenum-voice/plenum/proto/control"
 	"github.com/plenum-voice/plenum/proto/mumblepb"
-	"github.com/plenum-voice/plenum/proto/voice"
+	wire "github.com/plenum-voice/plenum/proto/voice"
+	"github.com/plenum-voice/plenum/voice"
 )
 
 // Limits Murmur applies to the version strings a client reports.
@@ -115,7 +116,7 @@ func (s *Server) handleAuthenticate(c *conn, m *mumblepb.Authenticate) {
 		certHash:  certHash,
 		strong:    strong,
 		version:   version,
-		format:    voice.FormatFor(version),
+		format:    wire.FormatFor(version),
 		opus:      m.GetOpus(),
 		connected: time.Now(),
 
@@ -127,6 +128,7 @@ func (s *Server) handleAuthenticate(c *conn, m *mumblepb.Authenticate) {
 
 		lastPermAsked: -1,
 	}
+	u.speaker = voice.NewSpeaker(u.connected)
 	if cv := c.clientVersion; cv != nil {
 		u.release = limitString(cv.GetRelease(), maxReleaseLen)
 		u.os = limitString(cv.GetOs(), maxOSLen)

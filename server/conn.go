@@ -18,6 +18,7 @@ import (
 	"github.com/plenum-voice/plenum/conf"
 	"github.com/plenum-voice/plenum/proto/control"
 	"github.com/plenum-voice/plenum/proto/mumblepb"
+	"github.com/plenum-voice/plenum/voice"
 )
 
 // writeTimeout is how long one flush to a client may take before the
@@ -74,10 +75,10 @@ type conn struct {
 
 	// Owned by the reader goroutine.
 	clientVersion *mumblepb.Version
-	flood         leakyBucket // Murmur's rate limit of text, channel creation and self state
-	aclFlood      leakyBucket // the same limit, for the ACL editor's messages
-	user          *user       // set once authenticated; also read under Server.mu
-	router        *router
+	flood         leakyBucket   // Murmur's rate limit of text, channel creation and self state
+	aclFlood      leakyBucket   // the same limit, for the ACL editor's messages
+	user          *user         // set once authenticated; also read under Server.mu
+	router        *voice.Router // for its tunnelled voice, made on the first packet
 	// promoted: abuse control counts the connection as authenticated.
 	promoted bool
 	// blameless: refused for the server's reasons (it is full), so it is
@@ -408,7 +409,7 @@ func (c *conn) write(bw *bufio.Writer, frame []byte, pooled *voiceFrame) bool {
 	if pooled != nil {
 		defer framePool.Put(pooled)
 		if time.Now().UnixNano()-pooled.queued > int64(maxTunnelDelay) {
-			c.s.counters.tunnelLate.Add(1)
+			c.s.control.tunnelLate.Add(1)
 			return true // too late to be worth sending
 		}
 		frame = pooled.buf
@@ -438,6 +439,9 @@ func (c *conn) serve() {
 	defer s.wg.Done()
 	var writers sync.WaitGroup
 	defer func() {
+		if c.router != nil {
+			c.router.Close() // its counts go to the engine's totals
+		}
 		c.close(reasonEOF) // every way out has closed already
 		writers.Wait()
 		s.disconnect(c)

@@ -188,14 +188,14 @@ func FuzzDatagram(f *testing.F) {
 	cfg := fuzzConfig()
 	w := newFuzzWorld(f, fuzzDataDir(f), cfg, newTCPPool(f))
 	f.Cleanup(w.close)
-	r := newRouter(w.s.udpSocks[0])
+	r := w.s.newRouter(w.s.udpSocks[0])
 	plain := make([]byte, 0, voice.MaxPacket)
 	f.Fuzz(func(t *testing.T, from uint8, pkt []byte) {
 		legacy, pb := w.populateVoice(t)
 		defer w.leaveAll()
 		src, dgram := w.datagramFrom(from%fromKinds, legacy, pb, pkt)
 		w.s.handleDatagram(r, dgram, src, plain)
-		r.batch.Flush()
+		r.Flush()
 		w.checkCopies(t, src, dgram)
 		w.settle(t)
 		w.checkState(t)
@@ -290,9 +290,9 @@ func TestFuzzWorldReachesTheServer(t *testing.T) {
 	send := func(kind uint8, plain []byte) {
 		t.Helper()
 		src, dgram := w.datagramFrom(kind, legacy, pb, plain)
-		r := newRouter(w.s.udpSocks[0])
+		r := w.s.newRouter(w.s.udpSocks[0])
 		w.s.handleDatagram(r, dgram, src, make([]byte, 0, voice.MaxPacket))
-		r.batch.Flush()
+		r.Flush()
 	}
 	send(fromLegacyClient, voice.AppendAudio(nil, voice.Legacy, &voice.Audio{Frame: 1, Opus: []byte{1, 2, 3}}, false))
 	// The protobuf sender hears it over UDP, the tunnel user through its

@@ -20,7 +20,8 @@ import (
 	"github.com/plenum-voice/plenum/internal/udpbatch"
 	"github.com/plenum-voice/plenum/proto/control"
 	"github.com/plenum-voice/plenum/proto/mumblepb"
-	"github.com/plenum-voice/plenum/proto/voice"
+	wire "github.com/plenum-voice/plenum/proto/voice"
+	"github.com/plenum-voice/plenum/voice"
 )
 
 // The fuzz targets of this package drive a server without any of its
@@ -171,12 +172,12 @@ func (w *fuzzWorld) connect(tb testing.TB) *fuzzPeer {
 
 // join connects an authenticated user to ch, as a login would leave it.
 // udpPort 0 makes a user that has no UDP path and hears through the tunnel.
-func (w *fuzzWorld) join(tb testing.TB, ch *channel, name string, userID int64, f voice.Format, udpPort uint16) *fuzzPeer {
+func (w *fuzzWorld) join(tb testing.TB, ch *channel, name string, userID int64, f wire.Format, udpPort uint16) *fuzzPeer {
 	tb.Helper()
 	p := w.connect(tb)
 	s := w.s
 	version := control.MakeVersion(1, 4, 287)
-	if f == voice.Protobuf {
+	if f == wire.Protobuf {
 		version = control.MakeVersion(1, 5, 735)
 	}
 	u := &user{conn: p.c, name: name, certHash: certHashOf(name), version: version, format: f,
@@ -186,6 +187,7 @@ func (w *fuzzWorld) join(tb testing.TB, ch *channel, name string, userID int64, 
 	}
 	key, enc, dec := u.crypt.Key(), u.crypt.EncryptIV(), u.crypt.DecryptIV()
 	p.crypt.SetKey(key[:], dec[:], enc[:])
+	u.speaker = voice.NewSpeaker(u.connected)
 	u.udpFlag.Store(true)
 	u.lastActive.Store(u.connected.UnixNano())
 
@@ -342,8 +344,8 @@ func checkFrame(t *testing.T, frame []byte) (control.Type, []byte) {
 func (w *fuzzWorld) checkVoice(t *testing.T, p *fuzzPeer, plain []byte) {
 	t.Helper()
 	u := p.c.user
-	var a voice.Audio
-	if err := voice.DecodeAudio(plain, u.format, true, &a); err != nil {
+	var a wire.Audio
+	if err := wire.DecodeAudio(plain, u.format, true, &a); err != nil {
 		t.Fatalf("%v client %d got voice it cannot decode (%v): % x", u.format, u.session, err, plain)
 	}
 	if a.Sender == u.session && a.Target != 0 && w.s.users[a.Sender] == u {
@@ -372,8 +374,8 @@ func (w *fuzzWorld) checkDatagrams(t *testing.T) (unencrypted []sentDatagram) {
 			unencrypted = append(unencrypted, d)
 			continue
 		}
-		if voice.Peek(plain, p.c.user.format) == voice.KindPing {
-			if _, err := voice.DecodePing(plain, p.c.user.format); err != nil {
+		if wire.Peek(plain, p.c.user.format) == wire.KindPing {
+			if _, err := wire.DecodePing(plain, p.c.user.format); err != nil {
 				t.Fatalf("client %d got a bad ping % x: %v", p.c.user.session, plain, err)
 			}
 			continue
@@ -450,14 +452,14 @@ func checkChannel(t *testing.T, s *Server, id uint32, ch *channel) {
 // checkSnapshot compares the published snapshot with the control plane.
 func checkSnapshot(t *testing.T, s *Server) {
 	t.Helper()
-	sn := s.snap.Load()
-	if len(sn.users) != len(s.users) || len(sn.channels) != len(s.channels) {
+	sn := s.voice.Snapshot()
+	if len(sn.Users) != len(s.users) || len(sn.Channels) != len(s.channels) {
 		t.Fatalf("snapshot has %d users and %d channels, the server %d and %d",
-			len(sn.users), len(sn.channels), len(s.users), len(s.channels))
+			len(sn.Users), len(sn.Channels), len(s.users), len(s.channels))
 	}
 	for session, u := range s.users {
-		vu := sn.users[session]
-		if vu == nil || vu.u != u || vu.channel == nil || vu.channel.id != u.channel.id {
+		vu := sn.Users[session]
+		if vu == nil || vu.Peer != u || vu.Channel == nil || vu.Channel.ID != u.channel.id {
 			t.Fatalf("snapshot places user %d wrongly", session)
 		}
 	}

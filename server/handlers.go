@@ -303,10 +303,10 @@ func (s *Server) handleTunnel(c *conn, payload []byte) {
 	}
 	u.udpFlag.Store(false)
 	if c.router == nil {
-		c.router = newRouter(s.udpSocks[0]) // any socket: they share the port
+		c.router = s.newRouter(s.udpSocks[0]) // any socket: they share the port
 	}
-	s.routeVoice(c.router, u, payload, time.Now().UnixNano())
-	c.router.batch.Flush()
+	s.voice.Route(c.router, u.session, u, payload, time.Now().UnixNano())
+	c.router.Flush()
 }
 
 // handleVoiceTarget stores a whisper/shout target. Sessions and channels

@@ -10,6 +10,8 @@ import (
 
 	"github.com/plenum-voice/plenum/proto/mumblepb"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/plenum-voice/plenum/voice"
 )
 
 // metricsCollector turns Stats into Prometheus metrics at scrape time.
@@ -156,7 +158,7 @@ func snakeCase(name string) string {
 
 // delayMetric converts a DelayHistogram into a Prometheus histogram, whose
 // buckets are cumulative and in seconds.
-func delayMetric(d *prometheus.Desc, h DelayHistogram) prometheus.Metric {
+func delayMetric(d *prometheus.Desc, h voice.DelayHistogram) prometheus.Metric {
 	buckets := make(map[float64]uint64, len(h.Bounds))
 	var cum uint64
 	for i, bound := range h.Bounds {

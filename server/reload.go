@@ -262,6 +262,7 @@ func (s *Server) applySettingsLocked(next conf.Server, live map[string]*channel)
 		s.log.Warn("admin_token removed: the admin listener accepts no token until the next start generates one in the data directory")
 	}
 	s.settings.Store(&next)
+	s.voice.SetBandwidth(next.Bandwidth)
 	if next.UDPGSO != cur.UDPGSO {
 		s.setUDPGSO(next.UDPGSO)
 	}

@@ -13,7 +13,8 @@ import (
 
 	"github.com/plenum-voice/plenum/conf"
 	"github.com/plenum-voice/plenum/proto/mumblepb"
-	"github.com/plenum-voice/plenum/proto/voice"
+	wire "github.com/plenum-voice/plenum/proto/voice"
+	"github.com/plenum-voice/plenum/voice"
 )
 
 // newBareServer returns a server with sockets bound but no goroutines, for
@@ -48,7 +49,7 @@ func newBareServerWith(tb testing.TB, cfg *conf.Config) *Server {
 }
 
 // addFakeUser puts a user into ch whose UDP voice goes to sink.
-func (s *Server) addFakeUser(tb testing.TB, ch *channel, format voice.Format, sink netip.AddrPort) *user {
+func (s *Server) addFakeUser(tb testing.TB, ch *channel, format wire.Format, sink netip.AddrPort) *user {
 	tb.Helper()
 	pipe, _ := net.Pipe() // a TLS layer that never handshakes: enough for ConnectionState
 	c := &conn{
@@ -67,6 +68,7 @@ func (s *Server) addFakeUser(tb testing.TB, ch *channel, format voice.Format, si
 	if err := u.crypt.GenerateKey(); err != nil {
 		tb.Fatal(err)
 	}
+	u.speaker = voice.NewSpeaker(time.Now())
 	u.udpFlag.Store(true)
 	if sink.IsValid() {
 		u.udpAddr.Store(&sink)
@@ -80,9 +82,9 @@ func (s *Server) addFakeUser(tb testing.TB, ch *channel, format voice.Format, si
 
 // forward routes one packet and sends what it produced, as the UDP reader
 // does for each read batch.
-func (s *Server) forward(r *router, u *user, pkt []byte, now int64) {
-	s.routeVoice(r, u, pkt, now)
-	r.batch.Flush()
+func (s *Server) forward(r *voice.Router, u *user, pkt []byte, now int64) {
+	s.voice.Route(r, u.session, u, pkt, now)
+	r.Flush()
 }
 
 func udpSink(tb testing.TB) (netip.AddrPort, *net.UDPConn) {
@@ -95,9 +97,9 @@ func udpSink(tb testing.TB) (netip.AddrPort, *net.UDPConn) {
 	return pc.LocalAddr().(*net.UDPAddr).AddrPort(), pc
 }
 
-func audioPacket(f voice.Format, target uint32, frame uint64) []byte {
+func audioPacket(f wire.Format, target uint32, frame uint64) []byte {
 	opus := make([]byte, 100)
-	return voice.AppendAudio(nil, f, &voice.Audio{Target: target, Frame: frame, Opus: opus}, false)
+	return wire.AppendAudio(nil, f, &wire.Audio{Target: target, Frame: frame, Opus: opus}, false)
 }
 
 // TestForwardAllocatesNothing pins the steady-state cost of forwarding: no
@@ -112,25 +114,25 @@ func TestForwardAllocatesNothing(t *testing.T) {
 	cfg.Server.Bandwidth = 1 << 40
 	s := newBareServerWith(t, cfg)
 	sink, _ := udpSink(t)
-	sender := s.addFakeUser(t, s.root, voice.Protobuf, sink)
+	sender := s.addFakeUser(t, s.root, wire.Protobuf, sink)
 	for i := 0; i < 10; i++ {
-		f := voice.Legacy
+		f := wire.Legacy
 		if i%2 == 0 {
-			f = voice.Protobuf
+			f = wire.Protobuf
 		}
 		s.addFakeUser(t, s.root, f, sink)
 	}
-	r := newRouter(s.udpSocks[0])
-	pkt := audioPacket(voice.Protobuf, 0, 1)
+	r := s.newRouter(s.udpSocks[0])
+	pkt := audioPacket(wire.Protobuf, 0, 1)
 	s.forward(r, sender, pkt, time.Now().UnixNano()) // warm up scratch buffers
-	before := s.counters.forwardedUDP.Load()
+	before := s.voice.Counters().Copies[voice.UDP]
 	allocs := testing.AllocsPerRun(1000, func() {
 		s.forward(r, sender, pkt, time.Now().UnixNano())
 	})
 	if allocs != 0 {
 		t.Fatalf("forwarding one packet to 10 receivers allocated %.1f times, want 0", allocs)
 	}
-	if got := s.counters.forwardedUDP.Load() - before; got != 1001*10 {
+	if got := s.voice.Counters().Copies[voice.UDP] - before; got != 1001*10 {
 		t.Fatalf("forwarded %d copies, want %d", got, 1001*10)
 	}
 }
@@ -142,10 +144,10 @@ func TestTunnelForwardAllocatesNothing(t *testing.T) {
 		t.Skip("the race detector allocates; run without -race")
 	}
 	s := newBareServer(t)
-	sender := s.addFakeUser(t, s.root, voice.Protobuf, netip.AddrPort{})
-	rcv := s.addFakeUser(t, s.root, voice.Legacy, netip.AddrPort{})
-	r := newRouter(s.udpSocks[0])
-	pkt := audioPacket(voice.Protobuf, 0, 1)
+	sender := s.addFakeUser(t, s.root, wire.Protobuf, netip.AddrPort{})
+	rcv := s.addFakeUser(t, s.root, wire.Legacy, netip.AddrPort{})
+	r := s.newRouter(s.udpSocks[0])
+	pkt := audioPacket(wire.Protobuf, 0, 1)
 	drain := func() {
 		for len(rcv.conn.voice) > 0 {
 			framePool.Put(<-rcv.conn.voice)
@@ -170,15 +172,15 @@ func BenchmarkForward50(b *testing.B) {
 	// once, so sendto never waits for a reader and the benchmark measures
 	// the server's own work.
 	sink, _ := udpSink(b)
-	sender := s.addFakeUser(b, s.root, voice.Protobuf, sink)
+	sender := s.addFakeUser(b, s.root, wire.Protobuf, sink)
 	for i := 0; i < 50; i++ {
 		// Each listener its own address, as in life: copies for one
 		// address would be coalesced into one UDP_SEGMENT send.
 		own, _ := udpSink(b)
-		s.addFakeUser(b, s.root, voice.Protobuf, own)
+		s.addFakeUser(b, s.root, wire.Protobuf, own)
 	}
-	r := newRouter(s.udpSocks[0])
-	pkt := audioPacket(voice.Protobuf, 0, 1)
+	r := s.newRouter(s.udpSocks[0])
+	pkt := audioPacket(wire.Protobuf, 0, 1)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -192,12 +194,12 @@ func BenchmarkForward50(b *testing.B) {
 func TestStaleUDPFallsBackToTunnel(t *testing.T) {
 	s := newBareServer(t)
 	sink, pc := udpSink(t)
-	sender := s.addFakeUser(t, s.root, voice.Protobuf, sink)
-	rcv := s.addFakeUser(t, s.root, voice.Protobuf, sink)
-	r := newRouter(s.udpSocks[0])
+	sender := s.addFakeUser(t, s.root, wire.Protobuf, sink)
+	rcv := s.addFakeUser(t, s.root, wire.Protobuf, sink)
+	r := s.newRouter(s.udpSocks[0])
 	now := time.Now()
 
-	s.forward(r, sender, audioPacket(voice.Protobuf, 0, 1), now.UnixNano())
+	s.forward(r, sender, audioPacket(wire.Protobuf, 0, 1), now.UnixNano())
 	if len(rcv.conn.voice) != 0 {
 		t.Fatal("fresh UDP receiver got voice through the tunnel")
 	}
@@ -207,7 +209,7 @@ func TestStaleUDPFallsBackToTunnel(t *testing.T) {
 	}
 
 	rcv.lastUDP.Store(now.Add(-udpFreshness - time.Second).UnixNano())
-	s.forward(r, sender, audioPacket(voice.Protobuf, 0, 2), now.UnixNano())
+	s.forward(r, sender, audioPacket(wire.Protobuf, 0, 2), now.UnixNano())
 	if len(rcv.conn.voice) != 1 {
 		t.Fatalf("stale UDP receiver: %d tunnelled frames, want 1", len(rcv.conn.voice))
 	}
@@ -216,7 +218,7 @@ func TestStaleUDPFallsBackToTunnel(t *testing.T) {
 	// in Murmur, until it sends UDP audio again.
 	rcv.lastUDP.Store(now.UnixNano())
 	rcv.udpFlag.Store(false)
-	s.forward(r, sender, audioPacket(voice.Protobuf, 0, 3), now.UnixNano())
+	s.forward(r, sender, audioPacket(wire.Protobuf, 0, 3), now.UnixNano())
 	if len(rcv.conn.voice) != 2 {
 		t.Fatalf("tunnelling receiver: %d tunnelled frames, want 2", len(rcv.conn.voice))
 	}
@@ -228,7 +230,7 @@ func TestStaleUDPFallsBackToTunnel(t *testing.T) {
 // resync.
 func TestServerAsksForResync(t *testing.T) {
 	s := newBareServer(t)
-	u := s.addFakeUser(t, s.root, voice.Protobuf, netip.AddrPort{})
+	u := s.addFakeUser(t, s.root, wire.Protobuf, netip.AddrPort{})
 	garbage := make([]byte, 40)
 	plain := make([]byte, 0, 1024)
 	now := time.Now()
@@ -266,7 +268,7 @@ func TestServerAsksForResync(t *testing.T) {
 // congested TCP connection is dropped at the writer instead of sent late.
 func TestStaleTunnelVoiceIsDropped(t *testing.T) {
 	s := newBareServer(t)
-	u := s.addFakeUser(t, s.root, voice.Protobuf, netip.AddrPort{})
+	u := s.addFakeUser(t, s.root, wire.Protobuf, netip.AddrPort{})
 	var out bytes.Buffer
 	bw := bufio.NewWriter(&out)
 	now := time.Now().UnixNano()
@@ -283,36 +285,5 @@ func TestStaleTunnelVoiceIsDropped(t *testing.T) {
 	}
 	if s.Stats().VoiceShed != before+1 {
 		t.Fatalf("shed counter %d, want %d", s.Stats().VoiceShed, before+1)
-	}
-}
-
-func TestBandwidthLimitFollowsMurmur(t *testing.T) {
-	const limit = 558000 / 8 // bytes/s
-	start := int64(0)
-	b := newBandwidthRecord(start)
-	frame := voiceOverhead + 100 // 132 bytes, 50 frames/s = 6600 B/s
-	now := start + int64(time.Second)
-	for i := 0; i < 1000; i++ { // 20 s of ordinary speech
-		now += int64(20 * time.Millisecond)
-		if !b.allow(now, frame, limit) {
-			t.Fatalf("frame %d of ordinary speech dropped", i)
-		}
-	}
-	// A flood of 1000 frames/s of 1000 bytes: only what fits the limit.
-	passed := 0
-	for i := 0; i < 5000; i++ {
-		now += int64(time.Millisecond)
-		if b.allow(now, voiceOverhead+1000, limit) {
-			passed++
-		}
-	}
-	// 5 s at 69,750 B/s is about 338 frames of 1032 bytes (plus what the
-	// window of earlier small frames leaves room for).
-	if passed < 250 || passed > 450 {
-		t.Fatalf("%d of 5000 flood frames passed, want about 340", passed)
-	}
-	// No time since the slot being replaced: dropped, as in Murmur.
-	if newBandwidthRecord(now).allow(now, frame, limit) {
-		t.Fatal("a frame with zero elapsed time passed")
 	}
 }

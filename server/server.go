@@ -34,6 +34,7 @@ import (
 	"github.com/plenum-voice/plenum/proto/control"
 	"github.com/plenum-voice/plenum/stage"
 	"github.com/plenum-voice/plenum/store"
+	"github.com/plenum-voice/plenum/voice"
 )
 
 // Version is the version Plenum announces. It is at least 1.5.0 so that 1.5
@@ -136,10 +137,15 @@ type Server struct {
 	names nameTable    // the ACLs' names nobody registered (names.go); own mutex, taken under mu
 	banMu sync.Mutex   // serialises changes of the ban list, store and memory alike (bans.go)
 
-	snap  atomic.Pointer[snapshot]
-	peers peerTable
+	// The voice path: the engine routes from the snapshots publishLocked
+	// makes; the UDP transport finds senders by address (peers) or by
+	// trial decryption among the candidates of their IP, published with
+	// each snapshot.
+	voice         *voice.Engine
+	peers         peerTable
+	udpCandidates atomic.Pointer[map[netip.Addr][]*user]
+	udpStats      udpCounters
 
-	counters voiceCounters
 	control  controlCounters
 	guard    hostGuard // per-address abuse control (abuse.go)
 	refusals refusalBudget
@@ -242,6 +248,8 @@ func New(opts Options) (*Server, error) {
 
 	s.peers.init()
 	s.clock = stage.NewClock()
+	s.voice = voice.NewEngine(s.clock)
+	s.voice.SetBandwidth(sc.Bandwidth)
 	if s.codecs, err = stage.NewCodecPool(); err != nil {
 		return nil, err
 	}
@@ -470,7 +478,7 @@ type Stats struct {
 
 	// ForwardDelay is the time UDP voice spent in the server, from the
 	// kernel's arrival time until its copies were queued for sending.
-	ForwardDelay DelayHistogram
+	ForwardDelay voice.DelayHistogram
 
 	ConnectionsAccepted   uint64
 	TLSFailures           uint64              // TLS handshakes that failed or timed out
@@ -501,21 +509,22 @@ type Stats struct {
 
 // Stats returns the current counters.
 func (s *Server) Stats() Stats {
-	v, c := &s.counters, &s.control
+	v, u, c := s.voice.Counters(), &s.udpStats, &s.control
 	st := Stats{
-		VoiceReceived:        v.received.Load(),
-		VoiceReceivedBytes:   v.receivedBytes.Load(),
-		VoiceForwardedUDP:    v.forwardedUDP.Load(),
-		VoiceForwardedTunnel: v.forwardedTCP.Load(),
-		VoiceSentBytesUDP:    v.sentBytesUDP.Load(),
-		VoiceSentBytesTunnel: v.sentBytesTCP.Load(),
+		VoiceReceived:        v.Received,
+		VoiceReceivedBytes:   v.ReceivedBytes,
+		VoiceForwardedUDP:    v.Copies[voice.UDP],
+		VoiceForwardedTunnel: v.Copies[voice.Tunnel],
+		VoiceSentBytesUDP:    v.CopyBytes[voice.UDP],
+		VoiceSentBytesTunnel: v.CopyBytes[voice.Tunnel],
 
-		VoiceSilenced:  v.silenced.Load(),
-		VoiceOverLimit: v.overBandwidth.Load(),
-		TunnelFull:     v.tunnelFull.Load(),
-		TunnelLate:     v.tunnelLate.Load(),
-		UDPUnmatched:   v.badUDP.Load(),
-		UDPStale:       v.stale.Load(),
+		VoiceSilenced:  v.Silenced,
+		VoiceOverLimit: v.OverBandwidth,
+		TunnelFull:     v.Copies[voice.Dropped],
+		TunnelLate:     c.tunnelLate.Load(),
+		UDPUnmatched:   u.unmatched.Load(),
+		UDPStale:       u.stale.Load(),
+		ForwardDelay:   v.Delay,
 
 		ConnectionsAccepted:   c.accepted.Load(),
 		TLSFailures:           c.tlsFailed.Load(),
@@ -529,14 +538,13 @@ func (s *Server) Stats() Stats {
 		ConnFailed:         s.guard.failed.Load(),
 		Autobans:           s.guard.bans.Load(),
 
-		UDPReplayed:   s.counters.replayed.Load(),
-		UDPBadMAC:     s.counters.badMAC.Load(),
-		UDPOversized:  s.counters.oversized.Load(),
-		UDPUndersized: s.counters.undersized.Load(),
+		UDPReplayed:   u.replayed.Load(),
+		UDPBadMAC:     u.badMAC.Load(),
+		UDPOversized:  u.oversized.Load(),
+		UDPUndersized: u.undersized.Load(),
 	}
 	st.VoiceForwarded = st.VoiceForwardedUDP + st.VoiceForwardedTunnel
 	st.VoiceShed = st.TunnelFull + st.TunnelLate
-	st.ForwardDelay = v.forwardDelay.snapshot()
 	for i := range st.Rejects {
 		st.Rejects[i] = c.rejected[i].Load()
 	}

@@ -107,8 +107,7 @@ func (s *Server) setShapeLocked(ch *channel, want stage.Shape, on bool) {
 // current snapshot: a shaper asks it for each speaker every tick, from the
 // tick goroutine, so it reads no state of the control plane.
 func (s *Server) isPrioritySpeaker(session uint32) bool {
-	vu, ok := s.snap.Load().users[session]
-	return ok && vu.priority
+	return s.voice.Snapshot().PrioritySpeaker(session)
 }
 
 // stopShaperLocked retires ch's stage sh, which is being replaced or

@@ -93,7 +93,7 @@ func (s *Server) userStatusLocked(u *user, now time.Time) admin.UserStatus {
 	us := admin.UserStatus{
 		Session:   u.session,
 		Name:      u.name,
-		Talking:   time.Now().UnixNano()-u.lastSpoke.Load() < int64(talkingWindow),
+		Talking:   time.Now().UnixNano()-u.speaker.LastSpoke() < int64(talkingWindow),
 		Silenced:  u.mute || u.suppress || u.selfMute,
 		Transport: "tcp",
 		FloorSec:  u.floorTime.Seconds(),

@@ -5,19 +5,20 @@ import (
 	"time"
 
 	"github.com/plenum-voice/plenum/conf"
-	"github.com/plenum-voice/plenum/proto/voice"
+	wire "github.com/plenum-voice/plenum/proto/voice"
 	"github.com/plenum-voice/plenum/stage"
+	"github.com/plenum-voice/plenum/voice"
 )
 
 // echoStage emits one fixed packet per tick and stays busy while it has
 // ticks left.
 type echoStage struct {
 	sender uint32
-	a      voice.Audio
+	a      wire.Audio
 	left   int
 }
 
-func (e *echoStage) Accept(uint32, *voice.Audio) {}
+func (e *echoStage) Accept(uint32, *wire.Audio) {}
 
 func (e *echoStage) Tick(_ time.Time, out stage.Emitter) bool {
 	out.Speech(e.sender, &e.a)
@@ -36,23 +37,23 @@ func TestTickAllocatesNothing(t *testing.T) {
 	cfg.Server.Bandwidth = 1 << 40
 	s := newBareServerWith(t, cfg)
 	sink, _ := udpSink(t)
-	speaker := s.addFakeUser(t, s.root, voice.Protobuf, sink)
+	speaker := s.addFakeUser(t, s.root, wire.Protobuf, sink)
 	for i := 0; i < 10; i++ {
-		s.addFakeUser(t, s.root, voice.Legacy, sink)
+		s.addFakeUser(t, s.root, wire.Legacy, sink)
 	}
-	st := &echoStage{sender: speaker.session, a: voice.Audio{Frame: 1, Opus: make([]byte, 100)}, left: 1 << 30}
+	st := &echoStage{sender: speaker.session, a: wire.Audio{Frame: 1, Opus: make([]byte, 100)}, left: 1 << 30}
 	s.SetStage(s.root.id, st)
 	s.clock.Activate(s.root.id, st)
 
-	tk := &ticking{s: s, r: newRouter(s.udpSocks[0])}
+	tk := s.voice.NewTicker(s.newRouter(s.udpSocks[0]))
 	now := time.Now()
 	s.clock.Tick(now, tk) // warm up scratch buffers
-	before := s.counters.forwardedUDP.Load()
+	before := s.voice.Counters().Copies[voice.UDP]
 	allocs := testing.AllocsPerRun(100, func() { s.clock.Tick(now, tk) })
 	if allocs != 0 {
 		t.Fatalf("a tick allocated %.1f times, want 0", allocs)
 	}
-	if got := s.counters.forwardedUDP.Load() - before; got != 101*10 {
+	if got := s.voice.Counters().Copies[voice.UDP] - before; got != 101*10 {
 		t.Fatalf("forwarded %d copies, want %d", got, 101*10)
 	}
 }

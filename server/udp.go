@@ -12,7 +12,8 @@ import (
 
 	"github.com/plenum-voice/plenum/crypto"
 	"github.com/plenum-voice/plenum/internal/udpbatch"
-	"github.com/plenum-voice/plenum/proto/voice"
+	wire "github.com/plenum-voice/plenum/proto/voice"
+	"github.com/plenum-voice/plenum/voice"
 )
 
 // peerTable maps UDP source addresses to users. Lookups, one per datagram,
@@ -65,27 +66,11 @@ func (p *peerTable) remove(u *user) {
 	}
 }
 
-// voiceCounters are totals across the server, for tests and metrics. The
-// voice path only adds to them; Stats and the metrics endpoint read them.
-type voiceCounters struct {
-	received      atomic.Uint64 // valid voice packets from senders
-	receivedBytes atomic.Uint64 // their size (plaintext Mumble voice packets)
-
-	silenced      atomic.Uint64 // voice from muted, suppressed or self-muted senders, dropped
-	overBandwidth atomic.Uint64 // voice beyond the per-user bandwidth limit, dropped
-	forwardedUDP  atomic.Uint64 // copies sent to receivers over UDP
-	sentBytesUDP  atomic.Uint64 // their size (plaintext)
-	forwardedTCP  atomic.Uint64 // copies queued for receivers' TCP tunnels
-	sentBytesTCP  atomic.Uint64 // their size (plaintext)
-	tunnelFull    atomic.Uint64 // tunnelled copies dropped on a full queue
-	tunnelLate    atomic.Uint64 // tunnelled copies dropped after waiting too long in the queue
-	badUDP        atomic.Uint64 // datagrams that matched no one
-	stale         atomic.Uint64 // datagrams shed unread because they waited too long
-
-	// forwardDelay is how long UDP voice spent in the server: from the
-	// kernel's arrival time to the moment its copies were queued for
-	// sending (at most one send batch before they leave).
-	forwardDelay delayHistogram
+// udpCounters count what the UDP transport drops before the engine sees
+// it; the engine counts the rest (voice.Counters).
+type udpCounters struct {
+	unmatched atomic.Uint64 // datagrams that matched no one
+	stale     atomic.Uint64 // datagrams shed unread because they waited too long
 
 	// Datagrams dropped as invalid, by reason.
 	replayed   atomic.Uint64 // from a known address with a nonce already used, or too far behind to tell
@@ -101,6 +86,7 @@ type controlCounters struct {
 	banned         atomic.Uint64 // connections refused by a ban
 	rejected       [rejectKinds]atomic.Uint64
 	queueOverflows atomic.Uint64 // clients disconnected because their control queue was full
+	tunnelLate     atomic.Uint64 // tunnelled copies dropped after waiting too long in a client's voice queue
 	floodDropped   atomic.Uint64 // control messages dropped by the rate limiter
 	departedCrypt  cryptTotals   // UDP crypt statistics of users who have left, under Server.mu
 }
@@ -125,13 +111,14 @@ func (t *cryptTotals) add(st crypto.Stats) {
 // once per run of failures.
 func (s *Server) udpLoop(sock udpSocket) {
 	defer s.wg.Done()
-	r := &router{batch: udpbatch.NewBatch(sock, readerBatchMsgs, readerBatchSlots, maxDatagram)}
+	r := s.voice.NewRouter(sock, readerBatchMsgs, readerBatchSlots, maxDatagram)
+	defer r.Close()
 	ds := make([]udpbatch.Datagram, batchSize)
 	for i := range ds {
 		// One spare byte tells an oversized datagram from a full one.
-		ds[i].Buf = make([]byte, voice.MaxPacket+1)
+		ds[i].Buf = make([]byte, wire.MaxPacket+1)
 	}
-	plain := make([]byte, 0, voice.MaxPacket)
+	plain := make([]byte, 0, wire.MaxPacket)
 	var overloaded bool
 	var backoff udpbatch.Backoff
 	for {
@@ -157,16 +144,12 @@ func (s *Server) udpLoop(sock udpSocket) {
 			}
 			pkt := d.Bytes()
 			if overloaded && stale(d.At, pkt) {
-				s.counters.stale.Add(1)
-			} else {
-				routed := r.routed
-				s.handleDatagram(r, pkt, d.From, plain)
-				if r.routed != routed && !d.At.IsZero() {
-					s.counters.forwardDelay.observe(time.Since(d.At))
-				}
+				s.udpStats.stale.Add(1)
+			} else if s.handleDatagram(r, pkt, d.From, plain) && !d.At.IsZero() {
+				r.Observe(time.Since(d.At))
 			}
 		}
-		r.batch.Flush()
+		r.Flush()
 		if overloaded {
 			// This loop never blocks while the socket is backlogged; let
 			// the control plane (pings, logins) run between batches rather
@@ -208,10 +191,11 @@ func stale(at time.Time, pkt []byte) bool {
 
 // handleDatagram processes one datagram: find its sender (by address, or by
 // trial decryption against every client from that IP), decrypt, then answer
-// a ping or route audio. Replies are queued on r.out.
-func (s *Server) handleDatagram(r *router, pkt []byte, from netip.AddrPort, plain []byte) {
+// a ping or hand audio to the engine. Replies and copies are queued in r's
+// batch. It reports whether voice was routed.
+func (s *Server) handleDatagram(r *voice.Router, pkt []byte, from netip.AddrPort, plain []byte) bool {
 	if !s.plausibleSize(pkt) {
-		return
+		return false
 	}
 	now := time.Now()
 	var pl []byte
@@ -222,15 +206,15 @@ func (s *Server) handleDatagram(r *router, pkt []byte, from netip.AddrPort, plai
 			if !s.answerServerPing(r, pkt, from) { // a server-list ping from a known address is fine
 				s.countUndecryptable(err)
 			}
-			return
+			return false
 		}
 	} else {
 		if s.answerServerPing(r, pkt, from) {
-			return
+			return false
 		}
 		if u, pl = s.findSender(pkt, plain, from, now); u == nil {
-			s.counters.badUDP.Add(1) // forged, stray, or a replay from elsewhere
-			return
+			s.udpStats.unmatched.Add(1) // forged, stray, or a replay from elsewhere
+			return false
 		}
 		s.peers.bind(from, u)
 		s.log.Debug("udp bound", "session", u.session)
@@ -238,26 +222,27 @@ func (s *Server) handleDatagram(r *router, pkt []byte, from netip.AddrPort, plai
 	nowNano := now.UnixNano()
 	u.lastUDP.Store(nowNano)
 	u.udpPackets.Add(1)
-	switch voice.Peek(pl, u.format) {
-	case voice.KindPing:
+	switch wire.Peek(pl, u.format) {
+	case wire.KindPing:
 		s.echoPing(r, u, pl, from)
-	case voice.KindAudio:
+	case wire.KindAudio:
 		if !u.udpFlag.Load() {
 			u.udpFlag.Store(true)
 		}
-		s.routeVoice(r, u, pl, nowNano)
+		return s.voice.Route(r, u.session, u, pl, nowNano)
 	}
+	return false
 }
 
 // plausibleSize reports whether pkt has the size of a voice packet or
 // ping, counting the ones that do not.
 func (s *Server) plausibleSize(pkt []byte) bool {
 	switch {
-	case len(pkt) > voice.MaxPacket:
-		s.counters.oversized.Add(1)
+	case len(pkt) > wire.MaxPacket:
+		s.udpStats.oversized.Add(1)
 		return false
 	case len(pkt) < 5:
-		s.counters.undersized.Add(1)
+		s.udpStats.undersized.Add(1)
 		return false
 	}
 	return true
@@ -267,8 +252,7 @@ func (s *Server) plausibleSize(pkt []byte) bool {
 // from by trial decryption against every client from that IP (a NAT that
 // gave a client a new port, or a client's first datagram).
 func (s *Server) findSender(pkt, plain []byte, addr netip.AddrPort, now time.Time) (*user, []byte) {
-	sn := s.snap.Load()
-	for _, cand := range sn.byIP[addr.Addr().Unmap()] {
+	for _, cand := range (*s.udpCandidates.Load())[addr.Addr().Unmap()] {
 		if pl, err := s.decrypt(cand, pkt, plain, now, true); err == nil {
 			return cand, pl
 		}
@@ -280,9 +264,9 @@ func (s *Server) findSender(pkt, plain []byte, addr netip.AddrPort, now time.Tim
 // not decrypt.
 func (s *Server) countUndecryptable(err error) {
 	if isReplay(err) {
-		s.counters.replayed.Add(1)
+		s.udpStats.replayed.Add(1)
 	} else {
-		s.counters.badMAC.Add(1)
+		s.udpStats.badMAC.Add(1)
 	}
 }
 
@@ -309,95 +293,38 @@ func (s *Server) decrypt(u *user, pkt, plain []byte, now time.Time, trial bool) 
 
 // echoPing answers an encrypted UDP ping over UDP, re-encoded in the
 // client's format.
-func (s *Server) echoPing(r *router, u *user, pl []byte, to netip.AddrPort) {
-	ts, err := voice.DecodePing(pl, u.format)
+func (s *Server) echoPing(r *voice.Router, u *user, pl []byte, to netip.AddrPort) {
+	ts, err := wire.DecodePing(pl, u.format)
 	if err != nil {
 		return
 	}
-	r.single = voice.AppendPing(r.single[:0], u.format, ts)
-	buf := r.batch.Slot()
+	var scratch [maxPingSize]byte
+	plain := wire.AppendPing(scratch[:0], u.format, ts)
+	out := r.Batch()
+	buf := out.Slot()
 	u.encMu.Lock()
-	buf = u.crypt.Encrypt(buf, r.single)
+	buf = u.crypt.Encrypt(buf, plain)
 	u.encMu.Unlock()
-	r.batch.Add(buf, to)
+	out.Add(buf, to)
 }
+
+// maxPingSize bounds a ping's plaintext: a timestamp in either format.
+const maxPingSize = 32
 
 // answerServerPing replies to an unencrypted server-list ping and reports
 // whether pkt was one.
-func (s *Server) answerServerPing(r *router, pkt []byte, to netip.AddrPort) bool {
+func (s *Server) answerServerPing(r *voice.Router, pkt []byte, to netip.AddrPort) bool {
 	cfg := s.cfg()
-	info := voice.ServerInfo{
+	info := wire.ServerInfo{
 		Version:      Version,
 		Users:        uint32(s.userCount.Load()),
 		MaxUsers:     uint32(cfg.MaxUsers),
 		MaxBandwidth: uint32(cfg.Bandwidth),
 	}
-	buf := r.batch.Slot()
-	reply, isPing := voice.AnswerServerPing(buf, pkt, info, cfg.LegacyPingReply)
+	out := r.Batch()
+	reply, isPing := wire.AnswerServerPing(out.Slot(), pkt, info, cfg.LegacyPingReply)
 	if isPing && len(reply) > 0 {
-		r.batch.Add(reply, to)
+		out.Add(reply, to)
 	}
 	return isPing
-}
-
-// routeVoice forwards one plaintext audio packet from u to everyone who
-// should hear it, reading only the current snapshot.
-func (s *Server) routeVoice(r *router, u *user, pl []byte, now int64) {
-	sn := s.snap.Load()
-	sender, ok := sn.users[u.session]
-	if !ok || sender.u != u {
-		return
-	}
-	if sender.silenced {
-		s.counters.silenced.Add(1)
-		return
-	}
-
-	if voice.DecodeAudio(pl, u.format, false, &r.in) != nil || r.in.Target > voice.TargetLoopback {
-		return
-	}
-	if !s.withinBandwidth(u, len(r.in.Opus), now) {
-		s.counters.overBandwidth.Add(1)
-		return
-	}
-
-	r.routed++
-	u.lastSpoke.Store(now)
-	s.counters.received.Add(1)
-	s.counters.receivedBytes.Add(uint64(len(pl)))
-	if st := sender.channel.stage; st != nil && r.in.Target == 0 {
-		st.Accept(sender.session, &r.in)
-		s.clock.Activate(sender.channel.id, st)
-		return
-	}
-	r.resolve(sn, sender, r.in.Target, r.in.HasPosition)
-	for i := range r.receivers {
-		rc := &r.receivers[i]
-		if len(r.in.Opus) == 0 && rc.vu.format == voice.Protobuf {
-			continue // a legacy empty frame has no protobuf form: 1.5 clients reject it
-		}
-		s.deliver(r, rc.vu.u, r.encoded(sender, rc), now)
-	}
-}
-
-// deliver sends one plaintext to one receiver: encrypted into the out
-// batch when the receiver's UDP path is alive, else through its TCP tunnel
-// queue.
-func (s *Server) deliver(r *router, to *user, pl []byte, now int64) {
-	if addr := to.udpTarget(now); addr != nil {
-		buf := r.batch.Slot()
-		to.encMu.Lock()
-		buf = to.crypt.Encrypt(buf, pl)
-		to.encMu.Unlock()
-		r.batch.Add(buf, *addr)
-		s.counters.forwardedUDP.Add(1)
-		s.counters.sentBytesUDP.Add(uint64(len(pl)))
-		return
-	}
-	if to.conn.sendVoice(pl, now) {
-		s.counters.forwardedTCP.Add(1)
-		s.counters.sentBytesTCP.Add(uint64(len(pl)))
-	} else {
-		s.counters.tunnelFull.Add(1)
-	}
 }

@@ -26,11 +26,11 @@ func TestInvalidDatagramsAreDroppedAndCounted(t *testing.T) {
 	seal := func(frame uint64) []byte { return client.Encrypt(nil, audioPacket(voice.Protobuf, 0, frame)) }
 	from := netip.MustParseAddrPort("127.0.0.1:40000")
 	stranger := netip.MustParseAddrPort("127.0.0.1:40001")
-	r := newRouter(s.udpSocks[0])
+	r := s.newRouter(s.udpSocks[0])
 	plain := make([]byte, 0, voice.MaxPacket)
 	send := func(pkt []byte, addr netip.AddrPort) {
 		s.handleDatagram(r, pkt, addr, plain)
-		r.batch.Flush()
+		r.Flush()
 	}
 
 	first := seal(1)
@@ -81,7 +81,7 @@ func TestDroppingInvalidDatagramsAllocatesNothing(t *testing.T) {
 	known := netip.MustParseAddrPort("127.0.0.1:40000")
 	stranger := netip.MustParseAddrPort("127.0.0.1:40001")
 	s.peers.bind(known, u)
-	r := newRouter(s.udpSocks[0])
+	r := s.newRouter(s.udpSocks[0])
 	plain := make([]byte, 0, voice.MaxPacket)
 	garbage, huge, tiny := make([]byte, 60), make([]byte, voice.MaxPacket+1), []byte{1, 2}
 	garbage[0] = u.crypt.DecryptIV()[0] + 1 // the next nonce: fails authentication, not the replay check

@@ -104,3 +104,26 @@ func TestUDPGSOSetting(t *testing.T) {
 		t.Fatalf("after a reload to udp_gso = false, %d sockets coalesce", n)
 	}
 }
+
+func TestBackloggedHysteresis(t *testing.T) {
+	const max = 64
+	steps := []struct {
+		n    int
+		want bool
+	}{
+		{3, false},  // light load
+		{40, false}, // a burst, but the socket was not full
+		{64, true},  // full: backlogged
+		{25, true},  // what arrived while a full batch was forwarded: still backlogged
+		{64, true},
+		{16, false}, // well short of full: caught up
+		{40, false},
+	}
+	state := false
+	for i, s := range steps {
+		state = backlogged(state, s.n, max)
+		if state != s.want {
+			t.Fatalf("step %d (read %d): overloaded %v, want %v", i, s.n, state, s.want)
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"runtime"
 
 	"github.com/plenum-voice/plenum/internal/udpbatch"
+	"github.com/plenum-voice/plenum/voice"
 )
 
 // batchSize is how many datagrams one recvmmsg moves, and the size of the
@@ -70,6 +71,12 @@ func (s *Server) setUDPGSO(on bool) {
 	for _, sock := range s.udpSocks {
 		sock.SetGSO(on)
 	}
+}
+
+// newRouter returns a router for a goroutine that forwards little
+// (tunnelled voice, the stage clock), with a small out batch to sock.
+func (s *Server) newRouter(sock udpSocket) *voice.Router {
+	return s.voice.NewRouter(sock, batchSize, batchSize, maxDatagram)
 }
 
 // udpReaders is how many sockets (and reader goroutines) to open: one per

@@ -8,8 +8,10 @@ import (
 
 	"github.com/plenum-voice/plenum/acl"
 	"github.com/plenum-voice/plenum/crypto"
+	"github.com/plenum-voice/plenum/internal/udpbatch"
 	"github.com/plenum-voice/plenum/proto/mumblepb"
-	"github.com/plenum-voice/plenum/proto/voice"
+	wire "github.com/plenum-voice/plenum/proto/voice"
+	"github.com/plenum-voice/plenum/voice"
 )
 
 // udpFreshness is how long after the last valid UDP datagram a client still
@@ -28,7 +30,7 @@ type user struct {
 	certHash  string
 	strong    bool // in the "strong" group: no certificate, or one that verifies (strong.go)
 	version   uint64
-	format    voice.Format
+	format    wire.Format
 	release   string
 	os        string
 	osVersion string
@@ -73,9 +75,8 @@ type user struct {
 	lastUDP       atomic.Int64 // unix nanoseconds of the last valid UDP datagram
 	udpPackets    atomic.Uint32
 	tcpPackets    atomic.Uint32
-	bandwidth     atomic.Pointer[bandwidthRecord] // voice rate limit, made on the first frame
-	lastActive    atomic.Int64                    // unix nanoseconds of the last non-automatic message
-	lastSpoke     atomic.Int64                    // unix nanoseconds of the last voice packet routed from them
+	lastActive    atomic.Int64   // unix nanoseconds of the last non-automatic message
+	speaker       *voice.Speaker // the engine's state of their speech: bandwidth limit, when they last spoke
 
 	floorTime time.Duration // time they held a hall's floor, ended turns (control plane)
 }
@@ -88,6 +89,24 @@ func (u *user) udpTarget(now int64) *netip.AddrPort {
 		return nil
 	}
 	return addr
+}
+
+// SendVoice implements voice.Peer for a Mumble client, whose copies go
+// over one of two transports: encrypted into the router's datagrams when
+// its UDP path is alive, else queued on its TCP connection (UDPTunnel).
+func (u *user) SendVoice(out *udpbatch.Batch, pl []byte, now int64) voice.Path {
+	if addr := u.udpTarget(now); addr != nil {
+		buf := out.Slot()
+		u.encMu.Lock()
+		buf = u.crypt.Encrypt(buf, pl)
+		u.encMu.Unlock()
+		out.Add(buf, *addr)
+		return voice.UDP
+	}
+	if u.conn.sendVoice(pl, now) {
+		return voice.Tunnel
+	}
+	return voice.Dropped
 }
 
 // refreshSubject rebuilds the permission subject after a change that can

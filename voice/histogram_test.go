@@ -1,4 +1,4 @@
-package server
+package voice
 
 import (
 	"testing"
@@ -32,28 +32,5 @@ func TestDelayHistogram(t *testing.T) {
 	}
 	if allocs := testing.AllocsPerRun(100, func() { h.observe(time.Millisecond) }); allocs != 0 {
 		t.Errorf("observe allocates %v times", allocs)
-	}
-}
-
-func TestBackloggedHysteresis(t *testing.T) {
-	const max = 64
-	steps := []struct {
-		n    int
-		want bool
-	}{
-		{3, false},  // light load
-		{40, false}, // a burst, but the socket was not full
-		{64, true},  // full: backlogged
-		{25, true},  // what arrived while a full batch was forwarded: still backlogged
-		{64, true},
-		{16, false}, // well short of full: caught up
-		{40, false},
-	}
-	state := false
-	for i, s := range steps {
-		state = backlogged(state, s.n, max)
-		if state != s.want {
-			t.Fatalf("step %d (read %d): overloaded %v, want %v", i, s.n, state, s.want)
-		}
 	}
 }

@@ -1,7 +1,8 @@
-package server
+package voice
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -53,17 +54,37 @@ func (b *bandwidthRecord) allow(now int64, size, maxPerSec int) bool {
 	return true
 }
 
-// withinBandwidth applies the server's bandwidth setting (bits/s) to one
-// voice frame of u. The record is made on u's first frame, so listeners
-// who never speak carry none.
-func (s *Server) withinBandwidth(u *user, opusLen int, now int64) bool {
-	b := u.bandwidth.Load()
+// Speaker is a user's voice state that lives as long as the user, across
+// snapshots: the record of the bandwidth limit and when they last spoke.
+// The control plane makes one per user (NewSpeaker) and puts it into
+// every snapshot's User.
+type Speaker struct {
+	start     int64 // unix nanoseconds the bandwidth clock starts at
+	bandwidth atomic.Pointer[bandwidthRecord]
+	lastSpoke atomic.Int64
+}
+
+// NewSpeaker returns the voice state of a user who connected at
+// connected. Murmur's bandwidth clock starts at the TCP connection, well
+// before a client can speak; a user is known only once authenticated, so
+// the clock starts one second earlier to give a quick first frame the
+// same allowance.
+func NewSpeaker(connected time.Time) *Speaker {
+	return &Speaker{start: connected.Add(-time.Second).UnixNano()}
+}
+
+// LastSpoke is when a voice packet of theirs was last routed, in unix
+// nanoseconds (0: never).
+func (sp *Speaker) LastSpoke() int64 { return sp.lastSpoke.Load() }
+
+// within applies the limit of maxPerSec bytes per second to one frame.
+// The record is made on the speaker's first frame, so listeners who never
+// speak carry none.
+func (sp *Speaker) within(opusLen int, now int64, maxPerSec int) bool {
+	b := sp.bandwidth.Load()
 	if b == nil {
-		// Murmur's clock starts at the TCP connection, well before a client
-		// can speak; ours starts at authentication, so it is set one second
-		// earlier to give a quick first frame the same allowance.
-		u.bandwidth.CompareAndSwap(nil, newBandwidthRecord(u.connected.Add(-time.Second).UnixNano()))
-		b = u.bandwidth.Load()
+		sp.bandwidth.CompareAndSwap(nil, newBandwidthRecord(sp.start))
+		b = sp.bandwidth.Load()
 	}
-	return b.allow(now, voiceOverhead+opusLen, s.cfg().Bandwidth/8)
+	return b.allow(now, voiceOverhead+opusLen, maxPerSec)
 }

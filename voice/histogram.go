@@ -1,4 +1,4 @@
-package server
+package voice
 
 import (
 	"sync/atomic"
@@ -43,12 +43,20 @@ type DelayHistogram struct {
 	Sum    time.Duration
 }
 
-func (h *delayHistogram) snapshot() DelayHistogram {
-	out := DelayHistogram{Bounds: delayBuckets[:], Counts: make([]uint64, len(h.counts)), Sum: time.Duration(h.sumNS.Load())}
+// addTo adds h's counts to out, whose Counts has a slot per bucket.
+func (h *delayHistogram) addTo(out *DelayHistogram) {
 	for i := range h.counts {
-		out.Counts[i] = h.counts[i].Load()
+		out.Counts[i] += h.counts[i].Load()
 	}
-	return out
+	out.Sum += time.Duration(h.sumNS.Load())
+}
+
+// merge adds o's counts to h.
+func (h *delayHistogram) merge(o *delayHistogram) {
+	for i := range h.counts {
+		h.counts[i].Add(o.counts[i].Load())
+	}
+	h.sumNS.Add(o.sumNS.Load())
 }
 
 // Total is the number of durations observed.
@@ -76,4 +84,11 @@ func (h DelayHistogram) Quantile(q float64) time.Duration {
 		}
 	}
 	return h.Bounds[len(h.Bounds)-1]
+}
+
+// snapshot returns h's counts as a DelayHistogram.
+func (h *delayHistogram) snapshot() DelayHistogram {
+	out := DelayHistogram{Bounds: delayBuckets[:], Counts: make([]uint64, len(h.counts))}
+	h.addTo(&out)
+	return out
 }
