@@ -10,7 +10,6 @@ import (
 	"github.com/plenum-voice/plenum/client"
 	"github.com/plenum-voice/plenum/conf"
 	"github.com/plenum-voice/plenum/proto/mumblepb"
-	"github.com/plenum-voice/plenum/server"
 )
 
 // withholding is a policy that grants everything except what the test
@@ -52,7 +51,7 @@ func TestEveryPermissionDenial(t *testing.T) {
 		conf.Channel{Name: "Side"},
 		conf.Channel{Name: "Other"})
 	cfg.Server.MessageLimit, cfg.Server.MessageBurst = 1000, 1000 // one message a case, quickly
-	s := runServer(t, server.Options{Config: cfg, DataDir: t.TempDir(), Policy: policy})
+	s := startTestServer(t, testOpts{config: cfg, policy: policy})
 	if err := s.openStore(t).SetPassword(0, "su-secret"); err != nil {
 		t.Fatal(err)
 	}

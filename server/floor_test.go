@@ -19,7 +19,6 @@ import (
 	"github.com/plenum-voice/plenum/client"
 	"github.com/plenum-voice/plenum/conf"
 	"github.com/plenum-voice/plenum/proto/mumblepb"
-	"github.com/plenum-voice/plenum/server"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -438,11 +437,7 @@ func TestTalkTimeAndMinutes(t *testing.T) {
 	if err := os.WriteFile(path, hallTOML(true), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := conf.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := runServer(t, server.Options{Config: cfg, DataDir: filepath.Join(dir, "data")})
+	s := startTestServer(t, testOpts{configFile: path, dataDir: filepath.Join(dir, "data")})
 	clock := &fakeClock{now: time.Unix(1_800_000_000, 0)}
 	s.SetFloorClock(clock.Now)
 	chair, alice, bob := s.join(t, "chair", chairToken), s.join(t, "alice", as(certs["alice"])), s.join(t, "bob", nil)
