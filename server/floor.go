@@ -52,7 +52,7 @@ func (s *Server) setFloorLocked(ch *channel, def *conf.Channel) {
 		ch.floor, opened = floor.Open(floorSettings(def))
 		s.floorEventsLocked(ch, opened)
 	default:
-		s.floorEventsLocked(ch, ch.floor.Configure(floorSettings(def)))
+		s.floorEventsLocked(ch, ch.floor.Configure(floorSettings(def), s.now()))
 	}
 }
 
