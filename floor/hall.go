@@ -53,14 +53,15 @@ const MaxMinutes = 2000
 // concurrent use: its owner (the server, under its lock) serialises calls.
 type Hall struct {
 	settings Settings
-	holder   Member    // who holds the floor, if held
-	held     bool      // somebody holds the floor
-	queue    []Member  // who asked, in order
-	since    time.Time // the holder's turn began
-	deadline time.Time // the holder's turn ends then (with a speaking time)
-	warned   bool      // the holder was told their time runs out
-	muteAll  bool      // only the holder, chairs and priority speakers may speak
-	minutes  []Turn    // the ended turns, oldest first, with Settings.Minutes
+	holder   Member        // who holds the floor, if held
+	held     bool          // somebody holds the floor
+	queue    []Member      // who asked, in order
+	since    time.Time     // the holder's turn began
+	deadline time.Time     // the holder's turn ends then (with a speaking time)
+	extended time.Duration // what chairs added to the running turn (!extend)
+	warned   bool          // the holder was told their time runs out
+	muteAll  bool          // only the holder, chairs and priority speakers may speak
+	minutes  []Turn        // the ended turns, oldest first, with Settings.Minutes
 }
 
 // Kind says what an Event asks of the server.
@@ -125,17 +126,47 @@ func Open(s Settings) (*Hall, []Event) {
 	return h, []Event{{Kind: ResuppressAll}, h.changed()}
 }
 
-// Configure changes the hall's settings, keeping who holds the floor and
-// the queue. Turning the minutes off forgets them.
-func (h *Hall) Configure(s Settings) []Event {
+// Configure changes the hall's settings at now, keeping who holds the
+// floor and the queue. Turning the minutes off forgets them. A new
+// speaking time applies to the running turn too (retime).
+func (h *Hall) Configure(s Settings, now time.Time) []Event {
 	minutesChanged := s.Minutes != h.settings.Minutes
+	timeChanged := s.SpeakingTime != h.settings.SpeakingTime
 	h.settings = cloneSettings(s)
 	ev := []Event{{Kind: ResuppressAll}}
+	if timeChanged && h.held {
+		ev = append(ev, h.retime(now))
+	}
 	if minutesChanged {
 		h.minutes = nil
 		ev = append(ev, h.changed()) // the notice comes or goes
 	}
 	return ev
+}
+
+// retime gives the running turn the hall's new speaking time, counted
+// from the turn's start with what chairs added on top, as if it had been
+// in force all along: keeping the old end would let a shortened time run
+// on, and a turn that began untimed has no end at all (the zero time, so
+// the next tick would end it at once). If the new end has passed, the
+// speaker gets the warning period to finish rather than being cut off
+// mid-sentence. The speaker is told, and not warned again for an end
+// they were just told is near.
+func (h *Hall) retime(now time.Time) Event {
+	limit := h.settings.SpeakingTime
+	if limit == 0 {
+		h.warned = false
+		return tell(h.holder.Session, textTimeLifted)
+	}
+	h.deadline = h.since.Add(limit + h.extended)
+	left := h.deadline.Sub(now)
+	text := textTimeChanged
+	if left <= 0 {
+		h.deadline, left = now.Add(Warning), Warning
+		text = textTimeChangedPassed
+	}
+	h.warned = left <= Warning
+	return tell(h.holder.Session, fmt.Sprintf(text, limit, left.Round(time.Second)))
 }
 
 // Close ends the running turn, if any, because the hall stops being one.
@@ -228,6 +259,7 @@ func (h *Hall) Extend(arg string, now time.Time) ([]Event, error) {
 		more = d
 	}
 	h.deadline = h.deadline.Add(more)
+	h.extended += more
 	if h.deadline.Sub(now) > Warning {
 		h.warned = false // warned again when the new end comes near
 	}
@@ -284,9 +316,8 @@ func (h *Hall) handOver(m *Member, why string, now time.Time) []Event {
 	ev := h.endTurn(nil, now)
 	h.warned = false
 	h.since = now
-	if h.settings.SpeakingTime > 0 {
-		h.deadline = now.Add(h.settings.SpeakingTime)
-	}
+	h.extended = 0
+	h.deadline = now.Add(h.settings.SpeakingTime) // unused while untimed; retime sets it if that changes
 	if m != nil {
 		to := *m // m may point into the queue, which changes now
 		h.holder, h.held = to, true

@@ -96,7 +96,7 @@ func extend(arg string) func(*Hall, time.Time) []Event {
 	}
 }
 func configure(s Settings) func(*Hall, time.Time) []Event {
-	return func(h *Hall, _ time.Time) []Event { return h.Configure(s) }
+	return func(h *Hall, now time.Time) []Event { return h.Configure(s, now) }
 }
 
 var (
@@ -252,6 +252,91 @@ func TestSpeakingTime(t *testing.T) {
 	}
 }
 
+// TestSpeakingTimeChangedDuringATurn: when a reload adds, changes or
+// lifts the speaking time while someone holds the floor, the running turn
+// gets the new limit counted from its start, a chair's extensions on top;
+// if that end has passed already, the speaker has the warning period to
+// finish. The speaker is told either way, and not warned again for the
+// same end.
+func TestSpeakingTimeChangedDuringATurn(t *testing.T) {
+	const over = "Your speaking time is over."
+	timed := func(d time.Duration) Settings { return Settings{SpeakingTime: d} }
+	for _, tc := range []struct {
+		name  string
+		start Settings
+		steps []step
+	}{
+		{"added to an untimed turn that ran past it", Settings{}, []step{
+			{0, "give alice", give(alice), cat(gives(alice, false), changedE("Floor: alice. Queue: empty."))},
+			{5 * time.Minute, "3m, passed long ago", configure(timed(3 * time.Minute)), cat(resuppressAllE(),
+				toldE(alice, "The speaking time is now 3m0s, which your turn has already passed: 30s left to finish."))},
+			{5*time.Minute + time.Second, "the next tick lets her finish", tick, nil},
+			{5*time.Minute + 29*time.Second, "told already, not warned", tick, nil},
+			{5*time.Minute + 30*time.Second, "over", tick, cat(endedE(alice, 0, 5*time.Minute+30*time.Second), takes(alice, over), changedE("Floor: nobody. Queue: empty."))},
+		}},
+		{"added to an untimed turn with time to spare", Settings{}, []step{
+			{0, "give alice", give(alice), cat(gives(alice, false), changedE("Floor: alice. Queue: empty."))},
+			{time.Minute, "3m", configure(timed(3 * time.Minute)), cat(resuppressAllE(),
+				toldE(alice, "The speaking time is now 3m0s: 2m0s of your turn left."))},
+			{2*time.Minute + 29*time.Second, "31 s left", tick, nil},
+			{2*time.Minute + 31*time.Second, "29 s left", tick, cat(toldE(alice, "29 seconds of speaking time left."))},
+			{3 * time.Minute, "over", tick, cat(endedE(alice, 0, 3*time.Minute), takes(alice, over), changedE("Floor: nobody. Queue: empty."))},
+		}},
+		{"shortened", timed(10 * time.Minute), []step{
+			{0, "give alice", give(alice), cat(gives(alice, false), changedE("Floor: alice. Queue: empty."))},
+			{time.Minute, "10m to 3m", configure(timed(3 * time.Minute)), cat(resuppressAllE(),
+				toldE(alice, "The speaking time is now 3m0s: 2m0s of your turn left."))},
+			{2*time.Minute + 31*time.Second, "29 s left", tick, cat(toldE(alice, "29 seconds of speaking time left."))},
+			{3 * time.Minute, "over at the new end", tick, cat(endedE(alice, 0, 3*time.Minute), takes(alice, over), changedE("Floor: nobody. Queue: empty."))},
+		}},
+		{"shortened to an end within the warning period", timed(10 * time.Minute), []step{
+			{0, "give alice", give(alice), cat(gives(alice, false), changedE("Floor: alice. Queue: empty."))},
+			{2*time.Minute + 45*time.Second, "10m to 3m", configure(timed(3 * time.Minute)), cat(resuppressAllE(),
+				toldE(alice, "The speaking time is now 3m0s: 15s of your turn left."))},
+			{2*time.Minute + 50*time.Second, "told already, not warned", tick, nil},
+			{3 * time.Minute, "over", tick, cat(endedE(alice, 0, 3*time.Minute), takes(alice, over), changedE("Floor: nobody. Queue: empty."))},
+		}},
+		{"lengthened after a warning, the chair's extension kept", timed(3 * time.Minute), []step{
+			{0, "give alice", give(alice), cat(gives(alice, false), changedE("Floor: alice. Queue: empty."))},
+			{2*time.Minute + 31*time.Second, "29 s left", tick, cat(toldE(alice, "29 seconds of speaking time left."))},
+			{2*time.Minute + 40*time.Second, "extend 1m", extend("1m"), cat(toldE(alice, "Your speaking time was extended by 1m0s."), changedE("Floor: alice. Queue: empty."))},
+			{3 * time.Minute, "3m to 10m", configure(timed(10 * time.Minute)), cat(resuppressAllE(),
+				toldE(alice, "The speaking time is now 10m0s: 8m0s of your turn left."))},
+			{10*time.Minute + 31*time.Second, "warned again near the new end", tick, cat(toldE(alice, "29 seconds of speaking time left."))},
+			{11 * time.Minute, "over", tick, cat(endedE(alice, 0, 11*time.Minute), takes(alice, over), changedE("Floor: nobody. Queue: empty."))},
+		}},
+		{"lifted, then set again", timed(3 * time.Minute), []step{
+			{0, "give alice", give(alice), cat(gives(alice, false), changedE("Floor: alice. Queue: empty."))},
+			{2*time.Minute + 31*time.Second, "29 s left", tick, cat(toldE(alice, "29 seconds of speaking time left."))},
+			{2*time.Minute + 40*time.Second, "lifted", configure(Settings{}), cat(resuppressAllE(),
+				toldE(alice, "The speaking time was lifted: your turn is no longer timed."))},
+			{10 * time.Minute, "untimed", tick, nil},
+			{10 * time.Minute, "1m, passed", configure(timed(time.Minute)), cat(resuppressAllE(),
+				toldE(alice, "The speaking time is now 1m0s, which your turn has already passed: 30s left to finish."))},
+			{10*time.Minute + 30*time.Second, "over", tick, cat(endedE(alice, 0, 10*time.Minute+30*time.Second), takes(alice, over), changedE("Floor: nobody. Queue: empty."))},
+		}},
+		{"unchanged, or nobody holding the floor", timed(3 * time.Minute), []step{
+			{0, "give alice", give(alice), cat(gives(alice, false), changedE("Floor: alice. Queue: empty."))},
+			{time.Minute, "other groups, same time", configure(Settings{SpeakingTime: 3 * time.Minute, Groups: []string{"x"}}), cat(resuppressAllE())},
+			{2 * time.Minute, "revoke", revoke, cat(endedE(alice, 0, 2*time.Minute), takes(alice, "Your turn has ended."), changedE("Floor: nobody. Queue: empty."))},
+			{3 * time.Minute, "1m with nobody on the floor", configure(timed(time.Minute)), cat(resuppressAllE())},
+			{4 * time.Minute, "give bob", give(bob), cat(gives(bob, false), changedE("Floor: bob. Queue: empty."))},
+			{4*time.Minute + 31*time.Second, "29 s left of the new time", tick, cat(toldE(bob, "29 seconds of speaking time left."))},
+			{5 * time.Minute, "over", tick, cat(endedE(bob, 4*time.Minute, 5*time.Minute), takes(bob, over), changedE("Floor: nobody. Queue: empty."))},
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) { run(t, tc.start, tc.steps) })
+	}
+
+	// What the status page shows follows the new end.
+	h, _ := Open(Settings{})
+	h.Give(alice, t0)
+	h.Configure(Settings{SpeakingTime: 3 * time.Minute}, t0.Add(time.Minute))
+	if left, ok := h.TimeLeft(t0.Add(time.Minute)); !ok || left != 2*time.Minute {
+		t.Errorf("time left %v %v after the change, want 2m0s", left, ok)
+	}
+}
+
 // TestTimeLeftAndHeld are what the status page shows of a running turn.
 func TestTimeLeftAndHeld(t *testing.T) {
 	h, _ := Open(Settings{SpeakingTime: time.Minute})
@@ -293,7 +378,7 @@ func TestMinutes(t *testing.T) {
 	if got := h.Minutes(); !slices.Equal(got, want) {
 		t.Fatalf("minutes %v, want %v", got, want)
 	}
-	if ev := h.Configure(Settings{}); !slices.Equal(ev, cat(resuppressAllE(), changedE("Floor: nobody. Queue: empty."))) {
+	if ev := h.Configure(Settings{}, t0); !slices.Equal(ev, cat(resuppressAllE(), changedE("Floor: nobody. Queue: empty."))) {
 		t.Fatalf("minutes turned off: %s", show(ev))
 	}
 	if h.Minutes() != nil || h.KeepsMinutes() {
@@ -304,7 +389,7 @@ func TestMinutes(t *testing.T) {
 	if h.Minutes() != nil {
 		t.Fatalf("a turn kept without minutes: %v", h.Minutes())
 	}
-	if ev := h.Configure(s); !slices.Equal(ev, cat(resuppressAllE(), changedMinutesE("Floor: nobody. Queue: empty."))) {
+	if ev := h.Configure(s, t0); !slices.Equal(ev, cat(resuppressAllE(), changedMinutesE("Floor: nobody. Queue: empty."))) {
 		t.Fatalf("minutes turned on: %s", show(ev))
 	}
 

@@ -18,6 +18,12 @@ const (
 	textTimeWarning = "%d seconds of speaking time left."
 	textExtended    = "Your speaking time was extended by %v."
 
+	// To the one holding the floor when a reload changes the speaking
+	// time: the new limit, and what is left of the turn under it.
+	textTimeChanged       = "The speaking time is now %v: %v of your turn left."
+	textTimeChangedPassed = "The speaking time is now %v, which your turn has already passed: %v left to finish."
+	textTimeLifted        = "The speaking time was lifted: your turn is no longer timed."
+
 	// To a chair (a client or the admin API), answering an action.
 	textNobodyWaiting = "Nobody is waiting for the floor."
 	textNoTimedTurn   = "There is no timed turn to extend."

@@ -61,7 +61,7 @@ func plenaryACL(c *conf.Config) {
 func TestSpeakOnlyForSpeakersInPlenary(t *testing.T) {
 	dir := t.TempDir()
 	certs := registerUsers(t, dir, "speaker", "chair")
-	s := startServerIn(t, dir, plenaryACL)
+	s := startTestServer(t, testOpts{dataDir: dir, edit: plenaryACL})
 	sp := s.join(t, "speaker", as(certs["speaker"]))
 	member := s.join(t, "member", nil)
 	listener := s.join(t, "listener", nil)
@@ -87,7 +87,7 @@ func TestSpeakOnlyForSpeakersInPlenary(t *testing.T) {
 func TestACLEditorReadsAndWritesACLs(t *testing.T) {
 	dir := t.TempDir()
 	certs := registerUsers(t, dir, "chair", "speaker")
-	s := startServerIn(t, dir, plenaryACL)
+	s := startTestServer(t, testOpts{dataDir: dir, edit: plenaryACL})
 	chair := s.join(t, "chair", as(certs["chair"]))
 	member := s.join(t, "member", nil)
 	plenary := chair.channelID("Plenary")
@@ -241,14 +241,14 @@ func TestWhisperTokensAndTraverseFollowTheACL(t *testing.T) {
 func TestFullChannelRefusesAllButWriters(t *testing.T) {
 	dir := t.TempDir()
 	certs := registerUsers(t, dir, "chair")
-	s := startServerIn(t, dir, func(c *conf.Config) {
+	s := startTestServer(t, testOpts{dataDir: dir, edit: func(c *conf.Config) {
 		c.Groups["admin"] = &conf.Group{Add: []string{"chair"}}
 		for i := range c.Channels {
 			if c.Channels[i].Name == "Overflow" {
 				c.Channels[i].MaxUsers = 1
 			}
 		}
-	})
+	}})
 	a := s.join(t, "alice", nil)
 	b := s.join(t, "bob", nil)
 	chair := s.join(t, "chair", as(certs["chair"]))

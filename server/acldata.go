@@ -144,8 +144,10 @@ func (s *Server) handleACL(u *user, m *mumblepb.ACL) {
 	if !ok {
 		return
 	}
-	if !s.may(u, ch, acl.Write) && !(ch.parent != nil && s.may(u, ch.parent, acl.Write)) {
-		s.deny(u, acl.Write, ch)
+	// Write on the parent is enough, as in Murmur; the denial names the
+	// channel itself.
+	parentWrite := ch.parent != nil && s.may(u, ch.parent, acl.Write)
+	if !parentWrite && !s.requireLocked(u, ch, acl.Write) {
 		return
 	}
 	if m.GetQuery() {

@@ -14,7 +14,6 @@ import (
 	"github.com/plenum-voice/plenum/client"
 	"github.com/plenum-voice/plenum/conf"
 	"github.com/plenum-voice/plenum/proto/mumblepb"
-	"github.com/plenum-voice/plenum/server"
 )
 
 // namesConfig names people by the names they will register under, as
@@ -43,14 +42,10 @@ name = "Hall"
 
 // namesServer runs a server on namesConfig in a file, with dataDir's
 // database and a SuperUser password, and logs SuperUser in.
-func namesServer(t *testing.T, path, dataDir string) (s *testServer, su *peer, stop func()) {
+func namesServer(t *testing.T, path, dataDir string) (s *testServer, su *peer) {
 	t.Helper()
-	cfg, err := conf.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, stopServer := stoppableServer(t, server.Options{Config: cfg, DataDir: dataDir})
-	return s, joinSuperUser(t, s), func() { stopServer() }
+	s = startTestServer(t, testOpts{configFile: path, dataDir: dataDir})
+	return s, joinSuperUser(t, s)
 }
 
 // fileNames are the names the file at path lists in the chairs group and
@@ -113,7 +108,7 @@ func editUnrelated(t *testing.T, su *peer, path, text string) *conf.Config {
 // without reconnecting, and her client is told.
 func TestRegisteringAListedNameGivesItsRightsAtOnce(t *testing.T) {
 	_, path := fileConfig(t, namesConfig)
-	s, su, _ := namesServer(t, path, t.TempDir())
+	s, su := namesServer(t, path, t.TempDir())
 	anna := s.join(t, "chair-anna", withCert(t))
 	member := s.join(t, "member", nil)
 	lobby := anna.channelID("Lobby")
@@ -143,7 +138,7 @@ func TestRegisteringAListedNameGivesItsRightsAtOnce(t *testing.T) {
 // registered meanwhile.
 func TestWriteBackKeepsUnregisteredNames(t *testing.T) {
 	_, path := fileConfig(t, namesConfig)
-	s, su, _ := namesServer(t, path, t.TempDir())
+	s, su := namesServer(t, path, t.TempDir())
 	anna := s.join(t, "chair-anna", withCert(t))
 	registerOnline(su, anna)
 
@@ -162,7 +157,7 @@ func TestRenamedUserKeepsTheirRights(t *testing.T) {
 	_, path := fileConfig(t, namesConfig)
 	dataDir := t.TempDir()
 	certs := registerUsers(t, dataDir, "mod-ben", "dave")
-	s, su, stop := namesServer(t, path, dataDir)
+	s, su := namesServer(t, path, dataDir)
 	ben := s.join(t, "mod-ben", as(certs["mod-ben"]))
 	dave := s.join(t, "dave", as(certs["dave"]))
 	benID, daveID := ben.Users()[ben.Session()].GetUserId(), dave.Users()[dave.Session()].GetUserId()
@@ -207,8 +202,8 @@ func TestRenamedUserKeepsTheirRights(t *testing.T) {
 
 	dave.Close()
 	impostor.Close()
-	stop()
-	s, _, _ = namesServer(t, path, dataDir)
+	s.stop()
+	s, _ = namesServer(t, path, dataDir)
 	ben = s.join(t, "mod-ben", as(certs["mod-ben"]))
 	if got := ben.Users()[ben.Session()].GetName(); got != "mod-benjamin" {
 		t.Errorf("after the restart ben is %q", got)
@@ -229,7 +224,7 @@ func TestDeletedRegistrationLeavesTheNameInTheFile(t *testing.T) {
 	_, path := fileConfig(t, namesConfig)
 	dataDir := t.TempDir()
 	certs := registerUsers(t, dataDir, "chair-anna")
-	s, su, _ := namesServer(t, path, dataDir)
+	s, su := namesServer(t, path, dataDir)
 	anna := s.join(t, "chair-anna", as(certs["chair-anna"]))
 	id := anna.Users()[anna.Session()].GetUserId()
 	lobby := anna.channelID("Lobby")
@@ -317,7 +312,7 @@ func TestACLEditorShowsAndKeepsUnregisteredNames(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, su, _ := namesServer(t, path, t.TempDir())
+	s, su := namesServer(t, path, t.TempDir())
 	skip := len(messagesOf[*mumblepb.QueryUsers](su))
 	reply := queryACL(su, 0)
 

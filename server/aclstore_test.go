@@ -14,7 +14,6 @@ import (
 	"github.com/plenum-voice/plenum/client"
 	"github.com/plenum-voice/plenum/conf"
 	"github.com/plenum-voice/plenum/proto/mumblepb"
-	"github.com/plenum-voice/plenum/server"
 )
 
 // sentEntry is an ACL entry as the editor sends it and the reply shows it.
@@ -89,7 +88,7 @@ func TestACLEditsAreStoredAsMurmurStoresThem(t *testing.T) {
 		"[[channel]]\nname = \"Lobby\"\n\n[[channel]]\nname = \"Hall\"\n")
 	dataDir := t.TempDir()
 	certs := registerUsers(t, dataDir, "chair")
-	s, stop := stoppableServer(t, server.Options{Config: cfg, DataDir: dataDir})
+	s := startTestServer(t, testOpts{config: cfg, dataDir: dataDir})
 	chair := s.join(t, "chair", as(certs["chair"]))
 	memberCert := selfSignedCert(t)
 	sum := sha1.Sum(memberCert.Certificate[0])
@@ -168,12 +167,12 @@ func TestACLEditsAreStoredAsMurmurStoresThem(t *testing.T) {
 	// A restart reads it all back.
 	chair.Close()
 	member.Close()
-	stop()
+	s.stop()
 	again, err := conf.Load(path)
 	if err != nil {
 		t.Fatalf("the written-back file does not load: %v", err)
 	}
-	s2, _ := stoppableServer(t, server.Options{Config: again, DataDir: dataDir})
+	s2 := startTestServer(t, testOpts{config: again, dataDir: dataDir})
 	check("after a restart", s2.join(t, "chair", as(certs["chair"])), s2.join(t, "member", as(memberCert)))
 }
 
@@ -186,7 +185,7 @@ func TestACLEditorNeedsWriteOnTheChannelOrItsParent(t *testing.T) {
 	cfg, _ := fileConfig(t, "[[acl]]\nuser = \"rooter\"\napply_subs = false\nallow = [\"Write\"]\n\n"+
 		"[[channel]]\nname = \"A\"\n[[channel.acl]]\nuser = \"ed\"\napply_subs = false\nallow = [\"Write\"]\n\n"+
 		"  [[channel.channel]]\n  name = \"B\"\n")
-	s, _ := stoppableServer(t, server.Options{Config: cfg, DataDir: dataDir})
+	s := startTestServer(t, testOpts{config: cfg, dataDir: dataDir})
 	ed := s.join(t, "ed", as(certs["ed"]))
 	rooter := s.join(t, "rooter", as(certs["rooter"]))
 	b := ed.channelID("B")

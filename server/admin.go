@@ -23,8 +23,7 @@ func (s *Server) handleUserStats(requester *user, m *mumblepb.UserStats) {
 		target = t
 	}
 	extend := target == requester || s.may(requester, s.root, acl.Register)
-	if !extend && !s.may(requester, target.channel, acl.Enter) {
-		s.deny(requester, acl.Enter, target.channel)
+	if !extend && !s.requireLocked(requester, target.channel, acl.Enter) {
 		return
 	}
 	local := extend || target.channel == requester.channel
@@ -84,8 +83,11 @@ func (s *Server) handleUserRemove(actor *user, m *mumblepb.UserRemove) {
 	case !ok:
 		s.mu.Unlock()
 		return
-	case target.userID == 0 || !s.may(actor, s.root, need):
+	case target.userID == 0:
 		s.deny(actor, need, s.root) // nobody removes SuperUser
+		s.mu.Unlock()
+		return
+	case !s.requireLocked(actor, s.root, need):
 		s.mu.Unlock()
 		return
 	}

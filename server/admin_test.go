@@ -14,7 +14,6 @@ import (
 	"github.com/plenum-voice/plenum/conf"
 	"github.com/plenum-voice/plenum/proto/mumblepb"
 	"github.com/plenum-voice/plenum/proto/voice"
-	"github.com/plenum-voice/plenum/server"
 )
 
 // grantAll is a policy under which everyone is an administrator, to test
@@ -29,16 +28,7 @@ func (grantAll) InGroup(t acl.Tree, s *acl.Subject, ch uint32, g string) bool {
 // startAdminServer runs a server where every user may administer.
 func startAdminServer(t *testing.T) *testServer {
 	t.Helper()
-	return runServer(t, server.Options{Config: conf.Default(), DataDir: t.TempDir(), Policy: grantAll{}})
-}
-
-// startAdminServerIn runs a server on dir, where every user may
-// administer, with edit applied to the default configuration.
-func startAdminServerIn(t *testing.T, dir string, edit func(*conf.Config)) *testServer {
-	t.Helper()
-	cfg := conf.Default()
-	edit(cfg)
-	return runServer(t, server.Options{Config: cfg, DataDir: dir, Policy: grantAll{}})
+	return startTestServer(t, testOpts{policy: grantAll{}})
 }
 
 func showAddresses(c *conf.Config) { c.Server.ShowAddresses = true }
@@ -308,7 +298,7 @@ func TestListenerLimits(t *testing.T) {
 func TestUserStatsShowAddressesOnlyWhenConfigured(t *testing.T) {
 	for _, show := range []bool{false, true} {
 		t.Run(fmt.Sprintf("show_addresses=%v", show), func(t *testing.T) {
-			s := startAdminServerIn(t, t.TempDir(), func(c *conf.Config) { c.Server.ShowAddresses = show })
+			s := startTestServer(t, testOpts{policy: grantAll{}, edit: func(c *conf.Config) { c.Server.ShowAddresses = show }})
 			admin := s.join(t, "admin", nil)
 			alice := s.join(t, "alice", nil)
 			for _, who := range []*peer{alice, admin} { // someone else, and oneself

@@ -15,7 +15,6 @@ import (
 
 	"github.com/plenum-voice/plenum/admin"
 	"github.com/plenum-voice/plenum/conf"
-	"github.com/plenum-voice/plenum/server"
 )
 
 // adminRequest is one request to the admin listener.
@@ -197,7 +196,7 @@ func TestAdminTokenGeneratedOnFirstStart(t *testing.T) {
 	path := filepath.Join(dir, "admin_token")
 	var token string
 	t.Run("first start", func(t *testing.T) {
-		s := startServerIn(t, dir, nil)
+		s := startTestServer(t, testOpts{dataDir: dir})
 		fi, err := os.Stat(path)
 		if err != nil {
 			t.Fatal(err)
@@ -224,13 +223,13 @@ func TestAdminTokenGeneratedOnFirstStart(t *testing.T) {
 		}
 	})
 	t.Run("restart", func(t *testing.T) {
-		s := startServerIn(t, dir, nil)
+		s := startTestServer(t, testOpts{dataDir: dir})
 		if code, _ := s.adminCode(t, adminRequest{path: "/api/status", bearer: token}); code != http.StatusOK {
 			t.Errorf("the token of the first start after a restart: HTTP %d", code)
 		}
 	})
 	t.Run("admin_token set", func(t *testing.T) {
-		s := startServerIn(t, dir, func(c *conf.Config) { c.Server.AdminToken = "chosen" })
+		s := startTestServer(t, testOpts{dataDir: dir, edit: func(c *conf.Config) { c.Server.AdminToken = "chosen" }})
 		if code, _ := s.adminCode(t, adminRequest{path: "/api/status", bearer: token}); code != http.StatusUnauthorized {
 			t.Errorf("the generated token with admin_token set: HTTP %d, want 401", code)
 		}
@@ -319,13 +318,9 @@ func TestAdminTokenReload(t *testing.T) {
 	if err := os.WriteFile(path, withToken(`admin_token = "first"`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := conf.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var log logBuffer
-	s := runServer(t, server.Options{Config: cfg, DataDir: filepath.Join(dir, "data"),
-		Logger: slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	s := startTestServer(t, testOpts{configFile: path, dataDir: filepath.Join(dir, "data"),
+		logger: slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	status := func(token string) int {
 		code, _ := s.adminCode(t, adminRequest{path: "/api/status", bearer: token})
 		return code

@@ -101,10 +101,7 @@ func (s *Server) bannedLocked(addr netip.Addr, certHash string) bool {
 // list, anything else replaces it.
 func (s *Server) handleBanList(u *user, m *mumblepb.BanList) {
 	s.mu.Lock()
-	allowed := s.may(u, s.root, acl.Ban)
-	if !allowed {
-		s.deny(u, acl.Ban, s.root)
-	}
+	allowed := s.requireLocked(u, s.root, acl.Ban)
 	s.mu.Unlock()
 	switch {
 	case !allowed:

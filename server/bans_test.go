@@ -112,7 +112,7 @@ func notices(p *peer) string {
 func TestBanBySessionStoresOnlyAddressAndReason(t *testing.T) {
 	dir := t.TempDir()
 	certs := registerUsers(t, dir, "carol")
-	s := startAdminServerIn(t, dir, hideAddresses)
+	s := startTestServer(t, testOpts{dataDir: dir, edit: hideAddresses, policy: grantAll{}})
 	mod := s.join(t, "mod", nil)
 	carol := s.join(t, "carol", as(certs["carol"]))
 	troll := s.join(t, "troll", withCert(t)) // unregistered, with a certificate
@@ -185,7 +185,7 @@ func TestBanBySessionStoresOnlyAddressAndReason(t *testing.T) {
 func TestBanEditorRoundTripKeepsHiddenAddresses(t *testing.T) {
 	dir := t.TempDir()
 	before := seedBans(t, dir, seededBans()...)
-	s := startAdminServerIn(t, dir, hideAddresses)
+	s := startTestServer(t, testOpts{dataDir: dir, edit: hideAddresses, policy: grantAll{}})
 	mod := s.join(t, "mod", nil)
 	st := s.openStore(t)
 
@@ -267,7 +267,7 @@ func TestBanEditorRoundTripEnforcesRestoredAddresses(t *testing.T) {
 	certs := registerUsers(t, dir, "impostor")
 	sum := sha1.Sum(certs["impostor"].Certificate[0])
 	seedBans(t, dir, store.Ban{CertHash: hex.EncodeToString(sum[:]), Reason: "impersonation"})
-	s := startAdminServerIn(t, dir, hideAddresses)
+	s := startTestServer(t, testOpts{dataDir: dir, edit: hideAddresses, policy: grantAll{}})
 	mod := s.join(t, "mod", nil)
 	impostor := func(c *client.Config) { c.Username, c.Certificate = "impostor", certs["impostor"] }
 	if dialErr(s, impostor) == nil {
@@ -303,7 +303,7 @@ func TestBanEditorRoundTripEnforcesRestoredAddresses(t *testing.T) {
 func TestBanEditorShowsRealAddressesWhenConfigured(t *testing.T) {
 	dir := t.TempDir()
 	before := seedBans(t, dir, seededBans()...)
-	s := startAdminServerIn(t, dir, showAddresses)
+	s := startTestServer(t, testOpts{dataDir: dir, edit: showAddresses, policy: grantAll{}})
 	mod := s.join(t, "mod", nil)
 	st := s.openStore(t)
 
@@ -344,7 +344,7 @@ func TestBanListDropsExpiredBans(t *testing.T) {
 	dir := t.TempDir()
 	old := store.Ban{Prefix: netip.MustParsePrefix("192.0.2.1/32"), Reason: "long over", Start: banStart, Duration: time.Hour}
 	seedBans(t, dir, old)
-	s := startAdminServerIn(t, dir, hideAddresses)
+	s := startTestServer(t, testOpts{dataDir: dir, edit: hideAddresses, policy: grantAll{}})
 	st := s.openStore(t)
 	if got := storedBans(t, st); len(got) != 0 {
 		t.Fatalf("expired ban kept at start: %+v", got)
@@ -371,7 +371,7 @@ func sortBans(bans []store.Ban) {
 func TestTwoBanEditorsAtOnceLoseNoBan(t *testing.T) {
 	dir := t.TempDir()
 	before := seedBans(t, dir, seededBans()...)
-	s := startAdminServerIn(t, dir, hideAddresses)
+	s := startTestServer(t, testOpts{dataDir: dir, edit: hideAddresses, policy: grantAll{}})
 	a := s.join(t, "admin-a", nil)
 	b := s.join(t, "admin-b", nil)
 	st := s.openStore(t)

@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/plenum-voice/plenum/conf"
-	"github.com/plenum-voice/plenum/server"
 )
 
 // writePair writes a self-signed server certificate named cn, valid from
@@ -82,7 +81,7 @@ func TestCertificateIsReplacedWithoutRestart(t *testing.T) {
 	cfg := conf.Default()
 	cfg.Server.Certificate, cfg.Server.Key = certFile, keyFile
 	var logs logBuffer
-	s := runServer(t, server.Options{Config: cfg, DataDir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	s := startTestServer(t, testOpts{config: cfg, logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	alice := s.join(t, "alice", nil)
 	if got := servedName(t, s); got != "first" {
 		t.Fatalf("serving %q, want first", got)

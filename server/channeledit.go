@@ -113,8 +113,7 @@ func (s *Server) createChannelLocked(u *user, m *mumblepb.ChannelState, parent *
 	if m.GetTemporary() {
 		perm = acl.MakeTempChannel
 	}
-	if !s.may(u, parent, perm) {
-		s.deny(u, perm, parent)
+	if !s.requireLocked(u, parent, perm) {
 		return
 	}
 	if u.userID < 0 && u.certHash == "" {
@@ -170,8 +169,7 @@ func (s *Server) editChannelLocked(u *user, m *mumblepb.ChannelState, ch, parent
 		s.deny(u, acl.Write, ch)
 		return
 	}
-	if needWrite && !s.may(u, ch, acl.Write) {
-		s.deny(u, acl.Write, ch)
+	if needWrite && !s.requireLocked(u, ch, acl.Write) {
 		return
 	}
 	if parent != nil {
@@ -191,8 +189,7 @@ func (s *Server) editChannelLocked(u *user, m *mumblepb.ChannelState, ch, parent
 		if ch.temporary {
 			perm = acl.MakeTempChannel
 		}
-		if !s.may(u, parent, perm) {
-			s.deny(u, perm, parent)
+		if !s.requireLocked(u, parent, perm) {
 			return
 		}
 		name := ch.name
@@ -213,8 +210,7 @@ func (s *Server) editChannelLocked(u *user, m *mumblepb.ChannelState, ch, parent
 				Reason: ptr("The root channel cannot be linked on this server: its links could not be kept in the configuration file.")})
 			return
 		}
-		if !s.may(u, ch, acl.LinkChannel) {
-			s.deny(u, acl.LinkChannel, ch)
+		if !s.requireLocked(u, ch, acl.LinkChannel) {
 			return
 		}
 		for _, id := range m.LinksRemove {
@@ -229,8 +225,7 @@ func (s *Server) editChannelLocked(u *user, m *mumblepb.ChannelState, ch, parent
 			if !ok {
 				return
 			}
-			if !s.may(u, l, acl.LinkChannel) {
-				s.deny(u, acl.LinkChannel, l)
+			if !s.requireLocked(u, l, acl.LinkChannel) {
 				return
 			}
 			add = append(add, l)
@@ -308,8 +303,11 @@ func (s *Server) handleChannelRemove(u *user, m *mumblepb.ChannelRemove) {
 	if !ok {
 		return
 	}
-	if ch == s.root || !s.may(u, ch, acl.Write) {
-		s.deny(u, acl.Write, ch)
+	if ch == s.root {
+		s.deny(u, acl.Write, ch) // the root stays, whoever asks
+		return
+	}
+	if !s.requireLocked(u, ch, acl.Write) {
 		return
 	}
 	if !ch.temporary {

@@ -10,11 +10,9 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/plenum-voice/plenum/acl"
 	"github.com/plenum-voice/plenum/client"
 	"github.com/plenum-voice/plenum/conf"
 	"github.com/plenum-voice/plenum/proto/mumblepb"
-	"github.com/plenum-voice/plenum/server"
 	"github.com/plenum-voice/plenum/store"
 )
 
@@ -35,16 +33,6 @@ name = "Gallery"
 [[channel]]
 name = "Side"
 `
-
-// startOnFile runs a server on the file at path (loaded now) and dataDir.
-func startOnFile(t *testing.T, path, dataDir string, policy acl.Policy) (*testServer, func() time.Duration) {
-	t.Helper()
-	cfg, err := conf.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return stoppableServer(t, server.Options{Config: cfg, DataDir: dataDir, Policy: policy})
-}
 
 func writeConfig(t *testing.T, path, data string) {
 	t.Helper()
@@ -108,12 +96,12 @@ func TestChannelIdentitySurvivesAnInsertionAcrossRestart(t *testing.T) {
 	path, dataDir := filepath.Join(dir, "plenary.toml"), t.TempDir()
 	certs := registerUsers(t, dataDir, "alice")
 	writeConfig(t, path, idsV1)
-	s, stop := startOnFile(t, path, dataDir, nil)
+	s := startTestServer(t, testOpts{configFile: path, dataDir: dataDir})
 	alice := s.join(t, "alice", as(certs["alice"]))
 	before := channelIDs(alice)
 	alice.moveTo("Gallery")
 	listenTo(alice, "Side", "Hall")
-	stop()
+	s.stop()
 
 	writeConfig(t, path, `[server]
 default_channel = "Lobby"
@@ -139,7 +127,7 @@ name = "Gallery"
 [[channel]]
 name = "Side"
 `)
-	s, _ = startOnFile(t, path, dataDir, nil)
+	s = startTestServer(t, testOpts{configFile: path, dataDir: dataDir})
 	alice = s.join(t, "alice", as(certs["alice"]))
 	if got := whereIs(alice); got != "Gallery" {
 		t.Errorf("alice returned to %q, want Gallery", got)
@@ -173,12 +161,12 @@ func TestRemovedChannelIDIsNeverReused(t *testing.T) {
 	path, dataDir := filepath.Join(dir, "plenary.toml"), t.TempDir()
 	certs := registerUsers(t, dataDir, "alice")
 	writeConfig(t, path, idsV1)
-	s, stop := startOnFile(t, path, dataDir, nil)
+	s := startTestServer(t, testOpts{configFile: path, dataDir: dataDir})
 	alice := s.join(t, "alice", as(certs["alice"]))
 	side := alice.channelID("Side")
 	alice.moveTo("Side")
 	listenTo(alice, "Side")
-	stop()
+	s.stop()
 
 	writeConfig(t, path, `[server]
 default_channel = "Lobby"
@@ -195,7 +183,7 @@ name = "Gallery"
 [[channel]]
 name = "Other"
 `)
-	s, _ = startOnFile(t, path, dataDir, nil)
+	s = startTestServer(t, testOpts{configFile: path, dataDir: dataDir})
 	alice = s.join(t, "alice", as(certs["alice"]))
 	if got := alice.channelID("Other"); got == side {
 		t.Errorf("Other got the id %d of the removed channel Side", got)
@@ -216,7 +204,7 @@ func TestReloadKeepsIDsAndNeverReusesOne(t *testing.T) {
 	dir := t.TempDir()
 	path, dataDir := filepath.Join(dir, "plenary.toml"), t.TempDir()
 	writeConfig(t, path, idsV1)
-	s, _ := startOnFile(t, path, dataDir, nil)
+	s := startTestServer(t, testOpts{configFile: path, dataDir: dataDir})
 	watcher := s.join(t, "watcher", nil)
 	before := channelIDs(watcher)
 
@@ -251,7 +239,7 @@ func TestClientRenameAndMoveKeepTheID(t *testing.T) {
 	path, dataDir := filepath.Join(dir, "plenary.toml"), t.TempDir()
 	certs := registerUsers(t, dataDir, "alice", "admin")
 	writeConfig(t, path, idsV1)
-	s, stop := startOnFile(t, path, dataDir, grantAll{})
+	s := startTestServer(t, testOpts{configFile: path, dataDir: dataDir, policy: grantAll{}})
 	admin := s.join(t, "admin", as(certs["admin"]))
 	alice := s.join(t, "alice", as(certs["alice"]))
 	before := channelIDs(admin)
@@ -266,7 +254,7 @@ func TestClientRenameAndMoveKeepTheID(t *testing.T) {
 	// The file is written before clients are told.
 	admin.waitFor("Created", func(c *client.Client) bool { _, ok := channelByName(c, "Created"); return ok })
 	created := admin.channelID("Created")
-	stop()
+	s.stop()
 
 	// The admin inserts a channel at the top of the file the server wrote.
 	cfg, err := conf.Load(path)
@@ -277,7 +265,7 @@ func TestClientRenameAndMoveKeepTheID(t *testing.T) {
 	if err := conf.WriteFile(path, cfg); err != nil {
 		t.Fatal(err)
 	}
-	s, _ = startOnFile(t, path, dataDir, grantAll{})
+	s = startTestServer(t, testOpts{configFile: path, dataDir: dataDir, policy: grantAll{}})
 	alice = s.join(t, "alice", as(certs["alice"]))
 	after := channelIDs(alice)
 	for old, now := range map[string]string{"Hall": "Main hall", "Side": "Side", "Gallery": "Gallery", "Lobby": "Lobby"} {
@@ -300,7 +288,7 @@ func TestTemporaryChannelIDsAreNotReused(t *testing.T) {
 	path, dataDir := filepath.Join(dir, "plenary.toml"), t.TempDir()
 	certs := registerUsers(t, dataDir, "alice")
 	writeConfig(t, path, idsV1)
-	s, stop := startOnFile(t, path, dataDir, grantAll{})
+	s := startTestServer(t, testOpts{configFile: path, dataDir: dataDir, policy: grantAll{}})
 	alice := s.join(t, "alice", as(certs["alice"]))
 	watcher := s.join(t, "watcher", nil)
 	var used []uint32
@@ -314,10 +302,10 @@ func TestTemporaryChannelIDsAreNotReused(t *testing.T) {
 	if used[0] == used[1] {
 		t.Errorf("the second temporary channel got the first one's id %d", used[0])
 	}
-	stop()
+	s.stop()
 
 	writeConfig(t, path, idsV1+"\n[[channel]]\nname = \"Later\"\n")
-	s, _ = startOnFile(t, path, dataDir, nil)
+	s = startTestServer(t, testOpts{configFile: path, dataDir: dataDir})
 	watcher = s.join(t, "watcher", nil)
 	if got := watcher.channelID("Later"); slices.Contains(used, got) {
 		t.Errorf("Later got id %d, which a temporary channel had (%v)", got, used)
@@ -336,11 +324,11 @@ func TestRememberChannelOff(t *testing.T) {
 			data = "[server]\nremember_channel = false\n" + idsV1[len("[server]\n"):]
 		}
 		writeConfig(t, path, data)
-		s, stop := startOnFile(t, path, dataDir, nil)
+		s := startTestServer(t, testOpts{configFile: path, dataDir: dataDir})
 		alice := s.join(t, "alice", as(certs["alice"]))
 		alice.moveTo("Hall")
-		stop()
-		s, _ = startOnFile(t, path, dataDir, nil)
+		s.stop()
+		s = startTestServer(t, testOpts{configFile: path, dataDir: dataDir})
 		alice = s.join(t, "alice", as(certs["alice"]))
 		want := "Hall"
 		if !remember {
@@ -386,14 +374,14 @@ func TestDatabaseFromBeforeChannelIDs(t *testing.T) {
 	db.Close()
 
 	writeConfig(t, path, idsV1)
-	s, stop := startOnFile(t, path, dataDir, nil)
+	s := startTestServer(t, testOpts{configFile: path, dataDir: dataDir})
 	alice := s.join(t, "alice", as(certs["alice"]))
 	if got := whereIs(alice); got != "Gallery" {
 		t.Fatalf("after the migration alice starts in %q, want Gallery (id 3 in file order)", got)
 	}
-	stop()
+	s.stop()
 	writeConfig(t, path, "[[channel]]\nname = \"Inserted\"\n\n"+idsV1)
-	s, _ = startOnFile(t, path, dataDir, nil)
+	s = startTestServer(t, testOpts{configFile: path, dataDir: dataDir})
 	alice = s.join(t, "alice", as(certs["alice"]))
 	if got := whereIs(alice); got != "Gallery" {
 		t.Errorf("with a channel inserted above, alice starts in %q, want Gallery", got)

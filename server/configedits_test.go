@@ -31,7 +31,8 @@ func TestAdminFileEditWinsOverConcurrentClientEdits(t *testing.T) {
 func testConcurrentFileEdit(t *testing.T, watcherFirst bool) {
 	paused, resume := server.PauseConfigWrites(t)
 	logs := &logCapture{}
-	s, path := startFileServerWith(t, conf.DefaultTOML(), server.Options{Policy: grantAll{}, Logger: logs.logger()})
+	s := startTestServer(t, testOpts{toml: conf.DefaultTOML(), policy: grantAll{}, logger: logs.logger()})
+	path := s.configFile
 	admin := s.join(t, "admin", withCert(t))
 
 	admin.Send(&mumblepb.ChannelState{Parent: proto.Uint32(0), Name: proto.String("Votes")})
@@ -102,7 +103,7 @@ func TestRootDescriptionIsKept(t *testing.T) {
 		t.Errorf("root is called %q, want %q", got, cfg.Server.Name)
 	}
 
-	restarted := runServer(t, server.Options{Config: cfg, DataDir: t.TempDir()})
+	restarted := startTestServer(t, testOpts{config: cfg})
 	bob := restarted.join(t, "bob", nil)
 	if got := bob.Channels()[0].GetDescription(); got != "The <b>convention</b> server" {
 		t.Errorf("after a restart the root description is %q", got)

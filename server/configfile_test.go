@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -23,28 +22,13 @@ import (
 	"github.com/plenum-voice/plenum/server"
 )
 
-// startFileServer runs a server on a configuration file in its own
-// directory, as an admin would; policy nil means the file's ACLs.
+// startFileServer runs a server on the configuration data in a file of
+// its own, as an admin would, and returns the file's path; policy nil
+// means the file's ACLs.
 func startFileServer(t *testing.T, data []byte, policy acl.Policy) (*testServer, string) {
 	t.Helper()
-	return startFileServerWith(t, data, server.Options{Policy: policy})
-}
-
-// startFileServerWith is startFileServer with opts, whose Config and
-// DataDir it fills in.
-func startFileServerWith(t *testing.T, data []byte, opts server.Options) (*testServer, string) {
-	t.Helper()
-	dir := t.TempDir()
-	path := filepath.Join(dir, "plenary.toml")
-	if err := os.WriteFile(path, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := conf.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts.Config, opts.DataDir = cfg, filepath.Join(dir, "data")
-	return runServer(t, opts), path
+	s := startTestServer(t, testOpts{toml: data, policy: policy})
+	return s, s.configFile
 }
 
 // waitFile waits until the file on disk satisfies cond.
@@ -242,7 +226,8 @@ func TestSlowDiskHoldsConfirmationsOnlySoLong(t *testing.T) {
 	const slow, limit = 2 * time.Second, 300 * time.Millisecond
 	server.SlowConfigWrites(t, slow, limit)
 	var logs logBuffer
-	s, path := startFileServerWith(t, conf.DefaultTOML(), server.Options{Policy: grantAll{}, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	s := startTestServer(t, testOpts{toml: conf.DefaultTOML(), policy: grantAll{}, logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	path := s.configFile
 	admin := s.join(t, "admin", withCert(t))
 	alice := s.join(t, "alice", nil)
 

@@ -52,7 +52,7 @@ func (s *Server) setFloorLocked(ch *channel, def *conf.Channel) {
 		ch.floor, opened = floor.Open(floorSettings(def))
 		s.floorEventsLocked(ch, opened)
 	default:
-		s.floorEventsLocked(ch, ch.floor.Configure(floorSettings(def)))
+		s.floorEventsLocked(ch, ch.floor.Configure(floorSettings(def), s.now()))
 	}
 }
 
@@ -161,8 +161,8 @@ func (s *Server) handleFloorCommandLocked(u *user, hall *channel, line string) {
 		s.tellLocked(u, hall.floor.Summary())
 	case !c.Verb.ForChairs():
 		s.tellLocked(u, floor.ErrUnknown.Error())
-	case !s.may(u, hall, acl.MuteDeafen):
-		s.deny(u, acl.MuteDeafen, hall)
+	case !s.requireLocked(u, hall, acl.MuteDeafen):
+		// not a chair: requireLocked has sent the denial
 	default:
 		if msg, err := s.floorActionLocked(hall, string(c.Verb), c.Arg); err != nil {
 			s.tellLocked(u, err.Error())

@@ -19,7 +19,6 @@ import (
 	"github.com/plenum-voice/plenum/client"
 	"github.com/plenum-voice/plenum/conf"
 	"github.com/plenum-voice/plenum/proto/mumblepb"
-	"github.com/plenum-voice/plenum/server"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -438,11 +437,7 @@ func TestTalkTimeAndMinutes(t *testing.T) {
 	if err := os.WriteFile(path, hallTOML(true), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := conf.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := runServer(t, server.Options{Config: cfg, DataDir: filepath.Join(dir, "data")})
+	s := startTestServer(t, testOpts{configFile: path, dataDir: filepath.Join(dir, "data")})
 	clock := &fakeClock{now: time.Unix(1_800_000_000, 0)}
 	s.SetFloorClock(clock.Now)
 	chair, alice, bob := s.join(t, "chair", chairToken), s.join(t, "alice", as(certs["alice"])), s.join(t, "bob", nil)
@@ -519,5 +514,68 @@ func TestTalkTimeAndMinutes(t *testing.T) {
 	}
 	if got := s.scrape(t)[`plenum_floor_talk_seconds_total{channel="Hall"}`]; got != 120 {
 		t.Errorf("hall total after reload %v, want 120", got)
+	}
+}
+
+// TestSpeakingTimeChangedByAReload: a reload that gives the hall a
+// speaking time while someone holds the floor untimed does not end the
+// turn at the next tick: the turn gets the new limit counted from its
+// start and, as that has passed, the 30 s warning period to finish, and
+// the speaker is told. A reload that shortens the time moves the running
+// turn's end too.
+func TestSpeakingTimeChangedByAReload(t *testing.T) {
+	withTime := func(limit string) []byte {
+		return []byte(strings.Replace(string(hallTOML(false)), "floor = true\n", "floor = true\nspeaking_time = \""+limit+"\"\n", 1))
+	}
+	s := startTestServer(t, testOpts{toml: hallTOML(false)})
+	reload := func(data []byte) {
+		t.Helper()
+		if err := os.WriteFile(s.configFile, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Reload(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	floorNow := func() (holder string, left float64) {
+		t.Helper()
+		hall := hallStatus(s.Status())
+		if hall == nil || hall.Floor == nil {
+			t.Fatalf("hall status %+v", hall)
+		}
+		return hall.Floor.Holder, hall.Floor.LeftSec
+	}
+	clock := &fakeClock{now: time.Unix(1_800_000_000, 0)}
+	s.SetFloorClock(clock.Now)
+	chair, alice, bob := s.join(t, "chair", chairToken), s.join(t, "alice", nil), s.join(t, "bob", nil)
+	bob.waitFor("everyone", func(c *client.Client) bool { return c.NumUsers() == 3 })
+
+	chair.say("!give alice")
+	bob.waitFor("alice has the floor", func(*client.Client) bool { return !suppressed(bob, alice) })
+	clock.advance(5 * time.Minute)
+	reload(withTime("3m"))
+	alice.told("The speaking time is now 3m0s, which your turn has already passed: 30s left to finish.")
+	clock.advance(time.Second)
+	s.CheckFloorTime()
+	if holder, left := floorNow(); holder != "alice" || left != 29 {
+		t.Fatalf("a tick after the reload the floor is %q's with %v s left, want alice's with 29", holder, left)
+	}
+	clock.advance(29 * time.Second)
+	s.CheckFloorTime()
+	alice.told("Your speaking time is over.")
+	bob.waitFor("alice's turn over", func(*client.Client) bool { return suppressed(bob, alice) })
+
+	// Shortened from 3 to 2 minutes a minute into bob's turn: one left.
+	chair.say("!give bob")
+	alice.waitFor("bob has the floor", func(*client.Client) bool { return !suppressed(alice, bob) })
+	clock.advance(time.Minute)
+	reload(withTime("2m"))
+	bob.told("The speaking time is now 2m0s: 1m0s of your turn left.")
+	clock.advance(time.Minute)
+	s.CheckFloorTime()
+	bob.told("Your speaking time is over.")
+	alice.waitFor("bob's turn over", func(*client.Client) bool { return suppressed(alice, bob) })
+	if holder, _ := floorNow(); holder != "" {
+		t.Errorf("the floor is %q's after the shortened turn", holder)
 	}
 }

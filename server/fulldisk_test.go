@@ -80,8 +80,7 @@ func listen(p *peer, heard *atomic.Int64, stop <-chan struct{}, wg *sync.WaitGro
 func TestFullDisk(t *testing.T) {
 	dir := fulldisk.Mount(t, 2<<20)
 	var logs logBuffer
-	s := runServer(t, server.Options{Config: conf.Default(), DataDir: dir, Policy: grantAll{},
-		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	s := startTestServer(t, testOpts{dataDir: dir, policy: grantAll{}, logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	path := filepath.Join(dir, server.DefaultConfigFile)
 	alice, bob := s.join(t, "alice", nil), s.join(t, "bob", nil)
 	admin := s.join(t, "admin", withCert(t))

@@ -154,6 +154,21 @@ func (s *Server) may(u *user, ch *channel, p acl.Permission) bool {
 	return s.permissions(u, ch).Has(p)
 }
 
+// requireLocked is the check before an action that needs permission p in
+// ch: it reports whether u has it and, when u does not, sends the
+// PermissionDenied that names the permission, the channel and u, as
+// Murmur's PERM_DENIED does. Every check that refuses by permission goes
+// through it; deny is left for refusals that are not a missing permission
+// (the root cannot be renamed, suppress can only be lifted).
+func (s *Server) requireLocked(u *user, ch *channel, p acl.Permission) bool {
+	if s.may(u, ch, p) {
+		return true
+	}
+	s.deny(u, p, ch)
+	return false
+}
+
+// deny refuses an action in ch that would need p, whatever u's permissions.
 func (s *Server) deny(u *user, p acl.Permission, ch *channel) {
 	u.conn.send(&mumblepb.PermissionDenied{
 		Type:       mumblepb.PermissionDenied_Permission.Enum(),

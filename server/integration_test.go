@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"sync"
 	"syscall"
 	"testing"
@@ -15,6 +17,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/plenum-voice/plenum/acl"
 	"github.com/plenum-voice/plenum/client"
 	"github.com/plenum-voice/plenum/conf"
 	"github.com/plenum-voice/plenum/proto/control"
@@ -22,52 +25,85 @@ import (
 	"github.com/plenum-voice/plenum/server"
 )
 
-// testServer runs a server on a free loopback port until the test ends.
+// testServer is a server a test started with startTestServer. It runs
+// until the test ends, or until the test stops it.
 type testServer struct {
 	*server.Server
-	addr    string
-	dataDir string
+	addr       string
+	dataDir    string
+	configFile string // the file it was started on, "" if none
+	// stop stops the server now (the end of the test would) and returns
+	// how long Serve took to return; after the first time, at once.
+	stop func() time.Duration
 }
 
-func startServer(t testing.TB, edit func(*conf.Config)) *testServer {
-	t.Helper()
-	return startServerIn(t, t.TempDir(), edit)
+// testOpts says how a test server differs from the usual one, which the
+// zero value gives: the embedded default configuration, a fresh data
+// directory, the channels' ACLs, a logger for warnings (everything with
+// PLENUM_TEST_LOG set) and an admin listener on a free loopback port.
+// It always listens on a free loopback port.
+type testOpts struct {
+	// The configuration is config if set, else the file configFile, else
+	// toml written to plenary.toml in a directory of its own (the data
+	// directory then defaults to data/ beside it), else the default;
+	// edit, if set, changes it before the start.
+	config     *conf.Config
+	configFile string
+	toml       []byte
+	edit       func(*conf.Config)
+
+	dataDir      string         // "" for a fresh temporary directory
+	policy       acl.Policy     // nil for the channels' ACLs
+	logger       *slog.Logger   // nil for the test logger
+	adminListen  string         // "" for a free loopback port; server.NoAdmin for none
+	trustedRoots *x509.CertPool // nil for the system's
 }
 
-// startServerIn runs a server on dataDir, which may hold a database the
-// test prepared.
-func startServerIn(t testing.TB, dataDir string, edit func(*conf.Config)) *testServer {
+// startTestServer runs a server as o says until the test ends; the test
+// may stop it earlier with stop. Every server the tests of this package
+// talk to over the network starts here.
+func startTestServer(t testing.TB, o testOpts) *testServer {
 	t.Helper()
-	cfg := conf.Default()
-	if edit != nil {
-		edit(cfg)
+	cfg, file := o.config, o.configFile
+	if cfg == nil && file == "" && o.toml != nil {
+		dir := t.TempDir()
+		file = filepath.Join(dir, "plenary.toml")
+		if err := os.WriteFile(file, o.toml, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if o.dataDir == "" {
+			o.dataDir = filepath.Join(dir, "data")
+		}
 	}
-	return startServerWith(t, dataDir, cfg)
-}
-
-// startServerWith runs a server on cfg and dataDir.
-func startServerWith(t testing.TB, dataDir string, cfg *conf.Config) *testServer {
-	t.Helper()
-	return runServer(t, server.Options{Config: cfg, DataDir: dataDir})
-}
-
-// runServer runs a server with opts on a free loopback port until the
-// test ends; it fills in the address and a logger (warnings, or
-// everything with PLENUM_TEST_LOG set).
-func runServer(t testing.TB, opts server.Options) *testServer {
-	t.Helper()
-	level := slog.LevelWarn
-	if os.Getenv("PLENUM_TEST_LOG") != "" {
-		level = slog.LevelDebug
+	switch {
+	case cfg != nil:
+	case file != "":
+		loaded, err := conf.Load(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg = loaded
+	default:
+		cfg = conf.Default()
 	}
-	opts.Listen = "127.0.0.1:0"
-	if opts.AdminListen == "" {
-		opts.AdminListen = "127.0.0.1:0"
+	if o.edit != nil {
+		o.edit(cfg)
 	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	if o.dataDir == "" {
+		o.dataDir = t.TempDir()
 	}
-	srv, err := server.New(opts)
+	if o.adminListen == "" {
+		o.adminListen = "127.0.0.1:0"
+	}
+	if o.logger == nil {
+		level := slog.LevelWarn
+		if os.Getenv("PLENUM_TEST_LOG") != "" {
+			level = slog.LevelDebug
+		}
+		o.logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	}
+	srv, err := server.New(server.Options{Config: cfg, Listen: "127.0.0.1:0", AdminListen: o.adminListen,
+		DataDir: o.dataDir, Logger: o.logger, Policy: o.policy, TrustedRoots: o.trustedRoots})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,15 +116,25 @@ func runServer(t testing.TB, opts server.Options) *testServer {
 		defer close(done)
 		srv.Serve(ctx)
 	}()
-	t.Cleanup(func() {
+	stop := func() time.Duration {
+		start := time.Now()
 		cancel()
 		select {
 		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Error("server did not shut down within 10 s")
+		case <-time.After(30 * time.Second):
+			t.Fatal("Serve did not return within 30 s")
 		}
-	})
-	return &testServer{Server: srv, addr: srv.Addr().String(), dataDir: opts.DataDir}
+		return time.Since(start)
+	}
+	t.Cleanup(func() { stop() })
+	return &testServer{Server: srv, addr: srv.Addr().String(), dataDir: o.dataDir, configFile: file, stop: stop}
+}
+
+// startServer runs a server on the default configuration, changed by edit
+// (nil for none).
+func startServer(t testing.TB, edit func(*conf.Config)) *testServer {
+	t.Helper()
+	return startTestServer(t, testOpts{edit: edit})
 }
 
 // peer is a test client with its received voice in a channel.

@@ -22,8 +22,7 @@ func (s *Server) checkListeningLocked(u *user, m *mumblepb.UserState) bool {
 		if _, listening := u.listening[ch]; listening {
 			continue
 		}
-		if !s.may(u, ch, acl.Listen) {
-			s.deny(u, acl.Listen, ch)
+		if !s.requireLocked(u, ch, acl.Listen) {
 			return false
 		}
 		if perChannel >= 0 && len(ch.listeners) >= perChannel {

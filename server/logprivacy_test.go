@@ -221,13 +221,13 @@ func driveDisconnects(t *testing.T, logs *logCapture, logIPs bool) map[int]bool 
 	cfg.Server.MessageLimit, cfg.Server.MessageBurst = 100000, 100000
 	cfg.Server.TextMessageLength, cfg.Server.ImageMessageLength = 0, 0
 	cfg.Server.AutobanAttempts = 2 // the third failure bans
-	s, stop := stoppableServer(t, server.Options{Config: cfg, DataDir: t.TempDir(), Policy: grantAll{}, Logger: logs.logger()})
+	s := startTestServer(t, testOpts{config: cfg, policy: grantAll{}, logger: logs.logger()})
 	// The idle timeout gets a server of its own: with a 1 s timeout the
 	// other clients (which ping every 5 s) would time out too.
 	idleCfg := conf.Default()
 	idleCfg.Server.LogIPs = logIPs
 	idleCfg.Server.Timeout.Duration = time.Second
-	idle := runServer(t, server.Options{Config: idleCfg, DataDir: t.TempDir(), Logger: logs.logger()})
+	idle := startTestServer(t, testOpts{config: idleCfg, logger: logs.logger()})
 
 	used := map[int]bool{}
 	next := 8
@@ -395,7 +395,7 @@ func driveDisconnects(t *testing.T, logs *logCapture, logIPs bool) map[int]bool 
 			return s.Stats().Unauthenticated == 1
 		})
 		mark := logs.mark()
-		stop()
+		s.stop()
 		expect(mark, polite, "user left", "shutdown", userKey(p.Session()))
 		expect(mark, hung, "user left", "shutdown_cut", userKey(hungSession))
 		expect(mark, pending, "connection closed", "shutdown")
@@ -429,7 +429,7 @@ func TestLogsNameOnlyRegisteredUsers(t *testing.T) {
 			certs := registerUsers(t, dataDir, "Registrada")
 			cfg := conf.Default()
 			cfg.Server.LogNames = logNames
-			s, stop := stoppableServer(t, server.Options{Config: cfg, DataDir: dataDir, Policy: grantAll{}, Logger: logs.logger()})
+			s := startTestServer(t, testOpts{config: cfg, dataDir: dataDir, policy: grantAll{}, logger: logs.logger()})
 			if err := s.openStore(t).SetPassword(0, "su-secret"); err != nil {
 				t.Fatal(err)
 			}
@@ -446,7 +446,7 @@ func TestLogsNameOnlyRegisteredUsers(t *testing.T) {
 			logs.await(t, mark, `msg="user removed"`, userKey(other.Session()), "by.session="+strconv.Itoa(int(registered.Session()))+" by.name=Registrada ")
 			guest.Close()
 			logs.await(t, mark, `msg="user left"`, userKey(guest.Session()))
-			stop()
+			s.stop()
 
 			lines := strings.Join(logs.lines(), " \n") + " " // a space ends every value
 			for _, name := range []string{"Registrada", "SuperUser"} {

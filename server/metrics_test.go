@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/plenum-voice/plenum/client"
-	"github.com/plenum-voice/plenum/conf"
 	"github.com/plenum-voice/plenum/proto/mumblepb"
 	"github.com/plenum-voice/plenum/server"
 )
@@ -113,7 +112,7 @@ func TestMetricsEndpoint(t *testing.T) {
 }
 
 func TestAdminListenerIsOptional(t *testing.T) {
-	s := runServer(t, server.Options{Config: conf.Default(), DataDir: t.TempDir(), AdminListen: server.NoAdmin})
+	s := startTestServer(t, testOpts{adminListen: server.NoAdmin})
 	if s.AdminAddr().IsValid() {
 		t.Fatalf("admin listener on %v although turned off", s.AdminAddr())
 	}

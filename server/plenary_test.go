@@ -22,7 +22,7 @@ func TestExamplePlenary(t *testing.T) {
 	}
 	dir := t.TempDir()
 	certs := registerUsers(t, dir, "delegate-farid", "chair-anna", "mod-ben")
-	s := startServerWith(t, dir, cfg)
+	s := startTestServer(t, testOpts{config: cfg, dataDir: dir})
 	st := s.openStore(t)
 	if err := st.SetPassword(0, "su-secret"); err != nil {
 		t.Fatal(err)
@@ -105,7 +105,7 @@ func TestExamplePlenaryFloor(t *testing.T) {
 	}
 	dir := t.TempDir()
 	certs := registerUsers(t, dir, "chair-anna", "presidium-omar")
-	s := startServerWith(t, dir, cfg)
+	s := startTestServer(t, testOpts{config: cfg, dataDir: dir})
 	chair := s.join(t, "chair-anna", as(certs["chair-anna"]))
 	omar := s.join(t, "presidium-omar", as(certs["presidium-omar"]))
 	member, listener := s.join(t, "member", nil), s.join(t, "listener", nil)

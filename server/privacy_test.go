@@ -174,16 +174,10 @@ func newPrivacySession(t *testing.T) *privacySession {
 	return &privacySession{t: t, dir: dir, path: path, logs: &logCapture{}, shown: map[string][]byte{}, next: 30}
 }
 
-// options are the server's options for a run on the session's file.
-func (ps *privacySession) options(edit func(*conf.Config)) server.Options {
-	cfg, err := conf.Load(ps.path)
-	if err != nil {
-		ps.t.Fatal(err)
-	}
-	if edit != nil {
-		edit(cfg)
-	}
-	return server.Options{Config: cfg, DataDir: filepath.Join(ps.dir, "data"), Logger: ps.logs.logger(), AdminListen: "127.0.0.1:0"}
+// options are the test server's options for a run on the session's
+// file, changed by edit (nil for none).
+func (ps *privacySession) options(edit func(*conf.Config)) testOpts {
+	return testOpts{configFile: ps.path, edit: edit, dataDir: filepath.Join(ps.dir, "data"), logger: ps.logs.logger()}
 }
 
 // source is a new client address, whose text and bytes are secrets; the
@@ -235,7 +229,7 @@ func (ps *privacySession) said(text string) string {
 
 func (ps *privacySession) run() {
 	t := ps.t
-	s, stop := stoppableServer(t, ps.options(nil))
+	s := startTestServer(t, ps.options(nil))
 
 	su := s.join(t, "SuperUser", func(c *client.Config) {
 		c.Password = superUserPassword
@@ -320,11 +314,11 @@ func (ps *privacySession) run() {
 
 	ps.read(s, "/api/status", "status API")
 	ps.read(s, "/metrics", "metrics")
-	stop() // SuperUser and Rita are told and hang up
+	s.stop() // SuperUser and Rita are told and hang up
 
 	// Again on the same file and data: one person goes idle until the
 	// timeout, and Rita comes back.
-	s2, stop2 := stoppableServer(t, ps.options(func(c *conf.Config) { c.Server.Timeout.Duration = time.Second }))
+	s2 := startTestServer(t, ps.options(func(c *conf.Config) { c.Server.Timeout.Duration = time.Second }))
 	idaSrc := ps.source(false)
 	ps.secrets = append(ps.secrets, secret{"name", []byte("Ida Idle q8x"), nowhere})
 	_, idle := dialTLSFrom(t, s2.addr, idaSrc, 0)
@@ -334,7 +328,7 @@ func (ps *privacySession) run() {
 	if rita2.Users()[rita2.Session()].UserId == nil {
 		t.Error("Rita is not recognised after the restart")
 	}
-	stop2()
+	s2.stop()
 }
 
 // ended waits until p's connection is gone.

@@ -88,8 +88,7 @@ func (s *Server) handleRegister(actor *user, m *mumblepb.UserState) {
 	case target.userID >= 0:
 		s.mu.Unlock()
 		return // already registered
-	case !s.may(actor, s.root, need):
-		s.deny(actor, need, s.root)
+	case !s.requireLocked(actor, s.root, need):
 		s.mu.Unlock()
 		return
 	case target.certHash == "":
@@ -139,10 +138,7 @@ func (s *Server) handleRegister(actor *user, m *mumblepb.UserState) {
 // all users; entries with a name rename, entries without delete.
 func (s *Server) handleUserList(u *user, m *mumblepb.UserList) {
 	s.mu.Lock()
-	allowed := s.may(u, s.root, acl.Register)
-	if !allowed {
-		s.deny(u, acl.Register, s.root)
-	}
+	allowed := s.requireLocked(u, s.root, acl.Register)
 	s.mu.Unlock()
 	if !allowed {
 		return

@@ -178,7 +178,7 @@ func TestBanKeepsUserOutUntilLifted(t *testing.T) {
 func TestRegisteredUsersKeepTheirListeners(t *testing.T) {
 	dir := t.TempDir()
 	certs := registerUsers(t, dir, "alice")
-	s := startServerIn(t, dir, nil)
+	s := startTestServer(t, testOpts{dataDir: dir})
 	watcher := s.join(t, "watcher", nil)
 	a := s.join(t, "alice", as(certs["alice"]))
 	plenary := a.channelID("Plenary")

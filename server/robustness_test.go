@@ -320,18 +320,7 @@ func TestNoGoroutinesLeftBehind(t *testing.T) {
 		return n
 	}
 	base := runtime.NumGoroutine()
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.New(server.Options{Config: conf.Default(), Listen: "127.0.0.1:0", AdminListen: "127.0.0.1:0", DataDir: t.TempDir(),
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { defer close(done); srv.Serve(ctx) }()
-	s := &testServer{Server: srv, addr: srv.Addr().String()}
+	s := startTestServer(t, testOpts{logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	idle := s.join(t, "first", nil) // the server is up and serving
 	withServer := runtime.NumGoroutine()
 	for prev := -1; withServer != prev; withServer = runtime.NumGoroutine() {
@@ -354,8 +343,7 @@ func TestNoGoroutinesLeftBehind(t *testing.T) {
 		t.Errorf("%d goroutines after 20 clients left, %d before they came", n, withServer)
 	}
 	idle.Close()
-	cancel()
-	<-done
+	s.stop()
 	if n := settle(base); n > base {
 		t.Errorf("%d goroutines after the server stopped, %d before it started", n, base)
 	}

@@ -1,11 +1,9 @@
 package server_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -19,47 +17,8 @@ import (
 	"github.com/plenum-voice/plenum/conf"
 	"github.com/plenum-voice/plenum/proto/control"
 	"github.com/plenum-voice/plenum/proto/mumblepb"
-	"github.com/plenum-voice/plenum/server"
 	"github.com/plenum-voice/plenum/store"
 )
-
-// stoppableServer runs a server on a free loopback port; the test stops
-// it with stop, which returns how long Serve took to return.
-func stoppableServer(t *testing.T, opts server.Options) (s *testServer, stop func() time.Duration) {
-	t.Helper()
-	opts.Listen = "127.0.0.1:0"
-	if opts.AdminListen == "" {
-		opts.AdminListen = server.NoAdmin
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	}
-	srv, err := server.New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		srv.Serve(ctx)
-	}()
-	stop = func() time.Duration {
-		start := time.Now()
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			t.Fatal("Serve did not return within 30 s")
-		}
-		return time.Since(start)
-	}
-	t.Cleanup(func() { stop() })
-	return &testServer{Server: srv, addr: srv.Addr().String(), dataDir: opts.DataDir}, stop
-}
 
 // fileConfig writes data as a configuration file in its own directory and
 // loads it.
@@ -84,7 +43,7 @@ func TestShutdownTellsClientsAndFlushes(t *testing.T) {
 	cfg, path := fileConfig(t, "[server]\nmessage_limit = 1000\n\n[[channel]]\nname = \"Lobby\"\n\n[[channel]]\nname = \"Hall\"\n")
 	dataDir := t.TempDir()
 	certs := registerUsers(t, dataDir, "alice")
-	s, stop := stoppableServer(t, server.Options{Config: cfg, DataDir: dataDir, Policy: grantAll{}})
+	s := startTestServer(t, testOpts{config: cfg, dataDir: dataDir, policy: grantAll{}})
 	alice := s.join(t, "alice", as(certs["alice"]))
 	admin := s.join(t, "admin", withCert(t))
 	alice.moveTo("Hall")
@@ -96,7 +55,7 @@ func TestShutdownTellsClientsAndFlushes(t *testing.T) {
 		admin.Send(&mumblepb.ChannelState{Parent: proto.Uint32(0), Name: proto.String(fmt.Sprintf("late %d", i))})
 	}
 	admin.waitFor("the first edit", func(c *client.Client) bool { _, ok := channelByName(c, "late 0"); return ok })
-	took := stop()
+	took := s.stop()
 
 	for _, p := range []*peer{alice, admin} {
 		select {
@@ -149,7 +108,7 @@ func TestShutdownCutsAStalledClient(t *testing.T) {
 	cfg := conf.Default()
 	cfg.Server.ShutdownTimeout = conf.Duration{Duration: timeout}
 	cfg.Server.MessageLimit, cfg.Server.MessageBurst = 100000, 100000
-	s, stop := stoppableServer(t, server.Options{Config: cfg, DataDir: t.TempDir()})
+	s := startTestServer(t, testOpts{config: cfg})
 	stuck := s.rawWith(t, 4096)
 	stuck.login("stuck")
 	alice := s.join(t, "alice", nil)
@@ -178,7 +137,7 @@ func TestShutdownCutsAStalledClient(t *testing.T) {
 		<-alice.Done()
 		ended <- time.Since(start)
 	}()
-	took := stop()
+	took := s.stop()
 	if took < timeout {
 		t.Errorf("stop took %v; the stalled client should have been waited for up to %v", took, timeout)
 	}

@@ -21,7 +21,6 @@ import (
 	"github.com/plenum-voice/plenum/client"
 	"github.com/plenum-voice/plenum/conf"
 	"github.com/plenum-voice/plenum/proto/mumblepb"
-	"github.com/plenum-voice/plenum/server"
 )
 
 // testCA issues certificates for the tests of the "strong" group.
@@ -132,7 +131,7 @@ func TestStrongGroupFollowsCertificateVerification(t *testing.T) {
 	}})
 	trusted := x509.NewCertPool()
 	trusted.AddCert(root.cert)
-	s := runServer(t, server.Options{Config: cfg, DataDir: t.TempDir(), TrustedRoots: trusted})
+	s := startTestServer(t, testOpts{config: cfg, trustedRoots: trusted})
 
 	valid := func(ca *testCA, chain ...*x509.Certificate) *tls.Certificate {
 		return clientCert(t, ca, now.Add(-time.Hour), now.Add(time.Hour), chain...)

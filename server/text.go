@@ -59,8 +59,7 @@ func (s *Server) handleTextMessage(sender *user, m *mumblepb.TextMessage) {
 		if !ok {
 			return // an unknown channel drops the whole message, as in Murmur
 		}
-		if !s.may(sender, ch, acl.TextMessage) {
-			s.deny(sender, acl.TextMessage, ch)
+		if !s.requireLocked(sender, ch, acl.TextMessage) {
 			return
 		}
 		addChannelRecipients(ch, recipients)
@@ -70,8 +69,7 @@ func (s *Server) handleTextMessage(sender *user, m *mumblepb.TextMessage) {
 		if !ok {
 			return
 		}
-		if !s.may(sender, ch, acl.TextMessage) {
-			s.deny(sender, acl.TextMessage, ch)
+		if !s.requireLocked(sender, ch, acl.TextMessage) {
 			return
 		}
 		s.addTreeRecipients(sender, ch, recipients)
@@ -81,8 +79,7 @@ func (s *Server) handleTextMessage(sender *user, m *mumblepb.TextMessage) {
 		if !ok {
 			continue
 		}
-		if !s.may(sender, u.channel, acl.TextMessage) {
-			s.deny(sender, acl.TextMessage, u.channel)
+		if !s.requireLocked(sender, u.channel, acl.TextMessage) {
 			return
 		}
 		recipients[u] = struct{}{}

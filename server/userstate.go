@@ -55,8 +55,7 @@ func (s *Server) handleUserState(actor *user, m *mumblepb.UserState) {
 	}
 	adminFlags := m.Mute != nil || m.Deaf != nil || m.Suppress != nil || m.PrioritySpeaker != nil
 	if adminFlags {
-		if !s.may(actor, target.channel, acl.MuteDeafen) {
-			s.deny(actor, acl.MuteDeafen, target.channel)
+		if !s.requireLocked(actor, target.channel, acl.MuteDeafen) {
 			return
 		}
 		if m.GetSuppress() {
@@ -65,8 +64,7 @@ func (s *Server) handleUserState(actor *user, m *mumblepb.UserState) {
 		}
 	}
 	if (m.Comment != nil || m.Texture != nil) && target != actor {
-		if !s.may(actor, s.root, acl.ResetUserContent) {
-			s.deny(actor, acl.ResetUserContent, s.root)
+		if !s.requireLocked(actor, s.root, acl.ResetUserContent) {
 			return
 		}
 		if m.GetComment() != "" || len(m.Texture) > 0 {
@@ -92,16 +90,15 @@ func (s *Server) handleUserState(actor *user, m *mumblepb.UserState) {
 // itself) into ch, sending the denial if it fails.
 func (s *Server) checkMoveLocked(actor, target *user, ch *channel) bool {
 	if actor != target {
-		if !s.may(actor, target.channel, acl.Move) {
-			s.deny(actor, acl.Move, target.channel)
+		if !s.requireLocked(actor, target.channel, acl.Move) {
 			return false
 		}
-		if !s.may(actor, ch, acl.Move) && !s.may(target, ch, acl.Enter) {
-			s.deny(actor, acl.Move, ch)
+		// Without Move in ch, the actor may still take target where
+		// target may enter; the denial names the actor's Move.
+		if !s.may(target, ch, acl.Enter) && !s.requireLocked(actor, ch, acl.Move) {
 			return false
 		}
-	} else if !s.may(actor, ch, acl.Enter) {
-		s.deny(actor, acl.Enter, ch)
+	} else if !s.requireLocked(actor, ch, acl.Enter) {
 		return false
 	}
 	if s.isFull(ch) && !s.may(actor, ch, acl.Write) {
