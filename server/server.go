@@ -156,7 +156,7 @@ type Server struct {
 	floorTalk map[string]*hallTalk // talk time per hall path, under mu (floortalk.go)
 	userCount atomic.Int32         // authenticated users, for server-list pings
 
-	wg         sync.WaitGroup // every goroutine the server starts
+	goroutines goroutines // every goroutine the server starts, by name
 	closing    chan struct{}
 	closed     sync.Once
 	closeStore sync.Once
@@ -352,21 +352,19 @@ func (s *Server) Serve(ctx context.Context) error {
 		return errors.New("server: Serve called before Listen")
 	}
 
-	s.wg.Add(5 + len(s.udpSocks))
-	go s.tickLoop()
-	go s.acceptLoop()
+	g := &s.goroutines
+	g.Go("stage clock", s.tickLoop)
+	g.Go("accept", s.acceptLoop)
 	for _, sock := range s.udpSocks {
-		go s.udpLoop(sock)
+		g.Go("udp reader", func() { s.udpLoop(sock) })
 	}
-	go s.configWriter()
-	go s.watchConfig()
+	g.Go("config writer", s.configWriter)
+	g.Go("config watcher", s.watchConfig)
 	if s.admin != nil {
-		s.wg.Add(1)
-		go s.serveAdmin(ctx)
+		g.Go("admin listener", func() { s.serveAdmin(ctx) })
 	}
-	go s.watchCertificate()
-	s.wg.Add(1)
-	go s.floorClock()
+	g.Go("certificate watcher", s.watchCertificate)
+	g.Go("floor clock", s.floorClock)
 	<-ctx.Done()
 	s.shutdown()
 	return nil
@@ -381,7 +379,6 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 }
 
 func (s *Server) acceptLoop() {
-	defer s.wg.Done()
 	for {
 		nc, err := s.tcp.AcceptTCP()
 		if err != nil {
@@ -415,9 +412,8 @@ func (s *Server) acceptLoop() {
 		default:
 		}
 		s.conns[c] = struct{}{}
-		s.wg.Add(1)
+		s.goroutines.Go("connection", c.serve) // under mu: shutdown waits for it once closing is closed
 		s.mu.Unlock()
-		go c.serve()
 	}
 }
 
