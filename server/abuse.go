@@ -301,9 +301,7 @@ func (s *Server) explainRefusal(nc *net.TCPConn, why refusal) bool {
 		return false
 	}
 	reason := why.reason(s.cfg())
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
+	s.goroutines.Go("refusal", func() {
 		defer s.refusals.done()
 		defer nc.Close()
 		nc.SetDeadline(time.Now().Add(explainDeadline))
@@ -324,7 +322,7 @@ func (s *Server) explainRefusal(nc *net.TCPConn, why refusal) bool {
 		// and a reset may discard the Reject before the client reads it.
 		tc.CloseWrite()
 		io.Copy(io.Discard, io.LimitReader(tc, 64<<10))
-	}()
+	})
 	return true
 }
 

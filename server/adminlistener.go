@@ -42,7 +42,6 @@ func (s *Server) listenAdmin() error {
 
 // serveAdmin runs the admin listener until ctx ends.
 func (s *Server) serveAdmin(ctx context.Context) {
-	defer s.wg.Done()
 	if err := s.admin.Serve(ctx); err != nil {
 		s.log.Error("admin listener failed", "err", err)
 	}

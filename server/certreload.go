@@ -89,7 +89,6 @@ const certDebounce = 300 * time.Millisecond
 // by rename or by switching a symbolic link; names starting with ".."
 // are how Kubernetes swaps a mounted secret.
 func (s *Server) watchCertificate() {
-	defer s.wg.Done()
 	files := map[string]bool{filepath.Clean(s.certFile): true, filepath.Clean(s.keyFile): true}
 	s.watchFiles("certificate files; reload with SIGHUP", []string{s.certFile, s.keyFile}, certDebounce,
 		func(ev fsnotify.Event) bool {

@@ -150,7 +150,6 @@ const (
 // then writes whatever is still queued. A version that could not be
 // written is tried again (or a newer one instead) until a write succeeds.
 func (s *Server) configWriter() {
-	defer s.wg.Done()
 	var (
 		failed   *writeJob // the newest version not on disk, after a failed write
 		told     []*user   // editors told that their edit is not saved yet

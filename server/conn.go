@@ -222,8 +222,7 @@ const writeBatch = 256
 // voice, and flushes once per batch so a burst costs few TLS writes. Every
 // batch gets a fresh write deadline; a client that cannot take a batch
 // within writeTimeout is stuck and is disconnected.
-func (c *conn) writeLoop(wg *sync.WaitGroup) {
-	defer wg.Done()
+func (c *conn) writeLoop() {
 	for {
 		e, pooled, ok := c.next(true)
 		if !ok {
@@ -436,8 +435,7 @@ func (c *conn) flush(bw *bufio.Writer) bool {
 // writer goroutine and waits for it before cleaning up.
 func (c *conn) serve() {
 	s := c.s
-	defer s.wg.Done()
-	var writers sync.WaitGroup
+	var writers goroutines
 	defer func() {
 		if c.router != nil {
 			c.router.Close() // its counts go to the engine's totals
@@ -464,8 +462,7 @@ func (c *conn) serve() {
 		c.close(reasonBanned) // as Murmur: no Reject, the connection just ends
 		return
 	}
-	writers.Add(1)
-	go c.writeLoop(&writers)
+	writers.Go("connection writer", c.writeLoop)
 
 	c.send(s.versionMessage())
 

@@ -68,3 +68,6 @@ func ShortWriteTimeout(t *testing.T, d time.Duration) {
 	writeTimeout = d
 	t.Cleanup(func() { writeTimeout = old })
 }
+
+// RunningGoroutines is how many goroutines of each name the server runs.
+func (s *Server) RunningGoroutines() map[string]int { return s.goroutines.Running() }

@@ -287,7 +287,6 @@ func (s *Server) checkFloorTimeLocked() {
 // floorClock checks the speaking times twice a second until the server
 // stops.
 func (s *Server) floorClock() {
-	defer s.wg.Done()
 	t := time.NewTicker(500 * time.Millisecond)
 	defer t.Stop()
 	for {

@@ -347,7 +347,6 @@ func sameACL(a, b *acl.ChannelACL) bool {
 // directory, since editors and our own writer replace the file by rename.
 // Our own writes are recognised by their hash and not reloaded.
 func (s *Server) watchConfig() {
-	defer s.wg.Done()
 	name := filepath.Clean(s.configPath)
 	s.watchFiles("configuration file", []string{s.configPath}, 200*time.Millisecond, // editors write in several steps
 		func(ev fsnotify.Event) bool {

@@ -342,9 +342,23 @@ func TestNoGoroutinesLeftBehind(t *testing.T) {
 	if n := settle(withServer); n > withServer {
 		t.Errorf("%d goroutines after 20 clients left, %d before they came", n, withServer)
 	}
+	// The server names what it runs: the one client left is one connection.
+	running := srv.RunningGoroutines()
+	for _, name := range []string{"accept", "udp reader", "stage clock", "config writer", "config watcher",
+		"certificate watcher", "floor clock", "admin listener"} {
+		if running[name] == 0 {
+			t.Errorf("no %q goroutine among %v", name, running)
+		}
+	}
+	if running["connection"] != 1 {
+		t.Errorf("%d connection goroutines with one client connected: %v", running["connection"], running)
+	}
 	idle.Close()
 	s.stop()
 	if n := settle(base); n > base {
 		t.Errorf("%d goroutines after the server stopped, %d before it started", n, base)
+	}
+	if running := srv.RunningGoroutines(); len(running) != 0 {
+		t.Errorf("after Serve returned the server still runs %v", running)
 	}
 }

@@ -70,49 +70,48 @@ type Options struct {
 
 // Server is a Mumble-compatible voice server. Create it with New, start it
 // with Listen and Serve.
+//
+// Its state is grouped by what guards it, in the embedded structs below:
+// the world (channels, users, sessions, bans) under world.mu; the
+// configuration file under configFile.fileMu; certificates under
+// certificates.certMu; the voice path's state, which needs no lock of the
+// control plane; sockets and listeners, set up before serving; the
+// lifecycle. What is above them is set in New and read by everyone.
 type Server struct {
 	// settings are the [server] settings in force; a reload swaps them,
 	// so code outside the lock reads them through cfg().
-	settings atomic.Pointer[conf.Server]
-	// config is the configuration last loaded or written back (under mu).
-	config *conf.Config
-	// configPath is where channel and ACL edits are written back.
-	configPath string
-	writeReady chan struct{} // capacity 1: a version of the file waits in nextWrite
-	writerStop chan struct{} // closed to make the config writer write what waits and end
-	// fileMu serialises reading and writing the configuration file, so a
-	// reload and a write-back never interleave (configfile.go). fileSum is
-	// the SHA-256 of the file as the running state last agreed with it:
-	// as loaded, reloaded or written by us.
-	fileMu  sync.Mutex
-	fileSum [32]byte
-	log     *slog.Logger
-
+	settings    atomic.Pointer[conf.Server]
+	log         *slog.Logger
 	policy      acl.Policy
 	permCache   *acl.Cache // the ACL engine's cache; nil with a custom policy
-	tlsConfig   *tls.Config
 	listenAddr  string
 	userName    *regexp.Regexp // anchored; matches Unicode letters like Qt
 	channelName *regexp.Regexp
 
-	// The certificate new connections get (certreload.go), its files, and
-	// a lock that keeps reloads from crossing.
-	cert              atomic.Pointer[tls.Certificate]
-	certFile, keyFile string
-	certMu            sync.Mutex
-	// What client certificates are verified against for the "strong"
-	// group (strong.go), rebuilt when the certificate changes.
-	trustedRoots *x509.CertPool
-	trust        atomic.Pointer[trustStore]
+	world
+	configFile
+	certificates
+	voicePath
+	network
+	lifecycle
 
-	tcp      *net.TCPListener
-	udpSocks []udpSocket // one per reader, all on the listening port
-	// admin is the admin HTTP listener, nil when off (adminlistener.go).
-	admin *admin.Listener
+	store *store.Store // registered users, SuperUser password, bans
+	names nameTable    // the ACLs' names nobody registered (names.go); own mutex, taken under mu
+	banMu sync.Mutex   // serialises changes of the ban list, store and memory alike (bans.go)
 
-	// mu guards the control-plane state below. It is never held across
-	// network or disk I/O: sends only enqueue.
+	control  controlCounters
+	guard    hostGuard // per-address abuse control (abuse.go); own mutex
+	refusals refusalBudget
+}
+
+// world is the control plane's state. mu guards all of it. It is never
+// held across network or disk I/O (sends only enqueue; disk work waits in
+// afterUnlock), and it is only released through Server.unlock, which then
+// publishes a new snapshot for the voice path and queues a new version of
+// the configuration file if either changed.
+type world struct {
 	mu             sync.Mutex
+	config         *conf.Config // the configuration last loaded or written back
 	channels       map[uint32]*channel
 	ids            channelIdentity // recorded ids by path, and the next id (channelid.go)
 	root           *channel
@@ -121,8 +120,8 @@ type Server struct {
 	virtual        map[uint32]*virtualUser // the server's own users in channels, by session (virtual.go)
 	conns          map[*conn]struct{}
 	sessions       sessionPool
-	snapDirty      bool
-	bans           []listedBan // under mu; written only with banMu held too
+	snapDirty      bool        // the voice path's snapshot is out of date; unlock publishes one
+	bans           []listedBan // written only with banMu held too
 	afterUnlock    []func()    // work (disk I/O) to run once mu is released
 
 	// Writes that confirmations wait for (durable.go, configfile.go).
@@ -133,30 +132,62 @@ type Server struct {
 	configGen   uint64    // counts reloads from the file; a version queued before one is stale
 	holds       []*ticket // tickets that may still hold messages, for logins
 
-	store *store.Store // registered users, SuperUser password, bans
-	names nameTable    // the ACLs' names nobody registered (names.go); own mutex, taken under mu
-	banMu sync.Mutex   // serialises changes of the ban list, store and memory alike (bans.go)
+	floorTalk map[string]*hallTalk // talk time per hall path (floortalk.go)
+	now       func() time.Time     // the clock of speaking times; tests replace it
+	userCount atomic.Int32         // authenticated users, for server-list pings (also read without mu)
+}
 
-	// The voice path: the engine routes from the snapshots publishLocked
-	// makes; the UDP transport finds senders by address (peers) or by
-	// trial decryption among the candidates of their IP, published with
-	// each snapshot.
+// configFile is where channel and ACL edits are written back (configfile.go).
+// fileMu serialises reading and writing the file, so a reload and a
+// write-back never interleave; fileSum, under fileMu, is the SHA-256 of
+// the file as the running state last agreed with it: as loaded, reloaded
+// or written by us.
+type configFile struct {
+	configPath string
+	writeReady chan struct{} // capacity 1: a version of the file waits in nextWrite
+	writerStop chan struct{} // closed to make the config writer write what waits and end
+	fileMu     sync.Mutex
+	fileSum    [32]byte
+}
+
+// certificates are the certificate new connections get and what client
+// certificates are verified against (certreload.go, strong.go). certMu
+// keeps reloads from crossing; readers load the atomic pointers.
+type certificates struct {
+	tlsConfig         *tls.Config
+	cert              atomic.Pointer[tls.Certificate]
+	certFile, keyFile string
+	certMu            sync.Mutex
+	trustedRoots      *x509.CertPool // for the "strong" group; nil means the system's
+	trust             atomic.Pointer[trustStore]
+}
+
+// voicePath is the state voice is routed with. None of it is guarded by
+// the world's lock: the engine routes from the snapshots publishLocked
+// makes; the UDP transport finds senders by address (peers) or by trial
+// decryption among the candidates of their IP, published with each
+// snapshot; the stages tick on their own clock.
+type voicePath struct {
 	voice         *voice.Engine
 	peers         peerTable
 	udpCandidates atomic.Pointer[map[netip.Addr][]*user]
 	udpStats      udpCounters
+	clock         *stage.Clock
+	codecs        *stage.CodecPool // Opus codecs of the stages; the tick goroutine's
+}
 
-	control  controlCounters
-	guard    hostGuard // per-address abuse control (abuse.go)
-	refusals refusalBudget
-	clock    *stage.Clock
-	codecs   *stage.CodecPool // Opus codecs of the stages; the tick goroutine's
-	now      func() time.Time // the clock of speaking times (under mu); tests replace it
+// network is the server's sockets and listeners, set up by Listen before
+// anything is served and closed by shutdown.
+type network struct {
+	tcp      *net.TCPListener
+	udpSocks []udpSocket     // one per reader, all on the listening port
+	admin    *admin.Listener // the admin HTTP listener, nil when off (adminlistener.go)
+}
 
-	floorTalk map[string]*hallTalk // talk time per hall path, under mu (floortalk.go)
-	userCount atomic.Int32         // authenticated users, for server-list pings
-
-	wg         sync.WaitGroup // every goroutine the server starts
+// lifecycle is starting and stopping: the goroutines Serve waits for, and
+// the signals of the stop (shutdown.go).
+type lifecycle struct {
+	goroutines goroutines // every goroutine the server starts, by name
 	closing    chan struct{}
 	closed     sync.Once
 	closeStore sync.Once
@@ -207,31 +238,29 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		config:     cfg,
-		writeReady: make(chan struct{}, 1),
-		writerStop: make(chan struct{}),
-
 		policy:      policy,
 		permCache:   permCache,
 		listenAddr:  sc.Listen,
 		userName:    userName,
 		channelName: channelName,
-		users:       make(map[uint32]*user),
-		virtual:     make(map[uint32]*virtualUser),
-		now:         time.Now,
-
-		floorTalk: map[string]*hallTalk{},
-		conns:     make(map[*conn]struct{}),
-		sessions:  newSessionPool(sc.MaxUsers),
-		closing:   make(chan struct{}),
-		connGone:  make(chan struct{}, 1),
-		refusals:  refusalBudget{slots: make(chan struct{}, explainedRefusalsAtOnce)},
-		tlsConfig: &tls.Config{
+		world: world{
+			config:    cfg,
+			users:     make(map[uint32]*user),
+			virtual:   make(map[uint32]*virtualUser),
+			conns:     make(map[*conn]struct{}),
+			sessions:  newSessionPool(sc.MaxUsers),
+			floorTalk: map[string]*hallTalk{},
+			now:       time.Now,
+		},
+		configFile: configFile{writeReady: make(chan struct{}, 1), writerStop: make(chan struct{})},
+		certificates: certificates{tlsConfig: &tls.Config{
 			MinVersion: tls.VersionTLS12,
 			// Mumble identifies users by their (usually self-signed) client
 			// certificate, so one is requested but never verified.
 			ClientAuth: tls.RequestClientCert,
-		},
+		}},
+		lifecycle: lifecycle{closing: make(chan struct{}), connGone: make(chan struct{}, 1)},
+		refusals:  refusalBudget{slots: make(chan struct{}, explainedRefusalsAtOnce)},
 	}
 
 	s.tlsConfig.GetCertificate = s.getCertificate
@@ -352,21 +381,19 @@ func (s *Server) Serve(ctx context.Context) error {
 		return errors.New("server: Serve called before Listen")
 	}
 
-	s.wg.Add(5 + len(s.udpSocks))
-	go s.tickLoop()
-	go s.acceptLoop()
+	g := &s.goroutines
+	g.Go("stage clock", s.tickLoop)
+	g.Go("accept", s.acceptLoop)
 	for _, sock := range s.udpSocks {
-		go s.udpLoop(sock)
+		g.Go("udp reader", func() { s.udpLoop(sock) })
 	}
-	go s.configWriter()
-	go s.watchConfig()
+	g.Go("config writer", s.configWriter)
+	g.Go("config watcher", s.watchConfig)
 	if s.admin != nil {
-		s.wg.Add(1)
-		go s.serveAdmin(ctx)
+		g.Go("admin listener", func() { s.serveAdmin(ctx) })
 	}
-	go s.watchCertificate()
-	s.wg.Add(1)
-	go s.floorClock()
+	g.Go("certificate watcher", s.watchCertificate)
+	g.Go("floor clock", s.floorClock)
 	<-ctx.Done()
 	s.shutdown()
 	return nil
@@ -381,7 +408,6 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 }
 
 func (s *Server) acceptLoop() {
-	defer s.wg.Done()
 	for {
 		nc, err := s.tcp.AcceptTCP()
 		if err != nil {
@@ -415,9 +441,8 @@ func (s *Server) acceptLoop() {
 		default:
 		}
 		s.conns[c] = struct{}{}
-		s.wg.Add(1)
+		s.goroutines.Go("connection", c.serve) // under mu: shutdown waits for it once closing is closed
 		s.mu.Unlock()
-		go c.serve()
 	}
 }
 

@@ -18,7 +18,10 @@ package server
 //     the registered users' last channels were saved as each of them
 //     left, and the store is closed once every goroutine has ended.
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // shutdownNotice is what users read in their log as the server goes.
 const shutdownNotice = "Server is shutting down"
@@ -43,7 +46,7 @@ func (s *Server) shutdown() {
 		close(s.writerStop)
 		s.log.Info("clients disconnected", "told", told, "cut_off", cut, "took", time.Since(start).Round(time.Millisecond))
 	})
-	s.wg.Wait()
+	s.waitForGoroutines(goroutineGrace)
 	s.stopAllShapes() // the tick goroutine is gone: recordings get their last pages
 	s.closeStore.Do(func() { s.store.Close() })
 }
@@ -97,4 +100,26 @@ func (s *Server) waitForClients(deadline time.Time) (cut int) {
 			s.mu.Unlock()
 		}
 	}
+}
+
+// goroutineGrace is how long stopping may wait for the server's goroutines
+// before it says in the log which are still running.
+const goroutineGrace = 10 * time.Second
+
+// waitForGoroutines waits until every goroutine of the server has ended;
+// if that takes longer than grace, it logs which are still running (and
+// goes on waiting), so that a stop that hangs says where.
+func (s *Server) waitForGoroutines(grace time.Duration) {
+	done := make(chan struct{})
+	go func() { // the waiter cannot be one of the goroutines it waits for
+		s.goroutines.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return
+	case <-time.After(grace):
+		s.log.Warn("stopping: still waiting for goroutines", "running", fmt.Sprint(s.goroutines.Running()))
+	}
+	<-done
 }

@@ -19,7 +19,6 @@ func (s *Server) SetStage(channel uint32, st stage.Stage) {
 
 // tickLoop runs the stage clock until the server stops.
 func (s *Server) tickLoop() {
-	defer s.wg.Done()
 	r := s.newRouter(s.udpSocks[0])
 	defer r.Close()
 	s.clock.Run(s.closing, s.voice.NewTicker(r))

@@ -54,8 +54,7 @@ func TestConfiguredCertificateIsServed(t *testing.T) {
 	if err := s.Listen(); err != nil {
 		t.Fatal(err)
 	}
-	s.wg.Add(1)
-	go s.acceptLoop()
+	s.goroutines.Go("accept", s.acceptLoop)
 	t.Cleanup(s.shutdown)
 	conn, err := tls.Dial("tcp", s.Addr().String(), &tls.Config{InsecureSkipVerify: true})
 	if err != nil {
@@ -89,8 +88,7 @@ func TestHandshakeDeadline(t *testing.T) {
 	cfg := conf.Default()
 	cfg.Server.HandshakeTimeout.Duration = 300 * time.Millisecond
 	s := newBareServerWith(t, cfg)
-	s.wg.Add(1)
-	go s.acceptLoop()
+	s.goroutines.Go("accept", s.acceptLoop)
 	t.Cleanup(s.shutdown)
 
 	closedWithin := func(c net.Conn, d time.Duration) bool {

@@ -110,7 +110,6 @@ func (t *cryptTotals) add(st crypto.Stats) {
 // Reads that keep failing are retried after a growing pause, and logged
 // once per run of failures.
 func (s *Server) udpLoop(sock udpSocket) {
-	defer s.wg.Done()
 	r := s.voice.NewRouter(sock, readerBatchMsgs, readerBatchSlots, maxDatagram)
 	defer r.Close()
 	ds := make([]udpbatch.Datagram, batchSize)

@@ -50,7 +50,6 @@ func TestUDPReadErrorsAreLoggedOncePerRun(t *testing.T) {
 	fail := &net.OpError{Op: "raw-read", Net: "udp", Addr: &net.UDPAddr{IP: net.IPv4(192, 0, 2, 7), Port: 64738},
 		Err: os.NewSyscallError("recvmmsg", syscall.ENOBUFS)}
 	sock := &scriptedSocket{script: []error{fail, fail, fail, fail, nil, fail, fail, nil}}
-	s.wg.Add(1)
 	s.udpLoop(sock) // returns when the script ends with a closed socket
 
 	if sock.reads != len(sock.script)+1 {
