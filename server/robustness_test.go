@@ -343,7 +343,7 @@ func TestNoGoroutinesLeftBehind(t *testing.T) {
 		t.Errorf("%d goroutines after 20 clients left, %d before they came", n, withServer)
 	}
 	// The server names what it runs: the one client left is one connection.
-	running := srv.RunningGoroutines()
+	running := s.RunningGoroutines()
 	for _, name := range []string{"accept", "udp reader", "stage clock", "config writer", "config watcher",
 		"certificate watcher", "floor clock", "admin listener"} {
 		if running[name] == 0 {
@@ -358,7 +358,7 @@ func TestNoGoroutinesLeftBehind(t *testing.T) {
 	if n := settle(base); n > base {
 		t.Errorf("%d goroutines after the server stopped, %d before it started", n, base)
 	}
-	if running := srv.RunningGoroutines(); len(running) != 0 {
+	if running := s.RunningGoroutines(); len(running) != 0 {
 		t.Errorf("after Serve returned the server still runs %v", running)
 	}
 }
