@@ -81,17 +81,17 @@ func (s *Server) handleUserRemove(actor *user, m *mumblepb.UserRemove) {
 	}
 	switch {
 	case !ok:
-		s.mu.Unlock()
+		s.unlock()
 		return
 	case target.userID == 0:
 		s.deny(actor, need, s.root) // nobody removes SuperUser
-		s.mu.Unlock()
+		s.unlock()
 		return
 	case !s.requireLocked(actor, s.root, need):
-		s.mu.Unlock()
+		s.unlock()
 		return
 	}
-	s.mu.Unlock()
+	s.unlock()
 	if m.GetBan() {
 		if err := s.banUser(target, m.GetReason()); err != nil {
 			s.log.Error("saving ban failed", "err", err)

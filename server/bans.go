@@ -102,7 +102,7 @@ func (s *Server) bannedLocked(addr netip.Addr, certHash string) bool {
 func (s *Server) handleBanList(u *user, m *mumblepb.BanList) {
 	s.mu.Lock()
 	allowed := s.requireLocked(u, s.root, acl.Ban)
-	s.mu.Unlock()
+	s.unlock()
 	switch {
 	case !allowed:
 	case m.GetQuery():
@@ -124,7 +124,7 @@ func (s *Server) sendBanList(u *user) {
 	for _, b := range s.bans {
 		reply.Bans = append(reply.Bans, b.entry(show))
 	}
-	s.mu.Unlock()
+	s.unlock()
 	u.conn.send(reply)
 }
 
@@ -141,7 +141,7 @@ func (s *Server) purgeExpiredBans(now time.Time) {
 	}
 	s.mu.Lock()
 	s.bans = slices.DeleteFunc(s.bans, func(b listedBan) bool { return b.Expired(now) })
-	s.mu.Unlock()
+	s.unlock()
 	s.log.Info("expired bans deleted", "count", n)
 }
 
@@ -151,7 +151,7 @@ func (s *Server) replaceBans(u *user, entries []*mumblepb.BanList_BanEntry) {
 	defer s.banMu.Unlock()
 	s.mu.Lock()
 	current := slices.Clone(s.bans)
-	s.mu.Unlock()
+	s.unlock()
 	next, r := mergeBanList(current, entries, time.Now())
 	bans := make([]store.Ban, len(next))
 	for i, b := range next {
@@ -165,7 +165,7 @@ func (s *Server) replaceBans(u *user, entries []*mumblepb.BanList_BanEntry) {
 	s.mu.Lock()
 	s.bans = next
 	by := s.logUser("by", u)
-	s.mu.Unlock()
+	s.unlock()
 	s.log.Info("ban list replaced", "entries", len(next), by,
 		"masks_kept", r.masksKept, "unknown_pseudonyms", r.unknown, "invalid", r.invalid)
 	if r.masksKept > 0 {
@@ -252,7 +252,7 @@ func (s *Server) banUser(target *user, reason string) error {
 	if target.userID > 0 {
 		b.Name, b.CertHash = target.name, target.certHash
 	}
-	s.mu.Unlock()
+	s.unlock()
 	b, err := b.Normalize(now)
 	if err != nil {
 		return err
@@ -264,6 +264,6 @@ func (s *Server) banUser(target *user, reason string) error {
 	}
 	s.mu.Lock()
 	s.bans = append(s.bans, listedBan{Ban: b, tag: newBanTag()})
-	s.mu.Unlock()
+	s.unlock()
 	return nil
 }

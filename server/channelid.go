@@ -144,6 +144,6 @@ func (s *Server) recordChannelIDs(r idRecord) {
 		s.log.Error("recording channel ids failed; they are recorded with the next change", "err", err)
 		s.mu.Lock()
 		s.ids.putBack(r)
-		s.mu.Unlock()
+		s.unlock()
 	}
 }

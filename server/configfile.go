@@ -133,7 +133,7 @@ func (s *Server) wakeWriterLocked() {
 // after it.
 func (s *Server) takeConfigJob() (*writeJob, idRecord) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	job := s.nextWrite
 	s.nextWrite, s.nextTicket, s.nextEditors = nil, nil, nil
 	return job, s.ids.take()
@@ -284,7 +284,7 @@ func (s *Server) writeConfig(job *writeJob) error {
 	s.fileSum = sum
 	s.mu.Lock()
 	s.config = cfg
-	s.mu.Unlock()
+	s.unlock()
 	s.log.Info("configuration written", "file", s.configPath)
 	return nil
 }
@@ -302,7 +302,7 @@ var errEditedFileInvalid = errors.New("the configuration file was edited on disk
 func (s *Server) staleJob(job *writeJob) bool {
 	s.mu.Lock()
 	stale := job.gen != s.configGen
-	s.mu.Unlock()
+	s.unlock()
 	if stale {
 		s.tellSuperseded(job.editors)
 		job.editors = nil

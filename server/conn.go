@@ -456,7 +456,7 @@ func (c *conn) serve() {
 
 	s.mu.Lock()
 	banned := s.bannedLocked(c.remote.Addr(), c.certHash())
-	s.mu.Unlock()
+	s.unlock()
 	if banned {
 		s.control.banned.Add(1)
 		c.close(reasonBanned) // as Murmur: no Reject, the connection just ends

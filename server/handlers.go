@@ -138,7 +138,7 @@ func (s *Server) unlock() {
 	}
 	after := s.afterUnlock
 	s.afterUnlock = nil
-	s.mu.Unlock()
+	s.mu.Unlock() // the one place the world lock is released
 	for _, fn := range after {
 		fn()
 	}
@@ -260,7 +260,7 @@ func (s *Server) handlePing(u *user, m *mumblepb.Ping) {
 	u.decMu.Unlock()
 	s.mu.Lock()
 	u.clientStats = m
-	s.mu.Unlock()
+	s.unlock()
 	u.conn.send(&mumblepb.Ping{
 		Timestamp: m.Timestamp,
 		Good:      ptr(st.Good),

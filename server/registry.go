@@ -75,7 +75,7 @@ func (s *Server) handleRegister(actor *user, m *mumblepb.UserState) {
 	if m.Session != nil {
 		t, ok := s.users[m.GetSession()]
 		if !ok {
-			s.mu.Unlock()
+			s.unlock()
 			return
 		}
 		target = t
@@ -86,19 +86,19 @@ func (s *Server) handleRegister(actor *user, m *mumblepb.UserState) {
 	}
 	switch {
 	case target.userID >= 0:
-		s.mu.Unlock()
+		s.unlock()
 		return // already registered
 	case !s.requireLocked(actor, s.root, need):
-		s.mu.Unlock()
+		s.unlock()
 		return
 	case target.certHash == "":
 		actor.conn.send(&mumblepb.PermissionDenied{Type: mumblepb.PermissionDenied_MissingCertificate.Enum(), Session: ptr(target.session)})
-		s.mu.Unlock()
+		s.unlock()
 		return
 	}
 	name, cert, comment := target.name, target.certHash, target.comment
 	who := s.logUser("user", target)
-	s.mu.Unlock()
+	s.unlock()
 
 	reg, err := s.store.Register(name, cert)
 	switch {
@@ -139,7 +139,7 @@ func (s *Server) handleRegister(actor *user, m *mumblepb.UserState) {
 func (s *Server) handleUserList(u *user, m *mumblepb.UserList) {
 	s.mu.Lock()
 	allowed := s.requireLocked(u, s.root, acl.Register)
-	s.mu.Unlock()
+	s.unlock()
 	if !allowed {
 		return
 	}
@@ -236,7 +236,7 @@ func (s *Server) unregisterOnline(id int64) {
 func (s *Server) handleQueryUsers(u *user, m *mumblepb.QueryUsers) {
 	s.mu.Lock()
 	editor := s.mayEditSomeACLLocked(u)
-	s.mu.Unlock()
+	s.unlock()
 	reply := &mumblepb.QueryUsers{}
 	for _, id := range m.Ids {
 		if p, ok := s.names.fromWire(id); ok && editor {

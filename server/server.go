@@ -326,7 +326,7 @@ func New(opts Options) (*Server, error) {
 	s.mu.Lock()
 	s.applyShapesLocked(cfg)
 	s.publishLocked()
-	s.mu.Unlock()
+	s.unlock()
 	return s, nil
 }
 
@@ -434,7 +434,7 @@ func (s *Server) acceptLoop() {
 		s.mu.Lock()
 		select {
 		case <-s.closing:
-			s.mu.Unlock()
+			s.unlock()
 			nc.Close()
 			s.guard.release(c.remote.Addr(), false, false, time.Now(), s.cfg())
 			return
@@ -442,7 +442,7 @@ func (s *Server) acceptLoop() {
 		}
 		s.conns[c] = struct{}{}
 		s.goroutines.Go("connection", c.serve) // under mu: shutdown waits for it once closing is closed
-		s.mu.Unlock()
+		s.unlock()
 	}
 }
 
@@ -583,7 +583,7 @@ func (s *Server) Stats() Stats {
 		crypt.add(u.crypt.Stats())
 		u.decMu.Unlock()
 	}
-	s.mu.Unlock()
+	s.unlock()
 	st.CryptGood, st.CryptLate, st.CryptLost, st.CryptResync = crypt.good, crypt.late, crypt.lost, crypt.resync
 	return st
 }

@@ -38,7 +38,7 @@ func (s *Server) shutdown() {
 				told++
 			}
 		}
-		s.mu.Unlock()
+		s.unlock()
 		cut := s.waitForClients(start.Add(s.cfg().ShutdownTimeout.Duration))
 		for _, sock := range s.udpSocks {
 			sock.Close()
@@ -85,7 +85,7 @@ func (s *Server) waitForClients(deadline time.Time) (cut int) {
 	for {
 		s.mu.Lock()
 		open := len(s.conns)
-		s.mu.Unlock()
+		s.unlock()
 		if open == 0 {
 			return cut
 		}
@@ -97,7 +97,7 @@ func (s *Server) waitForClients(deadline time.Time) (cut int) {
 				c.close(reasonShutdownCut)
 				cut++
 			}
-			s.mu.Unlock()
+			s.unlock()
 		}
 	}
 }
