@@ -230,19 +230,27 @@ func (r *reader) grow(n int) {
 // recvmmsg runs under the socket's read lock; it reports false to wait
 // until the socket is readable.
 func (r *reader) recvmmsg(fd uintptr) bool {
+	var ready bool
+	r.n, r.errno, ready = mmsg(unix.SYS_RECVMMSG, fd, &r.hdrs[0], r.want)
+	return ready
+}
+
+// mmsg makes the recvmmsg or sendmmsg system call (trap) for count
+// messages from hdrs, again when a signal interrupts it. ready is false
+// when the socket would block: the caller waits for it and tries again.
+func mmsg(trap, fd uintptr, hdrs *unix.Mmsghdr, count int) (n int, errno syscall.Errno, ready bool) {
 	for {
-		n, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&r.hdrs[0])), uintptr(r.want), 0, 0, 0)
-		switch errno {
+		r, _, e := unix.Syscall6(trap, fd, uintptr(unsafe.Pointer(hdrs)), uintptr(count), 0, 0, 0)
+		switch e {
 		case unix.EINTR:
 			continue
 		case unix.EAGAIN:
-			return false
+			return 0, 0, false
 		case 0:
-			r.n, r.errno = int(n), 0
+			return int(r), 0, true
 		default:
-			r.n, r.errno = 0, errno
+			return 0, e, true
 		}
-		return true
 	}
 }
 
@@ -435,20 +443,9 @@ func (w *writer) load(msgs []Message) {
 // sendmmsg runs under the socket's write lock; it reports false to wait
 // until the socket is writable.
 func (w *writer) sendmmsg(fd uintptr) bool {
-	for {
-		n, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&w.hdrs[w.from])), uintptr(w.to-w.from), 0, 0, 0)
-		switch errno {
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			return false
-		case 0:
-			w.n, w.errno = int(n), 0
-		default:
-			w.n, w.errno = 0, errno
-		}
-		return true
-	}
+	var ready bool
+	w.n, w.errno, ready = mmsg(unix.SYS_SENDMMSG, fd, &w.hdrs[w.from], w.to-w.from)
+	return ready
 }
 
 // putSegmentSize writes a UDP_SEGMENT control message with the segment
