@@ -88,7 +88,7 @@ func TestUnitRunsWhatThePackageInstalls(t *testing.T) {
 	u := unit(t)
 	want := map[string]string{
 		"ExecStart":       binaryPath + " -config " + configPath + " -data " + dataDir,
-		"ExecReload":      "/bin/kill -HUP $MAINPID",
+		"ExecReload":      `/bin/sh -c "kill -HUP ${MAINPID}"`,
 		"Type":            "notify",
 		"User":            "plenum",
 		"StateDirectory":  filepath.Base(dataDir),
