@@ -20,30 +20,39 @@
 #      the certificate and the database are kept; the server starts again
 #      on them and a client sees the channel.
 #   5. apt remove: the binary is gone, configuration and data stay.
-#   6. apt purge: /etc/plenum and /var/lib/plenum are gone.
+#   6. apt purge: /etc/plenum and /var/lib/plenum are gone; apt autoremove
+#      takes the Opus libraries again.
+#   7. Under systemd: systemd is installed into the tree, which is booted
+#      with systemd-nspawn (Debian's systemd-container; installed on the
+#      host if missing, else this part is skipped and says so), sharing the
+#      host's network. There the admin's commands are run as the README
+#      has them (apt install, edit, systemctl enable --now) and the real
+#      plenum.service is checked: READY and STATUS, the journal without
+#      times, user, capabilities and system call filter, systemctl reload,
+#      a client's edit written back through the sandbox, the upgrade
+#      restarting the running service, remove stopping it, purge.
 #
 # It prints the package's size and the time from `apt install` to the
 # first client connected. Fails if any check fails.
 #
-# systemd does not run in a chroot, so the package is installed with a
-# policy-rc.d that forbids starting services, and the check does by hand
-# what plenum.service has systemd do: make /var/lib/plenum for the user
-# (StateDirectory=), and run ExecStart as User=plenum with no capabilities,
-# no new privileges and umask 077, in a mount namespace where the whole
-# tree is read-only but /etc/plenum and /var/lib/plenum (ProtectSystem=
-# strict, ReadWritePaths=) and /tmp is private (PrivateTmp=). The upgrade's
-# restart of a running service (postinst's systemctl try-restart) is the
-# one step it cannot show: without systemd the scripts skip it.
+# Steps 2 to 6 run in a plain chroot, where systemd does not run: the
+# package is installed with a policy-rc.d that forbids starting services,
+# and the check does by hand what plenum.service has systemd do: make
+# /var/lib/plenum for the user (StateDirectory=), and run ExecStart as
+# User=plenum with no capabilities, no new privileges and umask 077, in a
+# mount namespace where the whole tree is read-only but /etc/plenum and
+# /var/lib/plenum (ProtectSystem=strict, ReadWritePaths=) and /tmp is
+# private (PrivateTmp=).
 #
 # Not run in CI: needs root (chroot, mount) and Debian's mirror (the
-# package's dependencies), and takes a few minutes. The chroot is removed at
+# package's dependencies); with the minbase tarball cached it takes about
+# half a minute on the 2-core machine. The chroot is removed at
 # the end unless -keep is given.
 #
 # Environment: MIRROR (for a new minbase tarball), FRESH_CACHE (default
 # /var/cache/plenum-fresh, shared with fresh-machine-check.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-REPO=$PWD
 source scripts/lib.sh
 source scripts/chroot-lib.sh
 
@@ -101,6 +110,7 @@ cleanup() {
 	local rc=$? p
 	set +e
 	[[ -n ${SERVER_PID:-} ]] && stop_gracefully "$SERVER_PID"
+	[[ -n ${NSPAWN_PID:-} ]] && poweroff
 	if [[ -n ${OWNED:-} && -d $ROOT ]]; then
 		for p in $(processes_in "$ROOT"); do kill -KILL "$p" 2>/dev/null; done
 		sleep 0.5
@@ -277,10 +287,117 @@ step_purge() {
 	check "purge removes the statoverrides" "! dpkg-statoverride --list | grep -q /etc/plenum"
 	check "dpkg has forgotten the package" "! dpkg-query -W -f='\${Status}' plenum 2>/dev/null | grep -q ."
 	check "the system user stays, as on Debian" "id plenum"
+	apt_in autoremove --purge
+	check "apt autoremove takes the libraries it brought" "! dpkg-query -W -f='\${Status}' libopusfile0 2>/dev/null | grep -q installed"
+}
+
+# --- the same under systemd ------------------------------------------------
+
+# boot starts the tree as a container whose init is systemd (sharing the
+# host's network, so that the client reaches the server on loopback) and
+# waits until it has booted.
+boot() {
+	unmount_all "$ROOT" || die "cannot unmount inside $ROOT before booting it"
+	systemd-nspawn -D "$ROOT" -b --register=no --keep-unit --console=pipe </dev/null >"$WORK/boot.log" 2>&1 &
+	NSPAWN_PID=$!
+	local state=
+	for _ in $(seq 1 150); do
+		LEADER=$(pgrep -P "$NSPAWN_PID" | head -n1) || true
+		if [[ -n $LEADER ]]; then
+			state=$(in_boot 'systemctl is-system-running' 2>/dev/null) || true
+			[[ $state == running || $state == degraded ]] && return 0
+		fi
+		kill -0 "$NSPAWN_PID" 2>/dev/null || break
+		sleep 0.2
+	done
+	cat "$WORK/boot.log" >&2
+	die "the container did not boot (state: ${state:-none})"
+}
+
+# in_boot CMD runs a bash command line inside the booted container.
+in_boot() {
+	nsenter -t "$LEADER" -a "${CHROOT_ENV[@]}" /bin/bash -c "$1"
+}
+
+# check_boot WHAT CMD: CMD must succeed inside the booted container.
+check_boot() {
+	in_boot "$2" >/dev/null 2>&1 || {
+		in_boot 'journalctl -u plenum --no-pager -n 20' >&2 || true
+		die "$1 (under systemd: $2)"
+	}
+	ok "$1"
+}
+
+apt_boot() {
+	in_boot "apt-get -q -y -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold $*" >>"$WORK/apt.log" 2>&1 ||
+		{
+			tail -n 20 "$WORK/apt.log" >&2
+			die "apt-get $* (under systemd)"
+		}
+}
+
+main_pid() { in_boot 'systemctl show -p MainPID --value plenum'; }
+
+step_systemd() {
+	if ! command -v systemd-nspawn >/dev/null 2>&1 && ! install_deb systemd-container; then
+		log "note: no systemd-nspawn (Debian's systemd-container): the unit was not run under systemd"
+		return 0
+	fi
+	log "installing systemd into the tree and booting it ..."
+	apt_in install --no-install-recommends systemd systemd-sysv dbus
+	rm -f "$ROOT/usr/sbin/policy-rc.d" # systemd may now start and restart services
+	boot
+	ok "the tree boots with systemd $(in_boot 'systemctl --version | head -n1 | cut -d" " -f2')"
+
+	log "the admin's commands: apt install, edit, systemctl enable --now ..."
+	BOOT_START=$(date +%s.%N)
+	apt_boot install "/root/$OLD_DEB"
+	edit_config
+	check_boot "systemctl enable --now plenum (Type=notify: it returns once the server is ready)" 'systemctl enable --now plenum'
+	probe -user booted
+	BOOT_CONNECTED=$(date +%s.%N)
+	ok "a Mumble client logged in and got a UDP answer, $(awk -v s="$BOOT_START" -v e="$BOOT_CONNECTED" 'BEGIN { printf "%.1f", e - s }') s after apt install began"
+	check_boot "systemd shows the server's status" "[[ \$(systemctl show -p StatusText --value plenum) == 'listening on 127.0.0.1:$PORT' ]]"
+	check_boot "the journal has the log, without times of its own" "journalctl -u plenum -o cat | grep -q '^level=INFO msg=\"plenum listening\"' && ! journalctl -u plenum -o cat | grep -qE '(^| )time='"
+	check_boot "the server runs as plenum, without capabilities, with the system call filter" "pid=\$(systemctl show -p MainPID --value plenum); [[ \$(stat -c %U /proc/\$pid) == plenum ]] && grep -q '^CapEff:\s*0*$' /proc/\$pid/status && grep -q '^Seccomp:\s*2' /proc/\$pid/status"
+	check_boot "systemctl reload plenum reloads the configuration" 'systemctl reload plenum && journalctl -u plenum -o cat | grep -q "configuration reloaded"'
+	check_boot "supw as plenum" "runuser -u plenum -- plenum supw -config $CONFIG $SUPW"
+	probe -user SuperUser -password "$SUPW" -make-channel Booted
+	check_boot "the sandboxed server wrote the client's edit into $CONFIG" "grep -qx 'name = \"Booted\"' $CONFIG"
+
+	local before after
+	before=$(main_pid)
+	log "apt install ./$NEW_DEB (upgrade, the service running) ..."
+	apt_boot install "/root/$NEW_DEB"
+	after=$(main_pid)
+	[[ $after != 0 && $after != "$before" ]] || die "the upgrade did not restart the service (main PID $before, then $after)"
+	ok "the upgrade restarted the service (main PID $before, then $after)"
+	probe -user SuperUser -password "$SUPW"
+	check_boot "after the upgrade it runs on the kept configuration" "grep -qx 'name = \"Booted\"' $CONFIG && systemctl is-active -q plenum"
+
+	log "apt remove, apt purge ..."
+	apt_boot remove plenum
+	check_boot "remove stops the service and keeps configuration and data" "! systemctl is-active -q plenum && [[ -f $CONFIG && -f $DATA/cert.pem ]]"
+	apt_boot purge plenum
+	check_boot "purge deletes them and the unit" "[[ ! -e /etc/plenum && ! -e $DATA && ! -e /etc/systemd/system/multi-user.target.wants/plenum.service ]] && [[ \$(systemctl show -p LoadState --value plenum) == not-found ]]"
+	poweroff
+}
+
+# poweroff shuts the container down (systemd-nspawn passes SIGTERM on as
+# a clean shutdown) and waits for it, at most 30 s.
+poweroff() {
+	kill -TERM "$NSPAWN_PID" 2>/dev/null
+	for _ in $(seq 1 150); do
+		kill -0 "$NSPAWN_PID" 2>/dev/null || break
+		sleep 0.2
+	done
+	kill -KILL "$NSPAWN_PID" 2>/dev/null && log "the container did not shut down within 30 s"
+	wait "$NSPAWN_PID" 2>/dev/null
+	NSPAWN_PID=
 }
 
 [[ $(id -u) == 0 ]] || die "needs root"
-OWNED= SERVER_PID=
+OWNED= SERVER_PID= NSPAWN_PID=
 WORK=$(mktemp -d /tmp/plenum-package-check.XXXXXX)
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -293,4 +410,5 @@ step_first_start
 step_upgrade
 step_remove
 step_purge
-log "passed in $((SECONDS - START)) s: package $NEW_DEB, $(stat -c %s "$WORK/new/$NEW_DEB") bytes; apt install to a client connected: $(awk -v s="$INSTALL_START" -v e="$CONNECTED" 'BEGIN { printf "%.1f", e - s }') s"
+step_systemd
+log "passed in $((SECONDS - START)) s: package $NEW_DEB, $(stat -c %s "$WORK/new/$NEW_DEB") bytes; apt install to a client connected: $(awk -v s="$INSTALL_START" -v e="$CONNECTED" 'BEGIN { printf "%.1f", e - s }') s by hand${BOOT_CONNECTED:+, $(awk -v s="$BOOT_START" -v e="$BOOT_CONNECTED" 'BEGIN { printf "%.1f", e - s }') s under systemd}"
