@@ -37,6 +37,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
 source scripts/lib.sh
+source scripts/chroot-lib.sh
 
 RUN_ONLY= KEEP=
 while [[ ${1:-} == -* ]]; do
@@ -66,82 +67,6 @@ die() {
 	exit 1
 }
 
-host_mirror() {
-	local m
-	m=$(grep -hsE '^(URIs:|deb )' /etc/apt/sources.list /etc/apt/sources.list.d/*.sources /etc/apt/sources.list.d/*.list |
-		grep -oE 'https?://[^ ]+/debian/?( |$)' | head -n1 | tr -d ' ')
-	echo "${m:-http://deb.debian.org/debian}"
-}
-
-# mounts_under DIR prints the mount points at or below DIR, deepest first.
-mounts_under() {
-	findmnt -rn -o TARGET | awk -v d="$1" '$0 == d || index($0, d "/") == 1' | sort -r
-}
-
-# unmount_all DIR unmounts everything at or below DIR (ours: the binds,
-# debootstrap's /proc, anything a test left), and fails if it cannot.
-unmount_all() {
-	local m
-	while read -r m; do
-		[[ -n $m ]] && { umount "$m" 2>/dev/null || umount -l "$m"; }
-	done < <(mounts_under "$1")
-	[[ -z $(mounts_under "$1") ]]
-}
-
-# remove_tree DIR deletes a tree this script made, never while something is
-# mounted inside it (rm would go through a bind mount into the host).
-remove_tree() {
-	[[ -e $1 ]] || return 0
-	unmount_all "$1" || die "something is still mounted under $1; not removing it"
-	rm -rf --one-file-system "$1"
-}
-
-# processes_in DIR prints the processes whose root directory is DIR.
-processes_in() {
-	local p
-	for p in /proc/[0-9]*; do
-		[[ $(readlink "$p/root" 2>/dev/null) == "$1" ]] && echo "${p#/proc/}"
-	done
-	return 0
-}
-
-# make_base writes the minbase tarball: debootstrap, git and ca-certificates,
-# Debian's usual three sources, nothing else.
-make_base() {
-	local mirror build
-	mirror=${MIRROR:-$(host_mirror)}
-	command -v debootstrap >/dev/null || install_deb debootstrap || die "needs debootstrap"
-	mkdir -p "$CACHE"
-	build=$CACHE/build
-	remove_tree "$build"
-	log "debootstrap --variant=minbase bookworm from $mirror (once; kept as $BASE) ..."
-	debootstrap --variant=minbase --include=git,ca-certificates bookworm "$build" "$mirror" >"$CACHE/debootstrap.log" 2>&1 ||
-		{
-			tail -n 20 "$CACHE/debootstrap.log" >&2
-			unmount_all "$build"
-			die "debootstrap failed (log: $CACHE/debootstrap.log)"
-		}
-	cat >"$build/etc/apt/sources.list" <<EOF
-deb $mirror bookworm main
-deb $mirror bookworm-updates main
-deb ${mirror%/debian*}/debian-security bookworm-security main
-EOF
-	chroot "$build" apt-get clean
-	unmount_all "$build" || die "cannot unmount inside $build"
-	tar -C "$build" -cf "$BASE.new" . && mv "$BASE.new" "$BASE"
-	remove_tree "$build"
-}
-
-# local_cas prints the CA certificates the host's administrator added
-# (Debian's place for them).
-local_cas() {
-	local f
-	for f in /usr/local/share/ca-certificates/*.crt /usr/local/share/ca-certificates/*/*.crt; do
-		[[ -f $f ]] && echo "$f"
-	done
-	return 0
-}
-
 # prepare makes ROOT a fresh minbase tree with Go and the repository.
 prepare() {
 	[[ -f $BASE ]] || make_base
@@ -150,19 +75,8 @@ prepare() {
 		log "removing the previous tree in $ROOT"
 		remove_tree "$ROOT"
 	fi
-	mkdir -p "$ROOT"
-	touch "$ROOT/$MARK"
 	OWNED=1
-	tar -C "$ROOT" -xf "$BASE"
-	cp /etc/resolv.conf /etc/hosts "$ROOT/etc/" 2>/dev/null || true
-	local ca n=0
-	while read -r ca; do
-		mkdir -p "$ROOT/usr/local/share/ca-certificates"
-		cp "$ca" "$ROOT/usr/local/share/ca-certificates/host-local-$n.crt"
-		log "trusting the host's local CA $ca inside too"
-		n=$((n + 1))
-	done < <(local_cas)
-	((n == 0)) || chroot "$ROOT" update-ca-certificates >/dev/null 2>&1 || die "update-ca-certificates failed in $ROOT"
+	unpack_base "$ROOT" "$MARK"
 	[[ -x $GO_ROOT/bin/go ]] || die "no Go in $GO_ROOT (set GO_ROOT)"
 	cp -a "$GO_ROOT" "$ROOT/usr/local/go"
 	COMMIT=$(git -C "$REPO" rev-parse HEAD)
@@ -172,15 +86,6 @@ prepare() {
 	git -C "$ROOT/root/plenum" checkout --quiet --detach "$COMMIT"
 }
 
-BINDS=(proc sys dev dev/pts dev/shm)
-
-mount_binds() {
-	local d
-	for d in "${BINDS[@]}"; do
-		mkdir -p "$ROOT/$d"
-		mount --bind "/$d" "$ROOT/$d"
-	done
-}
 
 # cleanup stops whatever still runs in the chroot, unmounts and (without
 # -keep) removes it.
@@ -257,7 +162,7 @@ OWNED=
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 prepare
-mount_binds
+mount_binds "$ROOT"
 log "fresh Debian $(cat "$ROOT/etc/debian_version") minbase in $ROOT with git, ca-certificates, $("$ROOT/usr/local/go/bin/go" version | cut -d' ' -f3) and Plenum at ${COMMIT:0:10}"
 log "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 

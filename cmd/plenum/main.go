@@ -23,6 +23,7 @@ import (
 	"syscall"
 
 	"github.com/plenum-voice/plenum/conf"
+	"github.com/plenum-voice/plenum/internal/systemd"
 	"github.com/plenum-voice/plenum/server"
 )
 
@@ -73,7 +74,7 @@ func runServer(args []string) error {
 	if *debug {
 		level = slog.LevelDebug
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	log := slog.New(slog.NewTextHandler(os.Stderr, logOptions(level)))
 
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
@@ -103,14 +104,20 @@ func runServer(args []string) error {
 		// The server now drains (at most shutdown_timeout); a second
 		// signal ends the process at once.
 		stop()
+		notify(log, systemd.Stopping)
 		log.Info("stopping: telling clients, writing what is pending")
 	})
-	go reloadOnHangup(ctx, srv)
+	// SIGHUP is caught from here on: READY=1 below lets systemd send it.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go reloadOnHangup(ctx, srv, hup, log)
 	source := cfg.File
 	if source == "" {
 		source = "embedded default"
 	}
 	log.Info("plenum listening", "addr", srv.Addr().String(), "tcp", true, "udp", true, "config", source, "version", server.VersionString())
+	notify(log, systemd.Ready+"\n"+systemd.Status("listening on "+srv.Addr().String()))
 	if a := srv.AdminAddr(); a.IsValid() {
 		token := "admin_token in the configuration"
 		if f := srv.AdminTokenFile(); f != "" {
@@ -140,17 +147,40 @@ func loadConfig(path, dataDir string) (*conf.Config, error) {
 	return conf.Default(), nil
 }
 
-// reloadOnHangup reloads the configuration on SIGHUP until ctx ends.
-func reloadOnHangup(ctx context.Context, srv *server.Server) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+// logOptions are the log's settings. Under systemd, whose journal stamps
+// every line it receives, the log leaves out a time of its own.
+func logOptions(level slog.Level) *slog.HandlerOptions {
+	opts := &slog.HandlerOptions{Level: level}
+	if systemd.IsJournal(os.Stderr) {
+		opts.ReplaceAttr = func(groups []string, a slog.Attr) slog.Attr {
+			if len(groups) == 0 && a.Key == slog.TimeKey {
+				return slog.Attr{}
+			}
+			return a
+		}
+	}
+	return opts
+}
+
+// notify tells systemd (Type=notify) how the server is doing; outside
+// systemd it does nothing.
+func notify(log *slog.Logger, state string) {
+	if _, err := systemd.Notify(state); err != nil {
+		log.Warn("could not tell systemd", "state", state, "err", err)
+	}
+}
+
+// reloadOnHangup reloads the configuration on SIGHUP until ctx ends,
+// telling systemd when a reload starts and when it is done.
+func reloadOnHangup(ctx context.Context, srv *server.Server, hup <-chan os.Signal, log *slog.Logger) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-hup:
+			notify(log, systemd.Reloading())
 			srv.Reload() // logs what it did or why not
+			notify(log, systemd.Ready)
 		}
 	}
 }
