@@ -65,6 +65,7 @@ type History struct {
 	perPoint   int
 	pending    Sample // the samples of the point being filled
 	pendingN   int
+	first      time.Time // the time of the first sample
 }
 
 // NewHistory returns an empty history of the usual shape.
@@ -78,6 +79,9 @@ func newHistory(recentCap, sessionCap int) *History {
 func (h *History) Add(s Sample) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.first.IsZero() {
+		h.first = s.Time
+	}
 	if len(h.recent) < h.recentCap {
 		h.recent = append(h.recent, s)
 	} else {
@@ -128,6 +132,17 @@ func (h *History) Session() []Sample {
 		out = append(out, h.pending)
 	}
 	return out
+}
+
+// Start is the start of the first sample's interval: when the history
+// began. It is zero before the first sample.
+func (h *History) Start() time.Time {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.first.IsZero() {
+		return time.Time{}
+	}
+	return h.first.Add(-SampleEvery)
 }
 
 // Latest returns the last sample, and false before the first.
