@@ -372,7 +372,7 @@ func TestStatusPageAndAdminAPI(t *testing.T) {
 	if !streamed {
 		t.Error("the page in Chromium never opened its event stream")
 	}
-	for _, want := range []string{`<td class="talking">alice</td>`, "Queue: bob", "Minutes: turns on the floor", "<td>chair</td><td>75 s</td>"} {
+	for _, want := range []string{`<td class="talking">alice</td>`, "Queue: bob", "Minutes: turns on the floor", "<td>chair</td><td>1:15</td>"} {
 		if !strings.Contains(dom.String(), want) {
 			t.Fatalf("the page in Chromium does not show alice talking, bob waiting and the chair's turn in the minutes (%q):\n%s", want, dom.String())
 		}
