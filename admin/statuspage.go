@@ -9,8 +9,9 @@ package admin
 //	                    /?token=TOKEN gives the browser the cookie
 //	GET  /api/status    the Status as JSON, with its summary
 //	GET  /api/events    server-sent events: the Status as JSON once a
-//	                    second when it changed; with ?view=page and the
-//	                    page's query, the parts of the page that changed
+//	                    second when it changed (every 3 s when large);
+//	                    with ?view=page and the page's query, the parts
+//	                    of the page that changed
 //	POST /api/floor     a chair's action on a hall; the bearer token only
 
 import (
@@ -82,7 +83,7 @@ func (l *Listener) serveEvents(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-store")
 	rc := http.NewResponseController(w)
-	next := l.jsonEvents()
+	next := l.jsonEvents(time.Now)
 	if r.URL.Query().Get("view") == "page" {
 		next = l.pageEvents(parseView(r), parseSeen(r.URL.Query().Get("seen")), time.Now)
 	}
@@ -104,9 +105,12 @@ func (l *Listener) serveEvents(w http.ResponseWriter, r *http.Request) {
 }
 
 // jsonEvents returns the stream of the Status as JSON: the first time,
-// and then whenever more than its time changed.
-func (l *Listener) jsonEvents() func() []byte {
+// and then whenever more than its time changed; a status over bigPart
+// (hundreds of people, whose figures always change) at most every
+// bigPartEvery, on the clock now.
+func (l *Listener) jsonEvents(now func() time.Time) func() []byte {
 	var last uint64
+	var sent time.Time
 	return func() []byte {
 		st := l.status()
 		at := st.Time
@@ -115,13 +119,14 @@ func (l *Listener) jsonEvents() func() []byte {
 		if err != nil {
 			return nil
 		}
-		if h := hashOf(data); h != last {
-			last = h
-			st.Time = at
-			data, _ = json.Marshal(st)
-			return fmt.Appendf(nil, "data: %s\n\n", data)
+		h := hashOf(data)
+		if h == last || len(data) > bigPart && now().Sub(sent) < bigPartEvery {
+			return nil
 		}
-		return nil
+		last, sent = h, now()
+		st.Time = at
+		data, _ = json.Marshal(st)
+		return fmt.Appendf(nil, "data: %s\n\n", data)
 	}
 }
 
@@ -153,8 +158,9 @@ func (l *Listener) pageEvents(v view, seen map[string]uint64, now func() time.Ti
 
 // A channel open with hundreds of members changes with every talker and
 // every ping: resending its 250 KB every second to each open page is
-// waste, so a part that large is sent at most every 3 s. (The header,
-// with the counts, still changes every second.)
+// waste, so a part that large, or a JSON status that large, is sent at
+// most every 3 s. (The page's header, with the counts, still changes
+// every second.)
 const (
 	bigPart      = 64 << 10
 	bigPartEvery = 3 * time.Second

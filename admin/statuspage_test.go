@@ -174,8 +174,9 @@ func TestStatusPageViews(t *testing.T) {
 
 // TestPageStreamSendsWhatChanged: the page's event stream starts with the
 // parts that differ from those the page was rendered with, then sends a
-// part again only when it changed; the JSON stream likewise skips a
-// status in which only the time moved.
+// part again only when it changed, and a large one at most every 3 s;
+// the JSON stream likewise skips a status in which only the time moved,
+// and sends a large one at most every 3 s.
 func TestPageStreamSendsWhatChanged(t *testing.T) {
 	var log bytes.Buffer
 	l, fake := newListener(t, "s3cret", &log)
@@ -216,7 +217,7 @@ func TestPageStreamSendsWhatChanged(t *testing.T) {
 		clock = clock.Add(time.Second)
 	}
 
-	js := l.jsonEvents()
+	js := l.jsonEvents(time.Now)
 	if got := js(); !bytes.HasPrefix(got, []byte("data: {")) {
 		t.Errorf("the JSON stream starts with %q", got)
 	}
@@ -226,6 +227,17 @@ func TestPageStreamSendsWhatChanged(t *testing.T) {
 	fake.show(hall(6))
 	if got := js(); !bytes.Contains(got, []byte(`"name":"m6"`)) {
 		t.Errorf("the JSON stream misses a change: %q", got)
+	}
+	// The status of 1000, changing every second, goes every 3 s.
+	clock = time.Now()
+	js = l.jsonEvents(func() time.Time { return clock })
+	for s := 0; s <= 6; s++ {
+		big[0].Users[s].Talking = !big[0].Users[s].Talking
+		fake.show(big)
+		if sent := js() != nil; sent != (s%3 == 0) {
+			t.Errorf("at %d s the JSON status of 1000 was sent: %v, want every 3 s", s, sent)
+		}
+		clock = clock.Add(time.Second)
 	}
 }
 
