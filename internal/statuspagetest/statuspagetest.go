@@ -93,9 +93,11 @@ type Numbers struct {
 	OpenBytes    int
 	Open         time.Duration
 	EventBytes   int // the first update of the event stream for the page
+	StatusBytes  int // /api/status
 	// What the event streams sent in StreamFor: the JSON status, the
 	// page as it opens and the page with the largest channel open.
 	JSONStream, PageStream, OpenStream int
+	StreamedFor                        time.Duration
 	Shots                              []string
 }
 
@@ -104,7 +106,7 @@ func (n Numbers) String() string {
 		n.Participants, n.PageBytes, n.Render.Round(time.Millisecond),
 		n.Largest, n.OpenBytes, n.Open.Round(time.Millisecond), n.EventBytes)
 	if n.JSONStream > 0 {
-		s += fmt.Sprintf("; streamed: JSON %d bytes, page %d bytes, page with %s open %d bytes", n.JSONStream, n.PageStream, n.Largest, n.OpenStream)
+		s += fmt.Sprintf("; /api/status %d bytes; in %v streamed: JSON %d bytes, page %d bytes, page with %s open %d bytes", n.StatusBytes, n.StreamedFor, n.JSONStream, n.PageStream, n.Largest, n.OpenStream)
 	}
 	return s
 }
@@ -139,6 +141,7 @@ func Check(t testing.TB, ctx context.Context, o Options) Numbers {
 	checkNaturalOrder(t, ctx, largest)
 	n.Shots = screenshots(t, ctx, o, largest)
 	if o.StreamFor > 0 {
+		n.StatusBytes, n.StreamedFor = len(get(t, o, "/api/status")), o.StreamFor
 		n.JSONStream = streamBytes(t, o, "/api/events")
 		n.PageStream = streamBytes(t, o, "/api/events?view=page")
 		n.OpenStream = streamBytes(t, o, "/api/events?view=page&t="+strconv.FormatUint(uint64(largest.ID), 10))
