@@ -16,17 +16,41 @@ import (
 )
 
 // fakeServer stands in for the voice server: it shows one hall with alice
-// in it and records the floor actions it is asked for.
+// in it, or the channels a test gives it, and records the floor actions
+// it is asked for.
 type fakeServer struct {
-	mu      sync.Mutex
-	actions []string // "path action arg"
+	mu       sync.Mutex
+	actions  []string        // "path action arg"
+	channels []ChannelStatus // nil for the hall with alice
+	history  *History
 }
 
 func (f *fakeServer) Status() Status {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.channels != nil {
+		return Status{Time: time.Now(), Channels: f.channels}
+	}
 	return Status{Time: time.Now(), Channels: []ChannelStatus{{
 		ID: 1, Path: "Hall", Floor: &FloorStatus{Queue: []string{}},
 		Users: []UserStatus{{Session: 1, Name: "alice", Transport: "udp"}},
 	}}}
+}
+
+func (f *fakeServer) History() *History {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.history == nil {
+		f.history = NewHistory()
+	}
+	return f.history
+}
+
+// show makes the fake show channels.
+func (f *fakeServer) show(channels []ChannelStatus) {
+	f.mu.Lock()
+	f.channels = channels
+	f.mu.Unlock()
 }
 
 func (f *fakeServer) FloorAction(path, action, arg string) (string, error) {

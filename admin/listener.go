@@ -22,8 +22,11 @@ import (
 
 // Server is what the listener shows and acts on: the voice server.
 type Server interface {
-	// Status takes a snapshot of the server for the operator.
+	// Status takes a snapshot of the server for the operator; the
+	// listener adds the summary.
 	Status() Status
+	// History is the server's recent past, for the page's charts.
+	History() *History
 	// FloorAction carries out a chair's action on the hall at path (e.g.
 	// "Plenary") and says what was done; see the body of POST /api/floor.
 	FloorAction(path, action, arg string) (string, error)

@@ -3,36 +3,62 @@ package admin
 // The status page and the admin API on the admin listener, all for the
 // operator only (auth.go):
 //
-//	GET  /              the status page: server-rendered HTML that updates
-//	                    itself from /api/events (no build step, no assets);
+//	GET  /              the status page: server-rendered HTML (the view
+//	                    in its query, view.go) that updates itself from
+//	                    /api/events?view=page (no build step, no assets);
 //	                    /?token=TOKEN gives the browser the cookie
-//	GET  /api/status    the Status as JSON
-//	GET  /api/events    server-sent events: the Status twice a second
+//	GET  /api/status    the Status as JSON, with its summary
+//	GET  /api/events    server-sent events: the Status as JSON once a
+//	                    second when it changed (every 3 s when large);
+//	                    with ?view=page and the page's query, the parts
+//	                    of the page that changed
 //	POST /api/floor     a chair's action on a hall; the bearer token only
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"html/template"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 )
 
-// statusEvery is how often /api/events sends the status.
-const statusEvery = 500 * time.Millisecond
+// statusEvery is how often /api/events looks at the status. A stream
+// sends only what changed since, so a quiet hall costs a few hundred
+// bytes a second however many are in it.
+const statusEvery = time.Second
 
 // maxStatusStreams bounds the open /api/events streams: each takes the
-// server's lock twice a second to build the status.
+// server's lock once a second to build the status.
 const maxStatusStreams = 16
 
 func (l *Listener) routeStatus(mux *http.ServeMux) {
 	mux.HandleFunc("GET /{$}", l.serveStatusPage)
 	mux.Handle("GET /api/status", l.operatorOnly(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, l.cfg.Server.Status())
+		writeJSON(w, http.StatusOK, l.status())
 	})))
 	// Only the operator's streams take one of the few slots.
 	mux.Handle("GET /api/events", l.operatorOnly(http.HandlerFunc(l.serveEvents)))
 	mux.HandleFunc("POST /api/floor", l.serveFloorAction)
+}
+
+// status is the server's status with its summary.
+func (l *Listener) status() Status {
+	st := l.cfg.Server.Status()
+	var latest *Sample
+	if s, ok := l.cfg.Server.History().Latest(); ok {
+		latest = &s
+	}
+	summarize(&st, latest)
+	return st
+}
+
+// model is the page's model for the view.
+func (l *Listener) model(v view) *pageModel {
+	return arrange(l.cfg.Settings().Name, l.status(), v, l.cfg.Server.History())
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
@@ -57,16 +83,18 @@ func (l *Listener) serveEvents(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-store")
 	rc := http.NewResponseController(w)
+	next := l.jsonEvents(time.Now)
+	if r.URL.Query().Get("view") == "page" {
+		next = l.pageEvents(parseView(r), parseSeen(r.URL.Query().Get("seen")), time.Now)
+	}
 	t := time.NewTicker(statusEvery)
 	defer t.Stop()
 	for {
-		data, err := json.Marshal(l.cfg.Server.Status())
-		if err != nil {
-			return
-		}
-		rc.SetWriteDeadline(time.Now().Add(10 * time.Second)) // the server's WriteTimeout would end the stream
-		if _, err := fmt.Fprintf(w, "data: %s\n\n", data); err != nil || rc.Flush() != nil {
-			return
+		if events := next(); len(events) > 0 {
+			rc.SetWriteDeadline(time.Now().Add(10 * time.Second)) // the server's WriteTimeout would end the stream
+			if _, err := w.Write(events); err != nil || rc.Flush() != nil {
+				return
+			}
 		}
 		select {
 		case <-r.Context().Done():
@@ -74,6 +102,116 @@ func (l *Listener) serveEvents(w http.ResponseWriter, r *http.Request) {
 		case <-t.C:
 		}
 	}
+}
+
+// jsonEvents returns the stream of the Status as JSON: the first time,
+// and then whenever more than its time changed; a status over bigPart
+// (hundreds of people, whose figures always change) at most every
+// bigPartEvery, on the clock now.
+func (l *Listener) jsonEvents(now func() time.Time) func() []byte {
+	var last uint64
+	var sent time.Time
+	return func() []byte {
+		st := l.status()
+		at := st.Time
+		st.Time = time.Time{}
+		data, err := json.Marshal(st)
+		if err != nil {
+			return nil
+		}
+		h := hashOf(data)
+		if h == last || len(data) > bigPart && now().Sub(sent) < bigPartEvery {
+			return nil
+		}
+		last, sent = h, now()
+		st.Time = at
+		data, _ = json.Marshal(st)
+		return fmt.Appendf(nil, "data: %s\n\n", data)
+	}
+}
+
+// pageParts are the parts of the page the stream updates, by the id of
+// their element and the template that renders them.
+var pageParts = []string{"summary", "charts", "channels"}
+
+// pageEvents returns the stream of the page's parts for v: each part as
+// an event named after it, when it differs from what the page has (seen:
+// the hashes of the parts the page was rendered with). A part over
+// bigPart is sent at most every bigPartEvery, on the clock now.
+func (l *Listener) pageEvents(v view, seen map[string]uint64, now func() time.Time) func() []byte {
+	sent := map[string]time.Time{}
+	return func() []byte {
+		m := l.model(v)
+		var out bytes.Buffer
+		for _, part := range pageParts {
+			html := renderPart(part, m)
+			h := hashOf(html)
+			if h == seen[part] || len(html) > bigPart && now().Sub(sent[part]) < bigPartEvery {
+				continue
+			}
+			seen[part], sent[part] = h, now()
+			writeEvent(&out, part, html)
+		}
+		return out.Bytes()
+	}
+}
+
+// A channel open with hundreds of members changes with every talker and
+// every ping: resending its 250 KB every second to each open page is
+// waste, so a part that large, or a JSON status that large, is sent at
+// most every 3 s. (The page's header, with the counts, still changes
+// every second.)
+const (
+	bigPart      = 64 << 10
+	bigPartEvery = 3 * time.Second
+)
+
+// writeEvent writes one server-sent event; each line of data is a data
+// field, which the browser joins with newlines again.
+func writeEvent(out *bytes.Buffer, name string, data []byte) {
+	fmt.Fprintf(out, "event: %s\n", name)
+	for line := range bytes.Lines(data) {
+		out.WriteString("data: ")
+		out.Write(bytes.TrimRight(line, "\r\n"))
+		out.WriteByte('\n')
+	}
+	out.WriteByte('\n')
+}
+
+func renderPart(part string, m *pageModel) []byte {
+	var b bytes.Buffer
+	if err := pageTemplates[m.L].ExecuteTemplate(&b, part, m); err != nil {
+		fmt.Fprintf(&b, "<p>%s</p>", err)
+	}
+	return b.Bytes()
+}
+
+func hashOf(b []byte) uint64 {
+	h := fnv.New64a()
+	h.Write(b)
+	return h.Sum64()
+}
+
+// seenValue and parseSeen carry the hashes of the parts a page was
+// rendered with into its event stream, as part:hash,part:hash, so that
+// the stream starts with what changed rather than the whole page again.
+func seenValue(hashes map[string]uint64) string {
+	var parts []string
+	for _, p := range pageParts {
+		parts = append(parts, p+":"+strconv.FormatUint(hashes[p], 36))
+	}
+	return strings.Join(parts, ",")
+}
+
+func parseSeen(s string) map[string]uint64 {
+	seen := map[string]uint64{}
+	for _, kv := range strings.Split(s, ",") {
+		k, v, _ := strings.Cut(kv, ":")
+		if h, err := strconv.ParseUint(v, 36, 64); err == nil && len(seen) < len(pageParts) {
+			seen[k] = h
+		}
+	}
+	return seen
 }
 
 // floorRequest is the body of POST /api/floor.
@@ -109,106 +247,49 @@ func (l *Listener) serveFloorAction(w http.ResponseWriter, r *http.Request) {
 // token leaves the address bar.
 func (l *Listener) serveStatusPage(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
+	lang := chooseLang(r)
 	if r.URL.Query().Has("token") {
 		if !tokenEqual(r.URL.Query().Get("token"), l.token()) {
-			askForToken(w, "That is not the admin token.")
+			askForToken(w, lang, lang.t("token wrong"))
 			return
 		}
 		l.setOperatorCookie(w)
-		http.Redirect(w, r, "/", http.StatusSeeOther)
+		q := r.URL.Query()
+		q.Del("token")
+		to := "/"
+		if len(q) > 0 {
+			to += "?" + q.Encode()
+		}
+		http.Redirect(w, r, to, http.StatusSeeOther)
 		return
 	}
 	if !l.isOperator(r) {
-		askForToken(w, "")
+		askForToken(w, lang, "")
 		return
 	}
+	v := parseView(r)
+	m := l.model(v)
+	parts := map[string]template.HTML{}
+	hashes := map[string]uint64{}
+	for _, p := range pageParts {
+		html := renderPart(p, m)
+		parts[p], hashes[p] = template.HTML(html), hashOf(html)
+	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	st := l.cfg.Server.Status()
-	initial, _ := json.Marshal(st)
-	statusPage.Execute(w, struct {
-		Name    string
-		Status  Status
-		Initial template.JS
-	}{l.cfg.Settings().Name, st, template.JS(initial)})
+	w.Header().Set("Content-Language", lang.code())
+	w.Header().Set("Vary", "Accept-Language")
+	pageTemplates[v.Lang].ExecuteTemplate(w, "page", struct {
+		*pageModel
+		Parts map[string]template.HTML
+		Seen  string
+	}{m, parts, seenValue(hashes)})
 }
 
 // askForToken answers a browser without the cookie: 401 and a form that
 // presents the token as /?token=.
-func askForToken(w http.ResponseWriter, problem string) {
+func askForToken(w http.ResponseWriter, l lang, problem string) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("WWW-Authenticate", `Bearer realm="plenum admin"`)
 	w.WriteHeader(http.StatusUnauthorized)
-	tokenPage.Execute(w, problem)
+	pageTemplates[l].ExecuteTemplate(w, "token", problem)
 }
-
-var tokenPage = template.Must(template.New("token").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Plenum status</title>
-<style>body{font:15px/1.4 system-ui,sans-serif;margin:1.5em;color:#222;max-width:40em}</style></head><body>
-<h1>Plenum status</h1>
-{{if .}}<p><b>{{.}}</b></p>{{end}}
-<p>The status page is for the server's operator. Open it once with the admin token:
-it is <code>admin_token</code> in the server's configuration or, when that is not set,
-in the file <code>admin_token</code> in the server's data directory.</p>
-<form method="get" action="/"><input type="password" name="token" placeholder="admin token" autofocus> <button>Open</button></form>
-</body></html>
-`))
-
-// statusPage renders the status once on the server (so the page shows it
-// without JavaScript) and then re-renders it from every event.
-var statusPage = template.Must(template.New("status").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{{.Name}} · Plenum status</title>
-<style>
-body{font:15px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}
-h1{font-size:1.3em} h2{font-size:1.1em;margin:1.2em 0 .3em}
-table{border-collapse:collapse} td,th{padding:.15em .8em .15em 0;text-align:left}
-th{font-weight:600;color:#555} .talking{font-weight:700;color:#0a7d2c}
-.talking::before{content:"▶ "} .silenced{color:#999} .rec{color:#c00;font-weight:700}
-.floor{background:#f4f4f8;padding:.4em .6em;border-radius:4px;display:inline-block}
-.minutes{margin:.4em 0 .6em;font-size:.93em} .minutes caption{text-align:left;color:#555}
-</style></head><body>
-<h1>{{.Name}}</h1>
-<div id="status">{{range .Status.Channels}}
-<h2>{{.Path}}{{if .Recording}} <span class="rec">● recording</span>{{end}}{{if .Mixing}} (mixed){{end}}</h2>
-{{with .Floor}}<div class="floor">Floor: {{if .Holder}}<b>{{.Holder}}</b>{{if .LeftSec}} ({{printf "%.0f" .LeftSec}} s left){{end}}{{else}}nobody{{end}}{{if .Queue}} · Queue: {{range $i, $n := .Queue}}{{if $i}}, {{end}}{{$n}}{{end}}{{end}}{{if .MuteAll}} · everyone muted{{end}}</div>
-{{if .MinutesKept}}<table class="minutes"><caption>Minutes: turns on the floor</caption><tr><th>from</th><th>speaker</th><th>length</th></tr>
-{{range .Minutes}}<tr><td>{{.Start.Format "15:04:05"}}</td><td>{{.Name}}</td><td>{{printf "%.0f" .Seconds}} s</td></tr>
-{{end}}</table>{{end}}{{end}}
-<table><tr><th>name</th><th>voice</th><th>ping</th><th>loss</th><th>floor time</th></tr>
-{{range .Users}}<tr><td class="{{if .Talking}}talking{{else if .Silenced}}silenced{{end}}">{{.Name}}</td><td>{{.Transport}}</td><td>{{printf "%.0f" .PingMs}} ms</td><td>{{printf "%.1f" .LossPct}} %</td><td>{{printf "%.0f" .FloorSec}} s</td></tr>
-{{end}}</table>{{end}}
-</div>
-<p id="updated"></p>
-<script>
-const esc = s => String(s).replace(/[&<>"]/g, c => ({"&":"&amp;","<":"&lt;",">":"&gt;",'"':"&quot;"}[c]));
-function render(st) {
-  let h = "";
-  for (const c of st.channels || []) {
-    h += "<h2>" + esc(c.path) + (c.recording ? ' <span class="rec">● recording</span>' : "") + (c.mixing ? " (mixed)" : "") + "</h2>";
-    if (c.floor) {
-      const f = c.floor;
-      h += '<div class="floor">Floor: ' + (f.holder ? "<b>" + esc(f.holder) + "</b>" + (f.left_s ? " (" + Math.round(f.left_s) + " s left)" : "") : "nobody") +
-        (f.queue.length ? " · Queue: " + f.queue.map(esc).join(", ") : "") + (f.mute_all ? " · everyone muted" : "") + "</div>";
-      if (f.minutes_kept) {
-        h += '<table class="minutes"><caption>Minutes: turns on the floor</caption><tr><th>from</th><th>speaker</th><th>length</th></tr>';
-        for (const m of f.minutes || []) {
-          h += "<tr><td>" + new Date(m.start).toLocaleTimeString() + "</td><td>" + esc(m.name) + "</td><td>" + Math.round(m.seconds) + " s</td></tr>";
-        }
-        h += "</table>";
-      }
-    }
-    h += "<table><tr><th>name</th><th>voice</th><th>ping</th><th>loss</th><th>floor time</th></tr>";
-    for (const u of c.users || []) {
-      const cls = u.talking ? "talking" : (u.silenced ? "silenced" : "");
-      h += '<tr><td class="' + cls + '">' + esc(u.name) + "</td><td>" + u.transport + "</td><td>" + Math.round(u.ping_ms) +
-        " ms</td><td>" + (u.loss_pct || 0).toFixed(1) + " %</td><td>" + Math.round(u.floor_s || 0) + " s</td></tr>";
-    }
-    h += "</table>";
-  }
-  document.getElementById("status").innerHTML = h;
-  document.getElementById("updated").textContent = "Updated " + new Date(st.time).toLocaleTimeString();
-}
-render({{.Initial}});
-new EventSource("/api/events").onmessage = e => render(JSON.parse(e.data));
-</script>
-</body></html>
-`))

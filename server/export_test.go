@@ -71,3 +71,16 @@ func ShortWriteTimeout(t *testing.T, d time.Duration) {
 
 // RunningGoroutines is how many goroutines of each name the server runs.
 func (s *Server) RunningGoroutines() map[string]int { return s.goroutines.Running() }
+
+// DriveStatusSampler stops the status sampler's own ticks until the test
+// ends (call it before starting a server), so that the test drives it
+// with SampleStatus.
+func DriveStatusSampler(t *testing.T) {
+	old := statusTick
+	statusTick = time.Hour
+	t.Cleanup(func() { statusTick = old })
+}
+
+// SampleStatus runs one tick of the status sampler at now, as its
+// goroutine does once a second.
+func (s *Server) SampleStatus(now time.Time) { s.sampleStatus(now) }

@@ -1,13 +1,10 @@
 package server_test
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -18,6 +15,7 @@ import (
 	"github.com/plenum-voice/plenum/admin"
 	"github.com/plenum-voice/plenum/client"
 	"github.com/plenum-voice/plenum/conf"
+	"github.com/plenum-voice/plenum/internal/statuspagetest"
 	"github.com/plenum-voice/plenum/proto/mumblepb"
 	"google.golang.org/protobuf/proto"
 )
@@ -332,58 +330,25 @@ func TestStatusPageAndAdminAPI(t *testing.T) {
 		t.Fatalf("the event stream: HTTP %d %q", code, line)
 	}
 
-	chromium, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Skip("chromium not installed (apt-get install chromium); scripts/test installs it")
+	// Chromium presents the token once and has the cookie from then on,
+	// which the page's event stream carries too.
+	ctx := statuspagetest.Browser(t)
+	statuspagetest.Open(t, ctx, base, "t0ken", "lang=en")
+	if s.OpenStatusStreams() == 0 {
+		t.Error("the page in Chromium has no event stream open")
 	}
-	shot := os.Getenv("PLENUM_SCREENSHOT")
-	if shot == "" {
-		shot = filepath.Join(t.TempDir(), "status.png")
-	}
-	// --timeout stops loading after 3 s (the event stream never ends) and
-	// then dumps or shoots what the page shows; the context bounds it all.
-	args := []string{"--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=900,600",
-		"--timeout=3000", "--user-data-dir=" + t.TempDir()}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	// Chromium presents the token once and is sent on to / with the
-	// cookie, which the page's event stream then carries too.
-	page := base + "/?token=t0ken"
-	var dom bytes.Buffer
-	cmd := exec.CommandContext(ctx, chromium, append(args, "--dump-dom", page)...)
-	cmd.Stdout = &dom
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	streamed := false
-	for waiting := true; waiting; {
-		select {
-		case err := <-exited:
-			if err != nil {
-				t.Fatalf("chromium --dump-dom: %v", err)
-			}
-			waiting = false
-		case <-time.After(20 * time.Millisecond):
-			streamed = streamed || s.OpenStatusStreams() > 0
+	statuspagetest.WaitFor(t, ctx, "alice talking on the page", `document.querySelector("td.talking") !== null`)
+	dom := statuspagetest.HTML(t, ctx)
+	for _, want := range []string{`<td class="talking">alice</td>`, "Queue: bob", "Minutes: turns on the floor", "<td>chair</td><td>1:15</td>",
+		`<b id="h-participants">3</b>`, `<b id="h-talking">1</b>`, "Hall: <b>alice</b>"} {
+		if !strings.Contains(dom, want) {
+			t.Fatalf("the page in Chromium does not show alice talking, bob waiting and the chair's turn in the minutes (%q):\n%s", want, dom)
 		}
 	}
-	if !streamed {
-		t.Error("the page in Chromium never opened its event stream")
+	if shot := os.Getenv("PLENUM_SCREENSHOT"); shot != "" {
+		statuspagetest.Screenshot(t, ctx, shot, 1000, 700)
+		t.Logf("screenshot: %s", shot)
 	}
-	for _, want := range []string{`<td class="talking">alice</td>`, "Queue: bob", "Minutes: turns on the floor", "<td>chair</td><td>75 s</td>"} {
-		if !strings.Contains(dom.String(), want) {
-			t.Fatalf("the page in Chromium does not show alice talking, bob waiting and the chair's turn in the minutes (%q):\n%s", want, dom.String())
-		}
-	}
-	if out, err := exec.CommandContext(ctx, chromium, append(args, "--screenshot="+shot, page)...).CombinedOutput(); err != nil {
-		t.Fatalf("chromium --screenshot: %v\n%s", err, out)
-	}
-	if fi, err := os.Stat(shot); err != nil || fi.Size() < 1000 {
-		t.Fatalf("no screenshot: %v", err)
-	}
-	t.Logf("screenshot: %s", shot)
 }
 
 func hallStatus(st admin.Status) *admin.ChannelStatus {

@@ -94,6 +94,7 @@ type Server struct {
 	voicePath
 	network
 	lifecycle
+	statusHistory
 
 	store *store.Store // registered users, SuperUser password, bans
 	names nameTable    // the ACLs' names nobody registered (names.go); own mutex, taken under mu
@@ -261,6 +262,8 @@ func New(opts Options) (*Server, error) {
 		}},
 		lifecycle: lifecycle{closing: make(chan struct{}), connGone: make(chan struct{}, 1)},
 		refusals:  refusalBudget{slots: make(chan struct{}, explainedRefusalsAtOnce)},
+
+		statusHistory: newStatusHistory(),
 	}
 
 	s.tlsConfig.GetCertificate = s.getCertificate
@@ -394,6 +397,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	g.Go("certificate watcher", s.watchCertificate)
 	g.Go("floor clock", s.floorClock)
+	g.Go("status history", s.sampleStatusLoop)
 	<-ctx.Done()
 	s.shutdown()
 	return nil

@@ -40,7 +40,7 @@ func (s *Server) Status() admin.Status {
 		for u := range ch.users {
 			cs.Users = append(cs.Users, s.userStatusLocked(u, now))
 		}
-		slices.SortFunc(cs.Users, func(a, b admin.UserStatus) int { return strings.Compare(a.Name, b.Name) })
+		slices.SortFunc(cs.Users, func(a, b admin.UserStatus) int { return strings.Compare(a.Name, b.Name) }) // the page sorts naturally
 		st.Channels = append(st.Channels, cs)
 	}
 	return st
@@ -89,29 +89,50 @@ func (s *Server) floorStatusLocked(ch *channel, now time.Time) *admin.FloorStatu
 	return fs
 }
 
+// userStatusLocked is u for the status; now is the floor's clock (which
+// tests replace), while the voice path's times are the real clock's.
 func (s *Server) userStatusLocked(u *user, now time.Time) admin.UserStatus {
+	wall := time.Now().UnixNano()
 	us := admin.UserStatus{
 		Session:   u.session,
 		Name:      u.name,
-		Talking:   time.Now().UnixNano()-u.speaker.LastSpoke() < int64(talkingWindow),
+		Talking:   wall-u.speaker.LastSpoke() < int64(talkingWindow),
 		Silenced:  u.mute || u.suppress || u.selfMute,
 		Transport: "tcp",
+		TalkSec:   u.talkTime.Seconds(),
 		FloorSec:  u.floorTime.Seconds(),
 	}
-	if u.udpTarget(now.UnixNano()) != nil {
+	if u.udpTarget(wall) != nil {
 		us.Transport = "udp"
 	}
 	if hall := u.channel; hall != nil && hall.floor != nil {
 		us.FloorSec += hall.floor.Held(u.session, now).Seconds()
 	}
 	if cs := u.clientStats; cs != nil {
-		us.PingMs = float64(cs.GetTcpPingAvg())
-		if us.Transport == "udp" {
-			us.PingMs = float64(cs.GetUdpPingAvg())
+		us.PingMs = reportedPing(cs.TcpPingAvg, cs.TcpPackets)
+		us.UDPPingMs = reportedPing(cs.UdpPingAvg, cs.UdpPackets)
+	}
+	if w := &u.loss; w.inOK || w.outOK {
+		worst := 0.0
+		if w.inOK {
+			us.LossInPct, worst = ptr(w.in), w.in
 		}
-		if n := cs.GetGood() + cs.GetLate() + cs.GetLost(); n > 0 {
-			us.LossPct = 100 * float64(cs.GetLost()) / float64(n)
+		if w.outOK {
+			us.LossOutPct, worst = ptr(w.out), max(worst, w.out)
 		}
+		us.LossPct = &worst
 	}
 	return us
+}
+
+// reportedPing is a ping average a client reported, in milliseconds, or
+// nil when it has none: it reports 0 (or leaves the average out) before it
+// has measured, and the count of its measurements, where it sends one, is
+// then 0. The server never measures a round trip itself: it only echoes
+// the client's pings.
+func reportedPing(avg *float32, measured *uint32) *float64 {
+	if avg == nil || *avg <= 0 || measured != nil && *measured == 0 {
+		return nil
+	}
+	return ptr(float64(*avg))
 }
