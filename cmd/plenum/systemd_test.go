@@ -95,8 +95,10 @@ func TestRunsAsSystemdNotifyService(t *testing.T) {
 	if !strings.HasPrefix(ready, "READY=1\nSTATUS=listening on 127.0.0.1:") {
 		t.Fatalf("first notification %q, want READY=1 with the listening address", ready)
 	}
-	if !strings.Contains(log(), `msg="plenum listening"`) {
-		t.Errorf("READY=1 came before the server logged that it listens:\n%s", log())
+	// The server writes its "listening" line before it sends READY=1, but
+	// our reader of the pipe may not have taken it yet: give it a moment.
+	if !eventually(5*time.Second, func() bool { return strings.Contains(log(), `msg="plenum listening"`) }) {
+		t.Errorf("READY=1 came, but the server never logged that it listens:\n%s", log())
 	}
 	// Ready means ready: the port READY=1 names takes a connection now.
 	addr := strings.TrimPrefix(ready, "READY=1\nSTATUS=listening on ")
@@ -165,5 +167,17 @@ func TestLogsTimeOutsideTheJournal(t *testing.T) {
 	}
 	if line := sc.Text(); !strings.HasPrefix(line, "time=") {
 		t.Errorf("first line %q has no time", line)
+	}
+}
+
+// eventually reports whether cond holds within d, checking every 10 ms.
+func eventually(d time.Duration, cond func() bool) bool {
+	for end := time.Now().Add(d); ; time.Sleep(10 * time.Millisecond) {
+		if cond() {
+			return true
+		}
+		if time.Now().After(end) {
+			return false
+		}
 	}
 }
