@@ -336,6 +336,9 @@ func (s *Server) fileChangedLocked() (bool, error) {
 // becomes.
 func (s *Server) jobConfig(job *writeJob) *conf.Config {
 	cfg := &conf.Config{Server: job.server, File: s.configPath}
+	if job.keep != nil {
+		cfg.AdminTokens = job.keep.AdminTokens // the file's, untouched by edits from clients
+	}
 	_, cfg.Groups, cfg.ACL = s.aclToConfig(job.rootACL)
 	for _, cc := range job.children {
 		cfg.Channels = append(cfg.Channels, s.channelToConfig(cc))
