@@ -80,15 +80,16 @@ func (u *user) answers() []proto.Message {
 }
 
 // outcome turns what the handlers told the actor into an error: a
-// denial refuses, a text message from the server (an edit in effect but
-// not saved) fails.
+// denial refuses, the server's note that an edit is in effect but not
+// saved (reportUnsaved) fails. Other notes (a floor command's answer, the
+// ban editor's remarks) are no error.
 func outcome(msgs []proto.Message) error {
 	for _, m := range msgs {
 		switch m := m.(type) {
 		case *mumblepb.PermissionDenied:
 			return denialError(m)
 		case *mumblepb.TextMessage:
-			if m.Actor == nil {
+			if m.Actor == nil && strings.Contains(m.GetMessage(), "is in effect but not saved") {
 				return fmt.Errorf("%w: %s", admin.ErrNotSaved, m.GetMessage())
 			}
 		}
