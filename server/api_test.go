@@ -17,7 +17,9 @@ import (
 	"github.com/plenum-voice/plenum/admin"
 	"github.com/plenum-voice/plenum/client"
 	"github.com/plenum-voice/plenum/conf"
+	"github.com/plenum-voice/plenum/internal/fulldisk"
 	"github.com/plenum-voice/plenum/proto/mumblepb"
+	"github.com/plenum-voice/plenum/server"
 )
 
 // The tokens of apiServer: the admin token, and one per scope.
@@ -463,7 +465,8 @@ func (es *eventStream) next(what string, match func(admin.Event) bool) admin.Eve
 
 // TestAPIEventStream: the stream tells of a user connecting, changing
 // state and moving, of the floor of a hall changing, of channels made,
-// and of a user leaving; text messages only with admin_events_text.
+// and of a user leaving and being kicked; text messages only with
+// admin_events_text.
 func TestAPIEventStream(t *testing.T) {
 	for _, withText := range []bool{false, true} {
 		t.Run("admin_events_text="+strconv.FormatBool(withText), func(t *testing.T) {
@@ -494,8 +497,8 @@ func TestAPIEventStream(t *testing.T) {
 
 			bob := s.join(t, "bob", nil)
 			bob.SendText("a secret between us", []uint32{alice.Session()}, nil, nil)
-			alice.waitFor("bob's message", func(*client.Client) bool { return len(messagesOf[*mumblepb.TextMessage](alice)) > 0 })
-			bob.Close()
+			alice.waitFor("bob's message", func(*client.Client) bool { return hasText(alice, "a secret between us") })
+			s.mustAPI(t, 200, "POST", "/users/"+session(bob)+"/kick", modToken, `{"reason": "bye"}`, nil)
 			sawText := false
 			es.next("bob leaving", func(e admin.Event) bool {
 				if e.Type == "text" {
@@ -505,6 +508,10 @@ func TestAPIEventStream(t *testing.T) {
 			})
 			if sawText != withText {
 				t.Errorf("the stream had bob's message: %v, want %v", sawText, withText)
+			}
+			e = es.next("bob's kick", func(e admin.Event) bool { return e.Type == "user.removed" })
+			if e.Session != bob.Session() || e.Reason != "bye" || e.Ban {
+				t.Errorf("kick event %+v", e)
 			}
 		})
 	}
@@ -538,4 +545,29 @@ func TestAPIChangesAreLoggedWithTheTokenName(t *testing.T) {
 	if strings.Contains(out, modToken) {
 		t.Errorf("the log holds the token:\n%s", out)
 	}
+}
+
+// TestAPIReportsWhatCouldNotBeSaved: on a full disk a channel made
+// through the API is in effect but not in the file, and the API says so
+// (500) instead of answering as if it were saved; once there is space,
+// the next change saves both.
+func TestAPIReportsWhatCouldNotBeSaved(t *testing.T) {
+	dir := fulldisk.Mount(t, 2<<20)
+	s := startTestServer(t, testOpts{dataDir: dir, edit: func(c *conf.Config) {
+		c.AdminTokens = []conf.APIToken{{Name: "ops", Scope: "admin", Hash: conf.HashAPIToken(adminScoped)}}
+	}})
+	path := filepath.Join(dir, server.DefaultConfigFile)
+	s.mustAPI(t, 201, "POST", "/channels", adminScoped, `{"parent": 0, "name": "Before"}`, nil)
+	fileHas(t, path, `name = "Before"`, true)
+
+	free := fulldisk.Fill(t, dir)
+	code, body := s.adminCode(t, adminRequest{method: "POST", path: "/api/v1/channels", bearer: adminScoped, body: `{"parent": 0, "name": "Unsaved"}`})
+	if code != 500 || !strings.Contains(body, "not saved") || !strings.Contains(body, "disk is full") {
+		t.Fatalf("creating a channel on a full disk: HTTP %d %s, want 500 saying it is not saved", code, body)
+	}
+	fileHas(t, path, "Unsaved", false)
+	free()
+	s.mustAPI(t, 201, "POST", "/channels", adminScoped, `{"parent": 0, "name": "After"}`, nil)
+	fileHas(t, path, "Unsaved", true)
+	fileHas(t, path, "After", true)
 }
