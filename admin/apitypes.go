@@ -209,7 +209,8 @@ type Event struct {
 	Time time.Time `json:"time"`
 	// Type is user.connected, user.left, user.removed (kicked or
 	// banned), user.state, channel.state (created or changed),
-	// channel.removed, text (only with admin_events_text) or floor.
+	// channel.acl (groups or ACL edited), channel.removed, text (only
+	// with admin_events_text) or floor.
 	Type        string  `json:"type"`
 	Session     uint32  `json:"session,omitempty"`
 	Name        string  `json:"name,omitempty"`

@@ -494,6 +494,8 @@ func TestAPIEventStream(t *testing.T) {
 			}
 			s.mustAPI(t, 201, "POST", "/channels", adminScoped, `{"parent": 0, "name": "Press"}`, nil)
 			es.next("the channel made", func(e admin.Event) bool { return e.Type == "channel.state" && e.ChannelPath == "Press" })
+			s.mustAPI(t, 200, "PUT", "/channels/"+strconv.Itoa(int(hall))+"/acl", adminScoped, `{"entries": [{"group": "all", "allow": ["Speak"]}]}`, nil)
+			es.next("the hall's ACL edited", func(e admin.Event) bool { return e.Type == "channel.acl" && e.ChannelPath == "Hall" })
 
 			bob := s.join(t, "bob", nil)
 			bob.SendText("a secret between us", []uint32{alice.Session()}, nil, nil)

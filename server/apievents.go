@@ -183,6 +183,13 @@ func (s *Server) noteFloorLocked(hall *channel, summary string) {
 	}
 }
 
+// noteACLLocked publishes that ch's groups or ACL entries were edited.
+func (s *Server) noteACLLocked(ch *channel) {
+	if s.events.active() {
+		s.events.publish(admin.Event{Type: "channel.acl", Channel: ptr(ch.id), ChannelPath: s.pathLocked(ch)})
+	}
+}
+
 // pathLocked is ch's path ("" for the root).
 func (s *Server) pathLocked(ch *channel) string {
 	if ch == nil || ch.parent == nil {
