@@ -203,6 +203,7 @@ func TestAPIChannels(t *testing.T) {
 	s.mustAPI(t, 409, "POST", "/channels", adminScoped, `{"parent": 0, "name": "Press"}`, nil)
 	s.mustAPI(t, 409, "POST", "/channels", adminScoped, `{"parent": 0, "name": "bad/name"}`, nil)
 	fileHas(t, s.configFile, `name = "Press"`, true)
+	fileHas(t, s.configFile, `name = "desk"`, true) // the write-back keeps the [[admin_token]] tables
 
 	id := strconv.Itoa(int(ch.ID))
 	plenary := alice.channelID("Plenary")
