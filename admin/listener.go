@@ -40,6 +40,11 @@ type Config struct {
 	// every request; admin_listen and data_dir are taken as they are
 	// when New and Listen run.
 	Settings func() *conf.Server
+	// Tokens returns the admin API's [[admin_token]] tables in force (a
+	// reload swaps them); nil when there are none to ask.
+	Tokens func() []conf.APIToken
+	// API is what /api/v1 acts on; nil leaves /api/v1 out.
+	API API
 	// Metrics are the server's own metrics; /metrics adds the Go
 	// runtime's and the process's.
 	Metrics prometheus.Collector
@@ -60,13 +65,15 @@ type Listener struct {
 	handler              http.Handler
 	ln                   net.Listener  // nil until Listen
 	streams              chan struct{} // a token per open /api/events stream (statuspage.go)
+	apiStreams           chan struct{} // a token per open /api/v1/events stream (api.go)
+	apiPatterns          []string      // the /api/v1 patterns registered, for a test (api.go)
 }
 
 // New prepares the listener for the settings in force: it loads the
 // admin token kept in the data directory, or generates it on first start,
 // when admin_token is not set. It opens no socket.
 func New(cfg Config) (*Listener, error) {
-	l := &Listener{cfg: cfg, streams: make(chan struct{}, maxStatusStreams)}
+	l := &Listener{cfg: cfg, streams: make(chan struct{}, maxStatusStreams), apiStreams: make(chan struct{}, maxAPIStreams)}
 	if err := l.prepareAccess(cfg.Settings()); err != nil {
 		return nil, err
 	}
@@ -107,6 +114,9 @@ func (l *Listener) newHandler() http.Handler {
 		MaxRequestsInFlight: 4, // a scrape walks every user; do not let many run at once
 	})))
 	l.routeStatus(mux)
+	if l.cfg.API != nil {
+		l.routeAPI(mux)
+	}
 	return l.checkHost(mux)
 }
 

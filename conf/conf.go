@@ -49,6 +49,10 @@ type Config struct {
 	Groups map[string]*Group `toml:"groups"`
 	ACL    []ACLEntry        `toml:"acl"`
 
+	// AdminTokens are the admin API's tokens ([[admin_token]], see
+	// APIToken), besides admin_token and the generated one.
+	AdminTokens []APIToken `toml:"admin_token"`
+
 	// serverLines maps a [server] key ("listen") to the line it was set on;
 	// the key "" holds the line of the [server] header.
 	serverLines map[string]int
@@ -106,6 +110,11 @@ type Server struct {
 	// defeats DNS rebinding. Entries are host names or IP addresses
 	// without a port.
 	AdminHosts []string `toml:"admin_hosts"`
+	// AdminEventsText puts text messages (sender, recipients, text) into
+	// the admin API's event stream. Off by default: what people write to
+	// each other is not the operator's business unless the operator says
+	// so in the file.
+	AdminEventsText bool `toml:"admin_events_text"`
 
 	// Recording. Off by default: a privacy-minded server records nothing.
 	// When on, clients are told recording is allowed (they may record
@@ -322,6 +331,9 @@ func (c *Config) attachLines(pos positions) {
 		c.serverLines[k] = l
 	}
 	attachACLLines(c.Groups, c.ACL, "", pos)
+	for i := range c.AdminTokens {
+		c.AdminTokens[i].Line = pos.line(pathKey("admin_token", strconv.Itoa(i)))
+	}
 	var walk func(chs []Channel, prefix string)
 	walk = func(chs []Channel, prefix string) {
 		for i := range chs {

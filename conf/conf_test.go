@@ -510,3 +510,30 @@ func TestFloorKeysAreValidated(t *testing.T) {
 		t.Errorf("written back as %+v\n%s", ch, b)
 	}
 }
+
+// TestAPITokensAreChecked: a [[admin_token]] table needs a name, a known
+// scope and a hash in the form HashAPIToken writes; names and tokens are
+// listed once. Each problem names its table's line.
+func TestAPITokensAreChecked(t *testing.T) {
+	good := HashAPIToken("x")
+	cases := []struct{ toml, want string }{
+		{"[[admin_token]]\nname = \"a\"\nscope = \"read\"\nhash = \"" + good + "\"\n", ""},
+		{"[[admin_token]]\nname = \"\"\nscope = \"read\"\nhash = \"" + good + "\"\n", "t.toml:1: admin_token[0].name"},
+		{"[[admin_token]]\nname = \"a\"\nscope = \"root\"\nhash = \"" + good + "\"\n", "admin_token[0].scope: must be one of read, moderate, admin"},
+		{"[[admin_token]]\nname = \"a\"\nscope = \"read\"\nhash = \"x\"\n", "admin_token[0].hash"},
+		{"[[admin_token]]\nname = \"a\"\nscope = \"read\"\nhash = \"" + good + "\"\n\n[[admin_token]]\nname = \"a\"\nscope = \"admin\"\nhash = \"" + HashAPIToken("y") + "\"\n",
+			"t.toml:6: admin_token[1].name"},
+		{"[[admin_token]]\nname = \"a\"\nscope = \"read\"\nhash = \"" + good + "\"\n\n[[admin_token]]\nname = \"b\"\nscope = \"admin\"\nhash = \"" + good + "\"\n",
+			"admin_token[1].hash: the same token is listed twice"},
+		{"[[admin_token]]\nname = \"a\"\nscope = \"read\"\ntoken = \"plain\"\n", "unknown key"},
+	}
+	for _, c := range cases {
+		_, err := Parse([]byte(c.toml), "t.toml")
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%q: %v", c.toml, err)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("%q: got %v, want an error with %q", c.toml, err, c.want)
+		}
+	}
+}

@@ -27,6 +27,9 @@ func stripPositions(c *Config) *Config {
 		}
 	}
 	strip(c.Groups, c.ACL)
+	for i := range c.AdminTokens {
+		c.AdminTokens[i].Line = 0
+	}
 	c.Walk(func(_ string, ch *Channel, _ string) {
 		ch.Line, ch.keyLines = 0, nil
 		strip(ch.Groups, ch.ACL)
@@ -51,7 +54,11 @@ func everyField() *Config {
 			AutobanWindow: Duration{time.Minute}, AutobanDuration: Duration{time.Hour},
 			AutobanExempt:  []string{"192.0.2.7", "2001:db8::/48"},
 			AllowRecording: true, RecordingMaxBytes: 64 << 20, AdminToken: "s3cret",
-			AdminHosts: []string{"plenum.example.org", "192.0.2.8"},
+			AdminHosts: []string{"plenum.example.org", "192.0.2.8"}, AdminEventsText: true,
+		},
+		AdminTokens: []APIToken{
+			{Name: "stage desk", Scope: "moderate", Hash: HashAPIToken("t1")},
+			{Name: "ci", Scope: "read", Hash: HashAPIToken("t2")},
 		},
 		Groups: map[string]*Group{
 			"admin":      {Inherit: Bool(true), Inheritable: Bool(false), Add: []string{"root-admin"}, Remove: []string{"x"}},

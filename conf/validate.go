@@ -19,6 +19,7 @@ func (c *Config) Validate() error {
 	v := &validator{c: c}
 	v.server()
 	v.limits()
+	v.apiTokens()
 	v.groupsAndACL(c.Groups, c.ACL, "", true)
 	v.channels()
 	return joinErrors(v.errs)

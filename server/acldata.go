@@ -289,6 +289,7 @@ func (s *Server) setACLLocked(u *user, ch *channel, m *mumblepb.ACL, known map[u
 		s.forgetPermissionsLocked()
 	}
 	s.log.Info("ACL changed", "channel", ch.id, "name", ch.name, s.logUser("by", u), "entries", len(next.Entries), "groups", len(next.Groups))
+	s.noteACLLocked(ch)
 	s.permissionsChangedLocked()
 	for _, other := range s.users {
 		other.conn.send(&mumblepb.ChannelState{

@@ -104,7 +104,7 @@ func (s *Server) handleUserRemove(actor *user, m *mumblepb.UserRemove) {
 	if s.users[target.session] != target {
 		return
 	}
-	out := &mumblepb.UserRemove{Session: ptr(target.session), Actor: ptr(actor.session), Reason: m.Reason, Ban: m.Ban}
+	out := &mumblepb.UserRemove{Session: ptr(target.session), Actor: actorOf(actor), Reason: m.Reason, Ban: m.Ban}
 	reason := reasonKicked
 	if m.GetBan() {
 		reason = reasonBanned

@@ -24,7 +24,8 @@ func (s *Server) newAdmin(sc *conf.Server) error {
 	if sc.AdminListen == "" {
 		return nil
 	}
-	l, err := admin.New(admin.Config{Server: s, Settings: s.cfg, Metrics: newMetricsCollector(s), Log: s.log})
+	l, err := admin.New(admin.Config{Server: s, Settings: s.cfg, Tokens: s.apiTokens, API: apiServer{s},
+		Metrics: newMetricsCollector(s), Log: s.log})
 	if err != nil {
 		return err
 	}
@@ -69,4 +70,11 @@ func (s *Server) AdminTokenFile() string {
 // generated a token in the data directory at start.
 func (s *Server) adminTokenGenerated() bool {
 	return s.admin != nil && s.admin.HasGeneratedToken()
+}
+
+// apiTokens are the [[admin_token]] tables in force.
+func (s *Server) apiTokens() []conf.APIToken {
+	s.mu.Lock()
+	defer s.unlock()
+	return s.config.AdminTokens
 }

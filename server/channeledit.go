@@ -8,6 +8,7 @@ import (
 	"github.com/plenum-voice/plenum/acl"
 	"github.com/plenum-voice/plenum/proto/mumblepb"
 	"slices"
+	"strings"
 )
 
 // Murmur's defaults for channelnestinglimit and channelcountlimit.
@@ -58,7 +59,10 @@ const maxChannelNameLen = 512
 // channelNameFree checks a new or changed name: valid, and not taken by a
 // sibling in the channel's (new) parent.
 func (s *Server) channelNameFree(u *user, name string, ch, parent *channel) bool {
-	if name == "" || utf16Len(name) > maxChannelNameLen || !s.channelName.MatchString(name) {
+	// '/' separates the names in the file's channel paths: a name with
+	// one could never be saved (channel_name_pattern allows it, as
+	// Murmur's does).
+	if name == "" || utf16Len(name) > maxChannelNameLen || !s.channelName.MatchString(name) || strings.Contains(name, "/") {
 		s.denyType(u, mumblepb.PermissionDenied_ChannelName)
 		return false
 	}
@@ -373,7 +377,7 @@ func (s *Server) removeIfEmptyTemporaryLocked(ch *channel) {
 // membership of the new channel's admin group when registered, and Write
 // on it when the inherited ACLs would not allow them to manage it.
 func (s *Server) grantCreatorLocked(u *user, c *channel) {
-	if u.userID < 0 && u.certHash == "" {
+	if u.userID < 0 && u.certHash == "" || u.isAPI() {
 		return
 	}
 	next := &acl.ChannelACL{InheritACL: true, Groups: map[string]*acl.Group{}}

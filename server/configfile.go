@@ -215,6 +215,9 @@ func (s *Server) configWriter() {
 					interval = min(2*interval, lastRetry)
 				}
 			}
+			// After the editors were told: whoever waits for the ticket
+			// (the admin API, durable.go's holds) finds the verdict.
+			finishTicket(job)
 		}
 		if last {
 			return
@@ -229,19 +232,14 @@ var writeConfigFile = conf.WriteFile
 // to write it; tests use it to change the file in that moment.
 var beforeConfigWrite = func() {}
 
-// writeConfig writes one version of the file and finishes its ticket,
-// whether the write succeeded or not. A version made stale by a reload is
+// writeConfig writes one version of the file; the caller finishes its
+// ticket, whether the write succeeded or not, once it has told the
+// editors what became of it (finishTicket). A version made stale by a reload is
 // not written, and neither is any version while the file on disk holds
 // an admin's change the server has not read yet: the server reads that
 // first, and the admin's file wins (supersedePendingWriteLocked).
 func (s *Server) writeConfig(job *writeJob) error {
 	beforeConfigWrite()
-	defer func() {
-		if job.ticket != nil {
-			job.ticket.finish() // the confirmations go out now
-			job.ticket = nil    // a retry of this version holds nobody
-		}
-	}()
 	s.fileMu.Lock()
 	defer s.fileMu.Unlock()
 	// The ids first, even for a version that is not written: they are
@@ -287,6 +285,15 @@ func (s *Server) writeConfig(job *writeJob) error {
 	s.unlock()
 	s.log.Info("configuration written", "file", s.configPath)
 	return nil
+}
+
+// finishTicket releases what waits for the job's write: the
+// confirmations go out now; a retry of this version holds nobody.
+func finishTicket(job *writeJob) {
+	if job.ticket != nil {
+		job.ticket.finish()
+		job.ticket = nil
+	}
 }
 
 // errSuperseded: the version was not written because an admin's edit of
@@ -336,6 +343,9 @@ func (s *Server) fileChangedLocked() (bool, error) {
 // becomes.
 func (s *Server) jobConfig(job *writeJob) *conf.Config {
 	cfg := &conf.Config{Server: job.server, File: s.configPath}
+	if job.keep != nil {
+		cfg.AdminTokens = job.keep.AdminTokens // the file's, untouched by edits from clients
+	}
 	_, cfg.Groups, cfg.ACL = s.aclToConfig(job.rootACL)
 	for _, cc := range job.children {
 		cfg.Channels = append(cfg.Channels, s.channelToConfig(cc))

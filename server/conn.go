@@ -115,7 +115,9 @@ func (c *conn) end(reason closeReason, detail string) {
 	c.closeOnce.Do(func() {
 		c.ended, c.tlsDetail = reason, detail
 		close(c.done)
-		c.nc.Close()
+		if c.nc != nil { // an API actor's has none (api.go)
+			c.nc.Close()
+		}
 	})
 }
 

@@ -115,6 +115,7 @@ func (s *Server) floorEventsLocked(hall *channel, events []floor.Event) (reply s
 			s.countTurnLocked(hall, u, e.Turn)
 		case floor.Changed:
 			s.showFloorLocked(hall, e.Note, e.Text)
+			s.noteFloorLocked(hall, e.Text)
 		}
 	}
 	return reply

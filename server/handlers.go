@@ -185,6 +185,7 @@ func (s *Server) denyType(u *user, t mumblepb.PermissionDenied_DenyType) {
 // broadcastLocked sends m to every authenticated user except one (nil for
 // none). The frame is marshalled once and shared.
 func (s *Server) broadcastLocked(m proto.Message, except *user) {
+	s.noteBroadcastLocked(m)
 	// The voice path must see a change before anyone hears of it: a client
 	// that reacts to this message (talks now that a listener is deafened,
 	// whispers to a user who just appeared) must find the new state in

@@ -21,6 +21,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/plenum-voice/plenum/admin"
 	"github.com/plenum-voice/plenum/client"
 	"github.com/plenum-voice/plenum/conf"
 	"github.com/plenum-voice/plenum/proto/mumblepb"
@@ -292,6 +293,19 @@ func (ps *privacySession) run() {
 	bea := s.join(t, "Bea Banned q7x", func(c *client.Config) { c.LocalAddr, c.Certificate = beaSrc, beaCert })
 	su.Send(&mumblepb.UserRemove{Session: proto.Uint32(bea.Session()), Ban: proto.Bool(true), Reason: proto.String("repeated disruption")})
 	ps.ended(bea)
+
+	// Through the admin API, with its event stream open: a mute, a text
+	// message, a kick. The log names the token, never the text or the
+	// unregistered name.
+	events := s.openEvents(t, privacyAdminToken)
+	_, kaiCfg := ps.person("Kai Apikicked q8x", true)
+	kai := s.join(t, "Kai Apikicked q8x", kaiCfg)
+	events.next("Kai connecting", func(e admin.Event) bool { return e.Type == "user.connected" })
+	s.mustAPI(t, 200, "PATCH", "/users/"+session(kai), privacyAdminToken, `{"mute": true}`, nil)
+	s.mustAPI(t, 200, "POST", "/messages", privacyAdminToken, `{"message": "`+ps.said("api-text-to-kai-q8x")+`", "sessions": [`+session(kai)+`]}`, nil)
+	kai.waitFor("the API's message", func(*client.Client) bool { return hasText(kai, "api-text-to-kai-q8x") })
+	s.mustAPI(t, 200, "POST", "/users/"+session(kai)+"/kick", privacyAdminToken, `{"reason": "by the desk"}`, nil)
+	ps.ended(kai)
 
 	// Endings without a kick.
 	ulla.Close() // clean

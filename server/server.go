@@ -103,6 +103,7 @@ type Server struct {
 	control  controlCounters
 	guard    hostGuard // per-address abuse control (abuse.go); own mutex
 	refusals refusalBudget
+	events   eventHub // the admin API's event stream (apievents.go)
 }
 
 // world is the control plane's state. mu guards all of it. It is never

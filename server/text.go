@@ -89,7 +89,7 @@ func (s *Server) handleTextMessage(sender *user, m *mumblepb.TextMessage) {
 		return
 	}
 	out := &mumblepb.TextMessage{
-		Actor:     ptr(sender.session),
+		Actor:     actorOf(sender),
 		Session:   m.Session,
 		ChannelId: m.ChannelId,
 		TreeId:    m.TreeId,
@@ -99,6 +99,7 @@ func (s *Server) handleTextMessage(sender *user, m *mumblepb.TextMessage) {
 	if err != nil {
 		return
 	}
+	s.noteTextLocked(sender, out)
 	for u := range recipients {
 		u.conn.sendFrame(frame)
 	}

@@ -37,6 +37,10 @@ type user struct {
 	opus      bool
 	connected time.Time
 
+	// apiToken names the admin API token this user acts for; "" for
+	// everyone else (api.go).
+	apiToken string
+
 	// Control plane, guarded by Server.mu.
 	userID         int64
 	channel        *channel

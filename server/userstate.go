@@ -58,8 +58,8 @@ func (s *Server) handleUserState(actor *user, m *mumblepb.UserState) {
 		if !s.requireLocked(actor, target.channel, acl.MuteDeafen) {
 			return
 		}
-		if m.GetSuppress() {
-			s.deny(actor, acl.MuteDeafen, target.channel) // suppress can only be lifted
+		if m.GetSuppress() && !actor.isAPI() {
+			s.deny(actor, acl.MuteDeafen, target.channel) // suppress can only be lifted (Murmur's Ice may set it)
 			return
 		}
 	}
@@ -111,7 +111,7 @@ func (s *Server) checkMoveLocked(actor, target *user, ch *channel) bool {
 // applyUserStateLocked changes target as m asks (all checks passed) and
 // broadcasts what changed.
 func (s *Server) applyUserStateLocked(actor, target *user, m *mumblepb.UserState, dest *channel) {
-	out := &mumblepb.UserState{Session: ptr(target.session), Actor: ptr(actor.session)}
+	out := &mumblepb.UserState{Session: ptr(target.session), Actor: actorOf(actor)}
 	changed := false
 	set := func(field *bool, v bool, msgField **bool) {
 		*field = v
@@ -142,8 +142,8 @@ func (s *Server) applyUserStateLocked(actor, target *user, m *mumblepb.UserState
 			set(&target.deaf, false, &out.Deaf)
 		}
 	}
-	if m.Suppress != nil { // only false gets here
-		set(&target.suppress, false, &out.Suppress)
+	if m.Suppress != nil { // only false gets here, but from the admin API
+		set(&target.suppress, m.GetSuppress(), &out.Suppress)
 	}
 	if m.PrioritySpeaker != nil {
 		set(&target.prioritySpeak, m.GetPrioritySpeaker(), &out.PrioritySpeaker)

@@ -45,6 +45,10 @@ func run(args []string) error {
 			return runACL(args[1:], os.Stdout)
 		case "import-murmur":
 			return runImportMurmur(args[1:], os.Stdout)
+		case "token":
+			return runToken(args[1:], os.Stdout)
+		case "ctl":
+			return runCtl(args[1:], os.Stdout)
 		}
 	}
 	return runServer(args)
