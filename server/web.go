@@ -132,6 +132,14 @@ func (s *Server) WebMixStats() stage.MixStats {
 	return s.webMix.Stats()
 }
 
+// WebListeners is how many browsers the listener mix serves.
+func (s *Server) WebListeners() int {
+	if s.webMix == nil {
+		return 0
+	}
+	return s.webMix.Listeners()
+}
+
 // stopWebListener stops taking new browsers; those connected are told
 // goodbye with everyone else.
 func (s *Server) stopWebListener() {
@@ -236,7 +244,6 @@ type webConn struct {
 	format  atomic.Uint32 // a wire.Format
 
 	rtc atomic.Pointer[rtc.Session] // the current WebRTC session; nil before the offer
-	gen atomic.Uint64               // numbers the sessions, so a replaced one's end is ignored
 
 	// The voice in, under inMu: the session's reader goroutine, and the
 	// end of the session.
@@ -309,12 +316,13 @@ func (s *Server) handleSignal(c *conn, payload []byte) {
 		return
 	}
 	w := c.web
-	gen := w.gen.Add(1)
-	sess, answer, err := s.webRTC.Answer(m.SDP, &webEvents{w: w, gen: gen})
+	ev := &webEvents{w: w}
+	sess, answer, err := s.webRTC.Answer(m.SDP, ev)
 	if err != nil {
 		s.refuseSignal(c, "cannot answer this offer: "+err.Error())
 		return
 	}
+	ev.sess.Store(sess)
 	if old := w.rtc.Swap(sess); old != nil {
 		old.Close() // a new offer (the page reconnected its audio) replaces the old session
 	}
@@ -329,11 +337,11 @@ func (s *Server) refuseSignal(c *conn, why string) {
 	s.log.Debug("bad signalling from a browser", s.logUser("user", c.user), "err", why)
 }
 
-// webEvents are one WebRTC session's events; gen tells a replaced
-// session's end from the current one's.
+// webEvents are one WebRTC session's events; sess tells the current
+// session's end from that of one replaced or never installed.
 type webEvents struct {
-	w   *webConn
-	gen uint64
+	w    *webConn
+	sess atomic.Pointer[rtc.Session]
 }
 
 // Audio turns one RTP packet of the browser's voice into a Mumble voice
@@ -394,7 +402,7 @@ func (w *webConn) route(a *wire.Audio, arrival int64) {
 // Ended closes the browser's connection when its current WebRTC session
 // failed or closed: a browser without voice is gone (the page reconnects).
 func (e *webEvents) Ended() {
-	if e.w.gen.Load() == e.gen {
+	if s := e.sess.Load(); s != nil && e.w.rtc.Load() == s {
 		e.w.c.close(reasonWebRTCEnded)
 	}
 }

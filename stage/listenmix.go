@@ -55,6 +55,8 @@ type MixStats struct {
 	Encodes uint64 // Opus encodes: one per distinct set of speakers heard in a tick
 	Frames  uint64 // frames written to listeners
 	Decodes uint64 // packets decoded
+	// MostEncodes is the most encodes one tick needed.
+	MostEncodes int
 }
 
 type mixListener struct {
@@ -278,6 +280,7 @@ func (m *ListenerMix) Tick() int {
 		m.stats.Encodes += uint64(encodes)
 	}
 	m.stats.Frames += frames
+	m.stats.MostEncodes = max(m.stats.MostEncodes, encodes)
 	m.stats.Decodes += m.decodes
 	m.decodes = 0
 	m.mu.Unlock()

@@ -64,7 +64,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name := strings.TrimPrefix(path.Clean(r.URL.Path), "/")
-	if !strings.Contains(path.Base(name), ".") {
+	if name == "" || !strings.Contains(path.Base(name), ".") {
 		name = "index.html" // "/", "/?channel=Plenary", "/Plenary"
 	}
 	if name == "index.html" {

@@ -8,7 +8,6 @@ package webpeer
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"sync"
@@ -216,8 +215,9 @@ func (p *Peer) SendOpus(frame []byte, samples int) error {
 	return err
 }
 
-// ErrClosed is what a closed peer's sends return.
-var ErrClosed = errors.New("webpeer: closed")
+// ClosePeerConnection ends WebRTC only, leaving the WebSocket open, as
+// a browser whose network dropped the media path.
+func (p *Peer) ClosePeerConnection() error { return p.pc.Close() }
 
 // Close ends the WebRTC connection and the WebSocket.
 func (p *Peer) Close() error {
