@@ -13,11 +13,13 @@ package main
 //
 // A browser hears one mixed stream the server encoded: the header is
 // gone. Every browser counts the RTP packets of its track and the gaps
-// in their timestamps (loss); a sample of them (-timed) also decrypts
-// and decodes the track and times each burst's onset: added latency is
-// the arrival of the first mixed frame that carries a burst minus the
-// time its speaker sent the burst's first frame, the mix tick and the
-// server's jitter buffer included.
+// in their timestamps (loss); a sample of them (-timed) also decodes the
+// track and times each burst's onset: added latency is when the onset
+// arrives (the mixed frame's arrival plus the onset's offset in it)
+// minus the time its speaker sent the burst's first frame, the mix tick
+// and the server's jitter buffer included. Onsets are attributed to the
+// latest burst sent before them; the bursts are 240 ms apart with four
+// speakers, so latencies up to that are measured correctly.
 
 import (
 	"context"
@@ -42,19 +44,20 @@ import (
 const (
 	webLoopFrames = 50
 	burstFrames   = 5
-	onsetRMS      = 0.05 // a decoded mixed frame this loud carries a burst
+	onsetLevel    = 3000 // a sample beyond this (the bursts peak at 9830) is a burst's onset
 )
 
 // webGen is the state of a -mode web run.
 type webGen struct {
-	opt   Options
-	start time.Time
-	loops [][][]byte // per speaker: padded frames of its loop
+	opt      Options
+	start    time.Time
+	loops    [][][]byte      // per speaker: padded frames of its loop
+	refOnset []time.Duration // per speaker: the onset's offset in its own decoded burst
 
 	speakerSession []uint32 // by speaker index, set before anyone speaks
 
 	burstMu    sync.RWMutex
-	burstStart []time.Duration // send times of every burst's first frame, in order
+	burstStart []time.Duration // when every burst's onset was sent, in order: its first frame's send time plus the speaker's decoded onset
 
 	direct *Hist // Mumble listeners: added latency of each packet
 	onset  *Hist // timed browsers: added latency of each burst onset
@@ -102,15 +105,19 @@ func (u *webUser) onRTP(p *rtp.Packet, at time.Time) {
 	if err != nil {
 		return
 	}
-	loud := audiotest.RMS(u.pcm[:n]) > onsetRMS
-	if loud && !u.loud {
-		if sent, ok := g.lastBurstBefore(since); ok {
-			g.onset.Add(since - sent)
+	onset := onsetIn(u.pcm[:n])
+	if onset >= 0 && !u.loud {
+		// The onset sample plays onset samples into the frame: that is
+		// when it arrives, as a forwarded packet's first sample does at
+		// the packet's arrival.
+		at := since + time.Duration(onset)*time.Second/audiotest.SampleRate
+		if sent, ok := g.lastBurstBefore(at); ok {
+			g.onset.Add(at - sent)
 		} else {
 			u.outliers++
 		}
 	}
-	u.loud = loud
+	u.loud = onset >= 0
 }
 
 // lastBurstBefore is the send time of the latest burst that began before
@@ -154,13 +161,18 @@ func (m *mumbleListener) onAudio(p *client.AudioPacket) {
 }
 
 // webLoops pre-encodes each speaker's loop: a burst of its tone, then
-// silence, padded for the generator's header.
-func webLoops(speakers int) ([][][]byte, error) {
+// silence, padded for the generator's header. It also returns where a
+// burst's onset lies when the speaker's own frames are decoded (the
+// encoder's look-ahead delays it by some milliseconds): that much of a
+// mixed onset's delay a forwarded packet has as well, so it is not
+// counted as added.
+func webLoops(speakers int) ([][][]byte, []time.Duration, error) {
 	loops := make([][][]byte, speakers)
+	ref := make([]time.Duration, speakers)
 	for i := range loops {
 		enc, err := opus.NewEncoder(audiotest.SampleRate, 1, opus.AppVoIP)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		enc.SetVBR(false)
 		enc.SetBitrate(40000)
@@ -173,16 +185,54 @@ func webLoops(speakers int) ([][][]byte, error) {
 			}
 			n, err := enc.Encode(pcm, buf)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			padded, err := padOpus(buf[:n], make([]byte, payloadHeader))
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			loops[i] = append(loops[i], padded)
 		}
+		if ref[i], err = decodedOnset(loops[i]); err != nil {
+			return nil, nil, err
+		}
 	}
-	return loops, nil
+	return loops, ref, nil
+}
+
+// decodedOnset decodes a loop from its silence into its burst and returns
+// the onset's offset from the burst's first frame.
+func decodedOnset(loop [][]byte) (time.Duration, error) {
+	dec, err := opus.NewDecoder(audiotest.SampleRate, 1)
+	if err != nil {
+		return 0, err
+	}
+	pcm := make([]int16, 5760)
+	order := append(append([][]byte(nil), loop[burstFrames:]...), loop[:burstFrames]...)
+	at := 0
+	for f, frame := range order {
+		n, err := dec.Decode(frame, pcm)
+		if err != nil {
+			return 0, err
+		}
+		if f >= len(loop)-burstFrames {
+			if i := onsetIn(pcm[:n]); i >= 0 {
+				return time.Duration(at+i) * time.Second / audiotest.SampleRate, nil
+			}
+			at += n
+		}
+	}
+	return 0, errors.New("the burst decodes as silence")
+}
+
+// onsetIn returns the index of the first sample beyond onsetLevel, or -1.
+func onsetIn(pcm []int16) int {
+	for i, v := range pcm {
+		if v > onsetLevel || v < -onsetLevel {
+			return i
+		}
+	}
+	return -1
 }
 
 // RunWeb performs a -mode web run.
@@ -198,11 +248,11 @@ func RunWeb(ctx context.Context, opt Options) (*Report, error) {
 	case opt.Mumble < mumbleSpeakers || mumbleSpeakers < 0:
 		return nil, fmt.Errorf("%d Mumble speakers need -mumble %d at least", mumbleSpeakers, mumbleSpeakers)
 	}
-	loops, err := webLoops(opt.K)
+	loops, ref, err := webLoops(opt.K)
 	if err != nil {
 		return nil, err
 	}
-	g := &webGen{opt: opt, start: time.Now(), loops: loops, speakerSession: make([]uint32, opt.K),
+	g := &webGen{opt: opt, start: time.Now(), loops: loops, refOnset: ref, speakerSession: make([]uint32, opt.K),
 		direct: NewHist(10*time.Microsecond, 10*time.Second), onset: NewHist(10*time.Microsecond, 10*time.Second)}
 	g.windowFrom.Store(math.MaxInt64)
 	pid := ""
@@ -424,7 +474,7 @@ func (g *webGen) speakWeb(ctx context.Context, send []func([]byte, uint64) error
 				encodePayload(s.buf[len(s.buf)-payloadHeader:], uint32(i), s.seq, ts)
 				if f == 0 {
 					g.burstMu.Lock()
-					g.burstStart = append(g.burstStart, ts)
+					g.burstStart = append(g.burstStart, ts+g.refOnset[i])
 					g.burstMu.Unlock()
 				}
 				if err := send[i](s.buf, s.seq); err != nil {
