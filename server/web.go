@@ -152,6 +152,9 @@ func (s *Server) stopWebListener() {
 func (s *Server) closeWebRTC() {
 	if s.webRTC != nil {
 		s.webRTC.Close()
+		st := s.webMix.Stats()
+		s.log.Info("web mix", "ticks", st.Ticks, "encodes", st.Encodes, "frames", st.Frames, "decodes", st.Decodes,
+			"most_encodes_in_a_tick", st.MostEncodes, "late_ticks_given_up", st.Late)
 	}
 }
 
@@ -235,7 +238,7 @@ func (s *Server) webMixLoop() {
 		}
 		due := int(time.Since(next)/interval) + 1
 		if due > maxCatchUp {
-			s.webMix.Skip(due - 1)
+			s.webMix.Skip(due-1, true)
 			next = next.Add(time.Duration(due-1) * interval)
 			due = 1
 		}
@@ -243,7 +246,7 @@ func (s *Server) webMixLoop() {
 			if s.webMix.Listeners() > 0 {
 				s.webMix.Tick()
 			} else {
-				s.webMix.Skip(1)
+				s.webMix.Skip(1, false)
 			}
 			next = next.Add(interval)
 		}
