@@ -317,7 +317,7 @@ func (m *ListenerMix) Tick() int {
 // extra delay for good. Once it has held more than maxHeldTicks for
 // shortenAfter ticks in a row, it is cut back to what a start holds.
 const (
-	maxHeldTicks = 3
+	maxHeldTicks = 2
 	shortenAfter = 25 // half a second
 )
 
