@@ -63,6 +63,7 @@ type webGen struct {
 	onset  *Hist // timed browsers: added latency of each burst onset
 
 	windowFrom, windowTo atomic.Int64 // the counted window, ns since start
+	sentInWindow         []uint64     // per speaker, packets sent in the window (speakWeb's)
 }
 
 // webUser is one simulated browser.
@@ -152,11 +153,12 @@ func (m *mumbleListener) onAudio(p *client.AudioPacket) {
 		m.bad.Add(1)
 		return
 	}
-	since := p.Received.Sub(g.start)
-	if int64(since) < g.windowFrom.Load() || int64(since) > g.windowTo.Load() {
+	// Counted by send time: exactly the packets speakWeb counted as sent
+	// in the window.
+	if int64(sent) < g.windowFrom.Load() || int64(sent) > g.windowTo.Load() {
 		return
 	}
-	g.direct.Add(since - sent)
+	g.direct.Add(p.Received.Sub(g.start) - sent)
 	m.received.Add(1)
 }
 
@@ -252,7 +254,7 @@ func RunWeb(ctx context.Context, opt Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &webGen{opt: opt, start: time.Now(), loops: loops, refOnset: ref, speakerSession: make([]uint32, opt.K),
+	g := &webGen{opt: opt, start: time.Now(), loops: loops, refOnset: ref, speakerSession: make([]uint32, opt.K), sentInWindow: make([]uint64, opt.K),
 		direct: NewHist(10*time.Microsecond, 10*time.Second), onset: NewHist(10*time.Microsecond, 10*time.Second)}
 	g.windowFrom.Store(math.MaxInt64)
 	pid := ""
@@ -349,7 +351,6 @@ func RunWeb(ctx context.Context, opt Options) (*Report, error) {
 	r.MachineUDPDrops = udpRcvbufErrors() - drops0
 	r.Seconds = opt.Duration.Seconds()
 	r.Sent, r.SendErrors, r.LateSends = sent, errs, late
-	counted := float64(g.windowTo.Load()-g.windowFrom.Load()) / float64(time.Second)
 
 	// Browsers: a mixed frame every tick while anyone speaks.
 	for _, b := range browsers {
@@ -363,13 +364,12 @@ func RunWeb(ctx context.Context, opt Options) (*Report, error) {
 		b.mu.Unlock()
 	}
 	// Mumble listeners: every speaker's packets but their own.
-	perSpeaker := uint64(counted * 50)
 	for i, m := range mumbles {
-		heard := uint64(opt.K)
-		if i < mumbleSpeakers {
-			heard--
+		for sp, n := range g.sentInWindow {
+			if sp != webSpeakers+i { // Mumble client i is speaker webSpeakers+i if it speaks
+				r.Expected += n
+			}
 		}
-		r.Expected += perSpeaker * heard
 		r.Received += m.received.Load()
 		r.Bad += m.bad.Load()
 	}
@@ -483,6 +483,9 @@ func (g *webGen) speakWeb(ctx context.Context, send []func([]byte, uint64) error
 					errs++
 				} else {
 					sent++
+					if int64(ts) >= g.windowFrom.Load() && int64(ts) <= g.windowTo.Load() {
+						g.sentInWindow[i]++
+					}
 				}
 				s.seq++
 				s.due += frameInterval
