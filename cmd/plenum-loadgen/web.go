@@ -54,7 +54,7 @@ type webGen struct {
 	loops    [][][]byte      // per speaker: padded frames of its loop
 	refOnset []time.Duration // per speaker: the onset's offset in its own decoded burst
 
-	speakerSession []uint32 // by speaker index, set before anyone speaks
+	speakerSession []atomic.Uint32 // by speaker index, set before anyone speaks (atomic: listeners read it from their goroutines)
 
 	burstMu    sync.RWMutex
 	burstStart []time.Duration // when every burst's onset was sent, in order: its first frame's send time plus the speaker's decoded onset
@@ -149,7 +149,7 @@ func (m *mumbleListener) onAudio(p *client.AudioPacket) {
 		return // the server ends a browser's burst with a frame of its own
 	}
 	idx, _, sent, ok := decodePayload(trailer)
-	if !ok || int(idx) >= len(g.speakerSession) || g.speakerSession[idx] != p.Sender {
+	if !ok || int(idx) >= len(g.speakerSession) || g.speakerSession[idx].Load() != p.Sender {
 		m.bad.Add(1)
 		return
 	}
@@ -254,7 +254,7 @@ func RunWeb(ctx context.Context, opt Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &webGen{opt: opt, start: time.Now(), loops: loops, refOnset: ref, speakerSession: make([]uint32, opt.K), sentInWindow: make([]uint64, opt.K),
+	g := &webGen{opt: opt, start: time.Now(), loops: loops, refOnset: ref, speakerSession: make([]atomic.Uint32, opt.K), sentInWindow: make([]uint64, opt.K),
 		direct: NewHist(10*time.Microsecond, 10*time.Second), onset: NewHist(10*time.Microsecond, 10*time.Second)}
 	g.windowFrom.Store(math.MaxInt64)
 	pid := ""
@@ -327,12 +327,12 @@ func RunWeb(ctx context.Context, opt Options) (*Report, error) {
 	var send []func(frame []byte, seq uint64) error
 	for i := range webSpeakers {
 		p := browsers[i].p
-		g.speakerSession[i] = p.Session()
+		g.speakerSession[i].Store(p.Session())
 		send = append(send, func(frame []byte, _ uint64) error { return p.SendOpus(frame, 960) })
 	}
 	for i := range mumbleSpeakers {
 		c := mumbles[i].c
-		g.speakerSession[webSpeakers+i] = c.Session()
+		g.speakerSession[webSpeakers+i].Store(c.Session())
 		send = append(send, func(frame []byte, seq uint64) error { return c.SendAudio(0, frameNumber(seq), frame, false, nil) })
 	}
 
