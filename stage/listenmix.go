@@ -116,10 +116,13 @@ func (m *ListenerMix) Add(session uint32, out MixOutput) {
 	m.mu.Unlock()
 }
 
-// Remove ends session's stream.
-func (m *ListenerMix) Remove(session uint32) {
+// Remove ends session's stream if it goes to out (a session number may
+// have been given to someone else since).
+func (m *ListenerMix) Remove(session uint32, out MixOutput) {
 	m.mu.Lock()
-	delete(m.listeners, session)
+	if l, ok := m.listeners[session]; ok && l.out == out {
+		delete(m.listeners, session)
+	}
 	m.mu.Unlock()
 }
 
