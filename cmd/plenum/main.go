@@ -126,6 +126,10 @@ func runServer(args []string) error {
 		}
 		log.Info("admin listener", "status_page", "http://"+a.String()+"/", "token", token, "metrics", "http://"+a.String()+"/metrics")
 	}
+	if a := srv.WebAddr(); a.IsValid() {
+		udp, tcp := srv.WebRTCAddrs()
+		log.Info("web listener (browsers)", "page", "https://"+a.String()+"/", "webrtc_udp", udp.String(), "webrtc_tcp", tcp.String())
+	}
 	err = srv.Serve(ctx)
 	log.Info("plenum stopped")
 	return err
