@@ -320,10 +320,13 @@ func (m *ListenerMix) Tick() int {
 
 // A source's jitter buffer holds what arrived in a burst until it is
 // played; after a stall of the sender or the network it would keep the
-// extra delay for good. Once it has held more than maxHeldTicks for
-// shortenAfter ticks in a row, it is cut back to what a start holds.
+// extra delay for good. Once it has held more than a tick beyond what a
+// start holds (one frame and a tick) for shortenAfter ticks in a row, it
+// is cut back to that: browsers' audio stays within the 60 ms a plenary
+// allows, at the price of a concealed tick when a network that jitters
+// more than that delivers late.
 const (
-	maxHeldTicks = 2
+	maxHeldTicks = 1
 	shortenAfter = 25 // half a second
 )
 
