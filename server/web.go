@@ -223,44 +223,48 @@ func (s *Server) serveBrowser(nc net.Conn, remote netip.AddrPort) {
 	s.unlock()
 }
 
-// webMixLoop ticks the listener mix every 20 ms of the wall clock. A
-// tick that comes late (the machine was busy) is caught up at once, so
-// no browser misses a frame; beyond maxCatchUp ticks behind it gives up
-// the missed ones (the browsers' RTP timestamps then show the gap).
+// webMixLoop ticks the listener mix every 20 ms of the wall clock while
+// it has listeners, and sleeps while it has none. A tick that comes late
+// (the machine was busy) is caught up at once, so no browser misses a
+// frame; beyond maxCatchUp ticks behind it gives up the missed ones (the
+// browsers' RTP timestamps then show the gap).
 func (s *Server) webMixLoop() {
 	const maxCatchUp = 5
 	const interval = 20 * time.Millisecond
-	next := time.Now().Add(interval)
 	timer := time.NewTimer(interval)
 	defer timer.Stop()
 	for {
-		select {
-		case <-s.closing:
-			return
-		case <-timer.C:
+		if s.webMix.Listeners() == 0 {
+			select {
+			case <-s.closing:
+				return
+			case <-s.webMix.Joined():
+			}
 		}
-		due := int(time.Since(next)/interval) + 1
-		if due > maxCatchUp {
-			s.webMix.Skip(due-1, true)
-			next = next.Add(time.Duration(due-1) * interval)
-			due = 1
-		}
-		if late := int64(time.Since(next)); late > s.webLate.Load() {
-			s.webLate.Store(late)
-		}
-		for range due {
-			if s.webMix.Listeners() > 0 {
+		next := time.Now().Add(interval)
+		timer.Reset(interval)
+		for s.webMix.Listeners() > 0 {
+			select {
+			case <-s.closing:
+				return
+			case <-timer.C:
+			}
+			late := time.Since(next)
+			s.webLate.Store(max(s.webLate.Load(), int64(late)))
+			due := int(late/interval) + 1
+			if due > maxCatchUp {
+				s.webMix.Skip(due-1, true)
+				next = next.Add(time.Duration(due-1) * interval)
+				due = 1
+			}
+			for range due {
 				start := time.Now()
 				s.webMix.Tick()
-				if d := int64(time.Since(start)); d > s.webLongestTick.Load() {
-					s.webLongestTick.Store(d)
-				}
-			} else {
-				s.webMix.Skip(1, false)
+				s.webLongestTick.Store(max(s.webLongestTick.Load(), int64(time.Since(start))))
+				next = next.Add(interval)
 			}
-			next = next.Add(interval)
+			timer.Reset(time.Until(next))
 		}
-		timer.Reset(time.Until(next))
 	}
 }
 

@@ -29,6 +29,7 @@ type ListenerMix struct {
 	bySender  map[uint32][]*source
 	nextID    uint32
 	seed      maphash.Seed
+	joined    chan struct{} // capacity 1: a listener was added
 
 	// Tick goroutine only.
 	sources   []*source // every source, for decoding
@@ -103,6 +104,7 @@ func NewListenerMix(codecs *CodecPool) *ListenerMix {
 		listeners: map[uint32]*mixListener{},
 		bySender:  map[uint32][]*source{},
 		seed:      maphash.MakeSeed(),
+		joined:    make(chan struct{}, 1),
 		groups:    map[string]*mixGroup{},
 		sum:       make([]int32, tickSamples),
 		pcm:       make([]int16, maxFrameSamp),
@@ -114,7 +116,15 @@ func (m *ListenerMix) Add(session uint32, out MixOutput) {
 	m.mu.Lock()
 	m.listeners[session] = &mixListener{session: session, out: out, heard: map[*source]uint64{}}
 	m.mu.Unlock()
+	select {
+	case m.joined <- struct{}{}:
+	default:
+	}
 }
+
+// Joined is signalled when a listener was added, so that a clock can
+// sleep while the mix has none.
+func (m *ListenerMix) Joined() <-chan struct{} { return m.joined }
 
 // Remove ends session's stream if it goes to out (a session number may
 // have been given to someone else since).
