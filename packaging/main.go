@@ -143,7 +143,7 @@ func packageInfo(o options, cfgFile string) *nfpm.Info {
 		file(src("packaging/README.Debian"), docDir+"/README.Debian", 0o644),
 		file(src("README.md"), docDir+"/README.md", 0o644),
 	}
-	for _, doc := range []string{"SECURITY.md", "FLOOR.md", "STAGE.md"} {
+	for _, doc := range []string{"SECURITY.md", "FLOOR.md", "STAGE.md", "WEB.md"} {
 		contents = append(contents, file(src("docs/"+doc), docDir+"/docs/"+doc, 0o644))
 	}
 	for _, ex := range []string{"minimal.toml", "plenary.toml", "plenary-floor.toml"} {

@@ -31,6 +31,8 @@ type metricsCollector struct {
 	autobans, unauthenticated                          *prometheus.Desc
 
 	floorTurns, floorTalk, floorUserTalk *prometheus.Desc
+
+	webUsers, webMixEncodes, webMixFrames, webMixLate *prometheus.Desc
 }
 
 func newMetricsCollector(s *Server) *metricsCollector {
@@ -64,6 +66,11 @@ func newMetricsCollector(s *Server) *metricsCollector {
 		floorTurns:    d("floor_turns_total", "Turns on the floor that ended, by hall.", "channel"),
 		floorTalk:     d("floor_talk_seconds_total", "Time the floor was held, by hall, counted when a turn ends.", "channel"),
 		floorUserTalk: d("floor_user_talk_seconds_total", "Time registered users held the floor, by hall and user name; unregistered speakers are counted only in plenum_floor_talk_seconds_total.", "channel", "user"),
+
+		webUsers:      d("web_users", "Browsers connected with their voice in the listener mix (docs/WEB.md)."),
+		webMixEncodes: d("web_mix_encodes_total", "Opus encodes of the browsers' mix: one per distinct set of speakers heard in a tick."),
+		webMixFrames:  d("web_mix_frames_total", "Mixed 20 ms frames written to browsers."),
+		webMixLate:    d("web_mix_late_ticks_total", "Ticks of the browsers' mix given up because its clock fell more than five ticks behind (a busy machine)."),
 	}
 }
 
@@ -89,6 +96,14 @@ func (m *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(m.voiceForwarded, st.VoiceForwardedTunnel, "tcp")
 	counter(m.voiceSentBytes, st.VoiceSentBytesUDP, "udp")
 	counter(m.voiceSentBytes, st.VoiceSentBytesTunnel, "tcp")
+	v := m.s.voice.Counters()
+	counter(m.voiceForwarded, v.Copies[voice.Web], "web")
+	counter(m.voiceSentBytes, v.CopyBytes[voice.Web], "web")
+	mix := m.s.WebMixStats()
+	gauge(m.webUsers, m.s.WebListeners())
+	counter(m.webMixEncodes, mix.Encodes)
+	counter(m.webMixFrames, mix.Frames)
+	counter(m.webMixLate, mix.Late)
 	for _, drop := range []struct {
 		reason string
 		n      uint64

@@ -347,7 +347,7 @@ func TestRunAgainstShapedChannels(t *testing.T) {
 // test ends.
 func serve(t *testing.T, cfg *conf.Config, adminListen string) *server.Server {
 	t.Helper()
-	srv, err := server.New(server.Options{Config: cfg, Listen: "127.0.0.1:0", AdminListen: adminListen, DataDir: t.TempDir(),
+	srv, err := server.New(server.Options{Config: cfg, Listen: "127.0.0.1:0", WebListen: server.NoWeb, AdminListen: adminListen, DataDir: t.TempDir(),
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
 		t.Fatal(err)
@@ -360,4 +360,47 @@ func serve(t *testing.T, cfg *conf.Config, adminListen string) *server.Server {
 	go func() { defer close(done); srv.Serve(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
 	return srv
+}
+
+// TestRunWebAgainstPlenum: a small -mode web run, 6 browsers and 3
+// Mumble clients with 2 speakers of each kind: every browser gets the
+// mix, the timed ones time burst onsets, the Mumble clients get every
+// speaker's packets intact and timed. How much arrives and how late is
+// the benchmark's business (scripts/bench-web.sh): under the race
+// detector on a busy machine the mix clock falls behind.
+func TestRunWebAgainstPlenum(t *testing.T) {
+	cfg := conf.Default()
+	cfg.Server.Bandwidth = 1 << 30
+	cfg.Server.WebUDPPort, cfg.Server.WebTCPPort = 0, 0
+	srv, err := server.New(server.Options{Config: cfg, Listen: "127.0.0.1:0", WebListen: "127.0.0.1:0", AdminListen: server.NoAdmin, DataDir: t.TempDir(),
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); srv.Serve(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	r, err := RunWeb(context.Background(), Options{Addr: srv.Addr().String(), WebURL: "ws://" + srv.WebAddr().String() + "/ws",
+		N: 6, Mumble: 3, K: 4, WebSpeakers: 2, Timed: 4, Duration: 3 * time.Second, Drain: 500 * time.Millisecond, NamePrefix: "t-"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.WriteText(os.Stdout)
+	if r.WebReceived == 0 || r.WebExpected < r.WebReceived || r.MixedMissing != 0 {
+		t.Errorf("browsers got %d of %d mixed packets (%d without any)", r.WebReceived, r.WebExpected, r.MixedMissing)
+	}
+	if r.Received == 0 || r.Bad != 0 {
+		t.Errorf("Mumble clients got %d of %d packets (%d bad)", r.Received, r.Expected, r.Bad)
+	}
+	if r.WebOnsets == 0 || r.OnsetOutliers != 0 || r.WebLatencyP50Ms <= 0 {
+		t.Errorf("%d burst onsets timed (%d unattributed), p50 %.1f ms", r.WebOnsets, r.OnsetOutliers, r.WebLatencyP50Ms)
+	}
+	if r.LatencyP50Ms <= 0 {
+		t.Errorf("Mumble clients' latency p50 %.2f ms", r.LatencyP50Ms)
+	}
 }

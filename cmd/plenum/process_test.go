@@ -78,9 +78,10 @@ var (
 // startChild runs the binary with args and waits until it listens.
 func startChild(t *testing.T, bin string, args ...string) *child {
 	t.Helper()
-	// A free admin port, so that children never collide with each other or
-	// with a server already running on this machine.
-	args = append(args, "-admin-listen", "127.0.0.1:0")
+	// A free admin port and no web listener, so that children never
+	// collide with each other or with a server already running on this
+	// machine.
+	args = append(args, "-admin-listen", "127.0.0.1:0", "-web-listen", "off")
 	c := &child{cmd: exec.Command(bin, args...), logged: make(chan struct{})}
 	stderr, err := c.cmd.StderrPipe()
 	if err != nil {

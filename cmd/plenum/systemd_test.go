@@ -50,7 +50,7 @@ func TestRunsAsSystemdNotifyService(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := fi.Sys().(*syscall.Stat_t)
-	cmd := exec.Command(bin, "-data", filepath.Join(dir, "data"), "-listen", "127.0.0.1:0", "-admin-listen", "off")
+	cmd := exec.Command(bin, "-data", filepath.Join(dir, "data"), "-listen", "127.0.0.1:0", "-admin-listen", "off", "-web-listen", "off")
 	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+notifySocket, fmt.Sprintf("JOURNAL_STREAM=%d:%d", st.Dev, st.Ino))
 	cmd.Stderr = w
 	if err := cmd.Start(); err != nil {
@@ -148,7 +148,7 @@ func TestRunsAsSystemdNotifyService(t *testing.T) {
 func TestLogsTimeOutsideTheJournal(t *testing.T) {
 	bin := plenumBinary(t)
 	dir := t.TempDir()
-	cmd := exec.Command(bin, "-data", filepath.Join(dir, "data"), "-listen", "127.0.0.1:0", "-admin-listen", "off")
+	cmd := exec.Command(bin, "-data", filepath.Join(dir, "data"), "-listen", "127.0.0.1:0", "-admin-listen", "off", "-web-listen", "off")
 	cmd.Env = append(os.Environ(), "JOURNAL_STREAM=1:1", "NOTIFY_SOCKET=")
 	out, err := cmd.StderrPipe()
 	if err != nil {
