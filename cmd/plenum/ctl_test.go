@@ -89,7 +89,7 @@ func TestCtlEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(server.Options{Config: cfg, Listen: "127.0.0.1:0", AdminListen: "127.0.0.1:0", DataDir: data,
+	srv, err := server.New(server.Options{Config: cfg, Listen: "127.0.0.1:0", AdminListen: "127.0.0.1:0", WebListen: server.NoWeb, DataDir: data,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))})
 	if err != nil {
 		t.Fatal(err)
