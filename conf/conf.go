@@ -107,6 +107,14 @@ type Server struct {
 	// without a port.
 	AdminHosts []string `toml:"admin_hosts"`
 
+	// ACME: a certificate a browser accepts, obtained and renewed by the
+	// server itself (acme.go in package server). Off while ACMEDomain is
+	// empty; not together with Certificate.
+	ACMEDomain    string `toml:"acme_domain"`    // one or more DNS names, separated by spaces or commas; "" = off (see ACMEDomains)
+	ACMEEmail     string `toml:"acme_email"`     // contact address given to the CA; "" = none
+	ACMEDirectory string `toml:"acme_directory"` // the CA's ACME directory URL; default Let's Encrypt's production one
+	ACMECAFile    string `toml:"acme_ca_file"`   // PEM of further roots to trust for the ACME server (a private CA, tests); "" = the system's
+
 	// Recording. Off by default: a privacy-minded server records nothing.
 	// When on, clients are told recording is allowed (they may record
 	// locally, showing everyone their recording flag) and channels with
@@ -191,6 +199,7 @@ const (
 	DefaultListen             = ":64738"
 	DefaultAdminListen        = "127.0.0.1:64740"
 	DefaultDataDir            = "plenum-data"
+	DefaultACMEDirectory      = "https://acme-v02.api.letsencrypt.org/directory"
 	DefaultName               = "Root"
 	DefaultMaxUsers           = 1000
 	DefaultRecordingMaxBytes  = 256 << 20
@@ -216,6 +225,7 @@ func DefaultServer() Server {
 	return Server{
 		Listen:              DefaultListen,
 		DataDir:             DefaultDataDir,
+		ACMEDirectory:       DefaultACMEDirectory,
 		Name:                DefaultName,
 		MaxUsers:            DefaultMaxUsers,
 		RecordingMaxBytes:   DefaultRecordingMaxBytes,
