@@ -30,11 +30,6 @@ func certFiles(certFile, keyFile, dataDir string) (string, string) {
 	return filepath.Join(dataDir, generatedCertFile), filepath.Join(dataDir, generatedKeyFile)
 }
 
-// getCertificate serves the current certificate (tls.Config.GetCertificate).
-func (s *Server) getCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-	return s.cert.Load(), nil
-}
-
 // reloadCertificate reads the certificate and key files again and serves
 // them from the next connection on. A pair that does not load, does not
 // match or is not valid now is refused: the current certificate stays,

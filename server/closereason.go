@@ -40,6 +40,7 @@ const (
 	reasonShutdown                              // the server is stopping
 	reasonShutdownCut                           // the server is stopping and the client did not hang up in time
 	reasonInternal                              // the server failed (no randomness for a key)
+	reasonACMEChallenge                         // a CA's TLS-ALPN-01 check, done once the handshake is (acme.go)
 	reasonError                                 // another network error
 )
 
@@ -62,6 +63,7 @@ var reasonNames = [...]string{
 	reasonShutdown:           "shutdown",
 	reasonShutdownCut:        "shutdown_cut",
 	reasonInternal:           "internal",
+	reasonACMEChallenge:      "acme_challenge",
 	reasonError:              "error",
 }
 

@@ -56,6 +56,7 @@ type testOpts struct {
 	policy       acl.Policy     // nil for the channels' ACLs
 	logger       *slog.Logger   // nil for the test logger
 	adminListen  string         // "" for a free loopback port; server.NoAdmin for none
+	listen       string         // "" for a free loopback port
 	trustedRoots *x509.CertPool // nil for the system's
 }
 
@@ -102,7 +103,10 @@ func startTestServer(t testing.TB, o testOpts) *testServer {
 		}
 		o.logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	}
-	srv, err := server.New(server.Options{Config: cfg, Listen: "127.0.0.1:0", AdminListen: o.adminListen,
+	if o.listen == "" {
+		o.listen = "127.0.0.1:0"
+	}
+	srv, err := server.New(server.Options{Config: cfg, Listen: o.listen, AdminListen: o.adminListen,
 		DataDir: o.dataDir, Logger: o.logger, Policy: o.policy, TrustedRoots: o.trustedRoots})
 	if err != nil {
 		t.Fatal(err)
