@@ -30,6 +30,11 @@ func certFiles(certFile, keyFile, dataDir string) (string, string) {
 	return filepath.Join(dataDir, generatedCertFile), filepath.Join(dataDir, generatedKeyFile)
 }
 
+// getCertificate serves the current certificate (tls.Config.GetCertificate).
+func (s *Server) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	return s.GetCertificate(hello) // the ACME certificate if there is one (acme.go)
+}
+
 // reloadCertificate reads the certificate and key files again and serves
 // them from the next connection on. A pair that does not load, does not
 // match or is not valid now is refused: the current certificate stays,

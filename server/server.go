@@ -267,7 +267,7 @@ func New(opts Options) (*Server, error) {
 		statusHistory: newStatusHistory(),
 	}
 
-	s.tlsConfig.GetCertificate = s.GetCertificate
+	s.tlsConfig.GetCertificate = s.getCertificate
 	s.tlsConfig.GetConfigForClient = s.configForClient // a CA's TLS-ALPN-01 check (acme.go)
 	if s.acme, err = newACME(&sc); err != nil {
 		return nil, err
