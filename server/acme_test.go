@@ -33,9 +33,10 @@ func TestACMEWithPebble(t *testing.T) {
 	}
 	const domain, second = "voice.plenum.test", "mumble.plenum.test"
 	port := pebbletest.FreePort(t)
-	// Certificates live 12 s: autocert renews with a third of the
-	// lifetime left, so the second one comes some 8 s after the first.
-	peb := pebbletest.Start(t, pebbletest.Config{TLSPort: port, Validity: 12 * time.Second})
+	// Certificates live 20 s: autocert renews with a third of the
+	// lifetime left, so the second one comes some 13 s after the first,
+	// and the checks before have time to spare on a loaded machine.
+	peb := pebbletest.Start(t, pebbletest.Config{TLSPort: port, Validity: 20 * time.Second})
 
 	var logs logBuffer
 	srv := startTestServer(t, testOpts{
