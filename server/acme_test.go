@@ -8,6 +8,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -41,12 +42,18 @@ func TestACMEWithPebble(t *testing.T) {
 	var logs logBuffer
 	srv := startTestServer(t, testOpts{
 		listen: "127.0.0.1:" + strconv.Itoa(port),
-		logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo})),
+		logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		edit: func(c *conf.Config) {
 			c.Server.ACMEDomain = domain + ", " + second
 			c.Server.ACMEEmail = "ops@plenum.test"
 			c.Server.ACMEDirectory = peb.DirectoryURL
 			c.Server.ACMECAFile = peb.CAFile
+			// pebble checks from 127.0.0.1, three connections a name,
+			// none of which logs in: they must not count as failed
+			// attempts. The test's own bare handshakes come from
+			// 127.0.0.2, which is exempt.
+			c.Server.AutobanAttempts = 2
+			c.Server.AutobanExempt = []string{probeAddr.String()}
 		},
 	})
 	roots := x509.NewCertPool()
@@ -103,6 +110,15 @@ func TestACMEWithPebble(t *testing.T) {
 		t.Errorf("renewed certificate ends %v, not after the first's %v", renewed.NotAfter, first.NotAfter)
 	}
 	waitForLog(t, &logs, "ACME certificate renewed", 5*time.Second)
+
+	// After all of pebble's checks, a client from pebble's address
+	// still logs in: the challenges were closed as such, blameless.
+	srv.join(t, "after-renewal", func(c *client.Config) {
+		c.TLS = &tls.Config{RootCAs: roots, ServerName: domain, MinVersion: tls.VersionTLS12}
+	}).Close()
+	if !strings.Contains(logs.String(), "reason=acme_challenge") {
+		t.Error("no connection was closed as an ACME challenge")
+	}
 
 	// The cache: account key and certificates with their keys, 0600.
 	entries, err := os.ReadDir(filepath.Join(srv.dataDir, "acme"))
@@ -215,6 +231,13 @@ func TestACMECAFileMustLoad(t *testing.T) {
 	}
 }
 
+// probeAddr is where the ACME tests' bare handshakes come from.
+var probeAddr = netip.MustParseAddr("127.0.0.2")
+
+func probeDialer() *net.Dialer {
+	return &net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: probeAddr.AsSlice()}}
+}
+
 // waitForCertificate connects until the server presents a certificate for
 // name that verifies against roots and is not old, and returns it.
 func waitForCertificate(t *testing.T, addr, name string, roots *x509.CertPool, old *x509.Certificate, within time.Duration) *x509.Certificate {
@@ -222,8 +245,7 @@ func waitForCertificate(t *testing.T, addr, name string, roots *x509.CertPool, o
 	deadline := time.Now().Add(within)
 	var last error
 	for time.Now().Before(deadline) {
-		d := &net.Dialer{Timeout: 2 * time.Second}
-		c, err := tls.DialWithDialer(d, "tcp", addr, &tls.Config{RootCAs: roots, ServerName: name})
+		c, err := tls.DialWithDialer(probeDialer(), "tcp", addr, &tls.Config{RootCAs: roots, ServerName: name})
 		if err == nil {
 			leaf := c.ConnectionState().PeerCertificates[0]
 			c.Close()
@@ -242,7 +264,7 @@ func waitForCertificate(t *testing.T, addr, name string, roots *x509.CertPool, o
 // handshakeLeaf does a TLS handshake with addr and returns the leaf.
 func handshakeLeaf(t *testing.T, addr string, cfg *tls.Config) *x509.Certificate {
 	t.Helper()
-	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr, cfg)
+	c, err := tls.DialWithDialer(probeDialer(), "tcp", addr, cfg)
 	if err != nil {
 		t.Fatalf("handshake with %s: %v", addr, err)
 	}
