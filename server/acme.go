@@ -62,8 +62,9 @@ type acmeCerts struct {
 	// challenge is the configuration a CA's TLS-ALPN-01 connection gets.
 	challenge *tls.Config
 	// stop cancels the CA requests in flight and refuses new ones; the
-	// server's shutdown calls it. autocert's renewal timers cannot be stopped; with
-	// the client refused they fail at once and try again in half an hour.
+	// server's shutdown calls it. autocert's renewal timers cannot be
+	// stopped; with the client refused they fail at once and try again
+	// in half an hour.
 	stop context.CancelFunc
 }
 
@@ -208,7 +209,7 @@ func (s *Server) acmeLoop() {
 					return
 				default:
 				}
-				s.log.Error("ACME: no certificate yet; the CA's answer follows, trying again later", "domain", d, "retry_in", retry.String(), "err", err)
+				s.log.Error("ACME: obtaining the certificate failed; trying again later", "domain", d, "retry_in", retry.String(), "err", err)
 				failed = true
 				continue
 			}
