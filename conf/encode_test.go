@@ -53,6 +53,8 @@ func everyField() *Config {
 			AllowRecording: true, RecordingMaxBytes: 64 << 20, AdminToken: "s3cret",
 			AdminHosts: []string{"plenum.example.org", "192.0.2.8"},
 			ACMEEmail:  "admin@example.org", ACMEDirectory: "https://acme-staging-v02.api.letsencrypt.org/directory", ACMECAFile: "/etc/plenum/ca.pem",
+			WebListen: "", WebUDPPort: 5000, WebTCPPort: 5001,
+			WebAddresses: []string{"203.0.113.7"}, WebOrigins: []string{"https://plenum.example.org"},
 		},
 		Groups: map[string]*Group{
 			"admin":      {Inherit: Bool(true), Inheritable: Bool(false), Add: []string{"root-admin"}, Remove: []string{"x"}},

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -58,6 +59,9 @@ type testOpts struct {
 	adminListen  string         // "" for a free loopback port; server.NoAdmin for none
 	listen       string         // "" for a free loopback port
 	trustedRoots *x509.CertPool // nil for the system's
+	// web runs the web listener and WebRTC on free loopback ports.
+	web       bool
+	webListen string // with web: the web listener's address; "" for a free loopback port
 }
 
 // startTestServer runs a server as o says until the test ends; the test
@@ -106,7 +110,12 @@ func startTestServer(t testing.TB, o testOpts) *testServer {
 	if o.listen == "" {
 		o.listen = "127.0.0.1:0"
 	}
-	srv, err := server.New(server.Options{Config: cfg, Listen: o.listen, AdminListen: o.adminListen,
+	webListen := server.NoWeb
+	if o.web {
+		webListen = cmp.Or(o.webListen, "127.0.0.1:0")
+		cfg.Server.WebUDPPort, cfg.Server.WebTCPPort = 0, 0
+	}
+	srv, err := server.New(server.Options{Config: cfg, Listen: o.listen, AdminListen: o.adminListen, WebListen: webListen,
 		DataDir: o.dataDir, Logger: o.logger, Policy: o.policy, TrustedRoots: o.trustedRoots})
 	if err != nil {
 		t.Fatal(err)
