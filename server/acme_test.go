@@ -6,8 +6,10 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -25,9 +27,9 @@ import (
 // TestACMEWithPebble runs the ACME path end to end against pebble on
 // loopback: the server obtains a certificate for its name by TLS-ALPN-01
 // on the Mumble listener, serves it to a Mumble client that trusts only
-// pebble's root (with SNI and without), serves the same certificate on a
-// second listener built from Server.TLSConfig (what the web listener
-// uses), and renews it by itself without a restart.
+// pebble's root (with SNI and without), serves the same certificate to a
+// browser-like HTTPS client on the web listener, and renews it by itself
+// without a restart.
 func TestACMEWithPebble(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts pebble")
@@ -42,6 +44,7 @@ func TestACMEWithPebble(t *testing.T) {
 	var logs logBuffer
 	srv := startTestServer(t, testOpts{
 		listen: "127.0.0.1:" + strconv.Itoa(port),
+		web:    true,
 		logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		edit: func(c *conf.Config) {
 			c.Server.ACMEDomain = domain + ", " + second
@@ -93,13 +96,12 @@ func TestACMEWithPebble(t *testing.T) {
 	}
 	waitForCertificate(t, srv.addr, second, roots, nil, 30*time.Second)
 
-	// A second listener on the server's TLSConfig, as the web listener
-	// is, serves the same certificate to a browser-like client.
-	web := listenTLS(t, srv.Server.TLSConfig("http/1.1"))
-	webLeaf := handshakeLeaf(t, web, &tls.Config{RootCAs: roots, ServerName: domain, NextProtos: []string{"h2", "http/1.1"}})
+	// The web listener serves the same certificate: the join page loads
+	// over HTTPS for a client that trusts only pebble's root.
+	webLeaf := getPage(t, srv.WebAddr().String(), domain, roots)
 	current := handshakeLeaf(t, srv.addr, &tls.Config{RootCAs: roots, ServerName: domain})
 	if !webLeaf.Equal(current) {
-		t.Errorf("the web-style listener serves serial %s, the Mumble listener %s", webLeaf.SerialNumber, current.SerialNumber)
+		t.Errorf("the web listener serves serial %s, the Mumble listener %s", webLeaf.SerialNumber, current.SerialNumber)
 	}
 
 	// Renewal: a different certificate for the same name, without a
@@ -110,6 +112,10 @@ func TestACMEWithPebble(t *testing.T) {
 		t.Errorf("renewed certificate ends %v, not after the first's %v", renewed.NotAfter, first.NotAfter)
 	}
 	waitForLog(t, &logs, "ACME certificate renewed", 5*time.Second)
+
+	if renewedWeb := getPage(t, srv.WebAddr().String(), domain, roots); !renewedWeb.Equal(renewed) {
+		t.Errorf("after renewal the web listener serves serial %s, the Mumble listener %s", renewedWeb.SerialNumber, renewed.SerialNumber)
+	}
 
 	// After all of pebble's checks, a client from pebble's address
 	// still logs in: the challenges were closed as such, blameless.
@@ -156,6 +162,41 @@ func TestACMEWithPebble(t *testing.T) {
 	}
 	if strings.Contains(out, "127.0.0.1") {
 		t.Errorf("the log names an address:\n%s", out)
+	}
+}
+
+// TestACMEChallengeOnWebListener: with port 443 reaching the web
+// listener instead of the Mumble one, the challenge is answered there,
+// and the certificate serves both listeners.
+func TestACMEChallengeOnWebListener(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts pebble")
+	}
+	const domain = "web.plenum.test"
+	webPort := pebbletest.FreePort(t)
+	peb := pebbletest.Start(t, pebbletest.Config{TLSPort: webPort})
+	srv := startTestServer(t, testOpts{
+		web:       true,
+		webListen: "127.0.0.1:" + strconv.Itoa(webPort),
+		edit: func(c *conf.Config) {
+			c.Server.ACMEDomain = domain
+			c.Server.ACMEDirectory = peb.DirectoryURL
+			c.Server.ACMECAFile = peb.CAFile
+		},
+	})
+	roots := x509.NewCertPool()
+	roots.AddCert(peb.Root(t))
+	webLeaf := waitForCertificate(t, srv.WebAddr().String(), domain, roots, nil, 30*time.Second)
+	if got := getPage(t, srv.WebAddr().String(), domain, roots); !got.Equal(webLeaf) {
+		t.Errorf("the page came with serial %s, the handshake before with %s", got.SerialNumber, webLeaf.SerialNumber)
+	}
+	var state tls.ConnectionState
+	srv.join(t, "verifier", func(c *client.Config) {
+		c.TLS = &tls.Config{RootCAs: roots, ServerName: domain, MinVersion: tls.VersionTLS12,
+			VerifyConnection: func(cs tls.ConnectionState) error { state = cs; return nil }}
+	}).Close()
+	if len(state.VerifiedChains) == 0 || !state.PeerCertificates[0].Equal(webLeaf) {
+		t.Errorf("the Mumble listener did not serve the verified certificate the web listener serves")
 	}
 }
 
@@ -280,28 +321,29 @@ func intermediates(cs tls.ConnectionState) *x509.CertPool {
 	return pool
 }
 
-// listenTLS serves handshakes on cfg on a loopback port until the test
-// ends, closing each connection after it, and returns the address.
-func listenTLS(t *testing.T, cfg *tls.Config) string {
+// getPage fetches the join page from the web listener at addr over
+// HTTPS as a browser of name would, trusting only roots, and returns the
+// certificate it was served with.
+func getPage(t *testing.T, addr, name string, roots *x509.CertPool) *x509.Certificate {
 	t.Helper()
-	l, err := tls.Listen("tcp", "127.0.0.1:0", cfg)
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return probeDialer().DialContext(ctx, network, addr)
+		},
+		TLSClientConfig: &tls.Config{RootCAs: roots},
+	}}
+	defer hc.CloseIdleConnections()
+	_, port, _ := net.SplitHostPort(addr)
+	resp, err := hc.Get("https://" + net.JoinHostPort(name, port) + "/?channel=Plenary")
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("join page: %v", err)
 	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			c.(*tls.Conn).Handshake()
-			c.Close()
-		}
-	}()
-	t.Cleanup(func() { l.Close(); <-done })
-	return l.Addr().String()
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || !bytes.Contains(bytes.ToLower(body), []byte("<html")) {
+		t.Fatalf("join page: %s, %d bytes", resp.Status, len(body))
+	}
+	return resp.TLS.PeerCertificates[0]
 }
 
 func waitForLog(t *testing.T, logs *logBuffer, text string, within time.Duration) {
