@@ -31,13 +31,14 @@ type ListenerMix struct {
 	seed      maphash.Seed
 
 	// Tick goroutine only.
-	sources []*source // every source, for decoding
-	groups  map[string]*mixGroup
-	key     []byte
-	sum     []int32
-	pcm     []int16
-	packet  [maxOpusBytes]byte
-	decodes uint64
+	sources   []*source // every source, for decoding
+	groups    map[string]*mixGroup
+	key       []byte
+	sum       []int32
+	pcm       []int16
+	packet    [maxOpusBytes]byte
+	decodes   uint64
+	listenBuf []*mixListener // this tick's listeners, reused
 
 	stats MixStats // under mu
 }
@@ -57,7 +58,7 @@ type MixStats struct {
 	Decodes uint64 // packets decoded
 	// MostEncodes is the most encodes one tick needed.
 	MostEncodes int
-	Skipped     uint64 // ticks let pass (Skip)
+	Late        uint64 // ticks given up because the clock fell behind
 }
 
 type mixListener struct {
@@ -76,11 +77,14 @@ type source struct {
 	lastHash  uint64
 	fed       bool
 	inbox     []inPacket
-	lastIn    uint64 // tick of the last packet
+	spare     []inPacket // the other half of the inbox, decoded by the tick goroutine (taken)
+	lastIn    uint64     // tick of the last packet
 	// Tick goroutine only.
+	taken  []inPacket // this tick's packets
 	dec    *opus.Decoder
 	jb     jitterBuffer
 	have   bool // jb.frame holds this tick's audio
+	long   int  // ticks in a row the jitter buffer held too much
 	closed bool
 }
 
@@ -181,7 +185,7 @@ func (m *ListenerMix) feedable(l *mixListener, sender uint32, frame uint64) *sou
 
 func (m *ListenerMix) newSourceLocked(sender uint32) *source {
 	m.nextID++
-	s := &source{id: m.nextID, sender: sender, inbox: make([]inPacket, 0, inboxSlots)}
+	s := &source{id: m.nextID, sender: sender, inbox: make([]inPacket, 0, inboxSlots), spare: make([]inPacket, 0, inboxSlots)}
 	s.jb.init()
 	m.bySender[sender] = append(m.bySender[sender], s)
 	m.sources = append(m.sources, s)
@@ -197,13 +201,24 @@ type mixGroup struct {
 	used      uint64 // the tick it was last used
 }
 
-// Skip lets n ticks pass without mixing (the clock fell behind, or
-// nobody listens): the listeners' streams show the gap in time.
-func (m *ListenerMix) Skip(n int) {
+// Skip lets n ticks pass without mixing, because nobody listens or
+// because the clock fell behind (late): the listeners' streams show the
+// gap in time. Tick goroutine only.
+func (m *ListenerMix) Skip(n int, late bool) {
 	m.mu.Lock()
 	m.tick += uint64(n)
-	m.stats.Skipped += uint64(n)
+	if late {
+		m.stats.Late += uint64(n)
+	}
+	sources := m.sources[:len(m.sources):len(m.sources)]
 	m.mu.Unlock()
+	if late {
+		// The audio of the ticks given up is dropped, not kept to
+		// delay everything after it.
+		for _, s := range sources {
+			s.jb.trim()
+		}
+	}
 }
 
 // Tick mixes one tick for every listener and writes it. It returns the
@@ -213,14 +228,15 @@ func (m *ListenerMix) Tick() int {
 	m.tick++
 	tick := m.tick
 	// Take what arrived, and each listener's current sources.
-	taken := make([][]inPacket, len(m.sources))
-	for i, s := range m.sources {
-		if len(s.inbox) > 0 {
-			taken[i] = append([]inPacket(nil), s.inbox...)
-			s.inbox = s.inbox[:0]
-		}
+	// Deliver adds sources under mu: this tick works on those there now.
+	sources := m.sources[:len(m.sources):len(m.sources)]
+	for _, s := range sources {
+		// The inbox's halves swap: Deliver fills one while this tick
+		// decodes the other, without the lock.
+		s.taken, s.inbox = s.inbox, s.spare[:0]
+		s.spare = s.taken
 	}
-	listeners := make([]*mixListener, 0, len(m.listeners))
+	listeners := m.listenBuf[:0]
 	for _, l := range m.listeners {
 		l.set = l.set[:0]
 		for s, t := range l.heard {
@@ -232,11 +248,13 @@ func (m *ListenerMix) Tick() int {
 		}
 		listeners = append(listeners, l)
 	}
+	m.listenBuf = listeners
 	m.mu.Unlock()
 
-	for i, s := range m.sources {
-		m.decode(s, taken[i])
+	for _, s := range sources {
+		m.decode(s, s.taken)
 		s.have = s.jb.next(s.dec)
+		s.keepShort()
 	}
 	m.retireIdle(tick)
 
@@ -295,6 +313,27 @@ func (m *ListenerMix) Tick() int {
 	m.decodes = 0
 	m.mu.Unlock()
 	return encodes
+}
+
+// A source's jitter buffer holds what arrived in a burst until it is
+// played; after a stall of the sender or the network it would keep the
+// extra delay for good. Once it has held more than maxHeldTicks for
+// shortenAfter ticks in a row, it is cut back to what a start holds.
+const (
+	maxHeldTicks = 2
+	shortenAfter = 25 // half a second
+)
+
+func (s *source) keepShort() {
+	if s.jb.n <= s.jb.last+maxHeldTicks*tickSamples {
+		s.long = 0
+		return
+	}
+	if s.long++; s.long >= shortenAfter {
+		s.jb.trim()
+		s.jb.playing = true
+		s.long = 0
+	}
 }
 
 // decode feeds a source's packets of this tick into its jitter buffer.

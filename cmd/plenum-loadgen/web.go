@@ -13,11 +13,13 @@ package main
 //
 // A browser hears one mixed stream the server encoded: the header is
 // gone. Every browser counts the RTP packets of its track and the gaps
-// in their timestamps (loss); a sample of them (-timed) also decrypts
-// and decodes the track and times each burst's onset: added latency is
-// the arrival of the first mixed frame that carries a burst minus the
-// time its speaker sent the burst's first frame, the mix tick and the
-// server's jitter buffer included.
+// in their timestamps (loss); a sample of them (-timed) also decodes the
+// track and times each burst's onset: added latency is when the onset
+// arrives (the mixed frame's arrival plus the onset's offset in it)
+// minus the time its speaker sent the burst's first frame, the mix tick
+// and the server's jitter buffer included. Onsets are attributed to the
+// latest burst sent before them; the bursts are 240 ms apart with four
+// speakers, so latencies up to that are measured correctly.
 
 import (
 	"context"
@@ -42,24 +44,26 @@ import (
 const (
 	webLoopFrames = 50
 	burstFrames   = 5
-	onsetRMS      = 0.05 // a decoded mixed frame this loud carries a burst
+	onsetLevel    = 3000 // a sample beyond this (the bursts peak at 9830) is a burst's onset
 )
 
 // webGen is the state of a -mode web run.
 type webGen struct {
-	opt   Options
-	start time.Time
-	loops [][][]byte // per speaker: padded frames of its loop
+	opt      Options
+	start    time.Time
+	loops    [][][]byte      // per speaker: padded frames of its loop
+	refOnset []time.Duration // per speaker: the onset's offset in its own decoded burst
 
-	speakerSession []uint32 // by speaker index, set before anyone speaks
+	speakerSession []atomic.Uint32 // by speaker index, set before anyone speaks (atomic: listeners read it from their goroutines)
 
 	burstMu    sync.RWMutex
-	burstStart []time.Duration // send times of every burst's first frame, in order
+	burstStart []time.Duration // when every burst's onset was sent, in order: its first frame's send time plus the speaker's decoded onset
 
 	direct *Hist // Mumble listeners: added latency of each packet
 	onset  *Hist // timed browsers: added latency of each burst onset
 
 	windowFrom, windowTo atomic.Int64 // the counted window, ns since start
+	sentInWindow         []uint64     // per speaker, packets sent in the window (speakWeb's)
 }
 
 // webUser is one simulated browser.
@@ -102,15 +106,19 @@ func (u *webUser) onRTP(p *rtp.Packet, at time.Time) {
 	if err != nil {
 		return
 	}
-	loud := audiotest.RMS(u.pcm[:n]) > onsetRMS
-	if loud && !u.loud {
-		if sent, ok := g.lastBurstBefore(since); ok {
-			g.onset.Add(since - sent)
+	onset := onsetIn(u.pcm[:n])
+	if onset >= 0 && !u.loud {
+		// The onset sample plays onset samples into the frame: that is
+		// when it arrives, as a forwarded packet's first sample does at
+		// the packet's arrival.
+		at := since + time.Duration(onset)*time.Second/audiotest.SampleRate
+		if sent, ok := g.lastBurstBefore(at); ok {
+			g.onset.Add(at - sent)
 		} else {
 			u.outliers++
 		}
 	}
-	u.loud = loud
+	u.loud = onset >= 0
 }
 
 // lastBurstBefore is the send time of the latest burst that began before
@@ -141,26 +149,32 @@ func (m *mumbleListener) onAudio(p *client.AudioPacket) {
 		return // the server ends a browser's burst with a frame of its own
 	}
 	idx, _, sent, ok := decodePayload(trailer)
-	if !ok || int(idx) >= len(g.speakerSession) || g.speakerSession[idx] != p.Sender {
+	if !ok || int(idx) >= len(g.speakerSession) || g.speakerSession[idx].Load() != p.Sender {
 		m.bad.Add(1)
 		return
 	}
-	since := p.Received.Sub(g.start)
-	if int64(since) < g.windowFrom.Load() || int64(since) > g.windowTo.Load() {
+	// Counted by send time: exactly the packets speakWeb counted as sent
+	// in the window.
+	if int64(sent) < g.windowFrom.Load() || int64(sent) > g.windowTo.Load() {
 		return
 	}
-	g.direct.Add(since - sent)
+	g.direct.Add(p.Received.Sub(g.start) - sent)
 	m.received.Add(1)
 }
 
 // webLoops pre-encodes each speaker's loop: a burst of its tone, then
-// silence, padded for the generator's header.
-func webLoops(speakers int) ([][][]byte, error) {
+// silence, padded for the generator's header. It also returns where a
+// burst's onset lies when the speaker's own frames are decoded (the
+// encoder's look-ahead delays it by some milliseconds): that much of a
+// mixed onset's delay a forwarded packet has as well, so it is not
+// counted as added.
+func webLoops(speakers int) ([][][]byte, []time.Duration, error) {
 	loops := make([][][]byte, speakers)
+	ref := make([]time.Duration, speakers)
 	for i := range loops {
 		enc, err := opus.NewEncoder(audiotest.SampleRate, 1, opus.AppVoIP)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		enc.SetVBR(false)
 		enc.SetBitrate(40000)
@@ -173,16 +187,54 @@ func webLoops(speakers int) ([][][]byte, error) {
 			}
 			n, err := enc.Encode(pcm, buf)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			padded, err := padOpus(buf[:n], make([]byte, payloadHeader))
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			loops[i] = append(loops[i], padded)
 		}
+		if ref[i], err = decodedOnset(loops[i]); err != nil {
+			return nil, nil, err
+		}
 	}
-	return loops, nil
+	return loops, ref, nil
+}
+
+// decodedOnset decodes a loop from its silence into its burst and returns
+// the onset's offset from the burst's first frame.
+func decodedOnset(loop [][]byte) (time.Duration, error) {
+	dec, err := opus.NewDecoder(audiotest.SampleRate, 1)
+	if err != nil {
+		return 0, err
+	}
+	pcm := make([]int16, 5760)
+	order := append(append([][]byte(nil), loop[burstFrames:]...), loop[:burstFrames]...)
+	at := 0
+	for f, frame := range order {
+		n, err := dec.Decode(frame, pcm)
+		if err != nil {
+			return 0, err
+		}
+		if f >= len(loop)-burstFrames {
+			if i := onsetIn(pcm[:n]); i >= 0 {
+				return time.Duration(at+i) * time.Second / audiotest.SampleRate, nil
+			}
+			at += n
+		}
+	}
+	return 0, errors.New("the burst decodes as silence")
+}
+
+// onsetIn returns the index of the first sample beyond onsetLevel, or -1.
+func onsetIn(pcm []int16) int {
+	for i, v := range pcm {
+		if v > onsetLevel || v < -onsetLevel {
+			return i
+		}
+	}
+	return -1
 }
 
 // RunWeb performs a -mode web run.
@@ -198,11 +250,11 @@ func RunWeb(ctx context.Context, opt Options) (*Report, error) {
 	case opt.Mumble < mumbleSpeakers || mumbleSpeakers < 0:
 		return nil, fmt.Errorf("%d Mumble speakers need -mumble %d at least", mumbleSpeakers, mumbleSpeakers)
 	}
-	loops, err := webLoops(opt.K)
+	loops, ref, err := webLoops(opt.K)
 	if err != nil {
 		return nil, err
 	}
-	g := &webGen{opt: opt, start: time.Now(), loops: loops, speakerSession: make([]uint32, opt.K),
+	g := &webGen{opt: opt, start: time.Now(), loops: loops, refOnset: ref, speakerSession: make([]atomic.Uint32, opt.K), sentInWindow: make([]uint64, opt.K),
 		direct: NewHist(10*time.Microsecond, 10*time.Second), onset: NewHist(10*time.Microsecond, 10*time.Second)}
 	g.windowFrom.Store(math.MaxInt64)
 	pid := ""
@@ -275,18 +327,19 @@ func RunWeb(ctx context.Context, opt Options) (*Report, error) {
 	var send []func(frame []byte, seq uint64) error
 	for i := range webSpeakers {
 		p := browsers[i].p
-		g.speakerSession[i] = p.Session()
+		g.speakerSession[i].Store(p.Session())
 		send = append(send, func(frame []byte, _ uint64) error { return p.SendOpus(frame, 960) })
 	}
 	for i := range mumbleSpeakers {
 		c := mumbles[i].c
-		g.speakerSession[webSpeakers+i] = c.Session()
+		g.speakerSession[webSpeakers+i].Store(c.Session())
 		send = append(send, func(frame []byte, seq uint64) error { return c.SendAudio(0, frameNumber(seq), frame, false, nil) })
 	}
 
 	cpu0, _ := serverCPU(pid)
 	_, sys0, _ := procCPUTimes(pid)
 	self0 := selfCPU()
+	drops0 := udpRcvbufErrors()
 	w0 := time.Now()
 	// Count from a second in, when every stream is flowing, to the end.
 	g.windowFrom.Store(int64(time.Since(g.start) + time.Second))
@@ -295,9 +348,9 @@ func RunWeb(ctx context.Context, opt Options) (*Report, error) {
 	sent, errs, late := g.speakWeb(ctx, send)
 	time.Sleep(opt.Drain)
 	window := time.Since(w0)
+	r.MachineUDPDrops = udpRcvbufErrors() - drops0
 	r.Seconds = opt.Duration.Seconds()
 	r.Sent, r.SendErrors, r.LateSends = sent, errs, late
-	counted := float64(g.windowTo.Load()-g.windowFrom.Load()) / float64(time.Second)
 
 	// Browsers: a mixed frame every tick while anyone speaks.
 	for _, b := range browsers {
@@ -311,13 +364,12 @@ func RunWeb(ctx context.Context, opt Options) (*Report, error) {
 		b.mu.Unlock()
 	}
 	// Mumble listeners: every speaker's packets but their own.
-	perSpeaker := uint64(counted * 50)
 	for i, m := range mumbles {
-		heard := uint64(opt.K)
-		if i < mumbleSpeakers {
-			heard--
+		for sp, n := range g.sentInWindow {
+			if sp != webSpeakers+i { // Mumble client i is speaker webSpeakers+i if it speaks
+				r.Expected += n
+			}
 		}
-		r.Expected += perSpeaker * heard
 		r.Received += m.received.Load()
 		r.Bad += m.bad.Load()
 	}
@@ -424,13 +476,16 @@ func (g *webGen) speakWeb(ctx context.Context, send []func([]byte, uint64) error
 				encodePayload(s.buf[len(s.buf)-payloadHeader:], uint32(i), s.seq, ts)
 				if f == 0 {
 					g.burstMu.Lock()
-					g.burstStart = append(g.burstStart, ts)
+					g.burstStart = append(g.burstStart, ts+g.refOnset[i])
 					g.burstMu.Unlock()
 				}
 				if err := send[i](s.buf, s.seq); err != nil {
 					errs++
 				} else {
 					sent++
+					if int64(ts) >= g.windowFrom.Load() && int64(ts) <= g.windowTo.Load() {
+						g.sentInWindow[i]++
+					}
 				}
 				s.seq++
 				s.due += frameInterval
