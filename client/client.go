@@ -35,6 +35,11 @@ type Config struct {
 	Username, Password string
 	Tokens             []string
 	Certificate        *tls.Certificate // optional client certificate
+	// TLS, if set, is the TLS configuration to connect with: one that
+	// verifies the server's certificate (RootCAs, ServerName), as a
+	// client that trusts a CA does. Nil accepts any certificate, as
+	// Mumble clients do after asking once about a self-signed one.
+	TLS *tls.Config
 	// LocalAddr is the address to connect from, TCP and UDP alike; the
 	// zero Addr lets the system choose. Tests use it to appear as several
 	// hosts (all of 127.0.0.0/8 is loopback).
@@ -288,6 +293,9 @@ func (c *Client) dialTLS(ctx context.Context) error {
 		// what this client is for.
 		InsecureSkipVerify: true,
 		MinVersion:         tls.VersionTLS12,
+	}
+	if cfg.TLS != nil {
+		tcfg = cfg.TLS.Clone()
 	}
 	if cfg.Certificate != nil {
 		tcfg.Certificates = []tls.Certificate{*cfg.Certificate}

@@ -116,6 +116,14 @@ type Server struct {
 	// so in the file.
 	AdminEventsText bool `toml:"admin_events_text"`
 
+	// ACME: a certificate a browser accepts, obtained and renewed by the
+	// server itself (acme.go in package server). Off while ACMEDomain is
+	// empty; not together with Certificate.
+	ACMEDomain    string `toml:"acme_domain"`    // one or more DNS names, separated by spaces or commas; "" = off (see ACMEDomains)
+	ACMEEmail     string `toml:"acme_email"`     // contact address given to the CA; "" = none
+	ACMEDirectory string `toml:"acme_directory"` // the CA's ACME directory URL; default Let's Encrypt's production one
+	ACMECAFile    string `toml:"acme_ca_file"`   // PEM of further roots to trust for the ACME server (a private CA, tests); "" = the system's
+
 	// Browsers (docs/WEB.md). WebListen serves the join page and its
 	// WebSocket, HTTPS and plain HTTP on one port; "" = off (also for a
 	// file without the key: an upgrade opens no port by itself).
@@ -215,6 +223,7 @@ const (
 	DefaultWebListen          = ":8443"
 	DefaultWebPort            = 64739 // web_udp_port and web_tcp_port
 	DefaultDataDir            = "plenum-data"
+	DefaultACMEDirectory      = "https://acme-v02.api.letsencrypt.org/directory"
 	DefaultName               = "Root"
 	DefaultMaxUsers           = 1000
 	DefaultRecordingMaxBytes  = 256 << 20
@@ -240,6 +249,7 @@ func DefaultServer() Server {
 	return Server{
 		Listen:              DefaultListen,
 		DataDir:             DefaultDataDir,
+		ACMEDirectory:       DefaultACMEDirectory,
 		Name:                DefaultName,
 		MaxUsers:            DefaultMaxUsers,
 		RecordingMaxBytes:   DefaultRecordingMaxBytes,

@@ -82,6 +82,7 @@ func (v *validator) server() {
 	case s.Key != "" && s.Certificate == "":
 		v.serverErr("key", "key is set but certificate is not; set both, or neither to generate a self-signed certificate")
 	}
+	v.acme()
 	if s.Name == "" {
 		v.serverErr("name", "must not be empty")
 	}

@@ -31,8 +31,8 @@ func certFiles(certFile, keyFile, dataDir string) (string, string) {
 }
 
 // getCertificate serves the current certificate (tls.Config.GetCertificate).
-func (s *Server) getCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-	return s.cert.Load(), nil
+func (s *Server) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	return s.GetCertificate(hello) // the ACME certificate if there is one (acme.go)
 }
 
 // reloadCertificate reads the certificate and key files again and serves

@@ -37,6 +37,7 @@ const (
 	reasonBanned                                // on the ban list at connect, or kicked with a ban
 	reasonAutobanned                            // refused at accept: the address is autobanned
 	reasonUnauthenticatedCap                    // refused at accept: max_unauthenticated_per_ip
+	reasonACMEChallenge                         // a CA's TLS-ALPN-01 check, done once the handshake is (acme.go)
 	reasonShutdown                              // the server is stopping
 	reasonShutdownCut                           // the server is stopping and the client did not hang up in time
 	reasonInternal                              // the server failed (no randomness for a key)
@@ -61,6 +62,7 @@ var reasonNames = [...]string{
 	reasonBanned:             "banned",
 	reasonAutobanned:         "autobanned",
 	reasonUnauthenticatedCap: "unauthenticated_cap",
+	reasonACMEChallenge:      "acme_challenge",
 	reasonShutdown:           "shutdown",
 	reasonShutdownCut:        "shutdown_cut",
 	reasonInternal:           "internal",

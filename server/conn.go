@@ -482,6 +482,11 @@ func (c *conn) serve() {
 			c.closeHandshake(err)
 			return
 		}
+		if IsACMEChallenge(c.tc.ConnectionState()) {
+			c.blameless = true // the CA checks from several places, often: never an autoban
+			c.close(reasonACMEChallenge)
+			return
+		}
 	}
 
 	s.mu.Lock()

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -56,9 +57,11 @@ type testOpts struct {
 	policy       acl.Policy     // nil for the channels' ACLs
 	logger       *slog.Logger   // nil for the test logger
 	adminListen  string         // "" for a free loopback port; server.NoAdmin for none
+	listen       string         // "" for a free loopback port
 	trustedRoots *x509.CertPool // nil for the system's
 	// web runs the web listener and WebRTC on free loopback ports.
-	web bool
+	web       bool
+	webListen string // with web: the web listener's address; "" for a free loopback port
 }
 
 // startTestServer runs a server as o says until the test ends; the test
@@ -104,12 +107,15 @@ func startTestServer(t testing.TB, o testOpts) *testServer {
 		}
 		o.logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	}
+	if o.listen == "" {
+		o.listen = "127.0.0.1:0"
+	}
 	webListen := server.NoWeb
 	if o.web {
-		webListen = "127.0.0.1:0"
+		webListen = cmp.Or(o.webListen, "127.0.0.1:0")
 		cfg.Server.WebUDPPort, cfg.Server.WebTCPPort = 0, 0
 	}
-	srv, err := server.New(server.Options{Config: cfg, Listen: "127.0.0.1:0", AdminListen: o.adminListen, WebListen: webListen,
+	srv, err := server.New(server.Options{Config: cfg, Listen: o.listen, AdminListen: o.adminListen, WebListen: webListen,
 		DataDir: o.dataDir, Logger: o.logger, Policy: o.policy, TrustedRoots: o.trustedRoots})
 	if err != nil {
 		t.Fatal(err)

@@ -240,13 +240,15 @@ func (s *Server) applyLinksLocked(cfg *conf.Config, live map[string]*channel) {
 
 // applySettingsLocked swaps in the file's [server] settings. Settings that
 // need new sockets or files (listen, admin_listen, data_dir, certificate,
-// key, the name patterns) wait for a restart and are logged.
+// key, the acme_ keys, the name patterns) wait for a restart and are logged.
 func (s *Server) applySettingsLocked(next conf.Server, live map[string]*channel) {
 	cur := s.cfg()
 	old := s.config.Server // as written in the file; flags may override cur
 	for key, differs := range map[string]bool{
 		"listen": next.Listen != old.Listen, "data_dir": next.DataDir != old.DataDir,
 		"certificate": next.Certificate != old.Certificate, "key": next.Key != old.Key,
+		"acme_domain": next.ACMEDomain != old.ACMEDomain, "acme_email": next.ACMEEmail != old.ACMEEmail,
+		"acme_directory": next.ACMEDirectory != old.ACMEDirectory, "acme_ca_file": next.ACMECAFile != old.ACMECAFile,
 		"admin_listen":     next.AdminListen != old.AdminListen,
 		"username_pattern": next.UsernamePattern != old.UsernamePattern, "channel_name_pattern": next.ChannelNamePattern != old.ChannelNamePattern,
 	} {
@@ -257,6 +259,7 @@ func (s *Server) applySettingsLocked(next conf.Server, live map[string]*channel)
 	next.Listen, next.DataDir, next.Certificate, next.Key = cur.Listen, cur.DataDir, cur.Certificate, cur.Key
 	next.UsernamePattern, next.ChannelNamePattern = cur.UsernamePattern, cur.ChannelNamePattern
 	next.AdminListen = cur.AdminListen
+	next.ACMEDomain, next.ACMEEmail, next.ACMEDirectory, next.ACMECAFile = cur.ACMEDomain, cur.ACMEEmail, cur.ACMEDirectory, cur.ACMECAFile
 	if next.AdminToken == "" && cur.AdminToken != "" && next.AdminListen != "" && !s.adminTokenGenerated() {
 		// The token is generated at start only, when no disk I/O blocks anyone.
 		s.log.Warn("admin_token removed: the admin listener accepts no token until the next start generates one in the data directory")

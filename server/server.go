@@ -165,6 +165,7 @@ type certificates struct {
 	certFile, keyFile string
 	certMu            sync.Mutex
 	trustedRoots      *x509.CertPool // for the "strong" group; nil means the system's
+	acme              *acmeCerts     // nil unless acme_domain is set (acme.go)
 	trust             atomic.Pointer[trustStore]
 }
 
@@ -279,6 +280,10 @@ func New(opts Options) (*Server, error) {
 	}
 
 	s.tlsConfig.GetCertificate = s.getCertificate
+	s.tlsConfig.GetConfigForClient = s.configForClient // a CA's TLS-ALPN-01 check (acme.go)
+	if s.acme, err = newACME(&sc); err != nil {
+		return nil, err
+	}
 	s.cert.Store(&cert)
 	s.trustedRoots = opts.TrustedRoots
 	s.certFile, s.keyFile = certFiles(sc.Certificate, sc.Key, sc.DataDir)
@@ -415,6 +420,9 @@ func (s *Server) Serve(ctx context.Context) error {
 		g.Go("admin listener", func() { s.serveAdmin(ctx) })
 	}
 	g.Go("certificate watcher", s.watchCertificate)
+	if s.acme != nil {
+		g.Go("acme certificates", s.acmeLoop)
+	}
 	g.Go("floor clock", s.floorClock)
 	g.Go("status history", s.sampleStatusLoop)
 	s.serveWeb()

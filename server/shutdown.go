@@ -31,6 +31,9 @@ func (s *Server) shutdown() {
 	s.closed.Do(func() {
 		start := time.Now()
 		close(s.closing)
+		if s.acme != nil {
+			s.acme.stop() // cuts a request to the CA that the ACME loop waits on
+		}
 		s.tcp.Close()
 		s.stopWebListener()
 		s.mu.Lock()

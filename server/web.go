@@ -12,7 +12,6 @@ package server
 // its track on the mix clock's tick.
 
 import (
-	"crypto/tls"
 	"errors"
 	"net"
 	"net/http"
@@ -98,10 +97,10 @@ func (s *Server) serveWeb() {
 	if s.webLn == nil {
 		return
 	}
-	// Browsers get the server's certificate, but are never asked for one
-	// of their own (a browser would show a dialog).
-	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: s.getCertificate, NextProtos: []string{"http/1.1"}}
-	ln := web.DualListener{Listener: s.webLn, TLS: tlsConfig}
+	// Browsers get the server's certificate (ACME's, once there is one),
+	// but are never asked for one of their own (a browser would show a
+	// dialog); a CA's TLS-ALPN-01 check is answered here too (acme.go).
+	ln := web.DualListener{Listener: s.webLn, TLS: s.TLSConfig("http/1.1")}
 	s.goroutines.Go("web listener", func() {
 		if err := s.webHTTP.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("web listener failed", "err", err)
