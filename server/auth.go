@@ -68,7 +68,7 @@ func (s *Server) handleAuthenticate(c *conn, m *mumblepb.Authenticate) {
 		return
 	}
 	certHash := c.certHash()
-	strong := s.strongCertificate(c.tc.ConnectionState().PeerCertificates)
+	strong := s.strongCertificate(c.peerCertificates())
 	// The store is asked before taking the lock: it may hash a password.
 	ident, rejectType, reason := s.identify(name, m.GetPassword(), certHash)
 	if rejectType != mumblepb.Reject_None {
@@ -141,6 +141,9 @@ func (s *Server) handleAuthenticate(c *conn, m *mumblepb.Authenticate) {
 	}
 	u.udpFlag.Store(true)
 	u.lastActive.Store(u.connected.UnixNano())
+	if c.web != nil {
+		c.web.joinWeb(u)
+	}
 	if err := u.crypt.GenerateKey(); err != nil {
 		s.sessions.put(session)
 		s.log.Error("generating a voice encryption key failed", "err", err)

@@ -347,7 +347,7 @@ func TestRunAgainstShapedChannels(t *testing.T) {
 // test ends.
 func serve(t *testing.T, cfg *conf.Config, adminListen string) *server.Server {
 	t.Helper()
-	srv, err := server.New(server.Options{Config: cfg, Listen: "127.0.0.1:0", AdminListen: adminListen, DataDir: t.TempDir(),
+	srv, err := server.New(server.Options{Config: cfg, Listen: "127.0.0.1:0", WebListen: server.NoWeb, AdminListen: adminListen, DataDir: t.TempDir(),
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
 		t.Fatal(err)
