@@ -205,3 +205,11 @@ func TestChromiumControl(t *testing.T) {
 	chair.waitFor(t, "webby in Plenary", func(c *client.Client) bool { return c.Users()[web].GetChannelId() == plenary })
 	waitJS(t, ctx, "Plenary as its channel", `document.getElementById("room-channel").textContent == "Plenary"`)
 }
+
+// TestChromiumTalksAndHears runs browserAndMumble in Chromium, whose fake
+// microphone plays a 1000 Hz WAV file.
+func TestChromiumTalksAndHears(t *testing.T) {
+	ctx := chromium(t, 1000, "en-US")
+	e := startServer(t, hallConfig(t))
+	browserAndMumble(t, e, chromeTab{ctx}, "chrome")
+}

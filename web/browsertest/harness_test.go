@@ -2,19 +2,16 @@ package browsertest
 
 import (
 	"context"
-	"crypto/tls"
-	"encoding/binary"
-	"io"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
+	"net"
+	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/plenum-voice/plenum/client"
@@ -22,7 +19,6 @@ import (
 	"github.com/plenum-voice/plenum/proto/control"
 	"github.com/plenum-voice/plenum/proto/mumblepb"
 	"github.com/plenum-voice/plenum/server"
-	"github.com/plenum-voice/plenum/web/page"
 )
 
 // hallConfig is the default configuration with a floor-controlled hall
@@ -56,11 +52,29 @@ type env struct {
 	base   string // the page's origin, http://host:port
 }
 
-// startServer runs a Plenum server for the test, stopped at its end.
+// startServer runs a Plenum server for the test, stopped at its end, its
+// web listener on loopback.
 func startServer(t testing.TB, c *conf.Config) *env {
+	return startServerAnnouncing(t, c, netip.Addr{})
+}
+
+// startServerAnnouncing is startServer with the web listener and WebRTC
+// on all addresses and announce as the ICE candidates' address, for
+// Firefox, which does not connect to a peer's loopback candidates.
+func startServerAnnouncing(t testing.TB, c *conf.Config, announce netip.Addr) *env {
 	t.Helper()
-	srv, err := server.New(server.Options{Config: c, Listen: "127.0.0.1:0", AdminListen: server.NoAdmin, DataDir: t.TempDir(),
-		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	c.Server.WebUDPPort, c.Server.WebTCPPort = 0, 0
+	level := slog.LevelWarn
+	if os.Getenv("PLENUM_TEST_LOG") != "" {
+		level = slog.LevelDebug
+	}
+	webListen := "127.0.0.1:0"
+	if announce.IsValid() {
+		webListen = "0.0.0.0:0"
+		c.Server.WebAddresses = []string{announce.String()}
+	}
+	srv, err := server.New(server.Options{Config: c, Listen: "127.0.0.1:0", AdminListen: server.NoAdmin, WebListen: webListen, DataDir: t.TempDir(),
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,74 +86,9 @@ func startServer(t testing.TB, c *conf.Config) *env {
 	go func() { defer close(done); srv.Serve(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
 	e := &env{t: t, srv: srv, mumble: srv.Addr().String()}
-	e.base = startBridge(t, e.mumble)
-	return e
-}
-
-// startBridge serves the embedded page and a /ws that carries each
-// WebSocket message as one Mumble TCP frame to and from the server's
-// Mumble listener: the control half of the web listener's contract,
-// without WebRTC. It lets the page's control tests run against a real
-// server.
-func startBridge(t testing.TB, mumble string) string {
-	mux := http.NewServeMux()
-	mux.Handle("/", http.FileServerFS(page.FS))
-	mux.HandleFunc("/ws", func(w http.ResponseWriter, r *http.Request) {
-		ws, err := websocket.Accept(w, r, nil)
-		if err != nil {
-			return
-		}
-		defer ws.CloseNow()
-		tc, err := tls.Dial("tcp", mumble, &tls.Config{InsecureSkipVerify: true})
-		if err != nil {
-			return
-		}
-		defer tc.Close()
-		ctx, cancel := context.WithCancel(r.Context())
-		defer cancel()
-		var wg sync.WaitGroup
-		wg.Add(1)
-		go func() { // server -> browser
-			defer wg.Done()
-			defer cancel()
-			hdr := make([]byte, 6)
-			for {
-				if _, err := io.ReadFull(tc, hdr); err != nil {
-					return
-				}
-				frame := make([]byte, 6+binary.BigEndian.Uint32(hdr[2:]))
-				copy(frame, hdr)
-				if _, err := io.ReadFull(tc, frame[6:]); err != nil {
-					return
-				}
-				if control.Type(binary.BigEndian.Uint16(hdr)) == control.UDPTunnel {
-					continue
-				}
-				if ws.Write(ctx, websocket.MessageBinary, frame) != nil {
-					return
-				}
-			}
-		}()
-		for { // browser -> server; signalling (type 100) has no one to answer it here
-			_, b, err := ws.Read(ctx)
-			if err != nil || len(b) < 6 {
-				break
-			}
-			if binary.BigEndian.Uint16(b) == 100 {
-				continue
-			}
-			if _, err := tc.Write(b); err != nil {
-				break
-			}
-		}
-		tc.Close()
-		cancel()
-		wg.Wait()
-	})
-	hs := httptest.NewServer(mux)
-	t.Cleanup(hs.Close)
 	// The page needs a secure context for the microphone: localhost is one.
-	return strings.Replace(hs.URL, "127.0.0.1", "localhost", 1)
+	e.base = "http://localhost:" + strconv.Itoa(int(srv.WebAddr().Port()))
+	return e
 }
 
 // mumbleUser is a Mumble client in the test with what it was told.
@@ -147,14 +96,20 @@ type mumbleUser struct {
 	*client.Client
 	mu    sync.Mutex
 	texts []string
+	heard map[uint32][][]byte // Opus frames by sender
 }
 
 func (e *env) dial(name string, tokens ...string) *mumbleUser {
 	e.t.Helper()
-	u := &mumbleUser{}
+	u := &mumbleUser{heard: map[uint32][][]byte{}}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	c, err := client.Dial(ctx, client.Config{Address: e.mumble, Username: name, Tokens: tokens,
+		OnAudio: func(p *client.AudioPacket) {
+			u.mu.Lock()
+			u.heard[p.Sender] = append(u.heard[p.Sender], p.Opus)
+			u.mu.Unlock()
+		},
 		OnMessage: func(t control.Type, m proto.Message) {
 			if tm, ok := m.(*mumblepb.TextMessage); ok {
 				u.mu.Lock()
@@ -218,4 +173,17 @@ func (u *mumbleUser) told(t testing.TB, s string) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	t.Fatalf("never told %q; told %q", s, u.texts)
+}
+
+// externalAddr returns an IPv4 address of this machine other than
+// loopback, or skips the test.
+func externalAddr(t testing.TB) netip.Addr {
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if p, err := netip.ParsePrefix(a.String()); err == nil && p.Addr().Is4() && !p.Addr().IsLoopback() && !p.Addr().IsLinkLocalUnicast() {
+			return p.Addr()
+		}
+	}
+	t.Skip("no IPv4 address besides loopback: Firefox does not connect to loopback ICE candidates")
+	return netip.Addr{}
 }

@@ -66,6 +66,7 @@
     chatTarget: null, place: 0, hasFloor: false, retries: 0, retryTimer: 0,
     joined: false, stopped: true, pingTimer: 0, iceTimer: 0,
     marks: {}, // performance.now() of joinClicked, serverSync, iceConnected, firstAudio
+    lostReasons: [], // why the connection was lost, the last 20 times
   };
   window.plenum = S;
 
@@ -154,7 +155,7 @@
       const h = handlers[m.name];
       if (h) h(m.msg);
     };
-    ws.onclose = () => { if (ws === S.ws) lost(); };
+    ws.onclose = (e) => { if (ws === S.ws) lost("websocket closed " + e.code + " " + e.reason); };
   }
 
   function send(type, msg) {
@@ -163,7 +164,9 @@
 
   // lost tears the connection down and, unless the user left or the
   // server refused, tries again with a growing pause.
-  function lost() {
+  function lost(why) {
+    S.lostReasons.push(why || "closed");
+    if (S.lostReasons.length > 20) S.lostReasons.shift();
     teardown();
     if (S.stopped) return;
     const wait = Math.min(15, 2 ** S.retries) * (0.75 + Math.random() * 0.5);
@@ -226,8 +229,8 @@
         S.marks.iceConnected = S.marks.iceConnected || performance.now();
         S.retries = 0;
         status(L.connected);
-      } else if (st === "failed") lost();
-      else if (st === "disconnected") S.iceTimer = setTimeout(() => { if (pc === S.pc) lost(); }, 4000);
+      } else if (st === "failed") lost("ICE failed");
+      else if (st === "disconnected") S.iceTimer = setTimeout(() => { if (pc === S.pc) lost("ICE disconnected"); }, 4000);
     };
     const offer = await pc.createOffer();
     await pc.setLocalDescription(offer);
@@ -237,7 +240,13 @@
 
   async function signal(m) {
     if (m.type === "answer" && S.pc) {
-      await S.pc.setRemoteDescription({ type: "answer", sdp: m.sdp });
+      const pc = S.pc;
+      try {
+        S.answer = m.sdp;
+      await pc.setRemoteDescription({ type: "answer", sdp: m.sdp });
+      } catch (err) {
+        if (pc === S.pc) lost("answer: " + err);
+      }
     } else if (m.type === "error") {
       note(L.server + ": " + m.message, "error");
     }
@@ -337,7 +346,7 @@
       S.pingTimer = setInterval(() => send("Ping", { timestamp: Date.now() }), 10000);
       goToWantedChannel();
       if (S.selfMute || S.selfDeaf) send("UserState", { session: S.session, self_mute: S.selfMute, self_deaf: S.selfDeaf });
-      startRTC().catch((err) => { note(String(err), "error"); lost(); });
+      startRTC().catch((err) => { note(String(err), "error"); lost(String(err)); });
       render();
     },
     ChannelState: (m) => {
