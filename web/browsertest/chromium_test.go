@@ -212,4 +212,36 @@ func TestChromiumTalksAndHears(t *testing.T) {
 	ctx := chromium(t, 1000, "en-US")
 	e := startServer(t, hallConfig(t))
 	browserAndMumble(t, e, chromeTab{ctx}, "chrome")
+	if dir := os.Getenv("PLENUM_PAGE_SHOTS"); dir != "" {
+		screenshots(t, ctx, dir)
+	}
+}
+
+// screenshots saves the page as a laptop and a phone show it, for the
+// README (PLENUM_PAGE_SHOTS=$PWD/docs/img go test -run TestChromiumTalksAndHears
+// ./web/browsertest; the directory must be absolute).
+func screenshots(t testing.TB, ctx context.Context, dir string) {
+	for _, s := range []struct {
+		name          string
+		width, height int64
+		mobile        bool
+	}{{"web-page-laptop", 1280, 760, false}, {"web-page-phone", 390, 844, true}} {
+		var opts []chromedp.EmulateViewportOption
+		if s.mobile {
+			opts = append(opts, chromedp.EmulateScale(2), chromedp.EmulateMobile)
+		}
+		if err := chromedp.Do(ctx, chromedp.EmulateViewport(s.width, s.height, opts...)); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(300 * time.Millisecond) // the layout and the meters settle
+		png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+		if err != nil {
+			t.Fatal(err)
+		}
+		file := filepath.Join(dir, s.name+".png")
+		if err := os.WriteFile(file, png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("wrote %s", file)
+	}
 }
