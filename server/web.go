@@ -217,19 +217,37 @@ func (s *Server) serveBrowser(nc net.Conn, remote netip.AddrPort) {
 	s.unlock()
 }
 
-// webMixLoop ticks the listener mix every 20 ms while it has listeners.
+// webMixLoop ticks the listener mix every 20 ms of the wall clock. A
+// tick that comes late (the machine was busy) is caught up at once, so
+// no browser misses a frame; beyond maxCatchUp ticks behind it gives up
+// the missed ones (the browsers' RTP timestamps then show the gap).
 func (s *Server) webMixLoop() {
-	t := time.NewTicker(20 * time.Millisecond)
-	defer t.Stop()
+	const maxCatchUp = 5
+	const interval = 20 * time.Millisecond
+	next := time.Now().Add(interval)
+	timer := time.NewTimer(interval)
+	defer timer.Stop()
 	for {
 		select {
 		case <-s.closing:
 			return
-		case <-t.C:
+		case <-timer.C:
+		}
+		due := int(time.Since(next)/interval) + 1
+		if due > maxCatchUp {
+			s.webMix.Skip(due - 1)
+			next = next.Add(time.Duration(due-1) * interval)
+			due = 1
+		}
+		for range due {
 			if s.webMix.Listeners() > 0 {
 				s.webMix.Tick()
+			} else {
+				s.webMix.Skip(1)
 			}
+			next = next.Add(interval)
 		}
+		timer.Reset(time.Until(next))
 	}
 }
 

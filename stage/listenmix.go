@@ -57,6 +57,7 @@ type MixStats struct {
 	Decodes uint64 // packets decoded
 	// MostEncodes is the most encodes one tick needed.
 	MostEncodes int
+	Skipped     uint64 // ticks let pass (Skip)
 }
 
 type mixListener struct {
@@ -194,6 +195,15 @@ type mixGroup struct {
 	listeners []*mixListener
 	enc       *opus.Encoder
 	used      uint64 // the tick it was last used
+}
+
+// Skip lets n ticks pass without mixing (the clock fell behind, or
+// nobody listens): the listeners' streams show the gap in time.
+func (m *ListenerMix) Skip(n int) {
+	m.mu.Lock()
+	m.tick += uint64(n)
+	m.stats.Skipped += uint64(n)
+	m.mu.Unlock()
 }
 
 // Tick mixes one tick for every listener and writes it. It returns the

@@ -13,6 +13,7 @@ import (
 	"strconv"
 
 	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
 	"github.com/pion/logging"
 	"github.com/pion/webrtc/v4"
 )
@@ -98,10 +99,13 @@ func Listen(cfg Config) (*Endpoint, error) {
 		e.Close()
 		return nil, err
 	}
-	// No interceptors: the server neither retransmits nor estimates
-	// bandwidth for a constant-bitrate voice stream, and 500 browsers'
-	// worth of per-packet bookkeeping is CPU better spent mixing.
-	e.api = webrtc.NewAPI(webrtc.WithMediaEngine(&me), webrtc.WithSettingEngine(se))
+	// No interceptors (pion registers NACK, reports, statistics and
+	// congestion feedback unless told otherwise): the server neither
+	// retransmits nor estimates bandwidth for a constant-bitrate voice
+	// stream, and that per-packet bookkeeping for 500 browsers is CPU
+	// better spent mixing.
+	e.api = webrtc.NewAPI(webrtc.WithMediaEngine(&me), webrtc.WithSettingEngine(se),
+		webrtc.WithInterceptorRegistry(&interceptor.Registry{}))
 	return e, nil
 }
 
