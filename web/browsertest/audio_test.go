@@ -214,3 +214,25 @@ func browserAndMumble(t *testing.T, e *env, tb tab, name string) {
 	m.told(t, "Queue: 1. "+name+".")
 	waitTab(t, tb, "the place in the queue", `document.getElementById("place").textContent.includes("1")`)
 }
+
+// reconnects cuts the page's WebSocket as a network change would and
+// checks that the page comes back by itself: a new session of the same
+// name in the channel it was in (the hall), hearing the Mumble client
+// there again.
+func reconnects(t *testing.T, e *env, tb tab, name string) {
+	m := e.dial("watcher")
+	old := m.sessionOf(t, name)
+	hall := m.channel(t, "Hall")
+	tb.eval(t, `(() => { plenum.ws.close(); return true; })()`)
+	start := time.Now()
+	m.waitFor(t, name+" back in the hall", func(c *client.Client) bool {
+		for s, u := range c.Users() {
+			if u.GetName() == name && s != old && u.GetChannelId() == hall {
+				return true
+			}
+		}
+		return false
+	})
+	p := hears(t, tb, 1500, 20*time.Second)
+	t.Logf("%s: back in the hall %v after its WebSocket was cut, hearing %v", name, time.Since(start).Round(time.Millisecond), p)
+}

@@ -204,6 +204,26 @@ func TestChromiumControl(t *testing.T) {
 	}
 	chair.waitFor(t, "webby in Plenary", func(c *client.Client) bool { return c.Users()[web].GetChannelId() == plenary })
 	waitJS(t, ctx, "Plenary as its channel", `document.getElementById("room-channel").textContent == "Plenary"`)
+
+	// Push-to-talk with the space bar: the microphone is sent only while
+	// it is held.
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID("mute"))); err != nil {
+		t.Fatal(err)
+	}
+	chair.waitFor(t, "webby unmuted", func(c *client.Client) bool { return !c.Users()[web].GetSelfMute() })
+	if err := chromedp.Do(ctx, chromedp.SetValue(chromedp.ID("mode"), "ptt"),
+		chromedp.Evaluate[chromedp.Void](`document.getElementById("mode").dispatchEvent(new Event("change"))`)); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "nothing sent in push-to-talk", `!plenum.transmitting && plenum.sender && plenum.sender.track === null`)
+	if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`dispatchEvent(new KeyboardEvent("keydown", { code: "Space" }))`)); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "the microphone sent while space is held", `plenum.transmitting && plenum.sender.track !== null && document.getElementById("ptt").classList.contains("talking")`)
+	if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`dispatchEvent(new KeyboardEvent("keyup", { code: "Space" }))`)); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "nothing sent after space is let go", `!plenum.transmitting && plenum.sender.track === null`)
 }
 
 // TestChromiumTalksAndHears runs browserAndMumble in Chromium, whose fake
@@ -212,6 +232,7 @@ func TestChromiumTalksAndHears(t *testing.T) {
 	ctx := chromium(t, 1000, "en-US")
 	e := startServer(t, hallConfig(t))
 	browserAndMumble(t, e, chromeTab{ctx}, "chrome")
+	reconnects(t, e, chromeTab{ctx}, "chrome")
 	if dir := os.Getenv("PLENUM_PAGE_SHOTS"); dir != "" {
 		screenshots(t, ctx, dir)
 	}

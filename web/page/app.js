@@ -52,7 +52,8 @@
   const $ = (id) => document.getElementById(id);
   const params = new URLSearchParams(location.search);
   const MUTE_DEAFEN = 0x10, WRITE = 0x1; // Mumble permission bits: a chair has MuteDeafen
-  const VAD_THRESHOLD = 0.02, VAD_HOLD_MS = 400;
+  const VAD_THRESHOLD = 0.02, VAD_HOLD_MS = 400; // RMS of full scale
+  const RX_THRESHOLD = 0.002; // what counts as someone speaking in what we receive
 
   // S is the page's whole state; window.plenum exposes it to the tests
   // and to anyone debugging in the console.
@@ -183,6 +184,7 @@
   function teardown() {
     const ws = S.ws, pc = S.pc;
     S.ws = null; S.pc = null; S.sender = null; S.joined = false; S.transmitting = false;
+    S.remoteStream = null; S.rxAnalyser = null;
     clearInterval(S.pingTimer);
     clearTimeout(S.iceTimer);
     if (ws) { ws.onclose = null; try { ws.close(); } catch (e) { /* already closed */ } }
@@ -277,11 +279,17 @@
     S.rxLevel = level(S.rxAnalyser);
     const now = performance.now();
     if (S.micLevel > VAD_THRESHOLD) S.vadUntil = now + VAD_HOLD_MS;
-    if (S.rxLevel > 0.01 && !S.marks.firstAudio && S.joined) S.marks.firstAudio = now;
-    $("mic-meter").style.width = Math.min(100, S.micLevel * 400) + "%";
-    $("rx-meter").style.width = Math.min(100, S.rxLevel * 400) + "%";
-    $("someone").classList.toggle("on", S.rxLevel > 0.01 && !S.selfDeaf);
+    if (S.rxLevel > RX_THRESHOLD && !S.marks.firstAudio && S.joined) S.marks.firstAudio = now;
+    $("mic-meter").style.width = meter(S.micLevel);
+    $("rx-meter").style.width = meter(S.rxLevel);
+    $("someone").classList.toggle("on", S.rxLevel > RX_THRESHOLD && !S.selfDeaf);
     update();
+  }
+
+  // meter shows a level on a 60 dB scale, as ears hear loudness.
+  function meter(rms) {
+    const db = 20 * Math.log10(Math.max(rms, 1e-6));
+    return Math.max(0, Math.min(100, (db + 60) * 100 / 60)) + "%";
   }
 
   function me() { return S.users.get(S.session); }
