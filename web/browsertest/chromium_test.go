@@ -266,3 +266,34 @@ func screenshots(t testing.TB, ctx context.Context, dir string) {
 		t.Logf("wrote %s", file)
 	}
 }
+
+// TestChromiumChair: a page joining the hall with the chair's access
+// token gets the chair's buttons; its "Next" gives the floor to a Mumble
+// member who raised a hand.
+func TestChromiumChair(t *testing.T) {
+	ctx := chromium(t, 1000, "en-US")
+	e := startServer(t, hallConfig(t))
+	member := e.dial("member")
+	member.join(t, "Hall")
+	if err := member.SendText("!hand", nil, []uint32{member.channel(t, "Hall")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	member.told(t, "number 1 in the queue")
+
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(e.base+"/?channel=Hall"),
+		chromedp.WaitVisible(chromedp.ID("name")),
+		chromedp.SetValue(chromedp.ID("name"), "chairweb"),
+		chromedp.SetValue(chromedp.ID("token"), "chair"),
+		chromedp.Click(chromedp.ID("join")),
+		chromedp.WaitVisible(chromedp.ID("room-view"))); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "the chair's buttons", `!document.getElementById("chair").hidden`)
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`[data-cmd="!next"]`))); err != nil {
+		t.Fatal(err)
+	}
+	member.told(t, "You have the floor.")
+	me := member.Session()
+	member.waitFor(t, "the member unsuppressed", func(c *client.Client) bool { return !c.Users()[me].GetSuppress() })
+}

@@ -83,6 +83,7 @@
     if (!window.isSecureContext || !navigator.mediaDevices) show("login-error", L.insecure);
     $("login").addEventListener("submit", (e) => { e.preventDefault(); join(); });
     $("mode").value = S.mode;
+    $("ptt").title = L.pttHint;
     $("mode").addEventListener("change", () => { S.mode = $("mode").value; localStorage.setItem("plenum.mode", S.mode); update(); });
     $("mute").addEventListener("click", () => (S.selfMute ? setSelf(false, false) : setSelf(true, S.selfDeaf)));
     $("deaf").addEventListener("click", () => setSelf(!S.selfDeaf, !S.selfDeaf));
@@ -119,6 +120,7 @@
       // Created in the click, so that the browser lets it play.
       S.audioCtx = S.audioCtx || new AudioContext();
       S.audioCtx.resume();
+      $("audio").play().catch(() => {}); // some browsers allow playing later only after this
       S.mic = S.mic || await navigator.mediaDevices.getUserMedia({
         audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true },
       });
