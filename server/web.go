@@ -51,6 +51,8 @@ type webSide struct {
 	webHTTP *http.Server
 	webRTC  *rtc.Endpoint
 	webMix  *stage.ListenerMix // ticked by the web mix clock only
+	// The mix clock's worst: how late it woke, how long a tick took.
+	webLate, webLongestTick atomic.Int64
 }
 
 // listenWeb binds the web listener and the WebRTC sockets if web_listen
@@ -152,6 +154,10 @@ func (s *Server) stopWebListener() {
 func (s *Server) closeWebRTC() {
 	if s.webRTC != nil {
 		s.webRTC.Close()
+		st := s.webMix.Stats()
+		s.log.Info("web mix", "ticks", st.Ticks, "encodes", st.Encodes, "frames", st.Frames, "decodes", st.Decodes,
+			"most_encodes_in_a_tick", st.MostEncodes, "late_ticks_given_up", st.Late,
+			"latest_wake", time.Duration(s.webLate.Load()), "longest_tick", time.Duration(s.webLongestTick.Load()))
 	}
 }
 
@@ -235,15 +241,22 @@ func (s *Server) webMixLoop() {
 		}
 		due := int(time.Since(next)/interval) + 1
 		if due > maxCatchUp {
-			s.webMix.Skip(due - 1)
+			s.webMix.Skip(due-1, true)
 			next = next.Add(time.Duration(due-1) * interval)
 			due = 1
 		}
+		if late := int64(time.Since(next)); late > s.webLate.Load() {
+			s.webLate.Store(late)
+		}
 		for range due {
 			if s.webMix.Listeners() > 0 {
+				start := time.Now()
 				s.webMix.Tick()
+				if d := int64(time.Since(start)); d > s.webLongestTick.Load() {
+					s.webLongestTick.Store(d)
+				}
 			} else {
-				s.webMix.Skip(1)
+				s.webMix.Skip(1, false)
 			}
 			next = next.Add(interval)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"fmt"
 	"io"
 	"math"
 	"net/http"
@@ -385,7 +386,7 @@ func TestWebBadSignalling(t *testing.T) {
 	if _, err := m.Ping(context.Background()); err != nil {
 		t.Fatalf("the Mumble client was disconnected for signalling: %v", err)
 	}
-	for _, bad := range []string{`{"type":"offer"`, `{"type":"answer","sdp":"v=0"}`, `{"type":"offer","sdp":"v=0\r\nnonsense"}`} {
+	for i, bad := range []string{`{"type":"offer"`, `{"type":"answer","sdp":"v=0"}`, `{"type":"offer","sdp":"v=0\r\nnonsense"}`} {
 		errs := make(chan signal.Message, 1)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		ws, _, err := websocket.Dial(ctx, "ws://"+s.WebAddr().String()+"/ws", nil)
@@ -393,7 +394,7 @@ func TestWebBadSignalling(t *testing.T) {
 			t.Fatal(err)
 		}
 		c, err := client.Dial(ctx, client.Config{
-			Conn: websocket.NetConn(context.Background(), ws, websocket.MessageBinary), Username: "web",
+			Conn: websocket.NetConn(context.Background(), ws, websocket.MessageBinary), Username: fmt.Sprint("web", i),
 			OnUnknown: func(_ control.Type, p []byte) {
 				var msg signal.Message
 				json.Unmarshal(p, &msg)

@@ -57,7 +57,7 @@ type MixStats struct {
 	Decodes uint64 // packets decoded
 	// MostEncodes is the most encodes one tick needed.
 	MostEncodes int
-	Skipped     uint64 // ticks let pass (Skip)
+	Late        uint64 // ticks given up because the clock fell behind
 }
 
 type mixListener struct {
@@ -81,6 +81,7 @@ type source struct {
 	dec    *opus.Decoder
 	jb     jitterBuffer
 	have   bool // jb.frame holds this tick's audio
+	long   int  // ticks in a row the jitter buffer held too much
 	closed bool
 }
 
@@ -197,13 +198,24 @@ type mixGroup struct {
 	used      uint64 // the tick it was last used
 }
 
-// Skip lets n ticks pass without mixing (the clock fell behind, or
-// nobody listens): the listeners' streams show the gap in time.
-func (m *ListenerMix) Skip(n int) {
+// Skip lets n ticks pass without mixing, because nobody listens or
+// because the clock fell behind (late): the listeners' streams show the
+// gap in time. Tick goroutine only.
+func (m *ListenerMix) Skip(n int, late bool) {
 	m.mu.Lock()
 	m.tick += uint64(n)
-	m.stats.Skipped += uint64(n)
+	if late {
+		m.stats.Late += uint64(n)
+	}
+	sources := m.sources[:len(m.sources):len(m.sources)]
 	m.mu.Unlock()
+	if late {
+		// The audio of the ticks given up is dropped, not kept to
+		// delay everything after it.
+		for _, s := range sources {
+			s.jb.trim()
+		}
+	}
 }
 
 // Tick mixes one tick for every listener and writes it. It returns the
@@ -213,8 +225,10 @@ func (m *ListenerMix) Tick() int {
 	m.tick++
 	tick := m.tick
 	// Take what arrived, and each listener's current sources.
-	taken := make([][]inPacket, len(m.sources))
-	for i, s := range m.sources {
+	// Deliver adds sources under mu: this tick works on those there now.
+	sources := m.sources[:len(m.sources):len(m.sources)]
+	taken := make([][]inPacket, len(sources))
+	for i, s := range sources {
 		if len(s.inbox) > 0 {
 			taken[i] = append([]inPacket(nil), s.inbox...)
 			s.inbox = s.inbox[:0]
@@ -234,9 +248,10 @@ func (m *ListenerMix) Tick() int {
 	}
 	m.mu.Unlock()
 
-	for i, s := range m.sources {
+	for i, s := range sources {
 		m.decode(s, taken[i])
 		s.have = s.jb.next(s.dec)
+		s.keepShort()
 	}
 	m.retireIdle(tick)
 
@@ -295,6 +310,27 @@ func (m *ListenerMix) Tick() int {
 	m.decodes = 0
 	m.mu.Unlock()
 	return encodes
+}
+
+// A source's jitter buffer holds what arrived in a burst until it is
+// played; after a stall of the sender or the network it would keep the
+// extra delay for good. Once it has held more than maxHeldTicks for
+// shortenAfter ticks in a row, it is cut back to what a start holds.
+const (
+	maxHeldTicks = 2
+	shortenAfter = 25 // half a second
+)
+
+func (s *source) keepShort() {
+	if s.jb.n <= s.jb.last+maxHeldTicks*tickSamples {
+		s.long = 0
+		return
+	}
+	if s.long++; s.long >= shortenAfter {
+		s.jb.trim()
+		s.jb.playing = true
+		s.long = 0
+	}
 }
 
 // decode feeds a source's packets of this tick into its jitter buffer.

@@ -74,3 +74,36 @@ func TestListenerMixDecodesOnceAndSharesEncodes(t *testing.T) {
 		t.Error("listener 3 got nothing")
 	}
 }
+
+// TestListenerMixShortensAGrownJitterBuffer: after a burst of packets
+// (a stalled sender catching up) the extra delay is cut back within a
+// second instead of staying.
+func TestListenerMixShortensAGrownJitterBuffer(t *testing.T) {
+	codecs, err := NewCodecPool()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := NewListenerMix(codecs)
+	m.Add(2, &recorder{})
+	frame := 0
+	send := func() {
+		a := voice.Audio{Sender: 1, Frame: uint64(2 * frame), Opus: codecs.Silence()}
+		m.Deliver(2, &a)
+		frame++
+	}
+	for range 10 { // 200 ms at once
+		send()
+	}
+	m.Tick()
+	src := m.sources[0]
+	if held := src.jb.n / tickSamples; held < 6 {
+		t.Fatalf("the buffer holds %d ticks after the burst, want about 7 (the inbox keeps 8)", held)
+	}
+	for range 2 * shortenAfter {
+		send()
+		m.Tick()
+	}
+	if held := src.jb.n / tickSamples; held > maxHeldTicks+1 {
+		t.Errorf("the buffer still holds %d ticks a second later", held)
+	}
+}

@@ -78,6 +78,7 @@ type Report struct {
 	WebLatencyMaxMs         float64 `json:"web_latency_max_ms,omitempty"`
 	WebOnsets               uint64  `json:"web_onsets,omitempty"`
 	OnsetOutliers           uint64  `json:"web_onset_outliers,omitempty"`          // onsets before any burst was sent
+	MachineUDPDrops         uint64  `json:"machine_udp_rcvbuf_drops,omitempty"`    // every UDP socket on the machine, server's and generator's
 	ServerCPUPct            float64 `json:"server_cpu_pct,omitempty"`              // of one core, speaking and drain
 	ServerCPUPerListenerPct float64 `json:"server_cpu_pct_per_listener,omitempty"` // ServerCPUPct / users
 }
@@ -150,6 +151,7 @@ func (r *Report) WriteText(w io.Writer) error {
 		p("browsers' mix", "%d of %d packets = %.3f %% loss, %d browsers without any", r.WebReceived, r.WebExpected, r.WebLossPct, r.MixedMissing)
 		p("browsers' latency", "p50 %.2f ms  p99 %.2f ms  max %.2f ms  (%d burst onsets, %d unattributed)",
 			r.WebLatencyP50Ms, r.WebLatencyP99Ms, r.WebLatencyMaxMs, r.WebOnsets, r.OnsetOutliers)
+		p("UDP buffer drops", "%d on the whole machine (server and generator)", r.MachineUDPDrops)
 		if r.ServerCPUSec >= 0 {
 			p("server CPU per user", "%.3f %% of a core (%.1f %% in all)", r.ServerCPUPerListenerPct, r.ServerCPUPct)
 		}

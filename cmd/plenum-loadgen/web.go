@@ -337,6 +337,7 @@ func RunWeb(ctx context.Context, opt Options) (*Report, error) {
 	cpu0, _ := serverCPU(pid)
 	_, sys0, _ := procCPUTimes(pid)
 	self0 := selfCPU()
+	drops0 := udpRcvbufErrors()
 	w0 := time.Now()
 	// Count from a second in, when every stream is flowing, to the end.
 	g.windowFrom.Store(int64(time.Since(g.start) + time.Second))
@@ -345,6 +346,7 @@ func RunWeb(ctx context.Context, opt Options) (*Report, error) {
 	sent, errs, late := g.speakWeb(ctx, send)
 	time.Sleep(opt.Drain)
 	window := time.Since(w0)
+	r.MachineUDPDrops = udpRcvbufErrors() - drops0
 	r.Seconds = opt.Duration.Seconds()
 	r.Sent, r.SendErrors, r.LateSends = sent, errs, late
 	counted := float64(g.windowTo.Load()-g.windowFrom.Load()) / float64(time.Second)
