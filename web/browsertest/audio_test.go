@@ -108,8 +108,26 @@ func speaker(t testing.TB, u *mumbleUser, freq float64) (stop func()) {
 	return stop
 }
 
+// peakFrequency is the strongest frequency in pcm between 100 and 4000
+// Hz, to 0.5 Hz: a scan of Goertzel filters, coarse then fine. Unlike
+// zero crossings it is not thrown off by a missing frame's seam.
+func peakFrequency(pcm []int16) float64 {
+	best, bestLevel := 0.0, -1.0
+	scan := func(from, to, step float64) {
+		for f := from; f <= to; f += step {
+			if l := audiotest.Level(pcm, f); l > bestLevel {
+				best, bestLevel = f, l
+			}
+		}
+	}
+	scan(100, 4000, 10)
+	scan(best-10, best+10, 0.5)
+	return best
+}
+
 // heardFrom decodes what u received from session (the part after skip
-// frames) and returns its frequency and how many frames there were.
+// frames, at most a second) and returns its strongest frequency and how
+// many frames there were.
 func (u *mumbleUser) heardFrom(t testing.TB, session uint32, skip int) (float64, int) {
 	t.Helper()
 	u.mu.Lock()
@@ -128,7 +146,8 @@ func (u *mumbleUser) heardFrom(t testing.TB, session uint32, skip int) (float64,
 		}
 	}
 	pcm := l.PCM[skip*960:]
-	return audiotest.Frequency(pcm), len(frames)
+	pcm = pcm[:min(len(pcm), audiotest.SampleRate)]
+	return peakFrequency(pcm), len(frames)
 }
 
 // forget drops what u heard so far.
