@@ -121,6 +121,7 @@ const Mumble = (() => {
     while (i < b.length) {
       const key = varint();
       const num = Math.floor(key / 8), wire = key % 8;
+      if (num === 0) throw new Error("field number 0");
       const s = spec[num];
       const [name, kind] = s ? s.split(":") : [null, null];
       let v;
