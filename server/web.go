@@ -305,7 +305,7 @@ func (w *webConn) joinWeb(u *user) {
 // ended.
 func (w *webConn) close() {
 	if session := w.session.Load(); session != 0 {
-		w.s.webMix.Remove(session)
+		w.s.webMix.Remove(session, w)
 	}
 	if r := w.rtc.Swap(nil); r != nil {
 		r.Close()

@@ -1,11 +1,13 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"net/http"
 	"strings"
@@ -457,4 +459,54 @@ func TestWebUnauthenticatedLimit(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	open[1].CloseNow()
+}
+
+// TestWebLogsNoAddresses: a browser that logs in, talks, sends bad
+// signalling and leaves, with the log at debug level, leaves neither its
+// address nor its (unregistered) name in the log.
+func TestWebLogsNoAddresses(t *testing.T) {
+	var buf syncBuffer
+	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	s := startTestServer(t, testOpts{web: true, logger: logger})
+	m := s.join(t, "mumble", nil)
+	b := s.browser(t, "Privatperson", nil)
+	b.speak(1000, 200*time.Millisecond)
+	collect(m, 200*time.Millisecond)
+	// An offer that parses, names an address, and cannot be answered.
+	b.SendRaw(signal.Type, []byte(`{"type":"offer","sdp":"v=0\r\no=- 1 1 IN IP4 192.0.2.99\r\ns=-\r\nc=IN IP4 192.0.2.99\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 0\r\na=rtpmap:0 PCMU/8000\r\n"}`))
+	select {
+	case <-b.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the bad offer did not close the connection")
+	}
+	m.waitFor("the browser user gone", func(c *client.Client) bool { return c.NumUsers() == 1 })
+	s.stop()
+	log := buf.String()
+	if !strings.Contains(log, "bad signalling") {
+		t.Errorf("the log does not mention the bad signalling:\n%s", log)
+	}
+	for _, secret := range []string{"127.0.0.1", "192.0.2.99", "Privatperson"} {
+		if strings.Contains(log, secret) {
+			t.Errorf("the log holds %q:\n%s", secret, log)
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer for a logger that writes from many
+// goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

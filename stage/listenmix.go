@@ -31,13 +31,14 @@ type ListenerMix struct {
 	seed      maphash.Seed
 
 	// Tick goroutine only.
-	sources []*source // every source, for decoding
-	groups  map[string]*mixGroup
-	key     []byte
-	sum     []int32
-	pcm     []int16
-	packet  [maxOpusBytes]byte
-	decodes uint64
+	sources   []*source // every source, for decoding
+	groups    map[string]*mixGroup
+	key       []byte
+	sum       []int32
+	pcm       []int16
+	packet    [maxOpusBytes]byte
+	decodes   uint64
+	listenBuf []*mixListener // this tick's listeners, reused
 
 	stats MixStats // under mu
 }
@@ -76,8 +77,10 @@ type source struct {
 	lastHash  uint64
 	fed       bool
 	inbox     []inPacket
-	lastIn    uint64 // tick of the last packet
+	spare     []inPacket // the other half of the inbox, decoded by the tick goroutine (taken)
+	lastIn    uint64     // tick of the last packet
 	// Tick goroutine only.
+	taken  []inPacket // this tick's packets
 	dec    *opus.Decoder
 	jb     jitterBuffer
 	have   bool // jb.frame holds this tick's audio
@@ -113,10 +116,13 @@ func (m *ListenerMix) Add(session uint32, out MixOutput) {
 	m.mu.Unlock()
 }
 
-// Remove ends session's stream.
-func (m *ListenerMix) Remove(session uint32) {
+// Remove ends session's stream if it goes to out (a session number may
+// have been given to someone else since).
+func (m *ListenerMix) Remove(session uint32, out MixOutput) {
 	m.mu.Lock()
-	delete(m.listeners, session)
+	if l, ok := m.listeners[session]; ok && l.out == out {
+		delete(m.listeners, session)
+	}
 	m.mu.Unlock()
 }
 
@@ -182,7 +188,7 @@ func (m *ListenerMix) feedable(l *mixListener, sender uint32, frame uint64) *sou
 
 func (m *ListenerMix) newSourceLocked(sender uint32) *source {
 	m.nextID++
-	s := &source{id: m.nextID, sender: sender, inbox: make([]inPacket, 0, inboxSlots)}
+	s := &source{id: m.nextID, sender: sender, inbox: make([]inPacket, 0, inboxSlots), spare: make([]inPacket, 0, inboxSlots)}
 	s.jb.init()
 	m.bySender[sender] = append(m.bySender[sender], s)
 	m.sources = append(m.sources, s)
@@ -227,14 +233,13 @@ func (m *ListenerMix) Tick() int {
 	// Take what arrived, and each listener's current sources.
 	// Deliver adds sources under mu: this tick works on those there now.
 	sources := m.sources[:len(m.sources):len(m.sources)]
-	taken := make([][]inPacket, len(sources))
-	for i, s := range sources {
-		if len(s.inbox) > 0 {
-			taken[i] = append([]inPacket(nil), s.inbox...)
-			s.inbox = s.inbox[:0]
-		}
+	for _, s := range sources {
+		// The inbox's halves swap: Deliver fills one while this tick
+		// decodes the other, without the lock.
+		s.taken, s.inbox = s.inbox, s.spare[:0]
+		s.spare = s.taken
 	}
-	listeners := make([]*mixListener, 0, len(m.listeners))
+	listeners := m.listenBuf[:0]
 	for _, l := range m.listeners {
 		l.set = l.set[:0]
 		for s, t := range l.heard {
@@ -246,10 +251,11 @@ func (m *ListenerMix) Tick() int {
 		}
 		listeners = append(listeners, l)
 	}
+	m.listenBuf = listeners
 	m.mu.Unlock()
 
-	for i, s := range sources {
-		m.decode(s, taken[i])
+	for _, s := range sources {
+		m.decode(s, s.taken)
 		s.have = s.jb.next(s.dec)
 		s.keepShort()
 	}

@@ -59,7 +59,11 @@ func TestListenerMixDecodesOnceAndSharesEncodes(t *testing.T) {
 	if st.Encodes > 3*st.Ticks {
 		t.Errorf("%d encodes in %d ticks", st.Encodes, st.Ticks)
 	}
-	m.Remove(6)
+	m.Remove(6, &recorder{}) // not its output: stays
+	if m.Listeners() != 6 {
+		t.Fatalf("Remove with another output removed the listener")
+	}
+	m.Remove(6, out[6])
 	before := out[6].frames
 	a := voice.Audio{Sender: 1, Frame: uint64(2 * ticks), Opus: pkt[:n]}
 	if m.Deliver(6, &a) {

@@ -54,7 +54,7 @@ type webGen struct {
 	loops    [][][]byte      // per speaker: padded frames of its loop
 	refOnset []time.Duration // per speaker: the onset's offset in its own decoded burst
 
-	speakerSession []uint32 // by speaker index, set before anyone speaks
+	speakerSession []atomic.Uint32 // by speaker index, set before anyone speaks (atomic: listeners read it from their goroutines)
 
 	burstMu    sync.RWMutex
 	burstStart []time.Duration // when every burst's onset was sent, in order: its first frame's send time plus the speaker's decoded onset
@@ -63,6 +63,7 @@ type webGen struct {
 	onset  *Hist // timed browsers: added latency of each burst onset
 
 	windowFrom, windowTo atomic.Int64 // the counted window, ns since start
+	sentInWindow         []uint64     // per speaker, packets sent in the window (speakWeb's)
 }
 
 // webUser is one simulated browser.
@@ -148,15 +149,16 @@ func (m *mumbleListener) onAudio(p *client.AudioPacket) {
 		return // the server ends a browser's burst with a frame of its own
 	}
 	idx, _, sent, ok := decodePayload(trailer)
-	if !ok || int(idx) >= len(g.speakerSession) || g.speakerSession[idx] != p.Sender {
+	if !ok || int(idx) >= len(g.speakerSession) || g.speakerSession[idx].Load() != p.Sender {
 		m.bad.Add(1)
 		return
 	}
-	since := p.Received.Sub(g.start)
-	if int64(since) < g.windowFrom.Load() || int64(since) > g.windowTo.Load() {
+	// Counted by send time: exactly the packets speakWeb counted as sent
+	// in the window.
+	if int64(sent) < g.windowFrom.Load() || int64(sent) > g.windowTo.Load() {
 		return
 	}
-	g.direct.Add(since - sent)
+	g.direct.Add(p.Received.Sub(g.start) - sent)
 	m.received.Add(1)
 }
 
@@ -252,7 +254,7 @@ func RunWeb(ctx context.Context, opt Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &webGen{opt: opt, start: time.Now(), loops: loops, refOnset: ref, speakerSession: make([]uint32, opt.K),
+	g := &webGen{opt: opt, start: time.Now(), loops: loops, refOnset: ref, speakerSession: make([]atomic.Uint32, opt.K), sentInWindow: make([]uint64, opt.K),
 		direct: NewHist(10*time.Microsecond, 10*time.Second), onset: NewHist(10*time.Microsecond, 10*time.Second)}
 	g.windowFrom.Store(math.MaxInt64)
 	pid := ""
@@ -325,12 +327,12 @@ func RunWeb(ctx context.Context, opt Options) (*Report, error) {
 	var send []func(frame []byte, seq uint64) error
 	for i := range webSpeakers {
 		p := browsers[i].p
-		g.speakerSession[i] = p.Session()
+		g.speakerSession[i].Store(p.Session())
 		send = append(send, func(frame []byte, _ uint64) error { return p.SendOpus(frame, 960) })
 	}
 	for i := range mumbleSpeakers {
 		c := mumbles[i].c
-		g.speakerSession[webSpeakers+i] = c.Session()
+		g.speakerSession[webSpeakers+i].Store(c.Session())
 		send = append(send, func(frame []byte, seq uint64) error { return c.SendAudio(0, frameNumber(seq), frame, false, nil) })
 	}
 
@@ -349,7 +351,6 @@ func RunWeb(ctx context.Context, opt Options) (*Report, error) {
 	r.MachineUDPDrops = udpRcvbufErrors() - drops0
 	r.Seconds = opt.Duration.Seconds()
 	r.Sent, r.SendErrors, r.LateSends = sent, errs, late
-	counted := float64(g.windowTo.Load()-g.windowFrom.Load()) / float64(time.Second)
 
 	// Browsers: a mixed frame every tick while anyone speaks.
 	for _, b := range browsers {
@@ -363,13 +364,12 @@ func RunWeb(ctx context.Context, opt Options) (*Report, error) {
 		b.mu.Unlock()
 	}
 	// Mumble listeners: every speaker's packets but their own.
-	perSpeaker := uint64(counted * 50)
 	for i, m := range mumbles {
-		heard := uint64(opt.K)
-		if i < mumbleSpeakers {
-			heard--
+		for sp, n := range g.sentInWindow {
+			if sp != webSpeakers+i { // Mumble client i is speaker webSpeakers+i if it speaks
+				r.Expected += n
+			}
 		}
-		r.Expected += perSpeaker * heard
 		r.Received += m.received.Load()
 		r.Bad += m.bad.Load()
 	}
@@ -483,6 +483,9 @@ func (g *webGen) speakWeb(ctx context.Context, send []func([]byte, uint64) error
 					errs++
 				} else {
 					sent++
+					if int64(ts) >= g.windowFrom.Load() && int64(ts) <= g.windowTo.Load() {
+						g.sentInWindow[i]++
+					}
 				}
 				s.seq++
 				s.due += frameInterval
