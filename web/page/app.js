@@ -491,9 +491,18 @@
   function show(id, msg) { $(id).textContent = msg; $(id).hidden = false; }
   function hide(id) { $(id).hidden = true; }
 
+  // render redraws the tree at most every 50 ms: joining a plenary
+  // brings hundreds of UserStates at once, and redrawing after each
+  // would take a phone seconds.
+  let renderQueued = false;
   function render() {
-    renderUsers();
-    update();
+    if (renderQueued) return;
+    renderQueued = true;
+    setTimeout(() => {
+      renderQueued = false;
+      renderUsers();
+      update();
+    }, 50);
   }
 
   function renderUsers() {
