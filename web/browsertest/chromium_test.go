@@ -20,6 +20,12 @@ import (
 // writeToneWAV writes seconds of a sine at freq Hz, 48 kHz mono 16 bit, for
 // Chromium's fake microphone (which plays it in a loop).
 func writeToneWAV(t testing.TB, path string, freq float64, seconds int) {
+	if err := writeWAV(path, freq, seconds); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func writeWAV(path string, freq float64, seconds int) error {
 	const rate = 48000
 	n := rate * seconds
 	b := make([]byte, 44+2*n)
@@ -39,9 +45,7 @@ func writeToneWAV(t testing.TB, path string, freq float64, seconds int) {
 		v := 0.5 * math.Sin(2*math.Pi*freq*float64(i)/rate)
 		binary.LittleEndian.PutUint16(b[44+2*i:], uint16(int16(v*32767)))
 	}
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	return os.WriteFile(path, b, 0o644)
 }
 
 // chromium starts a headless Chromium whose microphone plays a tone of
@@ -136,7 +140,8 @@ func jsString(s string) string { return fmt.Sprintf("%q", s) }
 // is shown; self-mute reaches Mumble clients; changing channel works; the
 // page is German for a German browser.
 func TestChromiumControl(t *testing.T) {
-	ctx := chromium(t, 1000, "de-DE")
+	ctx := sharedChromium(t)
+	inGerman(t, ctx)
 	e := startServer(t, hallConfig(t))
 	chair := e.dial("chair", "chair")
 	chair.join(t, "Hall")
@@ -229,7 +234,7 @@ func TestChromiumControl(t *testing.T) {
 // TestChromiumTalksAndHears runs browserAndMumble in Chromium, whose fake
 // microphone plays a 1000 Hz WAV file.
 func TestChromiumTalksAndHears(t *testing.T) {
-	ctx := chromium(t, 1000, "en-US")
+	ctx := sharedChromium(t)
 	e := startServer(t, hallConfig(t))
 	browserAndMumble(t, e, chromeTab{ctx}, "chrome")
 	reconnects(t, e, chromeTab{ctx}, "chrome")
@@ -271,7 +276,7 @@ func screenshots(t testing.TB, ctx context.Context, dir string) {
 // token gets the chair's buttons; its "Next" gives the floor to a Mumble
 // member who raised a hand.
 func TestChromiumChair(t *testing.T) {
-	ctx := chromium(t, 1000, "en-US")
+	ctx := sharedChromium(t)
 	e := startServer(t, hallConfig(t))
 	member := e.dial("member")
 	member.join(t, "Hall")
@@ -296,4 +301,19 @@ func TestChromiumChair(t *testing.T) {
 	member.told(t, "You have the floor.")
 	me := member.Session()
 	member.waitFor(t, "the member unsuppressed", func(c *client.Client) bool { return !c.Users()[me].GetSuppress() })
+}
+
+// inGerman makes the tab's browser German: navigator.language follows
+// the Accept-Language that Emulation.setUserAgentOverride sets.
+func inGerman(t testing.TB, ctx context.Context) {
+	t.Helper()
+	ua, err := chromedp.Run(ctx, chromedp.Evaluate[string](`navigator.userAgent`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx, func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+		return chromedp.Void{}, tg.Call(ctx, "Emulation.setUserAgentOverride", map[string]any{"userAgent": ua, "acceptLanguage": "de-DE"}, nil)
+	}); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -9,7 +9,7 @@ import "testing"
 // media.peerconnection.ice.loopback), while the page still comes from
 // http://localhost, a secure context.
 func TestFirefoxTalksAndHears(t *testing.T) {
-	tb := firefox(t, "en-US")
+	tb := firefox(t)
 	e := startServerAnnouncing(t, hallConfig(t), externalAddr(t), false)
 	browserAndMumble(t, e, tb, "firefox")
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -69,25 +70,27 @@ func puppeteerDir() string {
 	return filepath.Join(home, "plenum-puppeteer", "node_modules")
 }
 
-// firefox starts Firefox ESR (headless, its built-in fake microphone, a
-// private PulseAudio for its audio output) and returns its tab. It skips
-// the test when firefox-esr, node, puppeteer-core or pulseaudio is
-// missing.
-func firefox(t testing.TB, lang string) *foxTab {
-	t.Helper()
+// startFirefox starts Firefox ESR (headless, its built-in fake
+// microphone, a private PulseAudio for its audio output) and returns its
+// tab and how to stop it all; skip says why it cannot run here
+// (firefox-esr, node, puppeteer-core or pulseaudio missing).
+func startFirefox(lang string) (f *foxTab, stop func(), skip string, err error) {
 	ff, err := exec.LookPath("firefox-esr")
 	if err != nil {
-		t.Skip("firefox-esr not installed (apt-get install firefox-esr); scripts/test installs it")
+		return nil, nil, "firefox-esr not installed (apt-get install firefox-esr); scripts/test installs it", nil
 	}
 	node, err := exec.LookPath("node")
 	if err != nil {
-		t.Skip("node not installed (apt-get install nodejs npm); scripts/test installs it")
+		return nil, nil, "node not installed (apt-get install nodejs npm); scripts/test installs it", nil
 	}
 	mods := puppeteerDir()
 	if _, err := os.Stat(filepath.Join(mods, "puppeteer-core")); err != nil {
-		t.Skipf("puppeteer-core not in %s (scripts/test installs it there with npm; PLENUM_PUPPETEER names another node_modules)", mods)
+		return nil, nil, fmt.Sprintf("puppeteer-core not in %s (scripts/test installs it there with npm; PLENUM_PUPPETEER names another node_modules)", mods), nil
 	}
-	env := pulseAudio(t)
+	env, stopPulse, skip, err := pulseAudio()
+	if skip != "" || err != nil {
+		return nil, nil, skip, err
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, node, "testdata/firefox.cjs", ff, lang)
 	cmd.Env = append(append(os.Environ(), env...), "NODE_PATH="+mods)
@@ -95,11 +98,13 @@ func firefox(t testing.TB, lang string) *foxTab {
 	in, _ := cmd.StdinPipe()
 	out, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+		cancel()
+		stopPulse()
+		return nil, nil, "", err
 	}
-	f := &foxTab{in: in, out: bufio.NewScanner(out)}
+	f = &foxTab{in: in, out: bufio.NewScanner(out)}
 	f.out.Buffer(nil, 16<<20)
-	t.Cleanup(func() {
+	stop = func() {
 		in.Close() // the script closes the browser and exits
 		done := make(chan struct{})
 		go func() { cmd.Wait(); close(done) }()
@@ -110,8 +115,9 @@ func firefox(t testing.TB, lang string) *foxTab {
 			<-done
 		}
 		cancel()
-	})
-	return f
+		stopPulse()
+	}
+	return f, stop, "", nil
 }
 
 func (f *foxTab) call(t testing.TB, req map[string]any) json.RawMessage {
@@ -154,45 +160,47 @@ func (f *foxTab) click(t testing.TB, selector string) {
 	f.call(t, map[string]any{"op": "click", "selector": selector})
 }
 
-// pulseAudio runs a private PulseAudio daemon with a null sink for the
-// test (Firefox's audio output; without one its AudioContext never
-// runs) and returns the environment that points to it. It skips the
-// test without pulseaudio.
-func pulseAudio(t testing.TB) []string {
-	t.Helper()
+// pulseAudio runs a private PulseAudio daemon with a null sink
+// (Firefox's audio output; without one its AudioContext never runs) and
+// returns the environment that points to it and how to stop it.
+func pulseAudio() (env []string, stop func(), skip string, err error) {
 	pa, err := exec.LookPath("pulseaudio")
 	if err != nil {
-		t.Skip("pulseaudio not installed (apt-get install pulseaudio): headless Firefox needs an audio output for WebAudio; scripts/test installs it")
+		return nil, nil, "pulseaudio not installed (apt-get install pulseaudio): headless Firefox needs an audio output for WebAudio; scripts/test installs it", nil
 	}
 	dir, err := os.MkdirTemp("", "plenum-pa")
 	if err != nil {
-		t.Fatal(err)
+		return nil, nil, "", err
 	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
 	run := filepath.Join(dir, "run")
 	os.MkdirAll(filepath.Join(run, "pulse"), 0o700)
 	os.MkdirAll(filepath.Join(dir, "state"), 0o700)
 	script := filepath.Join(dir, "pa.pa")
 	os.WriteFile(script, []byte("load-module module-native-protocol-unix\nload-module module-null-sink sink_name=speakers\nset-default-sink speakers\n"), 0o600)
-	env := []string{"XDG_RUNTIME_DIR=" + run, "PULSE_RUNTIME_PATH=" + filepath.Join(run, "pulse"),
+	env = []string{"XDG_RUNTIME_DIR=" + run, "PULSE_RUNTIME_PATH=" + filepath.Join(run, "pulse"),
 		"PULSE_STATE_PATH=" + filepath.Join(dir, "state"), "PULSE_SERVER=unix:" + filepath.Join(run, "pulse", "native")}
 	cmd := exec.Command(pa, "-n", "--daemonize=no", "--exit-idle-time=-1", "--use-pid-file=no", "--disallow-exit", "--disable-shm=yes", "-F", script)
 	cmd.Env = append(os.Environ(), env...)
 	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+		os.RemoveAll(dir)
+		return nil, nil, "", err
 	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	stop = func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		os.RemoveAll(dir)
+	}
 	sock := filepath.Join(run, "pulse", "native")
 	for i := 0; ; i++ {
 		if _, err := os.Stat(sock); err == nil {
-			break
+			return env, stop, "", nil
 		}
 		if i == 100 {
-			t.Fatal("pulseaudio did not start")
+			stop()
+			return nil, nil, "", errors.New("pulseaudio did not start")
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return env
 }
 
 // waitTab polls expr in the tab until it is true.
