@@ -1,6 +1,7 @@
 package browsertest
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -237,13 +238,22 @@ func browserAndMumble(t *testing.T, e *env, tb tab, name string) {
 // reconnects cuts the page's WebSocket as a network change would and
 // checks that the page comes back by itself: a new session of the same
 // name in the channel it was in (the hall), hearing the Mumble client
-// there again.
+// there again. Meanwhile a Mumble client holds the page's name for 2 s,
+// as the page's old session would until the server noticed its dead
+// connection: the page must keep trying, not give up at "name in use".
 func reconnects(t *testing.T, e *env, tb tab, name string) {
 	m := e.dial("watcher")
 	old := m.sessionOf(t, name)
 	hall := m.channel(t, "Hall")
 	tb.eval(t, `(() => { plenum.ws.close(); return true; })()`)
 	start := time.Now()
+	m.waitFor(t, "the old session gone", func(c *client.Client) bool { _, ok := c.Users()[old]; return !ok })
+	squatter, err := client.Dial(context.Background(), client.Config{Address: e.mumble, Username: name})
+	if err != nil {
+		t.Fatalf("taking the page's name: %v", err)
+	}
+	time.Sleep(2 * time.Second)
+	squatter.Close()
 	m.waitFor(t, name+" back in the hall", func(c *client.Client) bool {
 		for s, u := range c.Users() {
 			if u.GetName() == name && s != old && u.GetChannelId() == hall {
@@ -253,5 +263,6 @@ func reconnects(t *testing.T, e *env, tb tab, name string) {
 		return false
 	})
 	p := hears(t, tb, 1500, 20*time.Second)
-	t.Logf("%s: back in the hall %v after its WebSocket was cut, hearing %v", name, time.Since(start).Round(time.Millisecond), p)
+	t.Logf("%s: back in the hall %v after its WebSocket was cut (its name taken for 2 s of that), hearing %v; why it lost the connection: %s",
+		name, time.Since(start).Round(time.Millisecond), p, tb.eval(t, `plenum.lostReasons`))
 }

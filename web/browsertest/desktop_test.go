@@ -41,7 +41,8 @@ func TestDesktopPeer(t *testing.T) {
 	took := time.Since(start)
 	time.Sleep(time.Duration(num("PLENUM_WEB_PEER_SECONDS", 8) * float64(time.Second)))
 	p2, _ := measure(t, tb)
-	report := fmt.Sprintf("browser: heard %.0f Hz %v after opening the link: %v; at the end: %v\n", hear, took.Round(time.Millisecond), p, p2)
+	report := fmt.Sprintf("browser: heard %.0f Hz %v after opening the link: %v; at the end: %v; talk bursts sent: %s\n",
+		hear, took.Round(time.Millisecond), p, p2, tb.eval(t, `plenum.bursts`))
 	t.Log(report)
 	if out != "" {
 		if err := os.WriteFile(filepath.Join(out, "browser.txt"), []byte(report), 0o644); err != nil {

@@ -52,6 +52,7 @@
   const $ = (id) => document.getElementById(id);
   const params = new URLSearchParams(location.search);
   const MUTE_DEAFEN = 0x10, WRITE = 0x1; // Mumble permission bits: a chair has MuteDeafen
+  const USERNAME_IN_USE = 5; // Reject.type
   const VAD_THRESHOLD = 0.02, VAD_HOLD_MS = 400; // RMS of full scale
   const RX_THRESHOLD = 0.002; // what counts as someone speaking in what we receive
 
@@ -65,9 +66,10 @@
     mode: localStorage.getItem("plenum.mode") || "vad", pttDown: false, vadUntil: 0,
     transmitting: false, micLevel: 0, rxLevel: 0, selfMute: false, selfDeaf: false,
     chatTarget: null, place: 0, hasFloor: false, retries: 0, retryTimer: 0,
-    joined: false, stopped: true, pingTimer: 0, iceTimer: 0,
+    joined: false, everJoined: false, stopped: true, pingTimer: 0, iceTimer: 0, lastHeard: 0,
     marks: {}, // performance.now() of joinClicked, serverSync, iceConnected, firstAudio
     lostReasons: [], // why the connection was lost, the last 20 times
+    bursts: 0, // how often sending started
   };
   window.plenum = S;
 
@@ -133,6 +135,7 @@
     S.micAnalyser.fftSize = 1024;
     S.audioCtx.createMediaStreamSource(S.mic).connect(S.micAnalyser);
     S.stopped = false;
+    S.everJoined = false;
     $("login-view").hidden = true;
     $("room-view").hidden = false;
     connect();
@@ -155,6 +158,7 @@
       if (ws !== S.ws) return;
       let m;
       try { m = Mumble.decode(e.data); } catch (err) { console.warn("bad frame", err); return; }
+      S.lastHeard = performance.now();
       const h = handlers[m.name];
       if (h) h(m.msg);
     };
@@ -306,6 +310,7 @@
     const talk = wantsToTalk();
     if (talk !== S.transmitting && S.sender) {
       S.transmitting = talk;
+      if (talk) S.bursts++;
       S.sender.replaceTrack(talk ? S.mic.getAudioTracks()[0] : null).catch(() => {});
       renderUsers();
     }
@@ -347,13 +352,30 @@
 
   const handlers = {
     Signal: signal,
-    Reject: (m) => stop(L.rejected + (m.reason || m.type)),
+    Reject: (m) => {
+      // After a network change the server may still hold our old
+      // session until it notices that its connection is dead; the name
+      // is then "in use" for a while. Keep trying (the socket's close
+      // does) instead of giving up.
+      if (m.type === USERNAME_IN_USE && S.everJoined) {
+        S.lostReasons.push("name still in use");
+        return;
+      }
+      stop(L.rejected + (m.reason || m.type));
+    },
     ServerSync: (m) => {
       S.session = m.session;
       S.joined = true;
+      S.everJoined = true;
+      S.lastHeard = performance.now();
       S.marks.serverSync = S.marks.serverSync || performance.now();
       if (m.welcome_text) note(text(m.welcome_text), "server");
-      S.pingTimer = setInterval(() => send("Ping", { timestamp: Date.now() }), 10000);
+      S.pingTimer = setInterval(() => {
+        // A connection that answers nothing (a network change can leave
+        // it half-open) is given up after 30 s.
+        if (performance.now() - S.lastHeard > 30000) return lost("no answer for 30 s");
+        send("Ping", { timestamp: Date.now() });
+      }, 10000);
       goToWantedChannel();
       if (S.selfMute || S.selfDeaf) send("UserState", { session: S.session, self_mute: S.selfMute, self_deaf: S.selfDeaf });
       startRTC().catch((err) => { note(String(err), "error"); lost(String(err)); });
