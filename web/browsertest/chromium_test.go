@@ -14,7 +14,10 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/plenum-voice/plenum/client"
+	"github.com/plenum-voice/plenum/proto/mumblepb"
 )
 
 // writeToneWAV writes seconds of a sine at freq Hz, 48 kHz mono 16 bit, for
@@ -136,7 +139,8 @@ func jsString(s string) string { return fmt.Sprintf("%q", s) }
 
 // TestChromiumControl: the page in Chromium joins the hall from the link;
 // shows the tree with a Mumble user; text goes both ways, in the channel
-// and privately; its raised hand reaches the chair's queue and its place
+// and privately; a recording Mumble client shows as the channel
+// recording; its raised hand reaches the chair's queue and its place
 // is shown; self-mute reaches Mumble clients; changing channel works; the
 // page is German for a German browser.
 func TestChromiumControl(t *testing.T) {
@@ -180,6 +184,13 @@ func TestChromiumControl(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitJS(t, ctx, "the private message", `document.getElementById("chat-log").innerText.includes("just for you")`)
+
+	// A Mumble client that records (its client's recording button) is
+	// shown: the channel records.
+	if err := chair.Send(&mumblepb.UserState{Session: proto.Uint32(chair.Session()), Recording: proto.Bool(true)}); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "the recording banner", `!document.getElementById("banner-recording").hidden && document.getElementById("banner-recording").textContent.includes("aufgenommen")`)
 
 	// The floor: the page raises its hand; the chair is told the queue.
 	waitJS(t, ctx, "the floor buttons", `!document.getElementById("floor").hidden`)
