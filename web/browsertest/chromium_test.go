@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-
 	"google.golang.org/protobuf/proto"
 
 	"github.com/plenum-voice/plenum/client"
