@@ -234,10 +234,13 @@ func TestWebSharedEncodes(t *testing.T) {
 	if ticks < 40 {
 		t.Fatalf("only %d mixing ticks in a second", ticks)
 	}
-	if !near(encodes, 3, 0.1) || after.MostEncodes != 3 {
+	// Three sets are heard: both speakers (the ten), and each speaker
+	// alone (by the other). A tick in which one speaker's audio is
+	// missing (a busy machine) has fewer, never more.
+	if encodes > 3 || encodes < 2.5 || after.MostEncodes != 3 {
 		t.Errorf("%.2f encodes a tick (at most %d), want 3", encodes, after.MostEncodes)
 	}
-	if !near(frames, 12, 0.3) {
+	if frames < 11 || frames > 12 {
 		t.Errorf("%.2f frames a tick, want 12 (every browser hears something)", frames)
 	}
 	for _, l := range listeners {
