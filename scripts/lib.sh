@@ -30,6 +30,21 @@ ensure_go() {
 	fi
 }
 
+# ensure_puppeteer installs puppeteer-core (PUPPETEER_CORE_VERSION) with
+# npm into a cache directory when it is not there, without downloading a
+# browser: the join page's Firefox tests (web/browsertest) drive Debian's
+# firefox-esr with it over WebDriver BiDi. Fails (status 1) without npm.
+PUPPETEER_CORE_VERSION=25.19.0
+ensure_puppeteer() {
+	local dir=${XDG_CACHE_HOME:-$HOME/.cache}/plenum-puppeteer
+	[[ -f $dir/node_modules/puppeteer-core/package.json ]] &&
+		grep -q "\"version\": \"$PUPPETEER_CORE_VERSION\"" "$dir/node_modules/puppeteer-core/package.json" && return 0
+	command -v npm >/dev/null 2>&1 || return 1
+	echo "installing puppeteer-core $PUPPETEER_CORE_VERSION into $dir ..."
+	mkdir -p "$dir" &&
+		(cd "$dir" && PUPPETEER_SKIP_DOWNLOAD=1 npm install --no-audit --no-fund --silent "puppeteer-core@$PUPPETEER_CORE_VERSION" >/dev/null)
+}
+
 # version_at_least HAVE WANT: whether the dotted version HAVE is WANT or newer.
 version_at_least() {
 	[[ $(printf '%s\n%s\n' "$1" "$2" | sort -V | head -n1) == "$2" ]]

@@ -126,6 +126,7 @@ func analyse(w io.Writer, pcm []int16, o options, extra []float64) error {
 		return errors.New("nothing to analyse: shorter than one window")
 	}
 	fmt.Fprintf(w, "overall RMS %.4f of full scale\n", audiotest.RMS(pcm))
+	fmt.Fprintf(w, "frequency from zero crossings %.1f Hz (meaningful for one tone alone)\n", audiotest.Frequency(pcm))
 	tones := map[float64]toneLevel{}
 	freqs := slices.Concat(extra, o.present, o.absent)
 	slices.Sort(freqs)

@@ -1,10 +1,13 @@
-// Package page is the join page browsers load from the web listener,
-// embedded so the server needs no files and no build step to serve it.
+// Package page is the join page that the web listener serves to browsers:
+// plain HTML, CSS and JavaScript without a framework or a build step,
+// embedded in the binary. The page is a Mumble client over the web
+// listener's WebSocket (one Mumble TCP frame per message) and talks and
+// listens over WebRTC (docs/WEB.md).
 package page
 
 import "embed"
 
 // FS holds the page: index.html and the files it loads.
 //
-//go:embed *.html
+//go:embed index.html style.css mumble.js app.js
 var FS embed.FS
