@@ -49,9 +49,12 @@ type Config struct {
 	Groups map[string]*Group `toml:"groups"`
 	ACL    []ACLEntry        `toml:"acl"`
 
+	Auth *Auth `toml:"auth"` // sign-in with an organisation's accounts (auth.go)
+
 	// serverLines maps a [server] key ("listen") to the line it was set on;
 	// the key "" holds the line of the [server] header.
 	serverLines map[string]int
+	authLines   map[string]int // [auth] keys by path below it ("ldap.url")
 }
 
 // Server holds the server-wide settings. The defaults are Murmur's (1.5), except
@@ -322,6 +325,7 @@ func (c *Config) attachLines(pos positions) {
 		c.serverLines[k] = l
 	}
 	attachACLLines(c.Groups, c.ACL, "", pos)
+	c.attachAuthLines(pos)
 	var walk func(chs []Channel, prefix string)
 	walk = func(chs []Channel, prefix string) {
 		for i := range chs {

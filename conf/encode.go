@@ -72,6 +72,7 @@ func encode(c *Config, bak string) ([]byte, error) {
 		w.key("", name, scalar(v))
 	}
 
+	w.auth(c.Auth)
 	w.groups("", "groups", c.Groups)
 	w.acl("", "acl", c.ACL)
 	for i := range c.Channels {

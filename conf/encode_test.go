@@ -17,7 +17,7 @@ import (
 // stripPositions clears what Parse records about the source (file name and
 // lines), so that configurations can be compared by content.
 func stripPositions(c *Config) *Config {
-	c.File, c.serverLines = "", nil
+	c.File, c.serverLines, c.authLines = "", nil, nil
 	strip := func(groups map[string]*Group, entries []ACLEntry) {
 		for _, g := range groups {
 			g.Line, g.keyLines = 0, nil
@@ -78,6 +78,7 @@ func everyField() *Config {
 			},
 			{Name: "Side", Temporary: true, InheritACL: Bool(true), Groups: map[string]*Group{"empty": {}}},
 		},
+		Auth: everyAuthField(),
 	}
 }
 

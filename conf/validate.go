@@ -21,6 +21,7 @@ func (c *Config) Validate() error {
 	v.limits()
 	v.groupsAndACL(c.Groups, c.ACL, "", true)
 	v.channels()
+	v.auth()
 	return joinErrors(v.errs)
 }
 

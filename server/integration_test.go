@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/plenum-voice/plenum/acl"
+	"github.com/plenum-voice/plenum/auth"
 	"github.com/plenum-voice/plenum/client"
 	"github.com/plenum-voice/plenum/conf"
 	"github.com/plenum-voice/plenum/proto/control"
@@ -52,11 +53,12 @@ type testOpts struct {
 	toml       []byte
 	edit       func(*conf.Config)
 
-	dataDir      string         // "" for a fresh temporary directory
-	policy       acl.Policy     // nil for the channels' ACLs
-	logger       *slog.Logger   // nil for the test logger
-	adminListen  string         // "" for a free loopback port; server.NoAdmin for none
-	trustedRoots *x509.CertPool // nil for the system's
+	dataDir       string             // "" for a fresh temporary directory
+	policy        acl.Policy         // nil for the channels' ACLs
+	logger        *slog.Logger       // nil for the test logger
+	adminListen   string             // "" for a free loopback port; server.NoAdmin for none
+	trustedRoots  *x509.CertPool     // nil for the system's
+	authenticator auth.Authenticator // nil for the providers [auth] configures
 }
 
 // startTestServer runs a server as o says until the test ends; the test
@@ -103,7 +105,7 @@ func startTestServer(t testing.TB, o testOpts) *testServer {
 		o.logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	}
 	srv, err := server.New(server.Options{Config: cfg, Listen: "127.0.0.1:0", AdminListen: o.adminListen,
-		DataDir: o.dataDir, Logger: o.logger, Policy: o.policy, TrustedRoots: o.trustedRoots})
+		DataDir: o.dataDir, Logger: o.logger, Policy: o.policy, TrustedRoots: o.trustedRoots, Authenticator: o.authenticator})
 	if err != nil {
 		t.Fatal(err)
 	}

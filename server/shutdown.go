@@ -30,6 +30,7 @@ func (s *Server) shutdown() {
 	s.closed.Do(func() {
 		start := time.Now()
 		close(s.closing)
+		s.stopSignIn()
 		s.tcp.Close()
 		s.mu.Lock()
 		told := 0
