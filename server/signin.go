@@ -18,6 +18,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/plenum-voice/plenum/auth"
+	"github.com/plenum-voice/plenum/auth/webhook"
 	"github.com/plenum-voice/plenum/conf"
 	"github.com/plenum-voice/plenum/proto/mumblepb"
 )
@@ -91,7 +92,9 @@ func (s *Server) buildSignIn(a *conf.Auth) (*signIn, error) {
 		chain = append(chain, auth.Named{Name: name, Authenticator: auth.NewCache(auth.WithTimeout(p, timeout), ttl)})
 		si.timeout += timeout
 	}
-	_ = add // the providers follow in their own packages
+	if w := a.Webhook; w != nil {
+		add("webhook", webhook.New(w.URL, w.BearerToken), w.TimeoutOrDefault(), w.CacheTTLOrDefault())
+	}
 	if len(chain) > 0 {
 		si.providers = chain
 	}
