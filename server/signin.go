@@ -18,6 +18,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/plenum-voice/plenum/auth"
+	"github.com/plenum-voice/plenum/auth/ldapauth"
 	"github.com/plenum-voice/plenum/auth/webhook"
 	"github.com/plenum-voice/plenum/conf"
 	"github.com/plenum-voice/plenum/proto/mumblepb"
@@ -94,6 +95,17 @@ func (s *Server) buildSignIn(a *conf.Auth) (*signIn, error) {
 	}
 	if w := a.Webhook; w != nil {
 		add("webhook", webhook.New(w.URL, w.BearerToken), w.TimeoutOrDefault(), w.CacheTTLOrDefault())
+	}
+	if l := a.LDAP; l != nil {
+		c, err := ldapauth.FromConf(l)
+		if err != nil {
+			return nil, err
+		}
+		d, err := ldapauth.New(c)
+		if err != nil {
+			return nil, err
+		}
+		add("ldap", d, l.TimeoutOrDefault(), l.CacheTTLOrDefault())
 	}
 	if len(chain) > 0 {
 		si.providers = chain
