@@ -96,7 +96,9 @@ func TestAgainstAnHTTPServer(t *testing.T) {
 		}
 	})
 	mux.HandleFunc("POST /broken", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "oops", http.StatusInternalServerError) })
-	mux.HandleFunc("POST /moved", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/auth", http.StatusTemporaryRedirect) })
+	mux.HandleFunc("POST /moved", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/auth", http.StatusTemporaryRedirect)
+	})
 	mux.HandleFunc("POST /huge", func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, `{"result":"accept","user_id":"x","display_name":"`+strings.Repeat("a", maxAnswer)+`"}`)
 	})
@@ -131,4 +133,3 @@ func TestAgainstAnHTTPServer(t *testing.T) {
 		t.Errorf("the error shows the password: %v", err)
 	}
 }
-
