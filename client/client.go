@@ -52,6 +52,15 @@ type Config struct {
 	// are sent.
 	DisableUDP bool
 
+	// Conn, if set, is an established stream to the server used instead
+	// of dialling TCP and TLS: a browser's WebSocket (internal/webpeer),
+	// each Write one message. There is no Mumble UDP with it.
+	Conn net.Conn
+	// OnUnknown is called from the reader for every control message of a
+	// type this client does not know (Plenum's WebRTC signalling, 100).
+	// May be nil.
+	OnUnknown func(t control.Type, payload []byte)
+
 	// OnAudio is called from the receive goroutines (UDP and TCP) for every
 	// voice packet. It must not call Close. May be nil.
 	OnAudio func(p *AudioPacket)
@@ -138,7 +147,7 @@ type Client struct {
 	version uint64 // announced
 	start   time.Time
 
-	conn *tls.Conn
+	conn net.Conn // TLS over TCP, or Config.Conn
 	rd   *control.Reader
 	udp  *net.UDPConn // nil with DisableUDP
 
@@ -224,29 +233,11 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	}
 	c.format.Store(uint32(voice.Legacy)) // until the server says otherwise
 
-	var d net.Dialer
-	var localUDP *net.UDPAddr
-	if cfg.LocalAddr.IsValid() {
-		d.LocalAddr = &net.TCPAddr{IP: cfg.LocalAddr.AsSlice()}
-		localUDP = &net.UDPAddr{IP: cfg.LocalAddr.AsSlice()}
-	}
-	raw, err := d.DialContext(ctx, "tcp", cfg.Address)
-	if err != nil {
-		return nil, fmt.Errorf("client: %w", err)
-	}
-	tcfg := &tls.Config{
-		// Mumble servers present self-signed certificates; identity is not
-		// what this client is for.
-		InsecureSkipVerify: true,
-		MinVersion:         tls.VersionTLS12,
-	}
-	if cfg.Certificate != nil {
-		tcfg.Certificates = []tls.Certificate{*cfg.Certificate}
-	}
-	c.conn = tls.Client(raw, tcfg)
-	if err := c.conn.HandshakeContext(ctx); err != nil {
-		raw.Close()
-		return nil, fmt.Errorf("client: TLS handshake: %w", err)
+	if cfg.Conn != nil {
+		c.cfg.DisableUDP = true
+		c.conn = cfg.Conn
+	} else if err := c.dialTLS(ctx); err != nil {
+		return nil, err
 	}
 	c.rd = control.NewReader(c.conn)
 
@@ -255,9 +246,13 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		return nil, err
 	}
 
-	if !cfg.DisableUDP {
+	if !c.cfg.DisableUDP {
 		// Voice goes to the address the TCP connection actually reached, as
 		// Mumble does, so a multi-address host name cannot split the two.
+		var localUDP *net.UDPAddr
+		if cfg.LocalAddr.IsValid() {
+			localUDP = &net.UDPAddr{IP: cfg.LocalAddr.AsSlice()}
+		}
 		ta := c.conn.RemoteAddr().(*net.TCPAddr)
 		u, err := net.DialUDP("udp", localUDP, &net.UDPAddr{IP: ta.IP, Port: ta.Port, Zone: ta.Zone})
 		if err != nil {
@@ -275,6 +270,35 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		go c.readUDP()
 	}
 	return c, nil
+}
+
+// dialTLS connects over TCP and TLS.
+func (c *Client) dialTLS(ctx context.Context) error {
+	cfg := c.cfg
+	var d net.Dialer
+	if cfg.LocalAddr.IsValid() {
+		d.LocalAddr = &net.TCPAddr{IP: cfg.LocalAddr.AsSlice()}
+	}
+	raw, err := d.DialContext(ctx, "tcp", cfg.Address)
+	if err != nil {
+		return fmt.Errorf("client: %w", err)
+	}
+	tcfg := &tls.Config{
+		// Mumble servers present self-signed certificates; identity is not
+		// what this client is for.
+		InsecureSkipVerify: true,
+		MinVersion:         tls.VersionTLS12,
+	}
+	if cfg.Certificate != nil {
+		tcfg.Certificates = []tls.Certificate{*cfg.Certificate}
+	}
+	tc := tls.Client(raw, tcfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		raw.Close()
+		return fmt.Errorf("client: TLS handshake: %w", err)
+	}
+	c.conn = tc
+	return nil
 }
 
 // login sends Version and Authenticate and handles messages until
@@ -456,6 +480,14 @@ func (c *Client) write(frame []byte) error {
 		return c.Err()
 	}
 	return nil
+}
+
+// SendRaw sends a control message of type t with payload as it is (for
+// types this client does not know, like Plenum's signalling).
+func (c *Client) SendRaw(t control.Type, payload []byte) error {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	return c.write(control.AppendFrame(nil, t, payload))
 }
 
 // SendText sends a text message to sessions, channels and channel trees.

@@ -36,6 +36,10 @@ func (c *Client) handle(t control.Type, payload []byte) proto.Message {
 		return nil
 	}
 	m, err := control.Unmarshal(t, payload)
+	if err != nil && c.cfg.OnUnknown != nil && control.New(t) == nil {
+		c.cfg.OnUnknown(t, payload)
+		return nil
+	}
 	if err != nil {
 		c.log.Debug("ignoring control message", "type", t, "err", err)
 		return nil

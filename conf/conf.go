@@ -110,6 +110,19 @@ type Server struct {
 	// without a port.
 	AdminHosts []string `toml:"admin_hosts"`
 
+	// Browsers (docs/WEB.md). WebListen serves the join page and its
+	// WebSocket, HTTPS and plain HTTP on one port; "" = off (also for a
+	// file without the key: an upgrade opens no port by itself).
+	WebListen  string `toml:"web_listen"`   // host:port; ":8443" in the embedded default
+	WebUDPPort int    `toml:"web_udp_port"` // all browsers' ICE/DTLS/SRTP; default 64739; 0 = any free port
+	WebTCPPort int    `toml:"web_tcp_port"` // ICE over TCP; default 64739; 0 = any free port
+	// WebAddresses are the public IP addresses announced to browsers as
+	// ICE candidates (a NAT's outside address); empty = the machine's own.
+	WebAddresses []string `toml:"web_addresses"`
+	// WebOrigins are further Origins ("https://example.org") allowed to
+	// open the WebSocket besides the page's own host.
+	WebOrigins []string `toml:"web_origins"`
+
 	// Recording. Off by default: a privacy-minded server records nothing.
 	// When on, clients are told recording is allowed (they may record
 	// locally, showing everyone their recording flag) and channels with
@@ -193,6 +206,8 @@ type Channel struct {
 const (
 	DefaultListen             = ":64738"
 	DefaultAdminListen        = "127.0.0.1:64740"
+	DefaultWebListen          = ":8443"
+	DefaultWebPort            = 64739 // web_udp_port and web_tcp_port
 	DefaultDataDir            = "plenum-data"
 	DefaultName               = "Root"
 	DefaultMaxUsers           = 1000
@@ -237,6 +252,9 @@ func DefaultServer() Server {
 		ChannelNamePattern:  DefaultChannelNamePattern,
 		SendVersion:         true,
 		AdminListen:         DefaultAdminListen,
+		WebListen:           DefaultWebListen,
+		WebUDPPort:          DefaultWebPort,
+		WebTCPPort:          DefaultWebPort,
 		ShutdownTimeout:     Duration{DefaultShutdownTimeout},
 
 		HandshakeTimeout:        Duration{DefaultHandshakeTimeout},

@@ -256,6 +256,15 @@ func TestValidationErrors(t *testing.T) {
 		{"listen without port", "[server]\nlisten = \"localhost\"\n", []wantErr{{2, "server.listen", "not host:port"}}},
 		{"listen bad port", "[server]\nlisten = \":http\"\n", []wantErr{{2, "server.listen", "port must be a number"}}},
 		{"listen port too big", "[server]\nlisten = \"[::1]:70000\"\n", []wantErr{{2, "server.listen", "port must be a number"}}},
+		{"web keys", "[server]\nweb_listen = \"8443\"\nweb_udp_port = 70000\nweb_tcp_port = -1\nweb_addresses = [\"203.0.113.7\", \"host\", \"0.0.0.0\"]\nweb_origins = [\"https://ok.example\", \"ok.example\", \"https://x/path\"]\n", []wantErr{
+			{2, "server.web_listen", `"8443" is not host:port`},
+			{3, "server.web_udp_port", "must be a port from 0 to 65535 (got 70000"},
+			{4, "server.web_tcp_port", "(got -1"},
+			{5, "server.web_addresses", `entry 2: "host" is not an IP address`},
+			{5, "server.web_addresses", `entry 3: "0.0.0.0"`},
+			{6, "server.web_origins", `entry 2: "ok.example" is not an origin`},
+			{6, "server.web_origins", `entry 3: "https://x/path"`},
+		}},
 		{"admin_hosts with a port, a URL, a bad name", "[server]\nadmin_hosts = [\"ok.example\", \"host:8080\", \"http://x\", \"a..b\", \"\"]\n", []wantErr{
 			{2, "server.admin_hosts", `entry 2: "host:8080" is not a host name`},
 			{2, "server.admin_hosts", `entry 3: "http://x"`},

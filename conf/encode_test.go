@@ -52,6 +52,8 @@ func everyField() *Config {
 			AutobanExempt:  []string{"192.0.2.7", "2001:db8::/48"},
 			AllowRecording: true, RecordingMaxBytes: 64 << 20, AdminToken: "s3cret",
 			AdminHosts: []string{"plenum.example.org", "192.0.2.8"},
+			WebListen:  "", WebUDPPort: 5000, WebTCPPort: 5001,
+			WebAddresses: []string{"203.0.113.7"}, WebOrigins: []string{"https://plenum.example.org"},
 		},
 		Groups: map[string]*Group{
 			"admin":      {Inherit: Bool(true), Inheritable: Bool(false), Add: []string{"root-admin"}, Remove: []string{"x"}},

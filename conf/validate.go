@@ -75,6 +75,7 @@ func (v *validator) server() {
 			v.serverErr("admin_hosts", "entry %d: %v", i+1, err)
 		}
 	}
+	v.web(s)
 	switch {
 	case s.Certificate != "" && s.Key == "":
 		v.serverErr("certificate", "certificate is set but key is not; set both, or neither to generate a self-signed certificate")
@@ -157,6 +158,55 @@ func checkListen(addr string) error {
 		return fmt.Errorf("%q: port must be a number from 0 to 65535", addr)
 	}
 	return nil
+}
+
+// web checks the keys of the browser listener.
+func (v *validator) web(s *Server) {
+	if s.WebListen != "" {
+		if err := checkListen(s.WebListen); err != nil {
+			v.serverErr("web_listen", "%v", err)
+		}
+	}
+	for _, p := range []struct {
+		key  string
+		port int
+	}{{"web_udp_port", s.WebUDPPort}, {"web_tcp_port", s.WebTCPPort}} {
+		if p.port < 0 || p.port > 65535 {
+			v.serverErr(p.key, "must be a port from 0 to 65535 (got %d; 0 = any free port)", p.port)
+		}
+	}
+	for i, a := range s.WebAddresses {
+		if ip, err := netip.ParseAddr(a); err != nil || ip.Zone() != "" || ip.IsUnspecified() {
+			v.serverErr("web_addresses", "entry %d: %q is not an IP address (e.g. \"203.0.113.7\")", i+1, a)
+		}
+	}
+	for i, o := range s.WebOrigins {
+		if _, err := WebOrigin(o); err != nil {
+			v.serverErr("web_origins", "entry %d: %v", i+1, err)
+		}
+	}
+}
+
+// WebOrigin reads an entry of web_origins, an Origin as browsers send
+// it: "https://host" or "http://host:port", without a path. It returns
+// the form compared against a request's Origin header (lower case).
+func WebOrigin(s string) (string, error) {
+	bad := fmt.Errorf("%q is not an origin like \"https://example.org\" or \"http://host:8080\"", s)
+	scheme, rest, ok := strings.Cut(s, "://")
+	if !ok || (scheme != "http" && scheme != "https") || rest == "" || strings.ContainsAny(rest, "/?#@ ") {
+		return "", bad
+	}
+	host := rest
+	if h, port, err := net.SplitHostPort(rest); err == nil {
+		if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+			return "", bad
+		}
+		host = h
+	}
+	if _, err := AdminHost(host); err != nil && !strings.HasPrefix(host, "[") {
+		return "", bad
+	}
+	return strings.ToLower(s), nil
 }
 
 // hostLabel is one label of a host name; the underscore is not allowed in

@@ -50,7 +50,7 @@ func (s *Server) handleUserStats(requester *user, m *mumblepb.UserStats) {
 		out.Idlesecs = ptr(uint32(now.Sub(time.Unix(0, target.lastActive.Load())) / time.Second))
 	}
 	if details {
-		for _, cert := range target.conn.tc.ConnectionState().PeerCertificates {
+		for _, cert := range target.conn.peerCertificates() {
 			out.Certificates = append(out.Certificates, cert.Raw)
 		}
 		out.StrongCertificate = ptr(target.strong)

@@ -14,7 +14,7 @@ func newUnstarted(t *testing.T, dataDir, adminListen, adminToken string, log *by
 	t.Helper()
 	cfg := conf.Default()
 	cfg.Server.AdminToken = adminToken
-	s, err := New(Options{Config: cfg, Listen: "127.0.0.1:0", AdminListen: adminListen, DataDir: dataDir,
+	s, err := New(Options{Config: cfg, Listen: "127.0.0.1:0", WebListen: NoWeb, AdminListen: adminListen, DataDir: dataDir,
 		Logger: slog.New(slog.NewTextHandler(log, nil))})
 	if err != nil {
 		t.Fatal(err)

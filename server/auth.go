@@ -69,7 +69,7 @@ func (s *Server) handleAuthenticate(c *conn, m *mumblepb.Authenticate) {
 		return
 	}
 	certHash := c.certHash()
-	strong := s.strongCertificate(c.tc.ConnectionState().PeerCertificates)
+	strong := s.strongCertificate(c.peerCertificates())
 	// The store is asked before taking the lock: it may hash a password.
 	ident, rejectType, reason := s.signInIdentify(name, m.GetPassword(), certHash, auth.Mumble)
 	if rejectType != mumblepb.Reject_None {
@@ -145,6 +145,9 @@ func (s *Server) handleAuthenticate(c *conn, m *mumblepb.Authenticate) {
 	}
 	u.udpFlag.Store(true)
 	u.lastActive.Store(u.connected.UnixNano())
+	if c.web != nil {
+		c.web.joinWeb(u)
+	}
 	if err := u.crypt.GenerateKey(); err != nil {
 		s.sessions.put(session)
 		s.log.Error("generating a voice encryption key failed", "err", err)

@@ -41,6 +41,8 @@ const (
 	reasonShutdownCut                           // the server is stopping and the client did not hang up in time
 	reasonInternal                              // the server failed (no randomness for a key)
 	reasonError                                 // another network error
+	reasonSignalling                            // a browser sent bad WebRTC signalling (web.go)
+	reasonWebRTCEnded                           // a browser's WebRTC connection failed or closed
 )
 
 var reasonNames = [...]string{
@@ -63,6 +65,8 @@ var reasonNames = [...]string{
 	reasonShutdownCut:        "shutdown_cut",
 	reasonInternal:           "internal",
 	reasonError:              "error",
+	reasonSignalling:         "bad_signalling",
+	reasonWebRTCEnded:        "webrtc_ended",
 }
 
 func (r closeReason) String() string {

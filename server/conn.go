@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"crypto/sha1"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"sync"
@@ -45,12 +47,17 @@ func (s *Server) handshakeTimeout() time.Duration {
 	return conf.DefaultHandshakeTimeout // a Config built in code without it
 }
 
-// conn is one TCP/TLS connection. Its serve goroutine (the reader) owns the
-// connection's life; the writer goroutine it starts drains the queues.
+// conn is one control connection: a Mumble client's TCP/TLS connection,
+// or a browser's WebSocket (web.go). Its serve goroutine (the reader) owns
+// the connection's life; the writer goroutine it starts drains the queues.
 type conn struct {
-	s  *Server
-	nc *net.TCPConn
-	tc *tls.Conn
+	s *Server
+	// nc is the transport: the TCP connection, or the WebSocket's
+	// net.Conn for a browser.
+	nc net.Conn
+	tc *tls.Conn // TLS over nc; nil for a browser (its TLS is the web listener's)
+	// web is the browser's side (WebRTC); nil for a Mumble client.
+	web *webConn
 	// remote is the client's address; it is kept for UDP matching and never
 	// logged unless the admin enabled log_ips.
 	remote netip.AddrPort
@@ -84,6 +91,22 @@ type conn struct {
 	// blameless: refused for the server's reasons (it is full), so it is
 	// no failed attempt of the client's.
 	blameless bool
+}
+
+// stream is what Mumble frames are read from and written to.
+func (c *conn) stream() io.ReadWriter {
+	if c.tc != nil {
+		return c.tc
+	}
+	return c.nc
+}
+
+// peerCertificates are the client's certificates; a browser has none.
+func (c *conn) peerCertificates() []*x509.Certificate {
+	if c.tc == nil {
+		return nil
+	}
+	return c.tc.ConnectionState().PeerCertificates
 }
 
 func newConn(s *Server, nc *net.TCPConn) *conn {
@@ -231,7 +254,7 @@ func (c *conn) writeLoop() {
 		// The write buffer is borrowed per batch, so a thousand idle
 		// clients hold none.
 		bw := writerPool.Get().(*bufio.Writer)
-		bw.Reset(c.tc)
+		bw.Reset(c.stream())
 		done := !c.writeBatch(bw, e, pooled)
 		bw.Reset(nil)
 		writerPool.Put(bw)
@@ -443,15 +466,20 @@ func (c *conn) serve() {
 		c.close(reasonEOF) // every way out has closed already
 		writers.Wait()
 		s.disconnect(c)
+		if c.web != nil {
+			c.web.close()
+		}
 		s.releaseConn(c)
 	}()
 
 	c.nc.SetDeadline(time.Now().Add(s.handshakeTimeout()))
-	c.tc = tls.Server(c.nc, s.tlsConfig)
-	if err := c.tc.Handshake(); err != nil {
-		s.control.tlsFailed.Add(1)
-		c.closeHandshake(err)
-		return
+	if c.web == nil {
+		c.tc = tls.Server(c.nc, s.tlsConfig)
+		if err := c.tc.Handshake(); err != nil {
+			s.control.tlsFailed.Add(1)
+			c.closeHandshake(err)
+			return
+		}
 	}
 
 	s.mu.Lock()
@@ -466,7 +494,7 @@ func (c *conn) serve() {
 
 	c.send(s.versionMessage())
 
-	r := control.NewReader(c.tc)
+	r := control.NewReader(c.stream())
 	for {
 		// Before authentication the handshake deadline keeps running;
 		// afterwards any message within the timeout keeps the client alive.
@@ -498,7 +526,7 @@ func (c *conn) serve() {
 // certHash returns the Mumble identity of the client certificate: the hex
 // SHA-1 of the leaf's DER, or "" without a certificate.
 func (c *conn) certHash() string {
-	certs := c.tc.ConnectionState().PeerCertificates
+	certs := c.peerCertificates()
 	if len(certs) == 0 {
 		return ""
 	}

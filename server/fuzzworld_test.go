@@ -129,8 +129,8 @@ func newFuzzWorld(tb testing.TB, dir string, cfg *conf.Config, pool *tcpPool) *f
 		os.Remove(filepath.Join(dir, name))
 	}
 	s, err := New(Options{
-		Config:     cfg,
-		Listen:     "127.0.0.1:0",
+		Config: cfg,
+		Listen: "127.0.0.1:0", WebListen: NoWeb,
 		DataDir:    dir,
 		ConfigFile: filepath.Join(dir, DefaultConfigFile),
 		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
@@ -222,7 +222,7 @@ func (w *fuzzWorld) leaveAll() {
 		if isDone(p.c) {
 			p.client.Close()
 		} else {
-			w.tcp.put(p.c.nc, p.client)
+			w.tcp.put(p.c.nc.(*net.TCPConn), p.client)
 		}
 	}
 	w.peers = nil

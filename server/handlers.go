@@ -9,14 +9,21 @@ import (
 	"github.com/plenum-voice/plenum/proto/control"
 	"github.com/plenum-voice/plenum/proto/mumblepb"
 	"github.com/plenum-voice/plenum/proto/voice"
+	"github.com/plenum-voice/plenum/web/signal"
 )
 
 // handle dispatches one control frame. Unknown types and bodies that do not
 // parse are ignored, as Murmur does; so is almost everything sent before
 // authentication.
 func (s *Server) handle(c *conn, t control.Type, payload []byte) {
+	if t == signal.Type {
+		if c.web != nil && c.user != nil {
+			s.handleSignal(c, payload)
+		}
+		return // from a Mumble client: an unknown type, ignored
+	}
 	if t == control.UDPTunnel {
-		if c.user != nil {
+		if c.user != nil && c.web == nil { // a browser's voice comes over WebRTC
 			s.handleTunnel(c, payload)
 		}
 		return

@@ -59,6 +59,8 @@ type testOpts struct {
 	adminListen   string             // "" for a free loopback port; server.NoAdmin for none
 	trustedRoots  *x509.CertPool     // nil for the system's
 	authenticator auth.Authenticator // nil for the providers [auth] configures
+	// web runs the web listener and WebRTC on free loopback ports.
+	web bool
 }
 
 // startTestServer runs a server as o says until the test ends; the test
@@ -104,7 +106,12 @@ func startTestServer(t testing.TB, o testOpts) *testServer {
 		}
 		o.logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	}
-	srv, err := server.New(server.Options{Config: cfg, Listen: "127.0.0.1:0", AdminListen: o.adminListen,
+	webListen := server.NoWeb
+	if o.web {
+		webListen = "127.0.0.1:0"
+		cfg.Server.WebUDPPort, cfg.Server.WebTCPPort = 0, 0
+	}
+	srv, err := server.New(server.Options{Config: cfg, Listen: "127.0.0.1:0", AdminListen: o.adminListen, WebListen: webListen,
 		DataDir: o.dataDir, Logger: o.logger, Policy: o.policy, TrustedRoots: o.trustedRoots, Authenticator: o.authenticator})
 	if err != nil {
 		t.Fatal(err)

@@ -27,8 +27,8 @@ func newBareServer(tb testing.TB) *Server {
 func newBareServerWith(tb testing.TB, cfg *conf.Config) *Server {
 	tb.Helper()
 	s, err := New(Options{
-		Config:      cfg,
-		Listen:      "127.0.0.1:0",
+		Config: cfg,
+		Listen: "127.0.0.1:0", WebListen: NoWeb,
 		AdminListen: NoAdmin,
 		DataDir:     tb.TempDir(),
 		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),

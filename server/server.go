@@ -56,9 +56,12 @@ type Options struct {
 	// AdminListen overrides Config.Server.AdminListen when set; NoAdmin
 	// turns the admin listener off.
 	AdminListen string
-	DataDir     string       // overrides Config.Server.DataDir when set
-	Logger      *slog.Logger // nil means slog.Default()
-	Policy      acl.Policy   // nil means the channels' ACLs (Murmur's engine); tests may override
+	// WebListen overrides Config.Server.WebListen when set; NoWeb turns
+	// the web listener (browsers) off.
+	WebListen string
+	DataDir   string       // overrides Config.Server.DataDir when set
+	Logger    *slog.Logger // nil means slog.Default()
+	Policy    acl.Policy   // nil means the channels' ACLs (Murmur's engine); tests may override
 	// TrustedRoots are the CAs a client certificate must chain to for its
 	// user to be in the "strong" group (strong.go); nil means the
 	// system's. The server's own certificate is trusted as well.
@@ -97,6 +100,7 @@ type Server struct {
 	certificates
 	voicePath
 	network
+	webSide
 	lifecycle
 	statusHistory
 	signInState
@@ -217,6 +221,13 @@ func New(opts Options) (*Server, error) {
 		sc.AdminListen = ""
 	default:
 		sc.AdminListen = opts.AdminListen
+	}
+	switch opts.WebListen {
+	case "":
+	case NoWeb:
+		sc.WebListen = ""
+	default:
+		sc.WebListen = opts.WebListen
 	}
 	if opts.DataDir != "" {
 		sc.DataDir = opts.DataDir
@@ -375,6 +386,13 @@ func (s *Server) Listen() error {
 			}
 			return err
 		}
+		if err := s.listenWeb(); err != nil {
+			s.tcp.Close()
+			for _, sock := range socks {
+				sock.Close()
+			}
+			return err
+		}
 		return nil
 	}
 }
@@ -406,6 +424,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	g.Go("certificate watcher", s.watchCertificate)
 	g.Go("floor clock", s.floorClock)
 	g.Go("status history", s.sampleStatusLoop)
+	s.serveWeb()
 	<-ctx.Done()
 	s.shutdown()
 	return nil

@@ -20,6 +20,7 @@ package server
 
 import (
 	"fmt"
+	"net"
 	"time"
 )
 
@@ -32,6 +33,7 @@ func (s *Server) shutdown() {
 		close(s.closing)
 		s.stopSignIn()
 		s.tcp.Close()
+		s.stopWebListener()
 		s.mu.Lock()
 		told := 0
 		for c := range s.conns {
@@ -44,6 +46,7 @@ func (s *Server) shutdown() {
 		for _, sock := range s.udpSocks {
 			sock.Close()
 		}
+		s.closeWebRTC()
 		close(s.writerStop)
 		s.log.Info("clients disconnected", "told", told, "cut_off", cut, "took", time.Since(start).Round(time.Millisecond))
 	})
@@ -73,8 +76,12 @@ func (s *Server) sayGoodbyeLocked(c *conn) bool {
 // the end and hangs up; the reader goroutine sees that and ends the
 // connection.
 func (c *conn) goodbye() {
+	if c.tc == nil {
+		c.nc.Close() // a WebSocket's close frame is its clean end
+		return
+	}
 	c.tc.CloseWrite()
-	c.nc.CloseWrite()
+	c.nc.(*net.TCPConn).CloseWrite()
 }
 
 // waitForClients waits until every connection has ended or deadline has

@@ -53,12 +53,15 @@ func (s *Server) publishLocked() {
 			Format:   u.format,
 			Plugin:   string(u.pluginContext),
 			Subject:  u.subject,
-			Peer:     u,
+			Peer:     u.voicePeer(),
 			Speaker:  u.speaker,
 		}
 		vu.Channel.Members = append(vu.Channel.Members, vu)
 		sn.Users[session] = vu
 		sn.MaxSession = max(sn.MaxSession, session)
+		if u.conn.web != nil {
+			continue // a browser sends no Mumble UDP
+		}
 		ip := u.conn.remote.Addr().Unmap()
 		byIP[ip] = append(byIP[ip], u)
 	}

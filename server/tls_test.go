@@ -47,7 +47,7 @@ func TestConfiguredCertificateIsServed(t *testing.T) {
 	cfg.Server.Certificate = filepath.Join(pairDir, generatedCertFile)
 	cfg.Server.Key = filepath.Join(pairDir, generatedKeyFile)
 	dataDir := t.TempDir()
-	s, err := New(Options{Config: cfg, Listen: "127.0.0.1:0", AdminListen: NoAdmin, DataDir: dataDir})
+	s, err := New(Options{Config: cfg, Listen: "127.0.0.1:0", WebListen: NoWeb, AdminListen: NoAdmin, DataDir: dataDir})
 	if err != nil {
 		t.Fatal(err)
 	}

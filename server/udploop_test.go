@@ -36,8 +36,8 @@ func (s *scriptedSocket) ReadBatch([]udpbatch.Datagram) (int, error) {
 func TestUDPReadErrorsAreLoggedOncePerRun(t *testing.T) {
 	var log bytes.Buffer
 	s, err := New(Options{
-		Config:      conf.Default(),
-		Listen:      "127.0.0.1:0",
+		Config: conf.Default(),
+		Listen: "127.0.0.1:0", WebListen: NoWeb,
 		AdminListen: NoAdmin,
 		DataDir:     t.TempDir(),
 		Logger:      slog.New(slog.NewTextHandler(&log, nil)),

@@ -114,6 +114,16 @@ func (u *user) SendVoice(out *udpbatch.Batch, pl []byte, now int64) voice.Path {
 	return voice.Dropped
 }
 
+// voicePeer is where the engine sends this user's copies, and whose
+// packets it takes as theirs: the user itself for a Mumble client, the
+// WebRTC side for a browser.
+func (u *user) voicePeer() voice.Peer {
+	if u.conn.web != nil {
+		return u.conn.web
+	}
+	return u
+}
+
 // refreshSubject rebuilds the permission subject after a change that can
 // affect permissions (channel, tokens, registration).
 func (u *user) refreshSubject() {

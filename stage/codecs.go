@@ -114,6 +114,10 @@ func (p *CodecPool) encoder() (*opus.Encoder, error) {
 	return e, nil
 }
 
+// Silence is one 20 ms frame of silence as Opus, what a talk burst's
+// terminator may carry. It never changes; any goroutine may read it.
+func (p *CodecPool) Silence() []byte { return p.silence }
+
 func (p *CodecPool) putEncoder(e *opus.Encoder) {
 	p.encoders = append(p.encoders, e)
 }

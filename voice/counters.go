@@ -13,6 +13,7 @@ const (
 	Dropped Path = iota // not sent: the peer's queue was full
 	UDP                 // an encrypted datagram in the router's batch
 	Tunnel              // the peer's TCP connection (UDPTunnel)
+	Web                 // a browser's mix (its WebRTC track)
 	numPaths
 )
 

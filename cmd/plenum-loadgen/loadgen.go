@@ -35,6 +35,14 @@ type Options struct {
 	Loudest int
 	Mixed   bool
 
+	// -mode web (web.go): N browsers at WebURL and Mumble Mumble clients;
+	// WebSpeakers of the K speakers are browsers, the rest Mumble clients;
+	// Timed browsers decode their track and time the bursts' onsets.
+	WebURL      string
+	Mumble      int
+	WebSpeakers int
+	Timed       int
+
 	DialConcurrency int           // simultaneous logins while connecting
 	StormWindow     time.Duration // rejoins are spread over this window
 	Drain           time.Duration // wait after the last packet before counting

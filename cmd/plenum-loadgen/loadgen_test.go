@@ -347,7 +347,7 @@ func TestRunAgainstShapedChannels(t *testing.T) {
 // test ends.
 func serve(t *testing.T, cfg *conf.Config, adminListen string) *server.Server {
 	t.Helper()
-	srv, err := server.New(server.Options{Config: cfg, Listen: "127.0.0.1:0", AdminListen: adminListen, DataDir: t.TempDir(),
+	srv, err := server.New(server.Options{Config: cfg, Listen: "127.0.0.1:0", WebListen: server.NoWeb, AdminListen: adminListen, DataDir: t.TempDir(),
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
 		t.Fatal(err)
@@ -360,4 +360,50 @@ func serve(t *testing.T, cfg *conf.Config, adminListen string) *server.Server {
 	go func() { defer close(done); srv.Serve(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
 	return srv
+}
+
+// TestRunWebAgainstPlenum: a small -mode web run, 6 browsers and 3
+// Mumble clients with 2 speakers of each kind, loses nothing, times
+// bursts on the browsers and packets on the Mumble clients, and the
+// latencies are plausible (a mixed frame waits for its tick and the
+// jitter buffer; a forwarded packet does not).
+func TestRunWebAgainstPlenum(t *testing.T) {
+	cfg := conf.Default()
+	cfg.Server.Bandwidth = 1 << 30
+	cfg.Server.WebUDPPort, cfg.Server.WebTCPPort = 0, 0
+	srv, err := server.New(server.Options{Config: cfg, Listen: "127.0.0.1:0", WebListen: "127.0.0.1:0", AdminListen: server.NoAdmin, DataDir: t.TempDir(),
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); srv.Serve(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	r, err := RunWeb(context.Background(), Options{Addr: srv.Addr().String(), WebURL: "ws://" + srv.WebAddr().String() + "/ws",
+		N: 6, Mumble: 3, K: 4, WebSpeakers: 2, Timed: 4, Duration: 3 * time.Second, Drain: 500 * time.Millisecond, NamePrefix: "t-"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.WriteText(os.Stdout)
+	if r.WebExpected == 0 || r.WebLossPct > 2 || r.MixedMissing != 0 {
+		t.Errorf("browsers got %d of %d mixed packets (%d without any)", r.WebReceived, r.WebExpected, r.MixedMissing)
+	}
+	if r.Expected == 0 || r.LossPct > 2 || r.Bad != 0 {
+		t.Errorf("Mumble clients got %d of %d packets (%d bad)", r.Received, r.Expected, r.Bad)
+	}
+	// 4 timed browsers, about 2 s counted, 4 bursts a second each.
+	if r.WebOnsets < 20 || r.OnsetOutliers != 0 {
+		t.Errorf("%d burst onsets timed (%d unattributed)", r.WebOnsets, r.OnsetOutliers)
+	}
+	if r.WebLatencyP50Ms < 20 || r.WebLatencyP99Ms > 200 {
+		t.Errorf("browsers' latency p50 %.1f ms p99 %.1f ms: implausible", r.WebLatencyP50Ms, r.WebLatencyP99Ms)
+	}
+	if r.LatencyP99Ms > 100 {
+		t.Errorf("Mumble clients' latency p99 %.1f ms", r.LatencyP99Ms)
+	}
 }

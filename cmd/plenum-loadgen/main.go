@@ -7,6 +7,8 @@
 //	plenum-loadgen -mode soak -duration 30m -server-pid PID -metrics URL -admin-password PW
 //	                                   300 clients with churn, speech, text, moves
 //	                                   and ACL edits; see soak.go
+//	plenum-loadgen -mode web -web-url ws://127.0.0.1:8443/ws -n 500 -mumble 2 -k 4 -web-speakers 2
+//	                                   browsers over WebRTC (web.go)
 //	plenum-loadgen table A.json B.json ...   Markdown table of JSON reports
 //
 // N clients connect over TLS (and UDP); K of them speak at 50 packets/s,
@@ -51,7 +53,7 @@ func run(args []string) error {
 	fs.IntVar(&o.N, "n", 50, "number of clients (soak: default 300)")
 	fs.IntVar(&o.K, "k", 1, "number of speakers among them (soak: at a time, default 4)")
 	seconds := fs.Float64("seconds", 20, "speaking time")
-	fs.StringVar(&o.Mode, "mode", "udp", "udp, tunnel (voice over TCP), storm (drop and rejoin) or soak")
+	fs.StringVar(&o.Mode, "mode", "udp", "udp, tunnel (voice over TCP), storm (drop and rejoin), soak or web (browsers over WebRTC, see web.go)")
 	fs.IntVar(&o.ServerPID, "server-pid", 0, "server `pid` for CPU and memory statistics")
 	fs.StringVar(&o.MetricsURL, "server-metrics", "", "Plenum's metrics `URL` (e.g. http://127.0.0.1:64740/metrics), for the time voice spends in the server")
 	jsonFile := fs.String("json", "", "also write the report as JSON to `file`")
@@ -62,6 +64,10 @@ func run(args []string) error {
 	fs.IntVar(&o.Loudest, "loudest", 0, "the channel forwards only the `N` loudest (max_speakers = N): expect N streams per listener (needs -opus)")
 	fs.BoolVar(&o.Mixed, "mixed", false, "the channel mixes (mix = true): expect one mixed packet per 20 ms per client (needs -opus)")
 	fs.IntVar(&o.DialConcurrency, "dial-concurrency", 32, "simultaneous logins while connecting")
+	fs.StringVar(&o.WebURL, "web-url", "", "web: the server's WebSocket `URL`, e.g. ws://127.0.0.1:8443/ws")
+	fs.IntVar(&o.Mumble, "mumble", 0, "web: Mumble clients besides the -n browsers")
+	fs.IntVar(&o.WebSpeakers, "web-speakers", 0, "web: how many of the -k speakers are browsers (the rest are Mumble clients)")
+	fs.IntVar(&o.Timed, "timed", 50, "web: browsers that decode their mix and time the bursts' onsets")
 	storm := fs.Duration("storm-window", 3*time.Second, "storm: rejoins are spread over this window")
 	scenario := fs.String("scenario", "", "scenario label for the report (default from mode, n, k)")
 	label := fs.String("label", "", "server label for the report, e.g. plenum or murmur")
@@ -90,7 +96,11 @@ func run(args []string) error {
 	if o.Mode == "soak" {
 		return runSoak(ctx, soakOptions(o), *jsonFile)
 	}
-	r, err := Run(ctx, o)
+	runner := Run
+	if o.Mode == "web" {
+		runner = RunWeb
+	}
+	r, err := runner(ctx, o)
 	if err != nil {
 		return err
 	}

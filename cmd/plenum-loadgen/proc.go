@@ -167,3 +167,44 @@ func pinToCPU(cpu int) error {
 	runtime.GOMAXPROCS(1)
 	return nil
 }
+
+// udpRcvbufErrors is the machine's count of UDP datagrams dropped for a
+// full receive buffer (/proc/net/snmp, Udp RcvbufErrors), IPv4 and IPv6.
+func udpRcvbufErrors() uint64 {
+	var total uint64
+	if b, err := os.ReadFile("/proc/net/snmp"); err == nil {
+		total += snmpField(string(b), "Udp:", "RcvbufErrors")
+	}
+	if b, err := os.ReadFile("/proc/net/snmp6"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(line); len(f) == 2 && f[0] == "Udp6RcvbufErrors" {
+				v, _ := strconv.ParseUint(f[1], 10, 64)
+				total += v
+			}
+		}
+	}
+	return total
+}
+
+// snmpField reads field of the table whose lines start with prefix: a
+// line of names followed by a line of values.
+func snmpField(text, prefix, field string) uint64 {
+	var names []string
+	for _, line := range strings.Split(text, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || f[0] != prefix {
+			continue
+		}
+		if names == nil {
+			names = f
+			continue
+		}
+		for i, n := range names {
+			if n == field && i < len(f) {
+				v, _ := strconv.ParseUint(f[i], 10, 64)
+				return v
+			}
+		}
+	}
+	return 0
+}

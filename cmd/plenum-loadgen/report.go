@@ -65,6 +65,22 @@ type Report struct {
 	GenGOMAXPROCS    int     `json:"gen_gomaxprocs"`
 	LateSends        uint64  `json:"late_sends"` // sent more than 5 ms after their slot
 	GeneratorLimited bool    `json:"generator_limited"`
+
+	// -mode web. Received, Expected, Latency* are then the Mumble
+	// listeners' (every speaker's packets, timed by their header).
+	WebClients              int     `json:"web_clients,omitempty"`
+	MumbleClients           int     `json:"mumble_clients,omitempty"`
+	WebReceived             uint64  `json:"web_received,omitempty"` // mixed RTP packets the browsers got in the counted window
+	WebExpected             uint64  `json:"web_expected,omitempty"` // one per 20 ms per browser
+	WebLossPct              float64 `json:"web_loss_pct,omitempty"`
+	WebLatencyP50Ms         float64 `json:"web_latency_p50_ms,omitempty"` // burst onsets, timed browsers
+	WebLatencyP99Ms         float64 `json:"web_latency_p99_ms,omitempty"`
+	WebLatencyMaxMs         float64 `json:"web_latency_max_ms,omitempty"`
+	WebOnsets               uint64  `json:"web_onsets,omitempty"`
+	OnsetOutliers           uint64  `json:"web_onset_outliers,omitempty"`          // onsets before any burst was sent
+	MachineUDPDrops         uint64  `json:"machine_udp_rcvbuf_drops,omitempty"`    // every UDP socket on the machine, server's and generator's
+	ServerCPUPct            float64 `json:"server_cpu_pct,omitempty"`              // of one core, speaking and drain
+	ServerCPUPerListenerPct float64 `json:"server_cpu_pct_per_listener,omitempty"` // ServerCPUPct / users
 }
 
 // finish derives the computed fields.
@@ -130,6 +146,16 @@ func (r *Report) WriteText(w io.Writer) error {
 		p("without UDP", "%d clients", r.NotUDP)
 	}
 	p("TCP ping", "p50 %.2f ms  p99 %.2f ms  (%d samples, %d failed)", r.PingP50Ms, r.PingP99Ms, r.PingSamples, r.PingFailures)
+	if r.Mode == "web" {
+		p("browsers", "%d (+ %d Mumble clients)", r.WebClients, r.MumbleClients)
+		p("browsers' mix", "%d of %d packets = %.3f %% loss, %d browsers without any", r.WebReceived, r.WebExpected, r.WebLossPct, r.MixedMissing)
+		p("browsers' latency", "p50 %.2f ms  p99 %.2f ms  max %.2f ms  (%d burst onsets, %d unattributed)",
+			r.WebLatencyP50Ms, r.WebLatencyP99Ms, r.WebLatencyMaxMs, r.WebOnsets, r.OnsetOutliers)
+		p("UDP buffer drops", "%d on the whole machine (server and generator)", r.MachineUDPDrops)
+		if r.ServerCPUSec >= 0 {
+			p("server CPU per user", "%.3f %% of a core (%.1f %% in all)", r.ServerCPUPerListenerPct, r.ServerCPUPct)
+		}
+	}
 	p("generator CPU", "%.2f s = %.0f %% of %d core(s)", r.GenCPUSec, r.GenCPUPct, r.GenGOMAXPROCS)
 	if r.GeneratorLimited {
 		p("NOTE", "the generator may have been the limit of this run")
@@ -255,6 +281,8 @@ func scenarioName(mode string, n, k int) string {
 		return fmt.Sprintf("storm N=%d", n)
 	case "tunnel":
 		return fmt.Sprintf("tunnel N=%d K=%d", n, k)
+	case "web":
+		return fmt.Sprintf("web N=%d K=%d", n, k)
 	}
 	return fmt.Sprintf("N=%d K=%d", n, k)
 }

@@ -299,7 +299,7 @@ func TestSoakAgainstPlenum(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(server.Options{Config: cfg, Listen: "127.0.0.1:0", AdminListen: server.NoAdmin, DataDir: dir,
+	srv, err := server.New(server.Options{Config: cfg, Listen: "127.0.0.1:0", WebListen: server.NoWeb, AdminListen: server.NoAdmin, DataDir: dir,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
 		t.Fatal(err)

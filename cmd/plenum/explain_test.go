@@ -289,7 +289,7 @@ func TestExplainMatchesServer(t *testing.T) {
 		}
 	}
 	srv, err := server.New(server.Options{
-		Config: cfg, Listen: "127.0.0.1:0", AdminListen: server.NoAdmin, DataDir: data,
+		Config: cfg, Listen: "127.0.0.1:0", WebListen: server.NoWeb, AdminListen: server.NoAdmin, DataDir: data,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
 	})
 	if err != nil {

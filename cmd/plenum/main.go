@@ -56,6 +56,7 @@ func runServer(args []string) error {
 	dataDir := fs.String("data", "", "data `directory` for the certificate and state (overrides the config)")
 	listen := fs.String("listen", "", "`host:port` to listen on, TCP and UDP (overrides the config)")
 	adminListen := fs.String("admin-listen", "", "`host:port` of the admin HTTP listener (status page, API, /metrics), or \"off\" (overrides the config)")
+	webListen := fs.String("web-listen", "", "`host:port` of the web listener (the join page for browsers), or \"off\" (overrides the config)")
 	printDefault := fs.Bool("print-default-config", false, "print the embedded default configuration and exit")
 	debug := fs.Bool("debug", false, "log debug messages")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to `file` (for performance work)")
@@ -91,7 +92,7 @@ func runServer(args []string) error {
 	if err != nil {
 		return err
 	}
-	srv, err := server.New(server.Options{Config: cfg, Listen: *listen, AdminListen: *adminListen, DataDir: *dataDir, Logger: log})
+	srv, err := server.New(server.Options{Config: cfg, Listen: *listen, AdminListen: *adminListen, WebListen: *webListen, DataDir: *dataDir, Logger: log})
 	if err != nil {
 		return err
 	}

@@ -133,3 +133,27 @@ func RMS(pcm []int16) float64 {
 // SetBitrate changes the speaker's constant bit rate (bits per second);
 // a 20 ms frame is then bps/400 bytes, its TOC byte included.
 func (s *Speaker) SetBitrate(bps int) error { return s.enc.SetBitrate(bps) }
+
+// Frequency estimates the frequency of the tone in pcm (Hz) from its
+// rising zero crossings, interpolated between samples: for a clean tone
+// it is accurate to well under 1 Hz over a second.
+func Frequency(pcm []int16) float64 {
+	first, last := -1.0, -1.0
+	n := 0
+	for i := 1; i < len(pcm); i++ {
+		a, b := float64(pcm[i-1]), float64(pcm[i])
+		if a < 0 && b >= 0 {
+			at := float64(i-1) + -a/(b-a)
+			if first < 0 {
+				first = at
+			} else {
+				n++
+			}
+			last = at
+		}
+	}
+	if n == 0 {
+		return 0
+	}
+	return float64(n) * SampleRate / (last - first)
+}

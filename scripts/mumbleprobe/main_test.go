@@ -26,7 +26,7 @@ func TestProbe(t *testing.T) {
 		t.Fatal(err)
 	}
 	st.Close()
-	srv, err := server.New(server.Options{Config: conf.Default(), Listen: "127.0.0.1:0", AdminListen: server.NoAdmin, DataDir: dir,
+	srv, err := server.New(server.Options{Config: conf.Default(), Listen: "127.0.0.1:0", WebListen: server.NoWeb, AdminListen: server.NoAdmin, DataDir: dir,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
 		t.Fatal(err)
