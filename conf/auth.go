@@ -41,6 +41,14 @@ const (
 	AuthGuest  = "guest"
 )
 
+// OIDCOrNil is [auth.oidc], nil when a is nil or has none.
+func (a *Auth) OIDCOrNil() *OIDC {
+	if a == nil {
+		return nil
+	}
+	return a.OIDC
+}
+
 // UnknownChoice is Unknown with its default.
 func (a *Auth) UnknownChoice() string {
 	if a == nil || a.Unknown == "" {
@@ -217,6 +225,9 @@ func (v *validator) auth() {
 	if o := a.OIDC; o != nil {
 		checkURL(bad, "oidc.issuer", o.Issuer, "http", "https")
 		checkURL(bad, "oidc.redirect_url", o.RedirectURL, "http", "https")
+		if u, err := url.Parse(o.RedirectURL); err == nil && u.Host != "" && u.Path != "/auth/oidc/callback" {
+			bad("oidc.redirect_url", "must end in /auth/oidc/callback (the web listener's callback), got %q", o.RedirectURL)
+		}
 		if o.ClientID == "" {
 			bad("oidc.client_id", "required")
 		}

@@ -71,7 +71,11 @@ func (s *Server) handleAuthenticate(c *conn, m *mumblepb.Authenticate) {
 	certHash := c.certHash()
 	strong := s.strongCertificate(c.peerCertificates())
 	// The store is asked before taking the lock: it may hash a password.
-	ident, rejectType, reason := s.signInIdentify(name, m.GetPassword(), certHash, auth.Mumble)
+	kind := auth.Mumble
+	if c.web != nil {
+		kind = auth.Web
+	}
+	ident, rejectType, reason := s.signInIdentify(name, m.GetPassword(), certHash, kind, c.signInToken)
 	if rejectType != mumblepb.Reject_None {
 		reject(c, rejectType, reason)
 		return

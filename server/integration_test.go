@@ -59,8 +59,10 @@ type testOpts struct {
 	adminListen   string             // "" for a free loopback port; server.NoAdmin for none
 	trustedRoots  *x509.CertPool     // nil for the system's
 	authenticator auth.Authenticator // nil for the providers [auth] configures
-	// web runs the web listener and WebRTC on free loopback ports.
-	web bool
+	// web runs the web listener and WebRTC on free loopback ports (the
+	// web listener on webListen if set).
+	web       bool
+	webListen string
 }
 
 // startTestServer runs a server as o says until the test ends; the test
@@ -109,6 +111,9 @@ func startTestServer(t testing.TB, o testOpts) *testServer {
 	webListen := server.NoWeb
 	if o.web {
 		webListen = "127.0.0.1:0"
+		if o.webListen != "" {
+			webListen = o.webListen
+		}
 		cfg.Server.WebUDPPort, cfg.Server.WebTCPPort = 0, 0
 	}
 	srv, err := server.New(server.Options{Config: cfg, Listen: "127.0.0.1:0", AdminListen: o.adminListen, WebListen: webListen,

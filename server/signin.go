@@ -11,7 +11,9 @@ package server
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -19,9 +21,11 @@ import (
 
 	"github.com/plenum-voice/plenum/auth"
 	"github.com/plenum-voice/plenum/auth/ldapauth"
+	"github.com/plenum-voice/plenum/auth/oidcauth"
 	"github.com/plenum-voice/plenum/auth/webhook"
 	"github.com/plenum-voice/plenum/conf"
 	"github.com/plenum-voice/plenum/proto/mumblepb"
+	"github.com/plenum-voice/plenum/web"
 )
 
 // signIn is the sign-in in force: the providers, in order, and what to do
@@ -41,6 +45,9 @@ type signInState struct {
 	current    atomic.Pointer[signIn]
 	signInCtx  context.Context
 	stopSignIn context.CancelFunc
+	// grants are the single sign-on's one-time codes and browser tokens
+	// (auth/oidcauth); nil without [auth.oidc] at the start.
+	grants *oidcauth.Grants
 }
 
 // Messages a refused client reads.
@@ -53,6 +60,9 @@ const (
 // initSignIn sets up the sign-in from the configuration or from override.
 func (s *Server) initSignIn(cfg *conf.Config, override auth.Authenticator) error {
 	s.signInCtx, s.stopSignIn = context.WithCancel(context.Background())
+	if o := cfg.Auth.OIDCOrNil(); o != nil {
+		s.grants = oidcauth.NewGrants(o.CodeTTLOrDefault())
+	}
 	if override != nil {
 		s.current.Store(&signIn{providers: override, unknown: cfg.Auth.UnknownChoice(), unavailable: cfg.Auth.UnavailableChoice(), timeout: conf.DefaultAuthTimeout})
 		return nil
@@ -107,6 +117,14 @@ func (s *Server) buildSignIn(a *conf.Auth) (*signIn, error) {
 		}
 		add("ldap", d, l.TimeoutOrDefault(), l.CacheTTLOrDefault())
 	}
+	if a.OIDC != nil {
+		if s.grants == nil {
+			s.log.Warn("[auth.oidc] added: it takes effect at the next start")
+		} else {
+			// The codes are in memory and each is used once: no cache.
+			add("oidc", s.grants, time.Second, 0)
+		}
+	}
 	if len(chain) > 0 {
 		si.providers = chain
 	}
@@ -116,7 +134,10 @@ func (s *Server) buildSignIn(a *conf.Auth) (*signIn, error) {
 // signInIdentify is identify with the providers asked first: an accept is
 // the identity, a refusal refuses, an unknown name or an unreachable
 // provider goes on as configured. SuperUser is never asked of a provider.
-func (s *Server) signInIdentify(name, password, certHash string, kind auth.Kind) (identity, mumblepb.Reject_RejectType, string) {
+func (s *Server) signInIdentify(name, password, certHash string, kind auth.Kind, browserToken string) (identity, mumblepb.Reject_RejectType, string) {
+	if ident, ok := s.browserIdentity(browserToken, name); ok {
+		return ident, mumblepb.Reject_None, ""
+	}
 	si := s.current.Load()
 	if si == nil || si.providers == nil || strings.EqualFold(name, superUserName) {
 		return s.identify(name, password, certHash)
@@ -135,12 +156,11 @@ func (s *Server) signInIdentify(name, password, certHash string, kind auth.Kind)
 	}
 	switch a.Verdict {
 	case auth.Accept:
-		id, err := s.store.ExternalUserID(a.Provider, a.Subject)
+		ident, err := s.externalIdentity(a, name)
 		if err != nil {
-			s.log.Error("recording the user id of a signed-in user failed", "provider", a.Provider, "err", err)
 			return identity{}, mumblepb.Reject_AuthenticatorFail, refusedNoProvider
 		}
-		return identity{userID: id, name: displayName(a.DisplayName, name), groups: auth.CleanGroups(a.Groups), signInBy: a.Provider}, mumblepb.Reject_None, ""
+		return ident, mumblepb.Reject_None, ""
 	case auth.Refuse:
 		reason := a.Reason
 		if reason == "" || !utf8.ValidString(reason) || len(reason) > 200 {
@@ -152,6 +172,60 @@ func (s *Server) signInIdentify(name, password, certHash string, kind auth.Kind)
 		return identity{}, mumblepb.Reject_WrongUserPW, refusedUnknown
 	}
 	return s.identify(name, password, certHash)
+}
+
+// externalIdentity is the identity of someone a provider accepted.
+func (s *Server) externalIdentity(a auth.Answer, name string) (identity, error) {
+	id, err := s.store.ExternalUserID(a.Provider, a.Subject)
+	if err != nil {
+		s.log.Error("recording the user id of a signed-in user failed", "provider", a.Provider, "err", err)
+		return identity{}, err
+	}
+	return identity{userID: id, name: displayName(a.DisplayName, name), groups: auth.CleanGroups(a.Groups), signInBy: a.Provider}, nil
+}
+
+// browserIdentity is who a browser's single sign-on token says it is:
+// the join page logs in as that person whatever name it typed. A token
+// that is no longer good leaves the login to the name and password.
+func (s *Server) browserIdentity(token, name string) (identity, bool) {
+	if token == "" || s.grants == nil {
+		return identity{}, false
+	}
+	a, _ := s.grants.Authenticate(s.signInCtx, auth.Request{Password: token, Kind: auth.Web})
+	if a.Verdict != auth.Accept {
+		return identity{}, false
+	}
+	a.Provider = "oidc"
+	ident, err := s.externalIdentity(a, name)
+	return ident, err == nil
+}
+
+// addWebSignIn serves [auth.oidc]'s sign-in link on the web listener.
+func (s *Server) addWebSignIn(h *web.Handler) {
+	o := s.config.Auth.OIDCOrNil()
+	if o == nil || s.grants == nil {
+		return
+	}
+	host := o.MumbleHost
+	if host == "" {
+		host = oidcauth.DefaultMumbleHost(o.RedirectURL, strconv.Itoa(int(s.Addr().Port())))
+	}
+	oh, err := oidcauth.NewHandler(oidcauth.Config{
+		Issuer: o.Issuer, ClientID: o.ClientID, ClientSecret: o.ClientSecret, RedirectURL: o.RedirectURL,
+		Scopes: o.Scopes, NameClaim: o.NameClaim, GroupsClaim: o.GroupsClaim, Groups: o.Groups,
+		MumbleHost: host, Log: s.log,
+	}, s.grants)
+	if err != nil {
+		s.log.Error("[auth.oidc] not served", "err", err)
+		return
+	}
+	h.SignIn = oh
+	h.SignInToken = func(r *http.Request) string {
+		if c, err := r.Cookie(oidcauth.TokenCookie); err == nil {
+			return c.Value
+		}
+		return ""
+	}
 }
 
 // displayName is the provider's name for the person when it is one a
