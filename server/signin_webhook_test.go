@@ -1,9 +1,14 @@
 package server_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -140,5 +145,56 @@ unavailable = "guest"`)
 	c := s.join(t, "ada", func(c *client.Config) { c.Password = "pw" })
 	if u := c.Users()[c.Session()]; u.UserId != nil || u.GetName() != "ada" {
 		t.Errorf("with the endpoint down ada came in as %q with id %v, want a guest", u.GetName(), u.UserId)
+	}
+}
+
+// TestSignInKeepsNoPassword: after logins that the webhook accepts,
+// refuses, answers from the cache and cannot answer, with debug logs, no
+// password is anywhere: not in the log, the data directory (database and
+// its WAL), nor the configuration file; the database keeps the member's
+// number and the id it got, and not their name.
+func TestSignInKeepsNoPassword(t *testing.T) {
+	db := &membershipDB{members: map[string]member{
+		"ada": {password: "pw-ada-Zq81", number: "M-17", name: "Ada Lovelace Zq81", groups: []string{"delegates"}},
+	}}
+	hook := httptest.NewServer(db)
+	defer hook.Close()
+	dir := t.TempDir()
+	path, data := filepath.Join(dir, "plenary.toml"), filepath.Join(dir, "data")
+	toml := plenaryForDelegates + fmt.Sprintf("\n[auth]\nunavailable = \"guest\"\n\n[auth.webhook]\nurl = %q\ntimeout = \"300ms\"\n", hook.URL)
+	if err := os.WriteFile(path, []byte(toml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	logs := &logCapture{}
+	s := startTestServer(t, testOpts{configFile: path, dataDir: data, logger: logs.logger()})
+	s.join(t, "ada", func(c *client.Config) { c.Password = "pw-ada-Zq81" }).Close()
+	s.join(t, "ada", func(c *client.Config) { c.Password = "pw-ada-Zq81" }).Close() // from the cache
+	s.dialAs(t, "ada", "wrong-pw-Zq81")
+	db.slow.Store(true)
+	s.join(t, "ada", func(c *client.Config) { c.Password = "slow-pw-Zq81" }).Close() // a guest
+	s.stop()
+
+	places := map[string][]byte{"log": []byte(strings.Join(logs.lines(), "\n"))}
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			places[p], _ = os.ReadFile(p)
+		}
+		return nil
+	})
+	for table, rows := range dumpDatabase(t, filepath.Join(data, "plenum.db")) {
+		places["database table "+table] = rows
+	}
+	for place, b := range places {
+		for _, pw := range []string{"pw-ada-Zq81", "wrong-pw-Zq81", "slow-pw-Zq81"} {
+			if bytes.Contains(b, []byte(pw)) {
+				t.Errorf("%s holds the password %q", place, pw)
+			}
+		}
+		if strings.HasPrefix(place, "database") && bytes.Contains(b, []byte("Zq81")) {
+			t.Errorf("%s holds the member's name", place)
+		}
+	}
+	if !bytes.Contains(places["database table external_users"], []byte("M-17")) {
+		t.Errorf("the database does not keep the member's id: %q", places["database table external_users"])
 	}
 }

@@ -329,38 +329,57 @@ func dnHash(dn string) string {
 	return hex.EncodeToString(sum[:16])
 }
 
+// dirGroup is a directory group the person is in: its DN (nil if it did
+// not parse) and its names (cn values and its first RDN's values).
+type dirGroup struct {
+	dn    *ldap.DN
+	names []string
+}
+
 // groupsOf finds the person's directory groups (memberOf, or a search
 // under GroupBaseDN) and maps them to Plenum groups.
 func (d *Directory) groupsOf(conn *ldap.Conn, p *person, name string) ([]string, error) {
-	type dirGroup struct {
-		dn    *ldap.DN
-		names []string
+	if d.c.GroupBaseDN == "" {
+		return d.mapGroups(memberOfGroups(p.memberOf)), nil
+	}
+	filter := strings.NewReplacer("{dn}", ldap.EscapeFilter(p.dn), "{name}", ldap.EscapeFilter(name)).Replace(d.c.GroupFilter)
+	res, err := conn.Search(ldap.NewSearchRequest(d.c.GroupBaseDN, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, maxGroups, 0, false,
+		filter, []string{"cn"}, nil))
+	if err != nil && !ldap.IsErrorWithCode(err, ldap.LDAPResultSizeLimitExceeded) {
+		return nil, fmt.Errorf("finding the user's groups: %w", err)
 	}
 	var found []dirGroup
-	if d.c.GroupBaseDN == "" {
-		for _, g := range p.memberOf {
-			if dn, err := ldap.ParseDN(g); err == nil {
-				found = append(found, dirGroup{dn: dn, names: firstRDNValues(dn)})
+	if res != nil {
+		for _, e := range res.Entries {
+			g := dirGroup{names: e.GetAttributeValues("cn")}
+			if dn, err := ldap.ParseDN(e.DN); err == nil {
+				g.dn = dn
+				g.names = append(g.names, firstRDNValues(dn)...)
 			}
-		}
-	} else {
-		filter := strings.NewReplacer("{dn}", ldap.EscapeFilter(p.dn), "{name}", ldap.EscapeFilter(name)).Replace(d.c.GroupFilter)
-		res, err := conn.Search(ldap.NewSearchRequest(d.c.GroupBaseDN, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, maxGroups, 0, false,
-			filter, []string{"cn"}, nil))
-		if err != nil && !ldap.IsErrorWithCode(err, ldap.LDAPResultSizeLimitExceeded) {
-			return nil, fmt.Errorf("finding the user's groups: %w", err)
-		}
-		if res != nil {
-			for _, e := range res.Entries {
-				g := dirGroup{names: e.GetAttributeValues("cn")}
-				if dn, err := ldap.ParseDN(e.DN); err == nil {
-					g.dn = dn
-					g.names = append(g.names, firstRDNValues(dn)...)
-				}
-				found = append(found, g)
-			}
+			found = append(found, g)
 		}
 	}
+	return d.mapGroups(found), nil
+}
+
+// memberOfGroups reads the DNs of a memberOf attribute; values that are
+// no DN are skipped.
+func memberOfGroups(values []string) []dirGroup {
+	var out []dirGroup
+	for _, v := range values {
+		if len(out) == maxGroups {
+			break
+		}
+		if dn, err := ldap.ParseDN(v); err == nil {
+			out = append(out, dirGroup{dn: dn, names: firstRDNValues(dn)})
+		}
+	}
+	return out
+}
+
+// mapGroups maps directory groups to the Plenum groups Config.Groups
+// names for them.
+func (d *Directory) mapGroups(found []dirGroup) []string {
 	var out []string
 	for _, g := range found {
 		for _, k := range d.groups {
@@ -372,7 +391,7 @@ func (d *Directory) groupsOf(conn *ldap.Conn, p *person, name string) ([]string,
 			}
 		}
 	}
-	return auth.CleanGroups(out), nil
+	return auth.CleanGroups(out)
 }
 
 func firstRDNValues(dn *ldap.DN) []string {

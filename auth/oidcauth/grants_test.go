@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"unicode/utf8"
 	"time"
 
 	"github.com/plenum-voice/plenum/auth"
@@ -108,5 +109,16 @@ func TestCallbackNeedsItsBrowsersState(t *testing.T) {
 		if rec.Code != http.StatusBadRequest || g.Len() != 0 || strings.Contains(rec.Body.String(), codePrefix) {
 			t.Errorf("%s with cookie %q: %d, %d grants", c.url, c.cookie, rec.Code, g.Len())
 		}
+	}
+}
+
+func TestLoginName(t *testing.T) {
+	for in, want := range map[string]string{"Jürgen Müller": "Jürgen Müller", "a<b>": "a_b_", "": "member", "  ": "member", "x/y": "x_y"} {
+		if got := LoginName(in); got != want {
+			t.Errorf("LoginName(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if got := LoginName(strings.Repeat("ü", 40)); !utf8.ValidString(got) || len(got) > 64 {
+		t.Errorf("a long name became %q", got)
 	}
 }

@@ -25,6 +25,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
@@ -306,8 +307,9 @@ func (h *Handler) identityOf(sub string, claims map[string]any) Identity {
 	return id
 }
 
-// notInName is what Plenum's default username pattern does not allow.
-var notInName = regexp.MustCompile(`[^ \-=\w\[\]{}()@|.]`)
+// notInName is what Plenum's default username pattern does not allow
+// (it takes letters and digits of any script, as Qt's \w does).
+var notInName = regexp.MustCompile(`[^ \-=\p{L}\p{N}_\[\]{}()@|.]`)
 
 // LoginName makes a claim into a name the default username pattern
 // accepts (the display name is shown anyway).
@@ -340,9 +342,13 @@ func DefaultMumbleHost(redirectURL, port string) string {
 	return net.JoinHostPort(u.Hostname(), port)
 }
 
+// limit cuts s to at most n bytes, at a character boundary.
 func limit(s string, n int) string {
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
 	return s[:n]
 }
