@@ -101,6 +101,10 @@ type Subject struct {
 	// does), so they reach every channel that inherits the root's group.
 	SignInGroups []string
 	SignInBy     string
+	// SignInSources names the provider's own group behind a sign-in
+	// group, where it mapped one ("cn=delegates,ou=groups,..."), for
+	// Explain.
+	SignInSources map[string]string
 }
 
 // Tree is the read-only view of the channel tree a policy needs for group

@@ -266,7 +266,10 @@ func matchChannelGroup(t ACLTree, s *Subject, ctx uint32, name string, why *stri
 	var reason string
 	if matches && why != nil {
 		reason = "member of " + name + " through the sign-in"
-		if s.SignInBy != "" {
+		switch from := s.SignInSources[name]; {
+		case s.SignInBy != "" && from != "":
+			reason += " (" + s.SignInBy + " group " + from + ")"
+		case s.SignInBy != "":
 			reason += " (" + s.SignInBy + ")"
 		}
 	}

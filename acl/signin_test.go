@@ -61,4 +61,9 @@ func TestSignInGroupDecidesSpeak(t *testing.T) {
 	if !strings.Contains(why, "through the sign-in (ldap)") {
 		t.Errorf("Explain does not name the sign-in:\n%s", why)
 	}
+	delegate.SignInSources = map[string]string{"delegates": "cn=delegates,ou=groups,dc=example,dc=org"}
+	why = Explain(tr, delegate, 1, Speak).String()
+	if !strings.Contains(why, "through the sign-in (ldap group cn=delegates,ou=groups,dc=example,dc=org)") {
+		t.Errorf("Explain does not name the directory group:\n%s", why)
+	}
 }

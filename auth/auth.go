@@ -87,6 +87,11 @@ type Answer struct {
 	DisplayName string
 	// Groups are the Plenum groups the session gets.
 	Groups []string
+	// GroupSources names, for a Plenum group a provider mapped from its
+	// own groups, the provider's group(s) it came from (for Explain:
+	// "cn=delegates,ou=groups,dc=example,dc=org"); nil when the provider
+	// gives Plenum groups directly.
+	GroupSources map[string]string
 	// Provider names the provider that answered ("ldap", "webhook",
 	// "oidc"); Chain fills it in.
 	Provider string

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -93,7 +94,7 @@ func (c *Cache) Authenticate(ctx context.Context, r Request) (Answer, error) {
 	c.mu.Unlock()
 	if ok {
 		a := e.answer
-		a.Groups = slices.Clone(a.Groups)
+		a.Groups, a.GroupSources = slices.Clone(a.Groups), maps.Clone(a.GroupSources)
 		return a, nil
 	}
 	a, err := c.Authenticator.Authenticate(ctx, r)
@@ -104,7 +105,8 @@ func (c *Cache) Authenticate(ctx context.Context, r Request) (Answer, error) {
 	if len(c.entries) >= maxCached {
 		c.evictLocked(now)
 	}
-	c.entries[k] = cached{answer: Answer{Verdict: a.Verdict, Subject: a.Subject, DisplayName: a.DisplayName, Groups: slices.Clone(a.Groups)}, expires: now.Add(c.TTL)}
+	c.entries[k] = cached{answer: Answer{Verdict: a.Verdict, Subject: a.Subject, DisplayName: a.DisplayName,
+		Groups: slices.Clone(a.Groups), GroupSources: maps.Clone(a.GroupSources)}, expires: now.Add(c.TTL)}
 	c.mu.Unlock()
 	return a, nil
 }

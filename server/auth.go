@@ -130,9 +130,10 @@ func (s *Server) handleAuthenticate(c *conn, m *mumblepb.Authenticate) {
 		texture: ident.texture,
 		tokens:  append([]string(nil), m.GetTokens()...),
 
-		signInGroups: ident.groups,
-		signInBy:     ident.signInBy,
-		targets:      make(map[uint32]*mumblepb.VoiceTarget),
+		signInGroups:  ident.groups,
+		signInBy:      ident.signInBy,
+		signInSources: ident.signInSources,
+		targets:       make(map[uint32]*mumblepb.VoiceTarget),
 
 		lastPermAsked: -1,
 	}

@@ -20,9 +20,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/plenum-voice/plenum/auth"
-	"github.com/plenum-voice/plenum/auth/ldapauth"
 	"github.com/plenum-voice/plenum/auth/oidcauth"
-	"github.com/plenum-voice/plenum/auth/webhook"
+	"github.com/plenum-voice/plenum/auth/providers"
 	"github.com/plenum-voice/plenum/conf"
 	"github.com/plenum-voice/plenum/proto/mumblepb"
 	"github.com/plenum-voice/plenum/web"
@@ -95,38 +94,18 @@ func (s *Server) reloadSignInLocked(a *conf.Auth) {
 // timeout and cache; nil providers when there are none.
 func (s *Server) buildSignIn(a *conf.Auth) (*signIn, error) {
 	si := &signIn{conf: a, unknown: a.UnknownChoice(), unavailable: a.UnavailableChoice()}
-	if a == nil {
-		return si, nil
+	var codes auth.Authenticator
+	if s.grants != nil {
+		codes = s.grants
+	} else if a.OIDCOrNil() != nil {
+		s.log.Warn("[auth.oidc] added: it takes effect at the next start")
 	}
-	var chain auth.Chain
-	add := func(name string, p auth.Authenticator, timeout, ttl time.Duration) {
-		chain = append(chain, auth.Named{Name: name, Authenticator: auth.NewCache(auth.WithTimeout(p, timeout), ttl)})
-		si.timeout += timeout
+	built, err := providers.Build(a, codes)
+	if err != nil {
+		return nil, err
 	}
-	if w := a.Webhook; w != nil {
-		add("webhook", webhook.New(w.URL, w.BearerToken), w.TimeoutOrDefault(), w.CacheTTLOrDefault())
-	}
-	if l := a.LDAP; l != nil {
-		c, err := ldapauth.FromConf(l)
-		if err != nil {
-			return nil, err
-		}
-		d, err := ldapauth.New(c)
-		if err != nil {
-			return nil, err
-		}
-		add("ldap", d, l.TimeoutOrDefault(), l.CacheTTLOrDefault())
-	}
-	if a.OIDC != nil {
-		if s.grants == nil {
-			s.log.Warn("[auth.oidc] added: it takes effect at the next start")
-		} else {
-			// The codes are in memory and each is used once: no cache.
-			add("oidc", s.grants, time.Second, 0)
-		}
-	}
-	if len(chain) > 0 {
-		si.providers = chain
+	if built.Chain != nil {
+		si.providers, si.timeout = built.Chain, built.Timeout
 	}
 	return si, nil
 }
@@ -181,7 +160,7 @@ func (s *Server) externalIdentity(a auth.Answer, name string) (identity, error) 
 		s.log.Error("recording the user id of a signed-in user failed", "provider", a.Provider, "err", err)
 		return identity{}, err
 	}
-	return identity{userID: id, name: displayName(a.DisplayName, name), groups: auth.CleanGroups(a.Groups), signInBy: a.Provider}, nil
+	return identity{userID: id, name: displayName(a.DisplayName, name), groups: auth.CleanGroups(a.Groups), signInBy: a.Provider, signInSources: a.GroupSources}, nil
 }
 
 // browserIdentity is who a browser's single sign-on token says it is:

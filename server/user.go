@@ -59,6 +59,7 @@ type user struct {
 	subject        *acl.Subject         // replaced, never mutated
 	signInGroups   []string             // from the sign-in provider, for the session (signin.go)
 	signInBy       string
+	signInSources  map[string]string
 	clientStats    *mumblepb.Ping // the client's own numbers from its last Ping
 	// What the client was told of its permissions (permquery.go): the
 	// value per channel, and the channel it last asked about (-1: none).
@@ -136,8 +137,9 @@ func (u *user) refreshSubject() {
 		Tokens:   u.tokens,
 		Channel:  u.channel.id,
 
-		SignInGroups: u.signInGroups,
-		SignInBy:     u.signInBy,
+		SignInGroups:  u.signInGroups,
+		SignInBy:      u.signInBy,
+		SignInSources: u.signInSources,
 	}
 }
 

@@ -62,3 +62,14 @@ func (s *Store) ExternalUserID(provider, subject string) (int64, error) {
 
 // IsExternalID reports whether id is in the range of external users.
 func IsExternalID(id int64) bool { return id >= FirstExternalID && id < 1<<31 }
+
+// LookupExternalUserID is the user id of the person provider knows as
+// subject, without handing one out: ErrNotFound if they never logged in.
+func (s *Store) LookupExternalUserID(provider, subject string) (int64, error) {
+	var id int64
+	err := s.db.QueryRow(`SELECT id FROM external_users WHERE provider = ? AND subject = ?`, provider, subject).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, ErrNotFound
+	}
+	return id, err
+}

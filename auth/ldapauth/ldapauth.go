@@ -173,11 +173,11 @@ func (d *Directory) Authenticate(ctx context.Context, r auth.Request) (auth.Answ
 	if verdict != auth.Accept {
 		return auth.Answer{Verdict: verdict}, nil
 	}
-	groups, err := d.groupsOf(conn, p, r.Name)
+	groups, sources, err := d.groupsOf(conn, p, r.Name)
 	if err != nil {
 		return auth.Answer{}, unavailable(ctx, err)
 	}
-	return auth.Answer{Verdict: auth.Accept, Subject: p.id, DisplayName: p.displayName, Groups: groups}, nil
+	return auth.Answer{Verdict: auth.Accept, Subject: p.id, DisplayName: p.displayName, Groups: groups, GroupSources: sources}, nil
 }
 
 // unavailable marks err as the directory's failure, saying so plainly
@@ -332,26 +332,28 @@ func dnHash(dn string) string {
 // dirGroup is a directory group the person is in: its DN (nil if it did
 // not parse) and its names (cn values and its first RDN's values).
 type dirGroup struct {
+	raw   string // as the directory wrote it
 	dn    *ldap.DN
 	names []string
 }
 
 // groupsOf finds the person's directory groups (memberOf, or a search
 // under GroupBaseDN) and maps them to Plenum groups.
-func (d *Directory) groupsOf(conn *ldap.Conn, p *person, name string) ([]string, error) {
+func (d *Directory) groupsOf(conn *ldap.Conn, p *person, name string) ([]string, map[string]string, error) {
 	if d.c.GroupBaseDN == "" {
-		return d.mapGroups(memberOfGroups(p.memberOf)), nil
+		groups, sources := d.mapGroups(memberOfGroups(p.memberOf))
+		return groups, sources, nil
 	}
 	filter := strings.NewReplacer("{dn}", ldap.EscapeFilter(p.dn), "{name}", ldap.EscapeFilter(name)).Replace(d.c.GroupFilter)
 	res, err := conn.Search(ldap.NewSearchRequest(d.c.GroupBaseDN, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, maxGroups, 0, false,
 		filter, []string{"cn"}, nil))
 	if err != nil && !ldap.IsErrorWithCode(err, ldap.LDAPResultSizeLimitExceeded) {
-		return nil, fmt.Errorf("finding the user's groups: %w", err)
+		return nil, nil, fmt.Errorf("finding the user's groups: %w", err)
 	}
 	var found []dirGroup
 	if res != nil {
 		for _, e := range res.Entries {
-			g := dirGroup{names: e.GetAttributeValues("cn")}
+			g := dirGroup{raw: e.DN, names: e.GetAttributeValues("cn")}
 			if dn, err := ldap.ParseDN(e.DN); err == nil {
 				g.dn = dn
 				g.names = append(g.names, firstRDNValues(dn)...)
@@ -359,7 +361,8 @@ func (d *Directory) groupsOf(conn *ldap.Conn, p *person, name string) ([]string,
 			found = append(found, g)
 		}
 	}
-	return d.mapGroups(found), nil
+	groups, sources := d.mapGroups(found)
+	return groups, sources, nil
 }
 
 // memberOfGroups reads the DNs of a memberOf attribute; values that are
@@ -371,27 +374,39 @@ func memberOfGroups(values []string) []dirGroup {
 			break
 		}
 		if dn, err := ldap.ParseDN(v); err == nil {
-			out = append(out, dirGroup{dn: dn, names: firstRDNValues(dn)})
+			out = append(out, dirGroup{raw: v, dn: dn, names: firstRDNValues(dn)})
 		}
 	}
 	return out
 }
 
 // mapGroups maps directory groups to the Plenum groups Config.Groups
-// names for them.
-func (d *Directory) mapGroups(found []dirGroup) []string {
+// names for them, and says which directory groups gave each.
+func (d *Directory) mapGroups(found []dirGroup) ([]string, map[string]string) {
 	var out []string
+	sources := map[string]string{}
 	for _, g := range found {
 		for _, k := range d.groups {
-			switch {
-			case k.dn != nil && g.dn != nil && k.dn.EqualFold(g.dn):
+			if (k.dn != nil && g.dn != nil && k.dn.EqualFold(g.dn)) || (k.dn == nil && containsFold(g.names, k.name)) {
 				out = append(out, k.plenum)
-			case k.dn == nil && containsFold(g.names, k.name):
-				out = append(out, k.plenum)
+				if prev := sources[k.plenum]; prev == "" {
+					sources[k.plenum] = g.raw
+				} else if !strings.Contains(prev, g.raw) {
+					sources[k.plenum] = prev + "; " + g.raw
+				}
 			}
 		}
 	}
-	return auth.CleanGroups(out)
+	out = auth.CleanGroups(out)
+	for g := range sources {
+		if !slices.Contains(out, g) {
+			delete(sources, g)
+		}
+	}
+	if len(sources) == 0 {
+		sources = nil
+	}
+	return out, sources
 }
 
 func firstRDNValues(dn *ldap.DN) []string {

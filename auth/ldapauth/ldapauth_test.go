@@ -57,6 +57,10 @@ func TestBindAsUser(t *testing.T) {
 	if a.DisplayName != "Bo Diddley" || !strings.HasPrefix(a.Subject, "entryuuid:") || !reflect.DeepEqual(a.Groups, []string{"delegates", "presidium"}) {
 		t.Errorf("bo: %+v", a)
 	}
+	wantSources := map[string]string{"delegates": "cn=delegates,ou=groups,dc=example,dc=org", "presidium": "cn=board,ou=groups,dc=example,dc=org"}
+	if !reflect.DeepEqual(a.GroupSources, wantSources) {
+		t.Errorf("bo's groups came from %v, want %v", a.GroupSources, wantSources)
+	}
 	for _, c := range []struct{ name, pw string }{{"bo", "wrong"}, {"bo", ""}, {"nobody", "pw"}} {
 		if a, err := ask(t, d, c.name, c.pw); err != nil || a.Verdict != auth.Refuse {
 			t.Errorf("%s with %q: %+v %v, want a refusal", c.name, c.pw, a, err)
