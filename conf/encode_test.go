@@ -124,6 +124,7 @@ func TestEncodeRoundTrip(t *testing.T) {
 		"plenary.toml":       func() (*Config, error) { return Load(filepath.Join("examples", "plenary.toml")) },
 		"minimal.toml":       func() (*Config, error) { return Load(filepath.Join("examples", "minimal.toml")) },
 		"plenary-floor.toml": func() (*Config, error) { return Load(filepath.Join("examples", "plenary-floor.toml")) },
+		"accreditation.toml": func() (*Config, error) { return Load(filepath.Join("examples", "accreditation.toml")) },
 		"nested":             func() (*Config, error) { return Parse([]byte(nested), "nested") },
 		"acl":                func() (*Config, error) { return Parse([]byte(withACL), "acl") },
 		"empty":              func() (*Config, error) { return Parse(nil, "empty") },
