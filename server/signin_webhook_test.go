@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/plenum-voice/plenum/client"
+	"github.com/plenum-voice/plenum/conf"
 	"github.com/plenum-voice/plenum/proto/mumblepb"
 )
 
@@ -196,5 +197,42 @@ func TestSignInKeepsNoPassword(t *testing.T) {
 	}
 	if !bytes.Contains(places["database table external_users"], []byte("M-17")) {
 		t.Errorf("the database does not keep the member's id: %q", places["database table external_users"])
+	}
+}
+
+// TestSignInFollowsReload: a reloaded file's [auth] is asked from the
+// next login on; removing it goes back to the server's own rules.
+func TestSignInFollowsReload(t *testing.T) {
+	first := &membershipDB{members: map[string]member{"ada": {password: "one", number: "1"}}}
+	second := &membershipDB{members: map[string]member{"ada": {password: "two", number: "1"}}}
+	s, _ := startWebhookServer(t, first, `unknown = "refuse"`)
+	hook2 := httptest.NewServer(second)
+	defer hook2.Close()
+	if err := s.dialAs(t, "ada", "one"); err != nil {
+		t.Fatalf("before the reload: %v", err)
+	}
+	cfg, err := conf.Load(s.configFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Auth.Webhook.URL = hook2.URL
+	if err := conf.WriteFile(s.configFile, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.dialAs(t, "ada", "two"); err != nil {
+		t.Errorf("after the reload, the new endpoint's password: %v", err)
+	}
+	cfg.Auth = nil
+	if err := conf.WriteFile(s.configFile, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.dialAs(t, "stranger", ""); err != nil {
+		t.Errorf("without [auth] a stranger is a guest again: %v", err)
 	}
 }
