@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"testing"
@@ -125,4 +126,42 @@ timeout = "500ms"
 			t.Errorf("refused after %v, want about the timeout of 500ms", took)
 		}
 	})
+}
+
+// BenchmarkLDAPLogin is a whole Mumble login (TLS, Authenticate, the
+// server's state, ServerSync) of a directory user through slapd on
+// loopback, with the cache off (every login binds and searches) and warm.
+func BenchmarkLDAPLogin(b *testing.B) {
+	dir := ldaptest.Start(b)
+	dir.AddPerson("ada", "pw-ada", "Ada Lovelace")
+	dir.AddGroup("delegates", "ada")
+	for _, c := range []struct{ name, ttl string }{{"cold", "0s"}, {"warm", "1h"}} {
+		b.Run(c.name, func(b *testing.B) {
+			toml := fmt.Sprintf(`
+[auth.ldap]
+url = %q
+bind_dn = %q
+bind_password = %q
+base_dn = %q
+cache_ttl = %q
+
+[auth.ldap.groups]
+delegates = "delegates"
+`, dir.URL, ldaptest.ServiceDN, ldaptest.ServicePass, ldaptest.People, c.ttl)
+			s := startTestServer(b, testOpts{toml: []byte(toml)})
+			login := func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				cl, err := client.Dial(ctx, client.Config{Address: s.addr, Username: "ada", Password: "pw-ada"})
+				if err != nil {
+					b.Fatal(err)
+				}
+				cl.Close()
+			}
+			login() // the warm cache is filled, the cold one stays empty
+			for b.Loop() {
+				login()
+			}
+		})
+	}
 }
