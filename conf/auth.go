@@ -11,7 +11,8 @@ import (
 
 // Auth is the [auth] table: sign-in with an organisation's own accounts
 // (docs/AUTH.md). Each provider that is configured is asked in the order
-// webhook, ldap, oidc; the first that knows the name decides.
+// oidc (its one-time codes), webhook, ldap; the first that knows the name
+// decides.
 type Auth struct {
 	// Unknown is what happens to a name no provider knows: "local" (the
 	// default) goes on as without [auth] (registered users, the server

@@ -1,6 +1,6 @@
 // Package providers builds the sign-in providers an [auth] table
-// configures (webhook, ldap, oidc), each with its timeout and cache, in
-// the order they are asked. The server and `plenum acl explain -signin`
+// configures (the single sign-on's codes, webhook, ldap), each with its
+// timeout and cache, in the order they are asked. The server and `plenum acl explain -signin`
 // use it, so both ask the same providers the same way.
 package providers
 
@@ -31,6 +31,12 @@ func Build(a *conf.Auth, codes auth.Authenticator) (Built, error) {
 		b.Chain = append(b.Chain, auth.Named{Name: name, Authenticator: auth.NewCache(auth.WithTimeout(p, timeout), ttl)})
 		b.Timeout += timeout
 	}
+	if a.OIDC != nil && codes != nil {
+		// First: a code is recognised by its prefix and must never be
+		// sent to a webhook or tried as someone's directory password. The
+		// codes are in memory and each is used once: no cache.
+		add("oidc", codes, time.Second, 0)
+	}
 	if w := a.Webhook; w != nil {
 		add("webhook", webhook.New(w.URL, w.BearerToken), w.TimeoutOrDefault(), w.CacheTTLOrDefault())
 	}
@@ -44,10 +50,6 @@ func Build(a *conf.Auth, codes auth.Authenticator) (Built, error) {
 			return b, err
 		}
 		add("ldap", d, l.TimeoutOrDefault(), l.CacheTTLOrDefault())
-	}
-	if a.OIDC != nil && codes != nil {
-		// The codes are in memory and each is used once: no cache.
-		add("oidc", codes, time.Second, 0)
 	}
 	return b, nil
 }
