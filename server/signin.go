@@ -61,6 +61,9 @@ func (s *Server) initSignIn(cfg *conf.Config, override auth.Authenticator) error
 	s.signInCtx, s.stopSignIn = context.WithCancel(context.Background())
 	if o := cfg.Auth.OIDCOrNil(); o != nil {
 		s.grants = oidcauth.NewGrants(o.CodeTTLOrDefault())
+		if s.cfg().WebListen == "" {
+			s.log.Warn("[auth.oidc] needs the web listener for its sign-in link, and web_listen is off")
+		}
 	}
 	if override != nil {
 		s.current.Store(&signIn{providers: override, unknown: cfg.Auth.UnknownChoice(), unavailable: cfg.Auth.UnavailableChoice(), timeout: conf.DefaultAuthTimeout})
