@@ -92,6 +92,19 @@ type Subject struct {
 	Strong   bool   // no certificate, or one that verifies against the trusted CAs (Murmur's bVerified)
 	Tokens   []string
 	Channel  uint32 // the channel the user is in
+
+	// SignInGroups are the groups an external sign-in (LDAP, webhook,
+	// OpenID Connect) gave for this session, and SignInBy names that
+	// sign-in for Explain. They act like Murmur's groups from an Ice
+	// authenticator: temporary members of the root channel's group of
+	// that name (as if an inheritable group existed there when none
+	// does), so they reach every channel that inherits the root's group.
+	SignInGroups []string
+	SignInBy     string
+	// SignInSources names the provider's own group behind a sign-in
+	// group, where it mapped one ("cn=delegates,ou=groups,..."), for
+	// Explain.
+	SignInSources map[string]string
 }
 
 // Tree is the read-only view of the channel tree a policy needs for group

@@ -216,8 +216,10 @@ type groupOn struct {
 // groupChain collects the groups called name that apply at channel, nearest
 // first: the channel's own group always, an ancestor's only while it is
 // inheritable, and the walk ends at the first group that does not inherit.
-// Murmur walks the same way in appliesToUser and members.
-func groupChain(dst []groupOn, t ACLTree, channel uint32, name string) []groupOn {
+// Murmur walks the same way in appliesToUser and members. reachedRoot
+// reports whether the walk got to the root channel and would have taken a
+// group defined there: that is where a sign-in's groups live.
+func groupChain(dst []groupOn, t ACLTree, channel uint32, name string) (chain []groupOn, reachedRoot bool) {
 	ch := channel
 	for range maxDepth {
 		if c := t.ACL(ch); c != nil {
@@ -227,27 +229,50 @@ func groupChain(dst []groupOn, t ACLTree, channel uint32, name string) []groupOn
 				}
 				dst = append(dst, groupOn{g, ch})
 				if !g.Inherit {
-					break
+					_, hasParent := t.Parent(ch)
+					return dst, !hasParent
 				}
 			}
 		}
 		p, ok := t.Parent(ch)
 		if !ok {
-			break
+			return dst, true
 		}
 		ch = p
 	}
-	return dst
+	return dst, false
+}
+
+// signedInto reports whether the sign-in gave s the group name.
+func signedInto(s *Subject, name string) bool {
+	for _, g := range s.SignInGroups {
+		if g == name {
+			return true
+		}
+	}
+	return false
 }
 
 func matchChannelGroup(t ACLTree, s *Subject, ctx uint32, name string, why *string) bool {
 	var buf [8]groupOn
-	chain := groupChain(buf[:0], t, ctx, name)
+	chain, reachedRoot := groupChain(buf[:0], t, ctx, name)
 	// Temporary members are user ids or -session. An unregistered user has
 	// id -1, so Murmur also lets it match a temporary entry -1 (session 1).
 	tmpSession := -int64(int32(s.Session))
-	matches := false
+	// A sign-in's group is a temporary membership of the root's group,
+	// the first one the top-down walk below visits, so it is applied
+	// first and a remove further down still takes it away.
+	matches := reachedRoot && signedInto(s, name)
 	var reason string
+	if matches && why != nil {
+		reason = "member of " + name + " through the sign-in"
+		switch from := s.SignInSources[name]; {
+		case s.SignInBy != "" && from != "":
+			reason += " (" + s.SignInBy + " group " + from + ")"
+		case s.SignInBy != "":
+			reason += " (" + s.SignInBy + ")"
+		}
+	}
 	for i := len(chain) - 1; i >= 0; i-- { // top-down
 		g := chain[i]
 		if slices.Contains(g.g.Add, s.UserID) {
@@ -270,7 +295,7 @@ func matchChannelGroup(t ACLTree, s *Subject, ctx uint32, name string, why *stri
 	}
 	if why != nil {
 		switch {
-		case len(chain) == 0:
+		case len(chain) == 0 && reason == "":
 			reason = "no group " + name + " is visible at " + channelName(t, ctx)
 		case reason == "":
 			var on []string
@@ -291,7 +316,7 @@ func matchChannelGroup(t ACLTree, s *Subject, ctx uint32, name string, why *stri
 // it is nil when no such group is visible.
 func Members(t ACLTree, channel uint32, name string) []int64 {
 	var buf [8]groupOn
-	chain := groupChain(buf[:0], t, channel, name)
+	chain, _ := groupChain(buf[:0], t, channel, name)
 	set := map[int64]bool{}
 	for i := len(chain) - 1; i >= 0; i-- {
 		for _, id := range chain[i].g.Add {

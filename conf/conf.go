@@ -52,10 +52,12 @@ type Config struct {
 	// AdminTokens are the admin API's tokens ([[admin_token]], see
 	// APIToken), besides admin_token and the generated one.
 	AdminTokens []APIToken `toml:"admin_token"`
+	Auth        *Auth      `toml:"auth"` // sign-in with an organisation's accounts (auth.go)
 
 	// serverLines maps a [server] key ("listen") to the line it was set on;
 	// the key "" holds the line of the [server] header.
 	serverLines map[string]int
+	authLines   map[string]int // [auth] keys by path below it ("ldap.url")
 }
 
 // Server holds the server-wide settings. The defaults are Murmur's (1.5), except
@@ -362,6 +364,7 @@ func (c *Config) attachLines(pos positions) {
 	for i := range c.AdminTokens {
 		c.AdminTokens[i].Line = pos.line(pathKey("admin_token", strconv.Itoa(i)))
 	}
+	c.attachAuthLines(pos)
 	var walk func(chs []Channel, prefix string)
 	walk = func(chs []Channel, prefix string) {
 		for i := range chs {

@@ -73,6 +73,7 @@ func encode(c *Config, bak string) ([]byte, error) {
 	}
 
 	w.apiTokens(c.AdminTokens)
+	w.auth(c.Auth)
 	w.groups("", "groups", c.Groups)
 	w.acl("", "acl", c.ACL)
 	for i := range c.Channels {

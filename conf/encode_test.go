@@ -17,7 +17,7 @@ import (
 // stripPositions clears what Parse records about the source (file name and
 // lines), so that configurations can be compared by content.
 func stripPositions(c *Config) *Config {
-	c.File, c.serverLines = "", nil
+	c.File, c.serverLines, c.authLines = "", nil, nil
 	strip := func(groups map[string]*Group, entries []ACLEntry) {
 		for _, g := range groups {
 			g.Line, g.keyLines = 0, nil
@@ -88,6 +88,7 @@ func everyField() *Config {
 			},
 			{Name: "Side", Temporary: true, InheritACL: Bool(true), Groups: map[string]*Group{"empty": {}}},
 		},
+		Auth: everyAuthField(),
 	}
 }
 
@@ -134,6 +135,7 @@ func TestEncodeRoundTrip(t *testing.T) {
 		"plenary.toml":       func() (*Config, error) { return Load(filepath.Join("examples", "plenary.toml")) },
 		"minimal.toml":       func() (*Config, error) { return Load(filepath.Join("examples", "minimal.toml")) },
 		"plenary-floor.toml": func() (*Config, error) { return Load(filepath.Join("examples", "plenary-floor.toml")) },
+		"accreditation.toml": func() (*Config, error) { return Load(filepath.Join("examples", "accreditation.toml")) },
 		"nested":             func() (*Config, error) { return Parse([]byte(nested), "nested") },
 		"acl":                func() (*Config, error) { return Parse([]byte(withACL), "acl") },
 		"empty":              func() (*Config, error) { return Parse(nil, "empty") },

@@ -22,6 +22,7 @@ func (c *Config) Validate() error {
 	v.apiTokens()
 	v.groupsAndACL(c.Groups, c.ACL, "", true)
 	v.channels()
+	v.auth()
 	return joinErrors(v.errs)
 }
 

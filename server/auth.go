@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/plenum-voice/plenum/acl"
+	"github.com/plenum-voice/plenum/auth"
 	"github.com/plenum-voice/plenum/conf"
 	"github.com/plenum-voice/plenum/proto/control"
 	"github.com/plenum-voice/plenum/proto/mumblepb"
@@ -70,7 +71,11 @@ func (s *Server) handleAuthenticate(c *conn, m *mumblepb.Authenticate) {
 	certHash := c.certHash()
 	strong := s.strongCertificate(c.peerCertificates())
 	// The store is asked before taking the lock: it may hash a password.
-	ident, rejectType, reason := s.identify(name, m.GetPassword(), certHash)
+	kind := auth.Mumble
+	if c.web != nil {
+		kind = auth.Web
+	}
+	ident, rejectType, reason := s.signInIdentify(name, m.GetPassword(), certHash, kind, c.signInToken)
 	if rejectType != mumblepb.Reject_None {
 		reject(c, rejectType, reason)
 		return
@@ -124,7 +129,11 @@ func (s *Server) handleAuthenticate(c *conn, m *mumblepb.Authenticate) {
 		comment: ident.comment,
 		texture: ident.texture,
 		tokens:  append([]string(nil), m.GetTokens()...),
-		targets: make(map[uint32]*mumblepb.VoiceTarget),
+
+		signInGroups:  ident.groups,
+		signInBy:      ident.signInBy,
+		signInSources: ident.signInSources,
+		targets:       make(map[uint32]*mumblepb.VoiceTarget),
 
 		lastPermAsked: -1,
 	}
@@ -231,7 +240,7 @@ func (s *Server) loginLocked(c *conn, u *user, ident identity) {
 // too; its id was never given to another channel (channelid.go).
 func (s *Server) entryChannelLocked(u *user, lastChannel uint32) *channel {
 	candidates := []*channel{s.defaultChannel}
-	if last, ok := s.channels[lastChannel]; ok && u.userID > 0 && s.cfg().RememberChannel {
+	if last, ok := s.channels[lastChannel]; ok && u.stored() && s.cfg().RememberChannel {
 		candidates = append([]*channel{last}, candidates...)
 	}
 	for _, ch := range candidates {
@@ -333,7 +342,7 @@ func (s *Server) disconnect(c *conn) {
 	u.decMu.Lock()
 	s.control.departedCrypt.add(u.crypt.Stats())
 	u.decMu.Unlock()
-	if u.userID > 0 {
+	if u.stored() {
 		id, channel := u.userID, u.channel.id
 		s.afterUnlock = append(s.afterUnlock, func() {
 			if err := s.store.SetLastSeen(id, time.Now(), channel); err != nil {

@@ -249,7 +249,7 @@ func (s *Server) banUser(target *user, reason string) error {
 	addr := target.conn.remote.Addr().Unmap()
 	b := store.Ban{Prefix: netip.PrefixFrom(addr, addr.BitLen()), Reason: reason, Start: now}
 	s.mu.Lock()
-	if target.userID > 0 {
+	if target.stored() {
 		b.Name, b.CertHash = target.name, target.certHash
 	}
 	s.unlock()

@@ -361,12 +361,13 @@ func TestDatabaseFromBeforeChannelIDs(t *testing.T) {
 		t.Fatal(err)
 	}
 	st.Close()
-	// Schema 1 is schema 2 without the channel tables.
+	// Schema 1 is today's schema without the channel tables (schema 2) and
+	// the external users (schema 3).
 	db, err := sql.Open("sqlite", dbPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, q := range []string{`DROP TABLE channel_ids`, `DROP TABLE channel_seq`, `UPDATE schema_version SET version = 1`} {
+	for _, q := range []string{`DROP TABLE channel_ids`, `DROP TABLE channel_seq`, `DROP TABLE external_users`, `UPDATE schema_version SET version = 1`} {
 		if _, err := db.Exec(q); err != nil {
 			t.Fatal(err)
 		}

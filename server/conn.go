@@ -58,6 +58,8 @@ type conn struct {
 	tc *tls.Conn // TLS over nc; nil for a browser (its TLS is the web listener's)
 	// web is the browser's side (WebRTC); nil for a Mumble client.
 	web *webConn
+	// signInToken is a browser's single sign-on token (signin.go).
+	signInToken string
 	// remote is the client's address; it is kept for UDP matching and never
 	// logged unless the admin enabled log_ips.
 	remote netip.AddrPort

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/plenum-voice/plenum/acl"
+	"github.com/plenum-voice/plenum/auth"
 	"github.com/plenum-voice/plenum/client"
 	"github.com/plenum-voice/plenum/conf"
 	"github.com/plenum-voice/plenum/proto/control"
@@ -53,12 +54,13 @@ type testOpts struct {
 	toml       []byte
 	edit       func(*conf.Config)
 
-	dataDir      string         // "" for a fresh temporary directory
-	policy       acl.Policy     // nil for the channels' ACLs
-	logger       *slog.Logger   // nil for the test logger
-	adminListen  string         // "" for a free loopback port; server.NoAdmin for none
-	listen       string         // "" for a free loopback port
-	trustedRoots *x509.CertPool // nil for the system's
+	dataDir       string             // "" for a fresh temporary directory
+	policy        acl.Policy         // nil for the channels' ACLs
+	logger        *slog.Logger       // nil for the test logger
+	adminListen   string             // "" for a free loopback port; server.NoAdmin for none
+	listen        string             // "" for a free loopback port
+	trustedRoots  *x509.CertPool     // nil for the system's
+	authenticator auth.Authenticator // nil for the providers [auth] configures
 	// web runs the web listener and WebRTC on free loopback ports.
 	web       bool
 	webListen string // with web: the web listener's address; "" for a free loopback port
@@ -116,7 +118,7 @@ func startTestServer(t testing.TB, o testOpts) *testServer {
 		cfg.Server.WebUDPPort, cfg.Server.WebTCPPort = 0, 0
 	}
 	srv, err := server.New(server.Options{Config: cfg, Listen: o.listen, AdminListen: o.adminListen, WebListen: webListen,
-		DataDir: o.dataDir, Logger: o.logger, Policy: o.policy, TrustedRoots: o.trustedRoots})
+		DataDir: o.dataDir, Logger: o.logger, Policy: o.policy, TrustedRoots: o.trustedRoots, Authenticator: o.authenticator})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -124,7 +124,7 @@ func (s *Server) restoreListeningLocked(u *user, ids []uint32) {
 // saveListeningLocked stores a registered user's listened channels once the
 // lock is released, before anyone hears of the change.
 func (s *Server) saveListeningLocked(u *user) {
-	if u.userID <= 0 {
+	if !u.stored() {
 		return
 	}
 	id, ids := u.userID, u.listeningIDs()

@@ -24,6 +24,10 @@ type identity struct {
 
 	channel   uint32   // last channel of a registered user
 	listening []uint32 // channels a registered user listened to
+
+	groups        []string          // the groups a sign-in provider gave (signin.go)
+	signInBy      string            // that provider
+	signInSources map[string]string // the provider's groups behind them
 }
 
 // identify authenticates a login against the store, as Murmur does:

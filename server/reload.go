@@ -137,6 +137,7 @@ func (s *Server) applyConfig(cfg *conf.Config) {
 	s.applyLinksLocked(cfg, live)
 	s.applySettingsLocked(cfg.Server, live)
 	s.applyShapesLocked(cfg)
+	s.reloadSignInLocked(cfg.Auth)
 	s.config = cfg
 	s.snapDirty = true
 	if aclChanged {

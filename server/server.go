@@ -30,6 +30,7 @@ import (
 
 	"github.com/plenum-voice/plenum/acl"
 	"github.com/plenum-voice/plenum/admin"
+	"github.com/plenum-voice/plenum/auth"
 	"github.com/plenum-voice/plenum/conf"
 	"github.com/plenum-voice/plenum/proto/control"
 	"github.com/plenum-voice/plenum/stage"
@@ -69,6 +70,9 @@ type Options struct {
 	// which is watched for changes. Empty means Config.File, or
 	// DefaultConfigFile in the data directory for the embedded default.
 	ConfigFile string
+	// Authenticator, when set, is asked about every login instead of the
+	// providers [auth] configures (signin.go); for tests.
+	Authenticator auth.Authenticator
 }
 
 // Server is a Mumble-compatible voice server. Create it with New, start it
@@ -99,6 +103,7 @@ type Server struct {
 	webSide
 	lifecycle
 	statusHistory
+	signInState
 
 	store *store.Store // registered users, SuperUser password, bans
 	names nameTable    // the ACLs' names nobody registered (names.go); own mutex, taken under mu
@@ -309,6 +314,9 @@ func New(opts Options) (*Server, error) {
 		s.fileSum = sha256.Sum256(data)
 	}
 	if err := s.newAdmin(&sc); err != nil {
+		return nil, err
+	}
+	if err := s.initSignIn(cfg, opts.Authenticator); err != nil {
 		return nil, err
 	}
 	// A write cut short by a crash leaves its temporary file behind.

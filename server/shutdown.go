@@ -34,6 +34,7 @@ func (s *Server) shutdown() {
 		if s.acme != nil {
 			s.acme.stop() // cuts a request to the CA that the ACME loop waits on
 		}
+		s.stopSignIn()
 		s.tcp.Close()
 		s.stopWebListener()
 		s.mu.Lock()

@@ -11,6 +11,7 @@ import (
 	"github.com/plenum-voice/plenum/internal/udpbatch"
 	"github.com/plenum-voice/plenum/proto/mumblepb"
 	wire "github.com/plenum-voice/plenum/proto/voice"
+	"github.com/plenum-voice/plenum/store"
 	"github.com/plenum-voice/plenum/voice"
 )
 
@@ -60,7 +61,10 @@ type user struct {
 	targets        map[uint32]*mumblepb.VoiceTarget
 	listening      map[*channel]float32 // channels listened to, with the volume factor
 	subject        *acl.Subject         // replaced, never mutated
-	clientStats    *mumblepb.Ping       // the client's own numbers from its last Ping
+	signInGroups   []string             // from the sign-in provider, for the session (signin.go)
+	signInBy       string
+	signInSources  map[string]string
+	clientStats    *mumblepb.Ping // the client's own numbers from its last Ping
 	// What the client was told of its permissions (permquery.go): the
 	// value per channel, and the channel it last asked about (-1: none).
 	permSent      map[uint32]acl.Permission
@@ -136,8 +140,17 @@ func (u *user) refreshSubject() {
 		Strong:   u.strong,
 		Tokens:   u.tokens,
 		Channel:  u.channel.id,
+
+		SignInGroups:  u.signInGroups,
+		SignInBy:      u.signInBy,
+		SignInSources: u.signInSources,
 	}
 }
+
+// stored reports whether u is a registered user the store keeps things
+// for (comment, avatar, listeners, last channel): not SuperUser's
+// exceptions, not someone a sign-in provider vouched for.
+func (u *user) stored() bool { return u.userID > 0 && !store.IsExternalID(u.userID) }
 
 // stateMessage is the full UserState another client needs to know u, as
 // Murmur sends it at login: blobs as hashes for 1.2.2+ clients.

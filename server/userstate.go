@@ -5,6 +5,7 @@ package server
 import (
 	"github.com/plenum-voice/plenum/acl"
 	"github.com/plenum-voice/plenum/proto/mumblepb"
+	"github.com/plenum-voice/plenum/store"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
@@ -171,7 +172,7 @@ func (s *Server) applyUserStateLocked(actor, target *user, m *mumblepb.UserState
 		target.pluginIdentity = m.GetPluginIdentity()
 	}
 
-	if (m.Comment != nil || m.Texture != nil) && target.userID >= 0 {
+	if (m.Comment != nil || m.Texture != nil) && target.userID >= 0 && !store.IsExternalID(target.userID) {
 		id, comment, texture := target.userID, m.Comment, m.Texture
 		if texture == nil && m.Texture != nil {
 			texture = []byte{}

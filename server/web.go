@@ -82,13 +82,15 @@ func (s *Server) listenWeb() error {
 		return err
 	}
 	s.webLn, s.webRTC, s.webMix = ln, ep, stage.NewListenerMix(codecs)
-	s.webHTTP = web.NewServer(&web.Handler{
+	h := &web.Handler{
 		Page:       page.FS,
 		Origins:    s.webOrigins,
 		Admit:      s.admitWeb,
 		Serve:      s.serveBrowser,
 		MaxMessage: control.HeaderSize + control.MaxPayload,
-	})
+	}
+	s.addWebSignIn(h)
+	s.webHTTP = web.NewServer(h)
 	return nil
 }
 
@@ -208,6 +210,9 @@ func (s *Server) serveBrowser(nc net.Conn, remote netip.AddrPort) {
 		done:   make(chan struct{}),
 	}
 	c.web = &webConn{s: s, c: c}
+	if fc, ok := nc.(*web.FrameConn); ok {
+		c.signInToken = fc.SignInToken
+	}
 	s.mu.Lock()
 	select {
 	case <-s.closing:

@@ -142,7 +142,7 @@ func (s *Store) Close() error {
 
 // schemaVersion is the version this code writes; migrations[i] brings a
 // database from version i to i+1.
-const schemaVersion = 2
+const schemaVersion = 3
 
 var migrations = []func(tx *sql.Tx) error{
 	// 0 -> 1: the initial schema.
@@ -158,6 +158,11 @@ var migrations = []func(tx *sql.Tx) error{
 	// numbers the file's channels as the server did before.
 	func(tx *sql.Tx) error {
 		_, err := tx.Exec(schemaV2)
+		return err
+	},
+	// 2 -> 3: the ids of people a sign-in provider vouched for (external.go).
+	func(tx *sql.Tx) error {
+		_, err := tx.Exec(schemaV3)
 		return err
 	},
 }

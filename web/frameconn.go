@@ -17,6 +17,9 @@ const frameHeader = 6
 type FrameConn struct {
 	net.Conn
 	pending []byte // the start of a frame not yet complete
+	// SignInToken is the single sign-on's browser token the upgrade
+	// request carried, "" if none (Handler.SignInToken).
+	SignInToken string
 }
 
 // NewFrameConn wraps a WebSocket's net.Conn whose Writes are messages.

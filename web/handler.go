@@ -33,6 +33,13 @@ type Handler struct {
 	// MaxMessage bounds one WebSocket message: a Mumble frame and its
 	// header.
 	MaxMessage int64
+	// SignIn, when set, serves the single sign-on's pages under /auth/
+	// (auth/oidcauth).
+	SignIn http.Handler
+	// SignInToken, when set, reads the single sign-on's browser token
+	// from a WebSocket's upgrade request; Serve finds it in the
+	// FrameConn's SignInToken.
+	SignInToken func(r *http.Request) string
 }
 
 // connKey is the context key of the request's connection.
@@ -57,6 +64,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Referrer-Policy", "no-referrer")
 	if r.URL.Path == "/ws" {
 		h.serveWebSocket(w, r)
+		return
+	}
+	if h.SignIn != nil && strings.HasPrefix(r.URL.Path, "/auth/") {
+		h.SignIn.ServeHTTP(w, r)
 		return
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -100,7 +111,11 @@ func (h *Handler) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	if h.MaxMessage > 0 {
 		ws.SetReadLimit(h.MaxMessage)
 	}
-	h.Serve(NewFrameConn(nc), remote)
+	fc := NewFrameConn(nc)
+	if h.SignInToken != nil {
+		fc.SignInToken = h.SignInToken(r)
+	}
+	h.Serve(fc, remote)
 }
 
 // originAllowed checks the Origin a browser sends with the upgrade: the

@@ -16,7 +16,7 @@ import (
 	"github.com/plenum-voice/plenum/store"
 )
 
-const aclUsage = `usage: plenum acl explain [-config FILE] [-data DIR] [-in CHANNEL] [-token T]... [-cert HASH] [-strong=BOOL] USER PERMISSION CHANNEL
+const aclUsage = `usage: plenum acl explain [-config FILE] [-data DIR] [-in CHANNEL] [-token T]... [-cert HASH] [-strong=BOOL] [-group G]... [-signin] USER PERMISSION CHANNEL
 
 Explains why USER may or may not do PERMISSION in CHANNEL, listing the ACL
 entries and group memberships that decided it, as the server computes it.
@@ -28,6 +28,12 @@ entries and group memberships that decided it, as the server computes it.
               list explains each in turn
   CHANNEL     a channel path such as "Plenary" or "Breakout rooms/Room 1",
               "/" for the root channel, or a channel id as "plenum check" prints
+
+With -signin, USER signs in as on the server, through the [auth] providers
+of the configuration (webhook, ldap; docs/AUTH.md), with the password read
+from the first line of standard input: the explanation then has their
+groups, and names the directory group each came from. -group gives sign-in
+groups by hand instead.
 `
 
 // runACL implements `plenum acl explain`.
@@ -39,7 +45,7 @@ func runACL(args []string, stdout io.Writer) error {
 	if args[0] != "explain" {
 		return fmt.Errorf("acl: unknown subcommand %q; %s", args[0], short)
 	}
-	return runExplain(args[1:], stdout, os.Stderr)
+	return runExplain(args[1:], os.Stdin, stdout, os.Stderr)
 }
 
 // tokenFlags collects repeated -token flags.
@@ -48,7 +54,7 @@ type tokenFlags []string
 func (t *tokenFlags) String() string     { return strings.Join(*t, ",") }
 func (t *tokenFlags) Set(v string) error { *t = append(*t, v); return nil }
 
-func runExplain(args []string, stdout, stderr io.Writer) error {
+func runExplain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("plenum acl explain", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", "", "TOML configuration `file` (default: the embedded default)")
@@ -57,8 +63,10 @@ func runExplain(args []string, stdout, stderr io.Writer) error {
 	cert := fs.String("cert", "", "the user's certificate `hash` (40 hex digits; default: a registered user's own)")
 	strong := fs.Bool("strong", false, "whether the user's certificate verifies against a trusted CA (the \"strong\" group);\n"+
 		"default: true without a certificate, false with one (Mumble's own certificates are self-signed)")
-	var tokens tokenFlags
+	var tokens, groups tokenFlags
 	fs.Var(&tokens, "token", "an access `token` the user has (repeatable)")
+	fs.Var(&groups, "group", "a `group` the user has from a sign-in, as [auth] gives them (repeatable)")
+	signIn := fs.Bool("signin", false, "sign USER in through the configuration's [auth] providers, with the password on standard input")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), aclUsage+"\n")
 		fs.PrintDefaults()
@@ -149,6 +157,18 @@ func runExplain(args []string, stdout, stderr io.Writer) error {
 	subject, err := explainSubject(users, userName, *cert, tokens, where)
 	if err != nil {
 		return err
+	}
+	if len(groups) > 0 {
+		subject.SignInGroups, subject.SignInBy = groups, "-group"
+	}
+	if *signIn {
+		note, err := signInSubject(cfg, st, subject, stdin)
+		if err != nil {
+			return err
+		}
+		if note != "" {
+			notes = append(notes, note)
+		}
 	}
 	fs.Visit(func(f *flag.Flag) {
 		if f.Name == "strong" {

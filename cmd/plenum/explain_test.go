@@ -73,7 +73,7 @@ func plenaryFixture(t *testing.T, certs map[string]string) (cfgPath, dataDir str
 func explainOut(t *testing.T, args ...string) string {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	if err := runExplain(args, &out, &errOut); err != nil {
+	if err := runExplain(args, strings.NewReader(""), &out, &errOut); err != nil {
 		t.Fatalf("acl explain %q: %v\n%s", args, err, errOut.String())
 	}
 	return out.String()
@@ -252,7 +252,7 @@ func TestExplainErrors(t *testing.T) {
 		{[]string{"-bogus", "visitor", "Speak", "Plenary"}, `flag provided but not defined`},
 	} {
 		args := append([]string{"-config", cfg, "-data", data}, tc.args...)
-		err := runExplain(args, &bytes.Buffer{}, &bytes.Buffer{})
+		err := runExplain(args, strings.NewReader(""), &bytes.Buffer{}, &bytes.Buffer{})
 		switch {
 		case tc.want == "" && err != nil:
 			t.Errorf("%q: %v", tc.args, err)

@@ -30,6 +30,7 @@ import (
 type Config struct {
 	URL                string // the WebSocket, "ws://host:port/ws"
 	Origin             string // sent as the Origin header; "" for none
+	Cookie             string // sent as the Cookie header; "" for none
 	Username, Password string
 	Tokens             []string
 	// TCPOnly offers only ICE over TCP candidates, as a browser on a
@@ -61,6 +62,9 @@ func Dial(ctx context.Context, cfg Config) (*Peer, error) {
 	h := http.Header{}
 	if cfg.Origin != "" {
 		h.Set("Origin", cfg.Origin)
+	}
+	if cfg.Cookie != "" {
+		h.Set("Cookie", cfg.Cookie)
 	}
 	ws, _, err := websocket.Dial(ctx, cfg.URL, &websocket.DialOptions{HTTPHeader: h})
 	if err != nil {
