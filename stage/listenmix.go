@@ -200,6 +200,12 @@ func (m *ListenerMix) newSourceLocked(sender uint32) *source {
 	m.nextID++
 	s := &source{id: m.nextID, sender: sender, inbox: make([]inPacket, 0, inboxSlots), spare: make([]inPacket, 0, inboxSlots)}
 	s.jb.init()
+	// A browser hears a speaker as soon as one frame is in: a tick of
+	// jitter then costs one concealed tick, after which the buffer holds
+	// that tick more (as a stage's does from the start), and keepShort
+	// cuts back what a stall left. Waiting a tick up front would add
+	// 20 ms to every talk burst of a plenary that has 60 ms in all.
+	s.jb.lead = 0
 	m.bySender[sender] = append(m.bySender[sender], s)
 	m.sources = append(m.sources, s)
 	return s
@@ -331,8 +337,8 @@ func (m *ListenerMix) Tick() int {
 // A source's jitter buffer holds what arrived in a burst until it is
 // played; after a stall of the sender or the network it would keep the
 // extra delay for good. Once it has held more than a tick beyond what a
-// start holds (one frame and a tick) for shortenAfter ticks in a row, it
-// is cut back to that: browsers' audio stays within the 60 ms a plenary
+// start leaves for shortenAfter ticks in a row (the tick a jitter of the
+// network added is kept), it is cut back to a start: browsers' audio stays within the 60 ms a plenary
 // allows, at the price of a concealed tick when a network that jitters
 // more than that delivers late.
 const (
@@ -341,7 +347,7 @@ const (
 )
 
 func (s *source) keepShort() {
-	if s.jb.n <= s.jb.last+maxHeldTicks*tickSamples {
+	if s.jb.n <= s.jb.startResidue()+maxHeldTicks*tickSamples {
 		s.long = 0
 		return
 	}

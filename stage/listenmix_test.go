@@ -111,3 +111,45 @@ func TestListenerMixShortensAGrownJitterBuffer(t *testing.T) {
 		t.Errorf("the buffer still holds %d ticks a second later", held)
 	}
 }
+
+// TestListenerMixPlaysAtOnceAndKeepsAJitteredTick: a browser hears a
+// speaker's first frame in the tick it arrives; a frame that comes a tick
+// late costs one concealed tick and from then on the buffer holds that
+// tick, which keepShort leaves alone.
+func TestListenerMixPlaysAtOnceAndKeepsAJitteredTick(t *testing.T) {
+	codecs, err := NewCodecPool()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := NewListenerMix(codecs)
+	m.Add(2, &recorder{})
+	frame := 0
+	send := func() {
+		a := voice.Audio{Sender: 1, Frame: uint64(2 * frame), Opus: codecs.Silence()}
+		m.Deliver(2, &a)
+		frame++
+	}
+	send()
+	m.Tick()
+	src := m.sources[0]
+	if !src.have || src.jb.n != 0 {
+		t.Fatalf("after the first frame's tick: playing %v with %d samples left, want it played at once", src.have, src.jb.n)
+	}
+	m.Tick() // the next frame is late: concealed
+	if !src.have {
+		t.Fatal("the late tick was not concealed")
+	}
+	send()
+	send()
+	m.Tick()
+	if src.jb.n != tickSamples {
+		t.Fatalf("after the late frame the buffer holds %d samples, want one tick (%d)", src.jb.n, tickSamples)
+	}
+	for range 2 * shortenAfter {
+		send()
+		m.Tick()
+	}
+	if src.jb.n != tickSamples {
+		t.Errorf("a second later the buffer holds %d samples, want the jittered tick (%d) kept", src.jb.n, tickSamples)
+	}
+}

@@ -8,14 +8,16 @@ import (
 // jitterBuffer holds a speaker's decoded audio between arrival and the
 // tick that mixes it. Packets arrive unevenly (and 40 or 60 ms frames
 // bring two or three ticks of audio at once); the mix takes exactly one
-// tick every tick. A speaker starts playing once one frame and one tick
-// more are buffered, which absorbs a tick of arrival jitter.
+// tick every tick. A speaker starts playing once one frame and lead
+// samples more are buffered: a channel's stage waits a tick more, which
+// absorbs a tick of arrival jitter from the start.
 type jitterBuffer struct {
 	ring    []int16
 	r, n    int // read position and samples held
 	playing bool
 	conceal int // ticks filled by loss concealment in a row
 	last    int // samples in the last packet: the frame length
+	lead    int // samples held beyond one frame before playing starts
 	frame   []int16
 }
 
@@ -26,19 +28,26 @@ const jitterCapacity = 12 * tickSamples
 func (j *jitterBuffer) init() {
 	j.ring = make([]int16, jitterCapacity)
 	j.frame = make([]int16, tickSamples)
+	j.lead = tickSamples
 }
 
 func (j *jitterBuffer) reset() {
 	j.r, j.n, j.playing, j.conceal, j.last = 0, 0, false, 0, 0
 }
 
-// trim drops all but what playing would start with: one frame and a tick.
+// trim drops all but what playing would start with: one frame and the lead.
 func (j *jitterBuffer) trim() {
 	j.playing, j.conceal = false, 0
-	if keep := j.last + tickSamples; j.n > keep {
+	if keep := j.last + j.lead; j.n > keep {
 		j.r = (j.r + j.n - keep) % len(j.ring)
 		j.n = keep
 	}
+}
+
+// startResidue is what a buffer holds after the tick that started it
+// playing: the frame and the lead, less the tick played.
+func (j *jitterBuffer) startResidue() int {
+	return max(j.last+j.lead-tickSamples, 0)
 }
 
 func (j *jitterBuffer) push(pcm []int16) {
@@ -58,7 +67,7 @@ func (j *jitterBuffer) push(pcm []int16) {
 // concealment from the decoder when the buffer ran dry mid-speech.
 func (j *jitterBuffer) next(dec *opus.Decoder) bool {
 	if !j.playing {
-		if j.n < j.last+tickSamples || j.n == 0 {
+		if j.n < j.last+j.lead || j.n == 0 {
 			return false
 		}
 		j.playing = true
