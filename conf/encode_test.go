@@ -53,6 +53,9 @@ func everyField() *Config {
 			AllowRecording: true, RecordingMaxBytes: 64 << 20, AdminToken: "s3cret",
 			AdminHosts: []string{"plenum.example.org", "192.0.2.8"},
 		},
+		Cluster: Cluster{Name: "plenary", NATSURLs: []string{"nats://10.0.0.1:4222", "nats://10.0.0.2:4222"}, Node: "node-a",
+			Embedded: true, EmbeddedListen: "0.0.0.0:4222", EmbeddedClusterListen: "0.0.0.0:6222",
+			EmbeddedRoutes: []string{"nats://10.0.0.2:6222"}},
 		Groups: map[string]*Group{
 			"admin":      {Inherit: Bool(true), Inheritable: Bool(false), Add: []string{"root-admin"}, Remove: []string{"x"}},
 			"with space": {Add: []string{"a"}},

@@ -90,11 +90,11 @@ func (s *Server) handleAuthenticate(c *conn, m *mumblepb.Authenticate) {
 			return
 		}
 	}
-	if s.isVirtualNameLocked(ident.name) {
+	if s.isVirtualNameLocked(ident.name) || s.remoteNameTakenLocked(ident.name, ident.userID, certHash) {
 		reject(c, mumblepb.Reject_UsernameInUse, "Username already in use")
 		return
 	}
-	if ghost == nil && len(s.users) >= s.cfg().MaxUsers {
+	if ghost == nil && len(s.users)+len(s.remote) >= s.cfg().MaxUsers {
 		reject(c, mumblepb.Reject_ServerFull, "Server is full")
 		return
 	}
@@ -195,6 +195,9 @@ func (s *Server) loginLocked(c *conn, u *user, ident identity) {
 	}
 	for _, v := range s.virtual {
 		c.send(v.stateMessage())
+	}
+	for _, r := range s.remote {
+		c.send(r.stateMessage())
 	}
 	sync := &mumblepb.ServerSync{
 		Session:      ptr(u.session),

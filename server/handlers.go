@@ -130,6 +130,9 @@ func (s *Server) unlock() {
 	if s.snapDirty {
 		s.publishLocked()
 	}
+	if s.clusterDirty && s.cluster != nil {
+		s.announceLocked()
+	}
 	if s.configDirty {
 		s.queueConfigLocked()
 	}
@@ -191,6 +194,10 @@ func (s *Server) broadcastLocked(m proto.Message, except *user) {
 	// force.
 	if s.snapDirty {
 		s.publishLocked()
+	}
+	switch m.(type) {
+	case *mumblepb.UserState, *mumblepb.UserRemove:
+		s.clusterDirty = true // the other nodes may need to hear of it
 	}
 	frame, err := control.Marshal(m)
 	if err != nil {
@@ -337,7 +344,8 @@ func (s *Server) handleVoiceTarget(u *user, m *mumblepb.VoiceTarget) {
 	for _, t := range m.Targets {
 		ct := &mumblepb.VoiceTarget_Target{}
 		for _, session := range t.Session {
-			if _, ok := s.users[session]; ok {
+			_, local := s.users[session]
+			if _, remote := s.remote[session]; local || remote {
 				ct.Session = append(ct.Session, session)
 			}
 		}

@@ -1,0 +1,346 @@
+package cluster_test
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	natsserver "github.com/nats-io/nats-server/v2/server"
+
+	"github.com/plenum-voice/plenum/client"
+	"github.com/plenum-voice/plenum/cluster"
+	"github.com/plenum-voice/plenum/conf"
+	"github.com/plenum-voice/plenum/proto/mumblepb"
+	wire "github.com/plenum-voice/plenum/proto/voice"
+	"github.com/plenum-voice/plenum/server"
+)
+
+// startNATS runs an embedded NATS server with JetStream on a free
+// loopback port.
+func startNATS(t testing.TB) *natsserver.Server {
+	t.Helper()
+	ns, err := cluster.StartEmbedded(cluster.EmbeddedOptions{Name: "test-nats", Listen: "127.0.0.1:-1", StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ns.Shutdown)
+	return ns
+}
+
+// testNode is one Plenum node of a test cluster.
+type testNode struct {
+	*server.Server
+	node *cluster.Node
+	addr string
+	stop func()
+}
+
+func testLogger() *slog.Logger {
+	if os.Getenv("PLENUM_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// startNode runs a node of cluster "test" named name against ns.
+func startNode(t testing.TB, ns *natsserver.Server, name string, edit func(*conf.Config)) *testNode {
+	t.Helper()
+	log := testLogger()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	node, err := cluster.Dial(ctx, cluster.Options{Cluster: "test", NodeName: name, URLs: []string{ns.ClientURL()}, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := conf.Default()
+	cfg.Server.LegacyPingReply = true
+	if edit != nil {
+		edit(cfg)
+	}
+	srv, err := server.New(server.Options{Config: cfg, Listen: "127.0.0.1:0", AdminListen: server.NoAdmin,
+		DataDir: t.TempDir(), Logger: log, Cluster: node})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	sctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		srv.Serve(sctx)
+	}()
+	var once sync.Once
+	n := &testNode{Server: srv, node: node, addr: srv.Addr().String()}
+	n.stop = func() {
+		once.Do(func() {
+			stop()
+			<-done
+			node.Close()
+		})
+	}
+	t.Cleanup(n.stop)
+	return n
+}
+
+// listener is a test client that keeps the voice it receives.
+type listener struct {
+	*client.Client
+	mu    sync.Mutex
+	audio []client.AudioPacket
+}
+
+func (l *listener) received() []client.AudioPacket {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]client.AudioPacket(nil), l.audio...)
+}
+
+func join(t testing.TB, n *testNode, name string) *listener {
+	t.Helper()
+	l := &listener{}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, client.Config{Address: n.addr, Username: name, OnAudio: func(p *client.AudioPacket) {
+		l.mu.Lock()
+		l.audio = append(l.audio, *p)
+		l.mu.Unlock()
+	}})
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	l.Client = c
+	return l
+}
+
+// waitUntil polls cond for up to d.
+func waitUntil(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %v: %s", d, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// userNamed is the state c has of the user called name, or nil.
+func userNamed(c *client.Client, name string) *mumblepb.UserState {
+	for _, u := range c.Users() {
+		if u.GetName() == name {
+			return u
+		}
+	}
+	return nil
+}
+
+// channelNamed is the id c knows the channel called name by.
+func channelNamed(t testing.TB, c *client.Client, name string) uint32 {
+	t.Helper()
+	for id, ch := range c.Channels() {
+		if ch.GetName() == name {
+			return id
+		}
+	}
+	t.Fatalf("no channel %q", name)
+	return 0
+}
+
+// threeNodes is a cluster of three nodes with one user on each.
+func threeNodes(t *testing.T) (nodes [3]*testNode, users [3]*listener) {
+	ns := startNATS(t)
+	for i := range nodes {
+		nodes[i] = startNode(t, ns, fmt.Sprintf("node%d", i+1), nil)
+	}
+	for i := range users {
+		users[i] = join(t, nodes[i], fmt.Sprintf("user%d", i+1))
+	}
+	for _, u := range users {
+		waitUntil(t, 5*time.Second, "every user sees all three", func() bool { return len(u.Users()) == 3 })
+	}
+	return nodes, users
+}
+
+func TestPresenceAcrossNodes(t *testing.T) {
+	nodes, users := threeNodes(t)
+	sessions := map[uint32]bool{}
+	for i, u := range users {
+		s := u.Session()
+		if sessions[s] {
+			t.Fatalf("session %d given twice", s)
+		}
+		sessions[s] = true
+		if got, want := server.NodeOf(s), nodes[i].node.Node(); got != want {
+			t.Errorf("user%d has session %d of node %d, want node %d", i+1, s, got, want)
+		}
+		for j, other := range users {
+			st := userNamed(u.Client, fmt.Sprintf("user%d", j+1))
+			if st == nil || st.GetSession() != other.Session() {
+				t.Errorf("user%d sees user%d as %v, want session %d", i+1, j+1, st, other.Session())
+			}
+		}
+	}
+
+	// A state change and a move on node 1 reach nodes 2 and 3.
+	if err := users[0].SetSelfMute(true, false); err != nil {
+		t.Fatal(err)
+	}
+	plenary := channelNamed(t, users[0].Client, "Plenary")
+	if err := users[0].Move(plenary); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range users[1:] {
+		target := channelNamed(t, u.Client, "Plenary")
+		waitUntil(t, 5*time.Second, "user1's mute and move seen on another node", func() bool {
+			st := userNamed(u.Client, "user1")
+			return st != nil && st.GetSelfMute() && st.GetChannelId() == target
+		})
+	}
+	if err := users[0].SetSelfMute(false, false); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 5*time.Second, "unmute seen", func() bool {
+		st := userNamed(users[2].Client, "user1")
+		return st != nil && !st.GetSelfMute()
+	})
+
+	// The name is taken across the cluster.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if c, err := client.Dial(ctx, client.Config{Address: nodes[1].addr, Username: "user1"}); err == nil {
+		c.Close()
+		t.Error("a second user1 was let in on another node")
+	}
+
+	// The server-list ping counts the cluster.
+	if got := pingUsers(t, nodes[2].addr); got != 3 {
+		t.Errorf("server-list ping on node 3 says %d users, want 3", got)
+	}
+
+	// A user who leaves node 2 disappears everywhere.
+	users[1].Close()
+	for _, u := range []*listener{users[0], users[2]} {
+		waitUntil(t, 5*time.Second, "user2 gone", func() bool { return userNamed(u.Client, "user2") == nil })
+	}
+}
+
+// pingUsers sends a server-list ping and returns the user count it reports.
+func pingUsers(t testing.TB, addr string) uint32 {
+	t.Helper()
+	c, err := net.Dial("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(3 * time.Second))
+	if _, err := c.Write([]byte{0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8}); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	n, err := c.Read(buf)
+	if err != nil || n < 24 {
+		t.Fatalf("server-list ping: %d bytes, %v", n, err)
+	}
+	return binary.BigEndian.Uint32(buf[12:16])
+}
+
+// speak sends n frames numbered from first from l to target, 2 ms apart.
+func speak(t testing.TB, l *listener, target uint32, first, n int) {
+	t.Helper()
+	for i := first; i < first+n; i++ {
+		if err := l.SendAudio(target, uint64(i), []byte{0xfc, byte(i), byte(i >> 8), 0x55}, i == first+n-1, nil); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// framesFrom counts the distinct frames l received from sender in ctx.
+func framesFrom(l *listener, sender uint32, ctx uint8) int {
+	seen := map[uint64]bool{}
+	for _, p := range l.received() {
+		if p.Sender == sender && p.Context == ctx {
+			seen[p.Frame] = true
+		}
+	}
+	return len(seen)
+}
+
+func TestVoiceAcrossNodes(t *testing.T) {
+	nodes, users := threeNodes(t)
+	for _, u := range users {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := u.WaitUDP(ctx); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+	}
+	const frames = 200
+	speaker := users[0].Session()
+	speak(t, users[0], 0, 0, frames)
+	for i, u := range users[1:] {
+		waitUntil(t, 5*time.Second, fmt.Sprintf("user%d hears all of user1's speech", i+2), func() bool {
+			return framesFrom(u, speaker, wire.ContextNormal) == frames
+		})
+	}
+
+	// A whisper from node 1 to the user on node 3 reaches only them.
+	if err := users[0].SetVoiceTarget(1, &mumblepb.VoiceTarget_Target{Session: []uint32{users[2].Session()}}); err != nil {
+		t.Fatal(err)
+	}
+	// The target is part of the user's announced state; a whisper sent
+	// before node 3 knows it finds no receivers there.
+	time.Sleep(300 * time.Millisecond)
+	speak(t, users[0], 1, 1000, 50)
+	waitUntil(t, 5*time.Second, "user3 hears the whisper", func() bool {
+		return framesFrom(users[2], speaker, wire.ContextWhisper) == 50
+	})
+	time.Sleep(200 * time.Millisecond)
+	if n := framesFrom(users[1], speaker, wire.ContextWhisper); n != 0 {
+		t.Errorf("user2 on node 2 heard %d whispered frames meant for user3", n)
+	}
+
+	// Speech in a channel where nobody of node 2 is does not reach node 2.
+	plenary := channelNamed(t, users[0].Client, "Plenary")
+	users[0].Move(plenary)
+	users[2].Move(channelNamed(t, users[2].Client, "Plenary"))
+	waitUntil(t, 5*time.Second, "moves seen", func() bool {
+		st := userNamed(users[0].Client, "user3")
+		return st != nil && st.GetChannelId() == plenary
+	})
+	time.Sleep(300 * time.Millisecond) // the subscriptions follow
+	before := nodes[1].Stats().VoiceReceived
+	speak(t, users[0], 0, 2000, 20)
+	waitUntil(t, 5*time.Second, "user3 hears the plenary", func() bool {
+		return framesFrom(users[2], speaker, wire.ContextNormal) >= frames+20
+	})
+	if after := nodes[1].Stats().VoiceReceived; after != before {
+		t.Errorf("node 2, with nobody in the plenary, routed %d packets of it", after-before)
+	}
+}
+
+func TestDeadNodeUsersRemoved(t *testing.T) {
+	nodes, users := threeNodes(t)
+	// Cut node 3 off without a goodbye, as kill -9 would: its NATS
+	// connection closes and its heartbeats stop reaching anyone.
+	start := time.Now()
+	nodes[2].node.Close()
+	for _, u := range users[:2] {
+		waitUntil(t, 6*time.Second, "node 3's user removed", func() bool { return userNamed(u.Client, "user3") == nil })
+	}
+	took := time.Since(start)
+	t.Logf("node 3's user removed %v after its node was cut off", took.Round(10*time.Millisecond))
+	if took > 5*time.Second {
+		t.Errorf("removal took %v, want at most 5 s", took)
+	}
+}
