@@ -13,10 +13,12 @@ import (
 	"time"
 
 	natsserver "github.com/nats-io/nats-server/v2/server"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/plenum-voice/plenum/client"
 	"github.com/plenum-voice/plenum/cluster"
 	"github.com/plenum-voice/plenum/conf"
+	"github.com/plenum-voice/plenum/proto/control"
 	"github.com/plenum-voice/plenum/proto/mumblepb"
 	wire "github.com/plenum-voice/plenum/proto/voice"
 	"github.com/plenum-voice/plenum/server"
@@ -96,6 +98,13 @@ type listener struct {
 	*client.Client
 	mu    sync.Mutex
 	audio []client.AudioPacket
+	texts []*mumblepb.TextMessage
+}
+
+func (l *listener) textsReceived() []*mumblepb.TextMessage {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]*mumblepb.TextMessage(nil), l.texts...)
 }
 
 func (l *listener) received() []client.AudioPacket {
@@ -113,6 +122,12 @@ func join(t testing.TB, n *testNode, name string) *listener {
 		l.mu.Lock()
 		l.audio = append(l.audio, *p)
 		l.mu.Unlock()
+	}, OnMessage: func(_ control.Type, m proto.Message) {
+		if tm, ok := m.(*mumblepb.TextMessage); ok {
+			l.mu.Lock()
+			l.texts = append(l.texts, tm)
+			l.mu.Unlock()
+		}
 	}})
 	if err != nil {
 		t.Fatalf("%s: %v", name, err)
@@ -158,9 +173,13 @@ func channelNamed(t testing.TB, c *client.Client, name string) uint32 {
 
 // threeNodes is a cluster of three nodes with one user on each.
 func threeNodes(t *testing.T) (nodes [3]*testNode, users [3]*listener) {
+	return threeNodesWith(t, nil)
+}
+
+func threeNodesWith(t *testing.T, edit func(*conf.Config)) (nodes [3]*testNode, users [3]*listener) {
 	ns := startNATS(t)
 	for i := range nodes {
-		nodes[i] = startNode(t, ns, fmt.Sprintf("node%d", i+1), nil)
+		nodes[i] = startNode(t, ns, fmt.Sprintf("node%d", i+1), edit)
 	}
 	for i := range users {
 		users[i] = join(t, nodes[i], fmt.Sprintf("user%d", i+1))
@@ -344,3 +363,73 @@ func TestDeadNodeUsersRemoved(t *testing.T) {
 		t.Errorf("removal took %v, want at most 5 s", took)
 	}
 }
+
+func TestActionsAcrossNodes(t *testing.T) {
+	_, users := threeNodesWith(t, func(c *conf.Config) {
+		c.ACL = append(c.ACL, conf.ACLEntry{Group: "all", Allow: []string{"Move", "MuteDeafen", "Kick"}})
+	})
+	user1, user2, user3 := users[0], users[1], users[2]
+
+	// A private message from node 1 to the user on node 3.
+	if err := user1.SendText("psst", []uint32{user3.Session()}, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 5*time.Second, "user3 gets user1's private message", func() bool {
+		for _, m := range user3.textsReceived() {
+			if m.GetMessage() == "psst" && m.GetActor() == user1.Session() && len(m.ChannelId) == 0 {
+				return true
+			}
+		}
+		return false
+	})
+	// A message to the channel everyone is in reaches both other nodes.
+	here := user1.Users()[user1.Session()].GetChannelId()
+	hereName := user1.Channels()[here].GetName()
+	if err := user1.SendText("hello all", nil, []uint32{here}, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []*listener{user2, user3} {
+		waitUntil(t, 5*time.Second, "the channel message on another node", func() bool {
+			for _, m := range u.textsReceived() {
+				if m.GetMessage() == "hello all" && m.GetActor() == user1.Session() &&
+					len(m.ChannelId) == 1 && m.ChannelId[0] == channelNamed(t, u.Client, hereName) {
+					return true
+				}
+			}
+			return false
+		})
+	}
+	for _, m := range user2.textsReceived() {
+		if m.GetMessage() == "psst" {
+			t.Error("user2 got the private message for user3")
+		}
+	}
+
+	// user1 moves and mutes user3, who is on node 3.
+	plenary := channelNamed(t, user1.Client, "Plenary")
+	if err := user1.Send(&mumblepb.UserState{Session: ptr(user3.Session()), ChannelId: &plenary}); err != nil {
+		t.Fatal(err)
+	}
+	if err := user1.Send(&mumblepb.UserState{Session: ptr(user3.Session()), Mute: ptr(true)}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 5*time.Second, "user3 moved and muted, as seen by user3 and user2", func() bool {
+		own := user3.Users()[user3.Session()]
+		seen := userNamed(user2.Client, "user3")
+		return own.GetChannelId() == channelNamed(t, user3.Client, "Plenary") && own.GetMute() &&
+			seen != nil && seen.GetMute() && seen.GetChannelId() == channelNamed(t, user2.Client, "Plenary")
+	})
+
+	// user2 kicks user3.
+	if err := user2.Send(&mumblepb.UserRemove{Session: ptr(user3.Session()), Reason: ptr("out")}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-user3.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("user3 was not kicked")
+	}
+	waitUntil(t, 5*time.Second, "user3 gone on node 1", func() bool { return userNamed(user1.Client, "user3") == nil })
+}
+
+func ptr[T any](v T) *T { return &v }

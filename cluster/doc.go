@@ -15,6 +15,8 @@
 //	                     of its path); only nodes whose users hear that
 //	                     channel subscribe
 //	voice.node.<node>    whispers and shouts to users of that node
+//	cmd.<node>           a text message, move, mute or kick for users of
+//	                     that node, checked by the actor's node
 //
 // A node's number (1..63) is claimed once, by name, in a JetStream
 // key-value bucket with compare-and-set (claimNode), and its users'

@@ -249,6 +249,19 @@ func (n *Node) Relay(sender *voice.User, target uint32, pl []byte, nodes uint64)
 	n.bufs.Put(bp)
 }
 
+// SendCommand implements server.CommandSender: an action for the users
+// of another node goes to that node's command subject.
+func (n *Node) SendCommand(node uint16, c server.Command) {
+	data, err := json.Marshal(c)
+	if err != nil {
+		n.log.Error("encoding a command failed", "err", err)
+		return
+	}
+	if err := n.nc.Publish(n.prefix+"cmd."+strconv.Itoa(int(node)), data); err != nil {
+		n.log.Warn("sending a command to another node failed", "err", err)
+	}
+}
+
 // peer is what a node knows of another node.
 type peer struct {
 	epoch    int64
@@ -262,7 +275,7 @@ type peer struct {
 func (n *Node) Run(host *server.Server, stop <-chan struct{}) {
 	control := make(chan *nats.Msg, 8192)
 	var subs []*nats.Subscription
-	for _, subj := range []string{"hb.*", "bye.*", "user.>", "sync." + strconv.Itoa(int(n.id))} {
+	for _, subj := range []string{"hb.*", "bye.*", "user.>", "sync." + strconv.Itoa(int(n.id)), "cmd." + strconv.Itoa(int(n.id))} {
 		sub, err := n.nc.ChanSubscribe(n.prefix+subj, control)
 		if err != nil {
 			n.log.Error("subscribing failed", "subject", subj, "err", err)
@@ -346,6 +359,13 @@ func (n *Node) handleControl(host *server.Server, peers map[uint16]*peer, m *nat
 	switch parts[0] {
 	case "sync":
 		host.Reannounce()
+	case "cmd":
+		var c server.Command
+		if err := json.Unmarshal(m.Data, &c); err != nil {
+			n.log.Warn("a command that does not decode", "err", err)
+			return
+		}
+		host.RunCommand(c)
 	case "bye":
 		if id == n.id {
 			return
