@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -98,7 +99,24 @@ type listener struct {
 	*client.Client
 	mu    sync.Mutex
 	audio []client.AudioPacket
-	texts []*mumblepb.TextMessage
+	texts  []*mumblepb.TextMessage
+	denied []*mumblepb.PermissionDenied
+}
+
+func (l *listener) deniedReceived() []*mumblepb.PermissionDenied {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]*mumblepb.PermissionDenied(nil), l.denied...)
+}
+
+// gotText reports whether l received a text message containing s.
+func (l *listener) gotText(s string) bool {
+	for _, m := range l.textsReceived() {
+		if strings.Contains(m.GetMessage(), s) {
+			return true
+		}
+	}
+	return false
 }
 
 func (l *listener) textsReceived() []*mumblepb.TextMessage {
@@ -123,10 +141,13 @@ func join(t testing.TB, n *testNode, name string) *listener {
 		l.audio = append(l.audio, *p)
 		l.mu.Unlock()
 	}, OnMessage: func(_ control.Type, m proto.Message) {
-		if tm, ok := m.(*mumblepb.TextMessage); ok {
-			l.mu.Lock()
-			l.texts = append(l.texts, tm)
-			l.mu.Unlock()
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		switch m := m.(type) {
+		case *mumblepb.TextMessage:
+			l.texts = append(l.texts, m)
+		case *mumblepb.PermissionDenied:
+			l.denied = append(l.denied, m)
 		}
 	}})
 	if err != nil {
@@ -433,3 +454,60 @@ func TestActionsAcrossNodes(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func TestCutOffFromNATS(t *testing.T) {
+	ns := startNATS(t)
+	url, store := ns.ClientURL(), ns.StoreDir()
+	node1 := startNode(t, ns, "node1", nil)
+	node2 := startNode(t, ns, "node2", nil)
+	user1, user2 := join(t, node1, "user1"), join(t, node2, "user2")
+	for _, u := range []*listener{user1, user2} {
+		waitUntil(t, 5*time.Second, "both users seen", func() bool { return len(u.Users()) == 2 })
+	}
+
+	// The only NATS server goes away: both nodes are cut off.
+	ns.Shutdown()
+	ns.WaitForShutdown()
+	for _, u := range []*listener{user1, user2} {
+		waitUntil(t, 8*time.Second, "told of the cut", func() bool { return u.gotText("lost its connection") })
+		waitUntil(t, 5*time.Second, "the other node's user removed", func() bool { return len(u.Users()) == 1 })
+	}
+	if !node1.CutOff() {
+		t.Error("node 1 does not count as cut off")
+	}
+	// A move cannot be shared, so it is refused with the reason.
+	if err := user1.Move(channelNamed(t, user1.Client, "Plenary")); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 5*time.Second, "the move refused", func() bool {
+		for _, d := range user1.deniedReceived() {
+			if strings.Contains(d.GetReason(), "cut off") {
+				return true
+			}
+		}
+		return false
+	})
+	if st := user1.Users()[user1.Session()]; st.GetChannelId() == channelNamed(t, user1.Client, "Plenary") {
+		t.Error("user1 was moved while cut off")
+	}
+	// Self-mute stays a local matter and is allowed.
+	if err := user1.SetSelfMute(true, false); err != nil {
+		t.Fatal(err)
+	}
+
+	// NATS comes back on the same address: the nodes find each other again.
+	port := strings.TrimPrefix(url, "nats://127.0.0.1:")
+	ns2, err := cluster.StartEmbedded(cluster.EmbeddedOptions{Name: "test-nats", Listen: "127.0.0.1:" + port, StoreDir: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ns2.Shutdown)
+	for _, u := range []*listener{user1, user2} {
+		waitUntil(t, 10*time.Second, "told it is back", func() bool { return u.gotText("connected to the other servers of the plenary again") })
+		waitUntil(t, 5*time.Second, "both users seen again", func() bool { return len(u.Users()) == 2 })
+	}
+	waitUntil(t, 5*time.Second, "user1's self-mute made while cut off reaches node 2", func() bool {
+		st := userNamed(user2.Client, "user1")
+		return st != nil && st.GetSelfMute()
+	})
+}

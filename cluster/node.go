@@ -22,9 +22,16 @@ import (
 // Timing of liveness. A node that has not been heard for Deadline is
 // taken for dead and its users are removed; with a heartbeat every second
 // and a check every second that is at most about 4 s after it died.
+//
+// A node whose NATS connection is down for CutOffAfter (it could not
+// reconnect to another NATS server meanwhile) is cut off: it tells its
+// users and refuses changes it cannot share (server.SetCutOff). The
+// client pings its NATS server every second, so a connection that dies
+// without a word (a partition) is noticed within about 3 s.
 const (
-	DefaultHeartbeat = time.Second
-	DefaultDeadline  = 3 * time.Second
+	DefaultHeartbeat   = time.Second
+	DefaultDeadline    = 3 * time.Second
+	DefaultCutOffAfter = 2 * time.Second
 )
 
 // Options configure a node.
@@ -35,6 +42,9 @@ type Options struct {
 	Logger    *slog.Logger
 	Heartbeat time.Duration // 0 = DefaultHeartbeat
 	Deadline  time.Duration // 0 = DefaultDeadline
+	// CutOffAfter is how long the connection may be down before the node
+	// counts as cut off; 0 = DefaultCutOffAfter.
+	CutOffAfter time.Duration
 }
 
 // Node is this server's membership of a cluster: its NATS connection and
@@ -54,6 +64,7 @@ type Node struct {
 	nodeSubj [server.MaxNodes]string       // voice.node.<n>
 	chanSubj sync.Map                      // channel key -> voice.ch.<key>
 	bufs     sync.Pool                     // relay buffers
+	connUp   chan bool                     // the connection's state changes, for Run
 }
 
 // Dial connects to NATS and claims this node's number.
@@ -64,6 +75,9 @@ func Dial(ctx context.Context, o Options) (*Node, error) {
 	if o.Deadline == 0 {
 		o.Deadline = DefaultDeadline
 	}
+	if o.CutOffAfter == 0 {
+		o.CutOffAfter = DefaultCutOffAfter
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -71,6 +85,7 @@ func Dial(ctx context.Context, o Options) (*Node, error) {
 		opts: o, log: o.Logger.With("cluster", o.Cluster, "node", o.NodeName),
 		epoch: time.Now().UnixNano(), prefix: "plenum." + o.Cluster + ".",
 		voiceIn: make(chan *nats.Msg, 4096), voiceSub: map[string]*nats.Subscription{},
+		connUp: make(chan bool, 64),
 	}
 	n.bufs.New = func() any { b := make([]byte, 0, 4+1500); return &b }
 	nc, err := nats.Connect(strings.Join(o.URLs, ","),
@@ -78,8 +93,16 @@ func Dial(ctx context.Context, o Options) (*Node, error) {
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(250*time.Millisecond),
 		nats.RetryOnFailedConnect(false),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { n.log.Warn("cut off from NATS", "err", err) }),
-		nats.ReconnectHandler(func(c *nats.Conn) { n.log.Info("reconnected to NATS") }),
+		nats.PingInterval(time.Second),
+		nats.MaxPingsOutstanding(2),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			n.log.Warn("NATS connection lost", "err", err)
+			n.noteConn(false)
+		}),
+		nats.ReconnectHandler(func(c *nats.Conn) {
+			n.log.Info("reconnected to NATS")
+			n.noteConn(true)
+		}),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: connecting to NATS: %w", err)
@@ -95,6 +118,15 @@ func Dial(ctx context.Context, o Options) (*Node, error) {
 	n.log = n.log.With("number", n.id)
 	n.log.Info("joined the cluster")
 	return n, nil
+}
+
+// noteConn passes a change of the connection's state to Run; called from
+// the NATS client's callbacks, it never blocks.
+func (n *Node) noteConn(up bool) {
+	select {
+	case n.connUp <- up:
+	default:
+	}
 }
 
 // claimNode finds this node's number: the one its name already holds in
@@ -294,6 +326,7 @@ func (n *Node) Run(host *server.Server, stop <-chan struct{}) {
 	}()
 
 	peers := map[uint16]*peer{}
+	var downSince time.Time // when the NATS connection went down; zero while up
 	tick := time.NewTicker(n.opts.Heartbeat)
 	defer tick.Stop()
 	n.sendHeartbeat(host)
@@ -314,6 +347,17 @@ func (n *Node) Run(host *server.Server, stop <-chan struct{}) {
 		case <-tick.C:
 			n.sendHeartbeat(host)
 			n.expire(host, peers)
+			if !downSince.IsZero() && time.Since(downSince) >= n.opts.CutOffAfter {
+				host.SetCutOff(true)
+			}
+		case up := <-n.connUp:
+			switch {
+			case up:
+				downSince = time.Time{}
+				host.SetCutOff(false)
+			case downSince.IsZero():
+				downSince = time.Now()
+			}
 		case m := <-control:
 			n.handleControl(host, peers, m)
 		}

@@ -21,12 +21,15 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/plenum-voice/plenum/acl"
 	"github.com/plenum-voice/plenum/internal/udpbatch"
+	"github.com/plenum-voice/plenum/proto/control"
 	"github.com/plenum-voice/plenum/proto/mumblepb"
 	wire "github.com/plenum-voice/plenum/proto/voice"
 	"github.com/plenum-voice/plenum/voice"
+	"google.golang.org/protobuf/proto"
 )
 
 // SessionsPerNode is the size of each node's block of session numbers:
@@ -173,6 +176,7 @@ type clusterState struct {
 	hears        []string              // the channel keys last announced
 	announceSeq  uint64                // numbers announcements (Announcement.Seq)
 	clusterDirty bool                  // a user's state may have changed since announceLocked
+	clusterCut   atomic.Bool           // cut off from the cluster (SetCutOff); read without mu
 }
 
 // checkClusterOptions is New's check of a cluster node's settings.
@@ -442,4 +446,67 @@ func (s *Server) snapshotRemoteLocked(sn *voice.Snapshot) {
 			vu.Targets[rt.ID] = t
 		}
 	}
+}
+
+// cutOffText is what the users of a node cut off from the cluster are told.
+const cutOffText = "This server has lost its connection to the other servers of the plenary. " +
+	"You hear and reach only the people connected to this server. Until it is back, moves, " +
+	"channel and ACL edits, kicks, bans and registrations are refused, so that the plenary does not split in two. " +
+	"If this lasts, reconnect: you may land on another server."
+
+// backText is what they are told when the connection is back.
+const backText = "This server is connected to the other servers of the plenary again."
+
+// SetCutOff records whether this node has lost its connection to the
+// cluster, and tells its users when that changes.
+func (s *Server) SetCutOff(cut bool) {
+	if s.clusterCut.Swap(cut) == cut {
+		return
+	}
+	text := backText
+	if cut {
+		text = cutOffText
+		s.log.Warn("cut off from the cluster: refusing changes it cannot share")
+	} else {
+		s.log.Info("connected to the cluster again")
+	}
+	s.mu.Lock()
+	defer s.unlock()
+	frame, err := control.Marshal(&mumblepb.TextMessage{Message: ptr(text)})
+	if err != nil {
+		return
+	}
+	for _, u := range s.users {
+		u.conn.sendFrame(frame)
+	}
+}
+
+// CutOff reports whether this node is cut off from its cluster.
+func (s *Server) CutOff() bool { return s.clusterCut.Load() }
+
+// refusedWhileCutOff refuses, with the reason, a change that a node cut
+// off from its cluster could not share with the others.
+func (s *Server) refusedWhileCutOff(u *user, msg proto.Message) bool {
+	if !s.clusterCut.Load() {
+		return false
+	}
+	refuse := false
+	switch m := msg.(type) {
+	case *mumblepb.UserState:
+		refuse = m.ChannelId != nil || m.UserId != nil || m.Mute != nil || m.Deaf != nil ||
+			m.Suppress != nil || m.PrioritySpeaker != nil
+	case *mumblepb.UserRemove, *mumblepb.ChannelState, *mumblepb.ChannelRemove:
+		refuse = true
+	case *mumblepb.ACL:
+		refuse = !m.GetQuery()
+	case *mumblepb.BanList:
+		refuse = !m.GetQuery()
+	case *mumblepb.UserList:
+		refuse = len(m.Users) > 0
+	}
+	if refuse {
+		u.conn.send(&mumblepb.PermissionDenied{Type: mumblepb.PermissionDenied_Text.Enum(),
+			Reason: ptr("Refused: this server is cut off from the other servers of the plenary, and the change could not be shared. Try again when it is back.")})
+	}
+	return refuse
 }

@@ -43,6 +43,9 @@ func (s *Server) handle(c *conn, t control.Type, payload []byte) {
 	if unidles(t) {
 		u.lastActive.Store(time.Now().UnixNano())
 	}
+	if s.refusedWhileCutOff(u, msg) {
+		return
+	}
 	switch m := msg.(type) {
 	case *mumblepb.Ping:
 		s.handlePing(u, m)
