@@ -97,8 +97,8 @@ func startNode(t testing.TB, ns *natsserver.Server, name string, edit func(*conf
 // listener is a test client that keeps the voice it receives.
 type listener struct {
 	*client.Client
-	mu    sync.Mutex
-	audio []client.AudioPacket
+	mu     sync.Mutex
+	audio  []client.AudioPacket
 	texts  []*mumblepb.TextMessage
 	denied []*mumblepb.PermissionDenied
 }
