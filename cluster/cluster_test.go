@@ -2,10 +2,17 @@ package cluster_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/binary"
 	"fmt"
 	"io"
 	"log/slog"
+	"math/big"
 	"net"
 	"os"
 	"strings"
@@ -14,6 +21,8 @@ import (
 	"time"
 
 	natsserver "github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/plenum-voice/plenum/client"
@@ -133,10 +142,32 @@ func (l *listener) received() []client.AudioPacket {
 
 func join(t testing.TB, n *testNode, name string) *listener {
 	t.Helper()
+	return joinWith(t, n, name, nil)
+}
+
+// newCert is a self-signed client certificate, which creating permanent
+// channels asks for.
+func newCert(t testing.TB) *tls.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "cluster test"},
+		NotBefore: time.Now().Add(-time.Minute), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+func joinWith(t testing.TB, n *testNode, name string, cert *tls.Certificate) *listener {
+	t.Helper()
 	l := &listener{}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := client.Dial(ctx, client.Config{Address: n.addr, Username: name, OnAudio: func(p *client.AudioPacket) {
+	c, err := client.Dial(ctx, client.Config{Address: n.addr, Username: name, Certificate: cert, OnAudio: func(p *client.AudioPacket) {
 		l.mu.Lock()
 		l.audio = append(l.audio, *p)
 		l.mu.Unlock()
@@ -510,4 +541,109 @@ func TestCutOffFromNATS(t *testing.T) {
 		st := userNamed(user2.Client, "user1")
 		return st != nil && st.GetSelfMute()
 	})
+}
+
+// configRevision reads the cluster's configuration revision.
+func configRevision(t testing.TB, ns *natsserver.Server) (uint64, []byte) {
+	t.Helper()
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	kv, err := js.KeyValue(ctx, "plenum_test_config")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := kv.Get(ctx, "tree")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e.Revision(), e.Value()
+}
+
+func hasChannel(c *client.Client, name string) bool {
+	for _, ch := range c.Channels() {
+		if ch.GetName() == name {
+			return true
+		}
+	}
+	return false
+}
+
+func TestConfigurationShared(t *testing.T) {
+	ns := startNATS(t)
+	var nodes [3]*testNode
+	var users [3]*listener
+	for i := range nodes {
+		nodes[i] = startNode(t, ns, fmt.Sprintf("node%d", i+1), func(c *conf.Config) {
+			c.ACL = append(c.ACL, conf.ACLEntry{Group: "all", Allow: []string{"MakeChannel", "Write"}})
+		})
+		users[i] = joinWith(t, nodes[i], fmt.Sprintf("user%d", i+1), newCert(t))
+	}
+	time.Sleep(500 * time.Millisecond) // every node has read the first revision
+	before, _ := configRevision(t, ns)
+
+	// A channel made by a client on node 2 appears on every node, and is
+	// one new revision.
+	root := channelNamed(t, users[1].Client, "Root")
+	if err := users[1].Send(&mumblepb.ChannelState{Parent: &root, Name: ptr("Room X")}); err != nil {
+		t.Fatal(err)
+	}
+	for i, u := range users {
+		waitUntil(t, 5*time.Second, fmt.Sprintf("Room X on node %d", i+1), func() bool { return hasChannel(u.Client, "Room X") })
+	}
+	for i, n := range nodes {
+		waitUntil(t, 5*time.Second, fmt.Sprintf("Room X in node %d's file", i+1), func() bool {
+			data, _ := os.ReadFile(n.ConfigFile())
+			return strings.Contains(string(data), `name = "Room X"`)
+		})
+	}
+	time.Sleep(300 * time.Millisecond)
+	after, shared := configRevision(t, ns)
+	if after != before+1 {
+		t.Errorf("revision went from %d to %d for one edit, want one step", before, after)
+	}
+	if !strings.Contains(string(shared), "Room X") {
+		t.Error("the cluster's revision lacks Room X")
+	}
+
+	// An admin's edit of node 3's file becomes the cluster's revision.
+	data, err := os.ReadFile(nodes[2].ConfigFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := strings.Replace(string(data), `name = "Room X"`, `name = "Room Y"`, 1)
+	if err := os.WriteFile(nodes[2].ConfigFile(), []byte(edited), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for i, u := range users {
+		waitUntil(t, 8*time.Second, fmt.Sprintf("Room Y on node %d", i+1), func() bool {
+			return hasChannel(u.Client, "Room Y") && !hasChannel(u.Client, "Room X")
+		})
+	}
+
+	// An edit made on a revision that is no longer the newest is refused,
+	// its editor told why, and the newest revision stays in force.
+	rev, current := configRevision(t, ns)
+	stale := strings.Replace(string(current), `name = "Room Y"`, `name = "Room Z"`, 1)
+	if err := nodes[0].node.ShareOnStaleRevision(nodes[0].Server, rev-1, []byte(stale), []uint32{users[0].Session()}); err != nil {
+		t.Fatal(err)
+	}
+	if now, _ := configRevision(t, ns); now != rev {
+		t.Errorf("a conflicting edit changed the revision from %d to %d", rev, now)
+	}
+	waitUntil(t, 5*time.Second, "the editor told of the refusal", func() bool {
+		return users[0].gotText("changed the configuration at the same moment")
+	})
+	time.Sleep(300 * time.Millisecond)
+	if hasChannel(users[0].Client, "Room Z") || !hasChannel(users[0].Client, "Room Y") {
+		t.Error("the refused edit is in force on node 1")
+	}
 }

@@ -65,6 +65,10 @@ type Node struct {
 	chanSubj sync.Map                      // channel key -> voice.ch.<key>
 	bufs     sync.Pool                     // relay buffers
 	connUp   chan bool                     // the connection's state changes, for Run
+
+	cfgPending []byte        // this node's shared configuration, not shared yet (config.go)
+	cfgEditors []uint32      // whose edits are in it
+	cfgWake    chan struct{} // capacity 1: cfgPending was set
 }
 
 // Dial connects to NATS and claims this node's number.
@@ -85,7 +89,7 @@ func Dial(ctx context.Context, o Options) (*Node, error) {
 		opts: o, log: o.Logger.With("cluster", o.Cluster, "node", o.NodeName),
 		epoch: time.Now().UnixNano(), prefix: "plenum." + o.Cluster + ".",
 		voiceIn: make(chan *nats.Msg, 4096), voiceSub: map[string]*nats.Subscription{},
-		connUp: make(chan bool, 64),
+		connUp: make(chan bool, 64), cfgWake: make(chan struct{}, 1),
 	}
 	n.bufs.New = func() any { b := make([]byte, 0, 4+1500); return &b }
 	nc, err := nats.Connect(strings.Join(o.URLs, ","),
@@ -161,15 +165,18 @@ func (n *Node) claimNode(ctx context.Context) (uint16, error) {
 		case !errors.Is(err, jetstream.ErrKeyNotFound):
 			return 0, fmt.Errorf("cluster: reading node number %d: %w", id, err)
 		}
-		if _, err := kv.Create(ctx, key, []byte(n.opts.NodeName)); err == nil {
+		_, err = kv.Create(ctx, key, []byte(n.opts.NodeName))
+		if err == nil {
 			return uint16(id), nil
-		} else if !errors.Is(err, jetstream.ErrKeyExists) {
-			return 0, fmt.Errorf("cluster: claiming node number %d: %w", id, err)
 		}
-		// Someone took it meanwhile; it may have been us under the same
-		// name on another process, which the next Get shows.
-		if e, err := kv.Get(ctx, key); err == nil && string(e.Value()) == n.opts.NodeName {
+		// Someone took it meanwhile (replicated buckets report that with
+		// another code than ErrKeyExists, so the key is read again).
+		e, gerr := kv.Get(ctx, key)
+		switch {
+		case gerr == nil && string(e.Value()) == n.opts.NodeName:
 			return uint16(id), nil
+		case gerr != nil:
+			return 0, fmt.Errorf("cluster: claiming node number %d: %w", id, err)
 		}
 	}
 	return 0, fmt.Errorf("cluster: all %d node numbers are taken", server.MaxNodes-1)
@@ -325,6 +332,15 @@ func (n *Node) Run(host *server.Server, stop <-chan struct{}) {
 		n.voiceLoop(host, voiceStop)
 	}()
 
+	cs, err := n.startConfig(host)
+	if err != nil {
+		n.log.Error("the shared configuration is not available; this node keeps its own file", "err", err)
+	}
+	var cfgUpdates <-chan jetstream.KeyValueEntry
+	if cs != nil {
+		cfgUpdates = cs.watch.Updates()
+		defer cs.watch.Stop()
+	}
 	peers := map[uint16]*peer{}
 	var downSince time.Time // when the NATS connection went down; zero while up
 	tick := time.NewTicker(n.opts.Heartbeat)
@@ -349,6 +365,15 @@ func (n *Node) Run(host *server.Server, stop <-chan struct{}) {
 			n.expire(host, peers)
 			if !downSince.IsZero() && time.Since(downSince) >= n.opts.CutOffAfter {
 				host.SetCutOff(true)
+			}
+			if cs != nil && downSince.IsZero() {
+				n.shareLocal(host, cs) // a change that could not be shared before
+			}
+		case e := <-cfgUpdates:
+			n.remoteRevision(host, cs, e)
+		case <-n.cfgWake:
+			if cs != nil {
+				n.shareLocal(host, cs)
 			}
 		case up := <-n.connUp:
 			switch {
