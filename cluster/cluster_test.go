@@ -328,11 +328,20 @@ func pingUsers(t testing.TB, addr string) uint32 {
 // speak sends n frames numbered from first from l to target, 2 ms apart.
 func speak(t testing.TB, l *listener, target uint32, first, n int) {
 	t.Helper()
+	speakEvery(t, l, target, first, n, 2*time.Millisecond)
+}
+
+// speakEvery sends n frames, one every interval (20 ms is real time,
+// which a stage's jitter buffer expects).
+func speakEvery(t testing.TB, l *listener, target uint32, first, n int, interval time.Duration) {
+	t.Helper()
+	next := time.Now()
 	for i := first; i < first+n; i++ {
 		if err := l.SendAudio(target, uint64(i), []byte{0xfc, byte(i), byte(i >> 8), 0x55}, i == first+n-1, nil); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(2 * time.Millisecond)
+		next = next.Add(interval)
+		time.Sleep(time.Until(next))
 	}
 }
 
@@ -645,5 +654,32 @@ func TestConfigurationShared(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	if hasChannel(users[0].Client, "Room Z") || !hasChannel(users[0].Client, "Room Y") {
 		t.Error("the refused edit is in force on node 1")
+	}
+}
+
+func TestStagedSpeechAcrossNodes(t *testing.T) {
+	nodes, users := threeNodesWith(t, func(c *conf.Config) {
+		c.Lookup("Plenary").MaxSpeakers = 2 // a stage with loudest-N
+	})
+	for _, u := range users[:2] {
+		u.Move(channelNamed(t, u.Client, "Plenary"))
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := u.WaitUDP(ctx); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+	}
+	waitUntil(t, 5*time.Second, "both in the plenary, seen from node 1", func() bool {
+		st := userNamed(users[0].Client, "user2")
+		return st != nil && st.GetChannelId() == channelNamed(t, users[0].Client, "Plenary")
+	})
+	time.Sleep(300 * time.Millisecond) // subscriptions follow
+	before := nodes[2].Stats().VoiceReceived
+	speakEvery(t, users[0], 0, 0, 100, 20*time.Millisecond)
+	waitUntil(t, 5*time.Second, "user2 on node 2 hears user1 through both stages", func() bool {
+		return framesFrom(users[1], users[0].Session(), wire.ContextNormal) == 100
+	})
+	if after := nodes[2].Stats().VoiceReceived; after != before {
+		t.Errorf("node 3, with nobody in the plenary, routed %d packets of it", after-before)
 	}
 }
