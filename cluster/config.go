@@ -48,10 +48,7 @@ func (n *Node) ConfigChanged(shared []byte, editors []uint32) {
 func (n *Node) startConfig(host *server.Server) (*configState, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	js, err := jetstream.New(n.nc)
-	if err != nil {
-		return nil, err
-	}
+	js := n.js
 	bucket := "plenum_" + n.opts.Cluster + "_config"
 	kv, err := js.KeyValue(ctx, bucket)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {

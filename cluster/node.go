@@ -23,11 +23,13 @@ import (
 // taken for dead and its users are removed; with a heartbeat every second
 // and a check every second that is at most about 4 s after it died.
 //
-// A node whose NATS connection is down for CutOffAfter (it could not
-// reconnect to another NATS server meanwhile) is cut off: it tells its
-// users and refuses changes it cannot share (server.SetCutOff). The
-// client pings its NATS server every second, so a connection that dies
-// without a word (a partition) is noticed within about 3 s.
+// A node that cannot share state for CutOffAfter is cut off: it tells its
+// users and refuses changes it cannot share (server.SetCutOff). It cannot
+// share state while its NATS connection is down (it could not reconnect
+// to another NATS server meanwhile; the client pings every second, so a
+// connection that dies without a word is noticed within about 3 s), and
+// while JetStream does not answer, which is the case on the minority side
+// of a partitioned NATS cluster even though the connection is up.
 const (
 	DefaultHeartbeat   = time.Second
 	DefaultDeadline    = 3 * time.Second
@@ -53,6 +55,7 @@ type Node struct {
 	opts   Options
 	log    *slog.Logger
 	nc     *nats.Conn
+	js     jetstream.JetStream
 	id     uint16
 	epoch  int64  // when this process joined, to tell a restart apart
 	prefix string // "plenum.<cluster>."
@@ -112,6 +115,10 @@ func Dial(ctx context.Context, o Options) (*Node, error) {
 		return nil, fmt.Errorf("cluster: connecting to NATS: %w", err)
 	}
 	n.nc = nc
+	if n.js, err = jetstream.New(nc); err != nil {
+		nc.Close()
+		return nil, err
+	}
 	if n.id, err = n.claimNode(ctx); err != nil {
 		nc.Close()
 		return nil, err
@@ -138,10 +145,7 @@ func (n *Node) noteConn(up bool) {
 // Create, which fails if another node took it first (compare-and-set).
 // A number stays with its name, so a restarted node gets its own back.
 func (n *Node) claimNode(ctx context.Context) (uint16, error) {
-	js, err := jetstream.New(n.nc)
-	if err != nil {
-		return 0, err
-	}
+	js := n.js
 	bucket := "plenum_" + n.opts.Cluster + "_nodes"
 	kv, err := js.KeyValue(ctx, bucket)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
@@ -343,6 +347,7 @@ func (n *Node) Run(host *server.Server, stop <-chan struct{}) {
 	}
 	peers := map[uint16]*peer{}
 	var downSince time.Time // when the NATS connection went down; zero while up
+	var unshared time.Time  // since when state could not be shared; zero while it can
 	tick := time.NewTicker(n.opts.Heartbeat)
 	defer tick.Stop()
 	n.sendHeartbeat(host)
@@ -363,7 +368,17 @@ func (n *Node) Run(host *server.Server, stop <-chan struct{}) {
 		case <-tick.C:
 			n.sendHeartbeat(host)
 			n.expire(host, peers)
-			if !downSince.IsZero() && time.Since(downSince) >= n.opts.CutOffAfter {
+			switch {
+			case downSince.IsZero() && n.jetStreamAnswers():
+				unshared = time.Time{}
+				host.SetCutOff(false)
+			case unshared.IsZero():
+				unshared = time.Now()
+				if !downSince.IsZero() {
+					unshared = downSince
+				}
+			}
+			if !unshared.IsZero() && time.Since(unshared) >= n.opts.CutOffAfter {
 				host.SetCutOff(true)
 			}
 			if cs != nil && downSince.IsZero() {
@@ -378,8 +393,7 @@ func (n *Node) Run(host *server.Server, stop <-chan struct{}) {
 		case up := <-n.connUp:
 			switch {
 			case up:
-				downSince = time.Time{}
-				host.SetCutOff(false)
+				downSince = time.Time{} // the next tick checks JetStream
 			case downSince.IsZero():
 				downSince = time.Now()
 			}
@@ -387,6 +401,15 @@ func (n *Node) Run(host *server.Server, stop <-chan struct{}) {
 			n.handleControl(host, peers, m)
 		}
 	}
+}
+
+// jetStreamAnswers reports whether JetStream answers within a moment:
+// whether this node can share state now.
+func (n *Node) jetStreamAnswers() bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	_, err := n.js.AccountInfo(ctx)
+	return err == nil
 }
 
 func (n *Node) sendHeartbeat(host *server.Server) {
