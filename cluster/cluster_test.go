@@ -119,8 +119,19 @@ func (l *listener) deniedReceived() []*mumblepb.PermissionDenied {
 }
 
 // gotText reports whether l received a text message containing s.
-func (l *listener) gotText(s string) bool {
-	for _, m := range l.textsReceived() {
+func (l *listener) gotText(s string) bool { return l.gotTextSince(0, s) }
+
+// mark is how many text messages l has received, for gotTextSince.
+func (l *listener) mark() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.texts)
+}
+
+// gotTextSince reports whether a text message containing s came after
+// the first mark ones.
+func (l *listener) gotTextSince(mark int, s string) bool {
+	for _, m := range l.textsReceived()[mark:] {
 		if strings.Contains(m.GetMessage(), s) {
 			return true
 		}

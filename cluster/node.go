@@ -23,17 +23,18 @@ import (
 // taken for dead and its users are removed; with a heartbeat every second
 // and a check every second that is at most about 4 s after it died.
 //
-// A node that cannot share state for CutOffAfter is cut off: it tells its
+// A node that cannot share state for CutOffAfter (longer than a NATS
+// server's death takes to heal: a reconnect and a leader election) is cut off: it tells its
 // users and refuses changes it cannot share (server.SetCutOff). It cannot
 // share state while its NATS connection is down (it could not reconnect
 // to another NATS server meanwhile; the client pings every second, so a
 // connection that dies without a word is noticed within about 3 s), and
-// while JetStream does not answer, which is the case on the minority side
-// of a partitioned NATS cluster even though the connection is up.
+// while it cannot write to JetStream, which is the case on the minority
+// side of a partitioned NATS cluster even though the connection is up.
 const (
 	DefaultHeartbeat   = time.Second
 	DefaultDeadline    = 3 * time.Second
-	DefaultCutOffAfter = 2 * time.Second
+	DefaultCutOffAfter = 5 * time.Second // a JetStream leader election takes a few seconds
 )
 
 // Options configure a node.
@@ -56,6 +57,7 @@ type Node struct {
 	log    *slog.Logger
 	nc     *nats.Conn
 	js     jetstream.JetStream
+	nodes  jetstream.KeyValue // the bucket of node numbers, where it also writes that it is alive
 	id     uint16
 	epoch  int64  // when this process joined, to tell a restart apart
 	prefix string // "plenum.<cluster>."
@@ -157,6 +159,7 @@ func (n *Node) claimNode(ctx context.Context) (uint16, error) {
 	if err != nil {
 		return 0, fmt.Errorf("cluster: the bucket of node numbers: %w", err)
 	}
+	n.nodes = kv
 	for id := 1; id < server.MaxNodes; id++ {
 		key := strconv.Itoa(id)
 		e, err := kv.Get(ctx, key)
@@ -403,12 +406,13 @@ func (n *Node) Run(host *server.Server, stop <-chan struct{}) {
 	}
 }
 
-// jetStreamAnswers reports whether JetStream answers within a moment:
-// whether this node can share state now.
+// jetStreamAnswers reports whether this node can share state now: it
+// writes its alive key, which needs the quorum of the bucket's replicas
+// (a read could be answered by a replica on the minority side).
 func (n *Node) jetStreamAnswers() bool {
-	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 800*time.Millisecond)
 	defer cancel()
-	_, err := n.js.AccountInfo(ctx)
+	_, err := n.nodes.Put(ctx, "alive."+strconv.Itoa(int(n.id)), strconv.AppendInt(nil, time.Now().Unix(), 10))
 	return err == nil
 }
 
