@@ -29,7 +29,7 @@ type loadStats struct {
 	sent     [4][]atomic.Int64 // send time of each frame, unix ns, by speaker
 	speakers [4]atomic.Uint32  // the speakers' sessions
 	received [4]atomic.Int64
-	buckets  [4000]atomic.Int64 // 0..200 ms in 50 µs steps, the last one open
+	buckets  [20000]atomic.Int64 // 0..1 s in 50 µs steps, the last one open
 }
 
 func (s *loadStats) observe(p *client.AudioPacket) {

@@ -216,7 +216,7 @@ func (l *netLab) startPlenum(i int) {
 	cfg := conf.Default()
 	cfg.Server.Listen = nodeIP(i) + ":64738"
 	cfg.Server.DataDir = filepath.Join(l.dir, fmt.Sprintf("data%d", i+1))
-	cfg.Server.MaxUsers = 400
+	cfg.Server.MaxUsers = 2000 // counts the whole cluster
 	cfg.Server.AdminListen = ""
 	cfg.Cluster = conf.Cluster{Name: "net", Node: fmt.Sprintf("n%d", i+1)}
 	for j := range l.ns { // its own NATS server first

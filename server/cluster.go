@@ -180,15 +180,12 @@ type clusterState struct {
 }
 
 // checkClusterOptions is New's check of a cluster node's settings.
-func checkClusterOptions(link ClusterLink, maxUsers int) error {
+func checkClusterOptions(link ClusterLink) error {
 	if link == nil {
 		return nil
 	}
 	if n := link.Node(); n == 0 || n >= MaxNodes {
 		return fmt.Errorf("cluster: node number %d out of range 1..%d", n, MaxNodes-1)
-	}
-	if pool := 2*maxUsers + 64; pool >= SessionsPerNode {
-		return fmt.Errorf("cluster: max_users %d is too large for a node's block of %d sessions (at most %d)", maxUsers, SessionsPerNode, (SessionsPerNode-65)/2)
 	}
 	return nil
 }

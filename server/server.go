@@ -240,7 +240,7 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("channel_name_pattern: %w", err)
 	}
-	if err := checkClusterOptions(opts.Cluster, sc.MaxUsers); err != nil {
+	if err := checkClusterOptions(opts.Cluster); err != nil {
 		return nil, err
 	}
 	cert, err := loadCertificate(sc.Certificate, sc.Key, sc.DataDir)
@@ -481,11 +481,13 @@ type sessionPool struct {
 // newSessionPool gives a cluster node the sessions of its block
 // (SessionsPerNode), a single node 1 onwards.
 func newSessionPool(maxUsers int, link ClusterLink) sessionPool {
+	size := uint32(2*maxUsers + 64)
 	base := uint32(0)
 	if link != nil {
 		base = uint32(link.Node()) * SessionsPerNode
+		size = min(size, SessionsPerNode-1) // max_users counts the cluster; one node has at most its block
 	}
-	return sessionPool{next: base + 1, max: base + uint32(2*maxUsers+64)}
+	return sessionPool{next: base + 1, max: base + size}
 }
 
 func (p *sessionPool) get() (uint32, bool) {
