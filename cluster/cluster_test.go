@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"math/big"
 	"net"
+	"net/netip"
 	"os"
 	"strings"
 	"sync"
@@ -563,8 +564,9 @@ func TestCutOffFromNATS(t *testing.T) {
 	})
 }
 
-// configRevision reads the cluster's configuration revision.
-func configRevision(t testing.TB, ns *natsserver.Server) (uint64, []byte) {
+// configRevision reads the cluster's configuration: how many revisions
+// it has had, and the last.
+func configRevision(t testing.TB, ns *natsserver.Server) (int, []byte) {
 	t.Helper()
 	nc, err := nats.Connect(ns.ClientURL())
 	if err != nil {
@@ -581,11 +583,11 @@ func configRevision(t testing.TB, ns *natsserver.Server) (uint64, []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := kv.Get(ctx, "tree")
+	h, err := kv.History(ctx, "tree")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return e.Revision(), e.Value()
+	return len(h), h[len(h)-1].Value()
 }
 
 func hasChannel(c *client.Client, name string) bool {
@@ -628,7 +630,7 @@ func TestConfigurationShared(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	after, shared := configRevision(t, ns)
 	if after != before+1 {
-		t.Errorf("revision went from %d to %d for one edit, want one step", before, after)
+		t.Errorf("%d revisions before and %d after one edit, want one more", before, after)
 	}
 	if !strings.Contains(string(shared), "Room X") {
 		t.Error("the cluster's revision lacks Room X")
@@ -651,16 +653,16 @@ func TestConfigurationShared(t *testing.T) {
 
 	// An edit made on a revision that is no longer the newest is refused,
 	// its editor told why, and the newest revision stays in force.
-	rev, current := configRevision(t, ns)
+	revs, current := configRevision(t, ns)
 	stale := strings.Replace(string(current), `name = "Room Y"`, `name = "Room Z"`, 1)
-	if err := nodes[0].node.ShareOnStaleRevision(nodes[0].Server, rev-1, []byte(stale), []uint32{users[0].Session()}); err != nil {
+	if err := nodes[0].node.ShareOnStaleRevision(nodes[0].Server, 1, []byte(stale), []uint32{users[0].Session()}); err != nil {
 		t.Fatal(err)
 	}
-	if now, _ := configRevision(t, ns); now != rev {
-		t.Errorf("a conflicting edit changed the revision from %d to %d", rev, now)
+	if now, _ := configRevision(t, ns); now != revs {
+		t.Errorf("a conflicting edit made %d revisions %d", revs, now)
 	}
 	waitUntil(t, 5*time.Second, "the editor told of the refusal", func() bool {
-		return users[0].gotText("changed the configuration at the same moment")
+		return users[0].gotText("Your change to channels or ACLs was refused: another server of the plenary changed it at the same moment")
 	})
 	time.Sleep(300 * time.Millisecond)
 	if hasChannel(users[0].Client, "Room Z") || !hasChannel(users[0].Client, "Room Y") {
@@ -693,4 +695,52 @@ func TestStagedSpeechAcrossNodes(t *testing.T) {
 	if after := nodes[2].Stats().VoiceReceived; after != before {
 		t.Errorf("node 3, with nobody in the plenary, routed %d packets of it", after-before)
 	}
+}
+
+func TestBansShared(t *testing.T) {
+	nodes, users := threeNodesWith(t, func(c *conf.Config) {
+		c.ACL = append(c.ACL, conf.ACLEntry{Group: "all", Allow: []string{"Kick", "Ban"}})
+	})
+	// A user from another address on node 3, banned by user2 on node 2.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	from := netip.MustParseAddr("127.0.0.33")
+	victim, err := client.Dial(ctx, client.Config{Address: nodes[2].addr, Username: "victim", LocalAddr: from})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer victim.Close()
+	waitUntil(t, 5*time.Second, "the victim seen on node 2", func() bool { return userNamed(users[1].Client, "victim") != nil })
+	if err := users[1].Send(&mumblepb.UserRemove{Session: ptr(victim.Session()), Reason: ptr("banned"), Ban: ptr(true)}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-victim.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the victim was not removed")
+	}
+	// The ban, stored on node 3, keeps them out of node 1 too (under
+	// another name: the ban is by address).
+	var last error
+	waitUntil(t, 5*time.Second, "the ban in force on node 1", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		c, err := client.Dial(ctx, client.Config{Address: nodes[0].addr, Username: "victim-again", LocalAddr: from})
+		if err == nil {
+			c.Close()
+			return false
+		}
+		last = err
+		return true
+	})
+	if nodes[0].Stats().Banned == 0 {
+		t.Errorf("node 1 counts no banned connection; the refusal was: %v", last)
+	}
+	t.Logf("the banned address on node 1: %v", last)
+	// Others still get in.
+	c, err := client.Dial(ctx, client.Config{Address: nodes[0].addr, Username: "bystander"})
+	if err != nil {
+		t.Fatalf("a user from another address was refused: %v", err)
+	}
+	c.Close()
 }

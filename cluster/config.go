@@ -12,29 +12,66 @@ import (
 	"github.com/plenum-voice/plenum/server"
 )
 
-// The shared configuration (channels, groups, ACLs) is one key of a
-// JetStream key-value bucket. A node writes a new revision only with
-// Update on the revision it last saw (compare-and-set), so of two edits
-// made at once on two nodes one wins and the other is refused, its
-// editors told why, and the winner applied on that node too.
+// Shared durable state is kept as documents, each one key of a JetStream
+// key-value bucket: the configuration (channels, groups, ACLs) and the
+// ban list. A node writes a new revision only with Update on the revision
+// it last saw (compare-and-set), so of two edits made at once on two nodes
+// one wins and the other is refused, its editors told why, and the winner
+// applied on that node too.
 
-const configKey = "tree"
+// document is one shared key as this node sees it. Run owns rev and
+// known; offer hands it changes through pending, under Node.mu.
+type document struct {
+	key     string
+	what    string // for the editors and the log: "channels or ACLs", "the ban list"
+	current func() ([]byte, error)
+	apply   func([]byte) error
 
-// configState is the node's view of the shared configuration; Run owns
-// it, ConfigChanged hands it changes through pending.
-type configState struct {
-	kv    jetstream.KeyValue
 	rev   uint64 // the revision this node runs
 	known []byte // its content
-	watch jetstream.KeyWatcher
+
+	pending []byte   // this node's version, not shared yet
+	editors []uint32 // whose edits are in it
 }
 
-// ConfigChanged implements server.ConfigSharer: it keeps the newest
-// version for Run, which shares it.
-func (n *Node) ConfigChanged(shared []byte, editors []uint32) {
+// sharedState is the bucket and its documents.
+type sharedState struct {
+	kv    jetstream.KeyValue
+	watch jetstream.KeyWatcher
+	docs  map[string]*document
+}
+
+// The keys of the documents.
+const (
+	configKey = "tree"
+	bansKey   = "bans"
+)
+
+// documents are the node's shared documents, in the order they are
+// brought up to date at start.
+func (n *Node) documents(host *server.Server) []*document {
+	return []*document{
+		{key: configKey, what: "channels or ACLs", current: host.CurrentSharedConfig, apply: host.ApplySharedConfig},
+		{key: bansKey, what: "the ban list", current: host.SharedBans, apply: host.ApplySharedBans},
+	}
+}
+
+// ConfigChanged implements server.ConfigSharer.
+func (n *Node) ConfigChanged(shared []byte, editors []uint32) { n.offer(configKey, shared, editors) }
+
+// BansChanged implements server.BanSharer.
+func (n *Node) BansChanged(shared []byte, editors []uint32) { n.offer(bansKey, shared, editors) }
+
+// offer keeps the newest local version of a document for Run, which
+// shares it.
+func (n *Node) offer(key string, data []byte, editors []uint32) {
 	n.mu.Lock()
-	n.cfgPending = shared
-	n.cfgEditors = append(n.cfgEditors, editors...)
+	if n.shared != nil {
+		if d, ok := n.shared.docs[key]; ok {
+			d.pending = data
+			d.editors = append(d.editors, editors...)
+		}
+	}
 	n.mu.Unlock()
 	select {
 	case n.cfgWake <- struct{}{}:
@@ -42,108 +79,128 @@ func (n *Node) ConfigChanged(shared []byte, editors []uint32) {
 	}
 }
 
-// startConfig opens the bucket and brings this node to the cluster's
-// revision: a node that finds none makes its own configuration the
-// first; otherwise the cluster's revision replaces the node's file.
-func (n *Node) startConfig(host *server.Server) (*configState, error) {
+// startShared opens the bucket and brings this node to the cluster's
+// revision of each document: a node that finds none makes its own the
+// first; otherwise the cluster's revision replaces the node's.
+func (n *Node) startShared(host *server.Server) (*sharedState, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	js := n.js
 	bucket := "plenum_" + n.opts.Cluster + "_config"
-	kv, err := js.KeyValue(ctx, bucket)
+	kv, err := n.js.KeyValue(ctx, bucket)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: bucket, History: 10, Replicas: n.replicas()})
+		kv, err = n.js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: bucket, History: 10, Replicas: n.replicas()})
 		if err != nil {
-			kv, err = js.KeyValue(ctx, bucket) // another node created it meanwhile
+			kv, err = n.js.KeyValue(ctx, bucket) // another node created it meanwhile
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("the configuration bucket: %w", err)
+		return nil, fmt.Errorf("the shared state's bucket: %w", err)
 	}
-	cs := &configState{kv: kv}
-	local, err := host.CurrentSharedConfig()
-	if err != nil {
+	st := &sharedState{kv: kv, docs: map[string]*document{}}
+	for _, d := range n.documents(host) {
+		if err := n.startDocument(ctx, kv, d); err != nil {
+			return nil, err
+		}
+		st.docs[d.key] = d
+	}
+	if st.watch, err = kv.WatchAll(context.Background(), jetstream.UpdatesOnly()); err != nil {
 		return nil, err
 	}
-	e, err := kv.Get(ctx, configKey)
+	n.mu.Lock()
+	n.shared = st
+	n.mu.Unlock()
+	return st, nil
+}
+
+func (n *Node) startDocument(ctx context.Context, kv jetstream.KeyValue, d *document) error {
+	local, err := d.current()
+	if err != nil {
+		return err
+	}
+	e, err := kv.Get(ctx, d.key)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		if rev, cerr := kv.Create(ctx, configKey, local); cerr == nil {
-			cs.rev, cs.known, err = rev, local, nil
-			n.log.Info("this node's configuration is the cluster's first revision", "revision", rev)
-		} else {
-			e, err = kv.Get(ctx, configKey) // another node was first
+		rev, cerr := kv.Create(ctx, d.key, local)
+		if cerr == nil {
+			d.rev, d.known = rev, local
+			n.log.Info("this node's version is the cluster's first", "shared", d.key, "revision", rev)
+			return nil
 		}
+		e, err = kv.Get(ctx, d.key) // another node was first
 	}
 	if err != nil {
-		return nil, fmt.Errorf("reading the cluster's configuration: %w", err)
+		return fmt.Errorf("reading the cluster's %s: %w", d.key, err)
 	}
-	if e != nil && cs.known == nil {
-		cs.rev, cs.known = e.Revision(), e.Value()
-		if !bytes.Equal(local, cs.known) {
-			n.log.Info("applying the cluster's configuration revision to this node's file", "revision", cs.rev)
-			if err := host.ApplySharedConfig(cs.known); err != nil {
-				return nil, err
-			}
-		}
+	d.rev, d.known = e.Revision(), e.Value()
+	if !bytes.Equal(local, d.known) {
+		n.log.Info("taking the cluster's revision", "shared", d.key, "revision", d.rev)
+		return d.apply(d.known)
 	}
-	if cs.watch, err = kv.Watch(context.Background(), configKey, jetstream.UpdatesOnly()); err != nil {
-		return nil, err
-	}
-	return cs, nil
+	return nil
 }
 
 // remoteRevision applies a revision another node wrote.
-func (n *Node) remoteRevision(host *server.Server, cs *configState, e jetstream.KeyValueEntry) {
-	if e == nil || e.Operation() != jetstream.KeyValuePut || e.Revision() <= cs.rev {
+func (n *Node) remoteRevision(st *sharedState, e jetstream.KeyValueEntry) {
+	if e == nil || e.Operation() != jetstream.KeyValuePut {
 		return
 	}
-	cs.rev = e.Revision()
-	if bytes.Equal(e.Value(), cs.known) {
+	d, ok := st.docs[e.Key()]
+	if !ok || e.Revision() <= d.rev {
 		return
 	}
-	cs.known = e.Value()
-	if err := host.ApplySharedConfig(cs.known); err != nil {
-		n.log.Error("a configuration revision from the cluster could not be applied", "revision", cs.rev, "err", err)
+	d.rev = e.Revision()
+	if bytes.Equal(e.Value(), d.known) {
 		return
 	}
-	n.log.Info("configuration revision from another node applied", "revision", cs.rev)
+	d.known = e.Value()
+	if err := d.apply(d.known); err != nil {
+		n.log.Error("a revision from the cluster could not be applied", "shared", d.key, "revision", d.rev, "err", err)
+		return
+	}
+	n.log.Info("revision from another node applied", "shared", d.key, "revision", d.rev)
 }
 
-// shareLocal writes this node's changed configuration as the cluster's
-// next revision, or, when another node's revision came first, refuses it
-// and applies that one.
-func (n *Node) shareLocal(host *server.Server, cs *configState) {
+// shareAll shares what changed locally in any document.
+func (n *Node) shareAll(host *server.Server, st *sharedState) {
+	for _, d := range st.docs {
+		n.shareLocal(host, st, d)
+	}
+}
+
+// shareLocal writes this node's changed document as the cluster's next
+// revision, or, when another node's revision came first, refuses it and
+// applies that one.
+func (n *Node) shareLocal(host *server.Server, st *sharedState, d *document) {
 	n.mu.Lock()
-	data, editors := n.cfgPending, n.cfgEditors
-	n.cfgPending, n.cfgEditors = nil, nil
+	data, editors := d.pending, d.editors
+	d.pending, d.editors = nil, nil
 	n.mu.Unlock()
-	if data == nil || bytes.Equal(data, cs.known) {
+	if data == nil || bytes.Equal(data, d.known) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	rev, err := cs.kv.Update(ctx, configKey, data, cs.rev)
+	rev, err := st.kv.Update(ctx, d.key, data, d.rev)
 	switch {
 	case err == nil:
-		cs.rev, cs.known = rev, data
-		n.log.Info("configuration shared as the cluster's new revision", "revision", rev)
+		d.rev, d.known = rev, data
+		n.log.Info("shared as the cluster's new revision", "shared", d.key, "revision", rev)
 	case errors.Is(err, jetstream.ErrKeyRevisionMismatch):
-		e, gerr := cs.kv.Get(ctx, configKey)
+		e, gerr := st.kv.Get(ctx, d.key)
 		if gerr != nil {
-			n.log.Error("reading the cluster's configuration after a conflict failed", "err", gerr)
+			n.log.Error("reading the cluster's revision after a conflict failed", "shared", d.key, "err", gerr)
 			return
 		}
-		n.log.Warn("configuration change refused: another node changed it first", "revision", e.Revision())
-		host.RefuseEdit(editors, fmt.Sprintf("another server of the plenary changed the configuration at the same moment (revision %d), and its version is now in force here too.", e.Revision()))
-		n.remoteRevision(host, cs, e)
+		n.log.Warn("change refused: another node changed it first", "shared", d.key, "revision", e.Revision())
+		host.RefuseEdit(editors, d.what, fmt.Sprintf("another server of the plenary changed it at the same moment (revision %d), and its version is now in force here too.", e.Revision()))
+		n.remoteRevision(st, e)
 	default:
 		// Not shared (NATS unreachable): keep it for the next attempt.
-		n.log.Warn("configuration change not shared yet", "err", err)
+		n.log.Warn("change not shared yet", "shared", d.key, "err", err)
 		n.mu.Lock()
-		if n.cfgPending == nil {
-			n.cfgPending = data
+		if d.pending == nil {
+			d.pending = data
 		}
-		n.cfgEditors = append(editors, n.cfgEditors...)
+		d.editors = append(editors, d.editors...)
 		n.mu.Unlock()
 	}
 }

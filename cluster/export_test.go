@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"errors"
+
 	"github.com/plenum-voice/plenum/server"
 )
 
@@ -8,15 +10,21 @@ import (
 // revision stale, as a node that had not yet seen a newer revision
 // would: the compare-and-set must refuse it.
 func (n *Node) ShareOnStaleRevision(host *server.Server, stale uint64, data []byte, editors []uint32) error {
-	cs, err := n.startConfig(host)
-	if err != nil {
-		return err
+	done := make(chan error)
+	n.inRun <- func() { // on Run's goroutine, which owns the documents
+		st := n.shared
+		if st == nil {
+			done <- errors.New("no shared state")
+			return
+		}
+		d := st.docs[configKey]
+		saved := d.rev
+		d.rev, d.pending, d.editors = stale, data, editors
+		n.shareLocal(host, st, d)
+		if d.rev == stale {
+			d.rev = saved
+		}
+		done <- nil
 	}
-	defer cs.watch.Stop()
-	cs.rev, cs.known = stale, nil
-	n.mu.Lock()
-	n.cfgPending, n.cfgEditors = data, editors
-	n.mu.Unlock()
-	n.shareLocal(host, cs)
-	return nil
+	return <-done
 }

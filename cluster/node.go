@@ -71,9 +71,9 @@ type Node struct {
 	bufs     sync.Pool                     // relay buffers
 	connUp   chan bool                     // the connection's state changes, for Run
 
-	cfgPending []byte        // this node's shared configuration, not shared yet (config.go)
-	cfgEditors []uint32      // whose edits are in it
-	cfgWake    chan struct{} // capacity 1: cfgPending was set
+	shared  *sharedState  // the shared documents (config.go); set once by Run
+	cfgWake chan struct{} // capacity 1: a document has a local change (offer)
+	inRun   chan func()   // work to do on Run's goroutine (tests)
 }
 
 // Dial connects to NATS and claims this node's number.
@@ -94,7 +94,7 @@ func Dial(ctx context.Context, o Options) (*Node, error) {
 		opts: o, log: o.Logger.With("cluster", o.Cluster, "node", o.NodeName),
 		epoch: time.Now().UnixNano(), prefix: "plenum." + o.Cluster + ".",
 		voiceIn: make(chan *nats.Msg, 4096), voiceSub: map[string]*nats.Subscription{},
-		connUp: make(chan bool, 64), cfgWake: make(chan struct{}, 1),
+		connUp: make(chan bool, 64), cfgWake: make(chan struct{}, 1), inRun: make(chan func()),
 	}
 	n.bufs.New = func() any { b := make([]byte, 0, 4+1500); return &b }
 	nc, err := nats.Connect(strings.Join(o.URLs, ","),
@@ -339,14 +339,14 @@ func (n *Node) Run(host *server.Server, stop <-chan struct{}) {
 		n.voiceLoop(host, voiceStop)
 	}()
 
-	cs, err := n.startConfig(host)
+	st, err := n.startShared(host)
 	if err != nil {
-		n.log.Error("the shared configuration is not available; this node keeps its own file", "err", err)
+		n.log.Error("the shared state is not available; this node keeps its own configuration and bans", "err", err)
 	}
 	var cfgUpdates <-chan jetstream.KeyValueEntry
-	if cs != nil {
-		cfgUpdates = cs.watch.Updates()
-		defer cs.watch.Stop()
+	if st != nil {
+		cfgUpdates = st.watch.Updates()
+		defer st.watch.Stop()
 	}
 	peers := map[uint16]*peer{}
 	var downSince time.Time // when the NATS connection went down; zero while up
@@ -384,15 +384,19 @@ func (n *Node) Run(host *server.Server, stop <-chan struct{}) {
 			if !unshared.IsZero() && time.Since(unshared) >= n.opts.CutOffAfter {
 				host.SetCutOff(true)
 			}
-			if cs != nil && downSince.IsZero() {
-				n.shareLocal(host, cs) // a change that could not be shared before
+			if st != nil && downSince.IsZero() {
+				n.shareAll(host, st) // a change that could not be shared before
 			}
 		case e := <-cfgUpdates:
-			n.remoteRevision(host, cs, e)
-		case <-n.cfgWake:
-			if cs != nil {
-				n.shareLocal(host, cs)
+			if st != nil {
+				n.remoteRevision(st, e)
 			}
+		case <-n.cfgWake:
+			if st != nil {
+				n.shareAll(host, st)
+			}
+		case f := <-n.inRun:
+			f()
 		case up := <-n.connUp:
 			switch {
 			case up:

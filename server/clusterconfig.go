@@ -86,13 +86,14 @@ func (s *Server) ApplySharedConfig(data []byte) error {
 	return s.reloadFileLocked(true)
 }
 
-// RefuseEdit tells the editors of a change the cluster did not take why.
-func (s *Server) RefuseEdit(editors []uint32, reason string) {
+// RefuseEdit tells the editors of a change to what ("channels or ACLs",
+// "the ban list") that the cluster did not take it, and why.
+func (s *Server) RefuseEdit(editors []uint32, what, reason string) {
 	s.mu.Lock()
 	defer s.unlock()
 	for _, session := range editors {
 		if u, ok := s.users[session]; ok {
-			u.conn.send(&mumblepb.TextMessage{Message: ptr("Your change to channels or ACLs was refused: " + reason)})
+			u.conn.send(&mumblepb.TextMessage{Message: ptr("Your change to " + what + " was refused: " + reason)})
 		}
 	}
 }
