@@ -33,6 +33,9 @@ type Cluster struct {
 // clients unless embedded_listen says otherwise.
 const DefaultEmbeddedListen = "127.0.0.1:4222"
 
+// ErrNoNATS is the error of a cluster that names no NATS server.
+const ErrNoNATS = "cluster: a cluster needs NATS: list its servers in nats_urls, or set embedded = true (or run plenum -cluster-embedded)"
+
 // Enabled reports whether this node is part of a cluster.
 func (c *Cluster) Enabled() bool { return c.Name != "" }
 
@@ -73,14 +76,13 @@ func (v *validator) cluster() {
 		}
 		return
 	}
+	// No NATS at all is refused when the node starts (NeedsNATS), since
+	// plenum -cluster-embedded may still turn the embedded server on.
 	if !natsToken.MatchString(c.Name) {
 		bad("name", "%q: use 1 to 64 letters, digits, '-' or '_'", c.Name)
 	}
 	if c.Node != "" && !natsToken.MatchString(c.Node) {
 		bad("node", "%q: use 1 to 64 letters, digits, '-' or '_'", c.Node)
-	}
-	if !c.Embedded && len(c.NATSURLs) == 0 {
-		bad("nats_urls", "a cluster needs NATS: list its servers in nats_urls, or set embedded = true")
 	}
 	if c.EmbeddedListen != "" {
 		if _, _, err := net.SplitHostPort(c.EmbeddedListen); err != nil {

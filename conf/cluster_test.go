@@ -13,7 +13,6 @@ func TestClusterTable(t *testing.T) {
 		{"[cluster]\nname = \"hall\"\nembedded = true\n", ""},
 		{"[cluster]\nname = \"hall\"\nnats_urls = [\"nats://10.0.0.1:4222\"]\nnode = \"a-1\"\n", ""},
 		{"[cluster]\nembedded = true\n", "cluster.name: a [cluster] needs a name"},
-		{"[cluster]\nname = \"hall\"\n", "cluster.nats_urls: a cluster needs NATS"},
 		{"[cluster]\nname = \"a.b\"\nembedded = true\n", "cluster.name: \"a.b\""},
 		{"[cluster]\nname = \"hall\"\nembedded = true\nnode = \"x y\"\n", "cluster.node: \"x y\""},
 		{"[cluster]\nname = \"hall\"\nembedded = true\nembedded_routes = [\"nats://h:6222\"]\n", "routes need embedded_cluster_listen"},

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -23,6 +24,9 @@ func joinCluster(cfg *conf.Config, dataDir string, log *slog.Logger) (*cluster.N
 	}
 	if dataDir == "" {
 		dataDir = cfg.Server.DataDir
+	}
+	if !c.Embedded && len(c.NATSURLs) == 0 {
+		return nil, nil, errors.New(conf.ErrNoNATS)
 	}
 	stopEmbedded := func() {}
 	urls := c.NATSURLs
