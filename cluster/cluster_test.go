@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -743,4 +744,78 @@ func TestBansShared(t *testing.T) {
 		t.Fatalf("a user from another address was refused: %v", err)
 	}
 	c.Close()
+}
+
+// TestPresenceConvergesUnderChurn joins, moves, mutes and drops users on
+// all three nodes at once, then checks that every node shows the same
+// users in the same channels with the same mute as their own node.
+func TestPresenceConvergesUnderChurn(t *testing.T) {
+	nodes, _ := threeNodes(t)
+	const perNode, rounds = 12, 4
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var kept []*client.Client
+	for i := range nodes {
+		for j := range perNode {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				name := fmt.Sprintf("churn-%d-%d", i, j)
+				cert := newCert(t) // as every Mumble client has: it lets them back in while their ghost is listed
+				for r := range rounds {
+					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+					c, err := client.Dial(ctx, client.Config{Address: nodes[(i+r)%3].addr, Username: name, Certificate: cert})
+					cancel()
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					chans := c.Channels()
+					var ids []uint32
+					for id := range chans {
+						ids = append(ids, id)
+					}
+					c.Move(ids[(j+r)%len(ids)])
+					c.SetSelfMute((j+r)%2 == 0, false)
+					if r == rounds-1 && j%3 != 0 {
+						mu.Lock()
+						kept = append(kept, c)
+						mu.Unlock()
+						return
+					}
+					time.Sleep(time.Duration(j) * time.Millisecond)
+					c.Close()
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	defer func() {
+		for _, c := range kept {
+			c.Close()
+		}
+	}()
+	// What each node shows, as its own clients see it: name -> channel
+	// name and self-mute.
+	type seen struct {
+		channel string
+		mute    bool
+	}
+	view := func(c *client.Client) map[string]seen {
+		chans := c.Channels()
+		out := map[string]seen{}
+		for _, u := range c.Users() {
+			out[u.GetName()] = seen{chans[u.GetChannelId()].GetName(), u.GetSelfMute()}
+		}
+		return out
+	}
+	observers := make([]*listener, 3)
+	for i := range observers {
+		observers[i] = join(t, nodes[i], fmt.Sprintf("observer%d", i))
+	}
+	want := 3 + 3 + len(kept) // the first users, the observers, the kept
+	waitUntil(t, 10*time.Second, "every node shows the same users in the same state", func() bool {
+		a, b, c := view(observers[0].Client), view(observers[1].Client), view(observers[2].Client)
+		return len(a) == want && reflect.DeepEqual(a, b) && reflect.DeepEqual(a, c)
+	})
 }
