@@ -819,3 +819,34 @@ func TestPresenceConvergesUnderChurn(t *testing.T) {
 		return len(a) == want && reflect.DeepEqual(a, b) && reflect.DeepEqual(a, c)
 	})
 }
+
+// TestLoginElsewhereReplacesGhost: a user whose old connection on node 1
+// is still open logs in on node 2 with the same certificate (their
+// network changed): node 1 ends the old session, as one server would.
+func TestLoginElsewhereReplacesGhost(t *testing.T) {
+	nodes, users := threeNodes(t)
+	cert := newCert(t)
+	old := joinWith(t, nodes[0], "roaming", cert)
+	waitUntil(t, 5*time.Second, "roaming seen on node 2", func() bool { return userNamed(users[1].Client, "roaming") != nil })
+	again := joinWith(t, nodes[1], "roaming", cert)
+	select {
+	case <-old.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the old session on node 1 was not ended")
+	}
+	waitUntil(t, 5*time.Second, "one roaming, the new one, on every node", func() bool {
+		for _, u := range users {
+			st := userNamed(u.Client, "roaming")
+			n := 0
+			for _, v := range u.Users() {
+				if v.GetName() == "roaming" {
+					n++
+				}
+			}
+			if st == nil || n != 1 || st.GetSession() != again.Session() {
+				return false
+			}
+		}
+		return true
+	})
+}

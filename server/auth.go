@@ -98,6 +98,7 @@ func (s *Server) handleAuthenticate(c *conn, m *mumblepb.Authenticate) {
 		reject(c, mumblepb.Reject_ServerFull, "Server is full")
 		return
 	}
+	s.replaceRemoteGhostsLocked(ident.name, ident.userID, certHash)
 	if ghost != nil {
 		ghost.conn.sendAndClose(&mumblepb.UserRemove{Session: &ghost.session, Reason: ptr("You connected to the server from another device")}, reasonReplaced)
 		s.removeUserLocked(ghost)

@@ -7,6 +7,8 @@ package server
 // its own user had been acted on by the actor.
 
 import (
+	"strings"
+
 	"github.com/plenum-voice/plenum/acl"
 	"github.com/plenum-voice/plenum/proto/control"
 	"github.com/plenum-voice/plenum/proto/mumblepb"
@@ -14,7 +16,7 @@ import (
 
 // Command is an action for the users of one node, from a user of another.
 type Command struct {
-	Kind     string   `json:"kind"` // "text", "state" or "remove"
+	Kind     string   `json:"kind"` // "text", "state", "remove" or "replace" (a login elsewhere)
 	Actor    uint32   `json:"actor"`
 	Sessions []uint32 `json:"sessions,omitempty"` // text: the recipients on that node
 	Target   uint32   `json:"target,omitempty"`   // state, remove: whom
@@ -118,11 +120,34 @@ func dedupe(list []uint32) []uint32 {
 	return out
 }
 
+// replaceRemoteGhostsLocked asks the nodes of remote users who are the
+// person logging in here (same registration or certificate) to end those
+// sessions, as a single server replaces a ghost: someone whose network
+// changed reconnects elsewhere before their old connection timed out.
+func (s *Server) replaceRemoteGhostsLocked(name string, userID int64, certHash string) {
+	for _, r := range s.remote {
+		if !strings.EqualFold(r.Name, name) {
+			continue
+		}
+		if (userID >= 0 && r.UserID == userID) || (certHash != "" && r.CertHash == certHash) {
+			s.sendCommandLocked(r.node, Command{Kind: "replace", Target: r.Session})
+		}
+	}
+}
+
 // RunCommand carries out a command another node sent for users of this
 // one. Permissions were checked by the actor's node.
 func (s *Server) RunCommand(c Command) {
 	s.mu.Lock()
 	defer s.unlock()
+	if c.Kind == "replace" {
+		if target, ok := s.users[c.Target]; ok {
+			target.conn.sendAndClose(&mumblepb.UserRemove{Session: &target.session, Reason: ptr("You connected to the server from another device")}, reasonReplaced)
+			s.removeUserLocked(target)
+			s.log.Info("user replaced by a login on another node", s.logUser("user", target))
+		}
+		return
+	}
 	actor, ok := s.remote[c.Actor]
 	if !ok {
 		return // the actor left meanwhile, or is not known here yet
