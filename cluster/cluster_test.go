@@ -850,3 +850,54 @@ func TestLoginElsewhereReplacesGhost(t *testing.T) {
 		return true
 	})
 }
+
+// TestRegistrationsShared: a user registered on node 1 who reconnects to
+// node 2 is the same registered user there, and a registration deleted
+// on node 2 is gone on node 1.
+func TestRegistrationsShared(t *testing.T) {
+	nodes, users := threeNodesWith(t, func(c *conf.Config) {
+		c.ACL = append(c.ACL, conf.ACLEntry{Group: "all", Allow: []string{"SelfRegister", "Register"}})
+	})
+	cert := newCert(t)
+	reggie := joinWith(t, nodes[0], "reggie", cert)
+	if err := reggie.Send(&mumblepb.UserState{Session: ptr(reggie.Session()), UserId: ptr(uint32(0))}); err != nil {
+		t.Fatal(err)
+	}
+	var id uint32
+	waitUntil(t, 5*time.Second, "reggie registered, as seen on node 2", func() bool {
+		st := userNamed(users[1].Client, "reggie")
+		if st == nil || st.UserId == nil {
+			return false
+		}
+		id = st.GetUserId()
+		return true
+	})
+	reggie.Close()
+	waitUntil(t, 5*time.Second, "reggie gone", func() bool { return userNamed(users[1].Client, "reggie") == nil })
+	again := joinWith(t, nodes[1], "reggie", cert)
+	if st := again.Users()[again.Session()]; st.UserId == nil || st.GetUserId() != id {
+		t.Fatalf("reggie on node 2 has user id %v, want %d", st.UserId, id)
+	}
+	// An unregistered user may not take the registered name on node 3.
+	again.Close()
+	waitUntil(t, 5*time.Second, "reggie gone again", func() bool { return userNamed(users[2].Client, "reggie") == nil })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if c, err := client.Dial(ctx, client.Config{Address: nodes[2].addr, Username: "reggie", Certificate: newCert(t)}); err == nil {
+		c.Close()
+		t.Error("someone else logged in on node 3 under reggie's registered name")
+	}
+	// Deleted on node 2 (by user2, who may Register), gone on node 1.
+	if err := users[1].Send(&mumblepb.UserList{Users: []*mumblepb.UserList_User{{UserId: ptr(id)}}}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 5*time.Second, "the registration deleted on node 1", func() bool {
+		c, err := client.Dial(ctx, client.Config{Address: nodes[0].addr, Username: "reggie", Certificate: newCert(t)})
+		if err != nil {
+			return false
+		}
+		defer c.Close()
+		st := c.Users()[c.Session()]
+		return st.UserId == nil
+	})
+}

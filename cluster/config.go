@@ -13,8 +13,8 @@ import (
 )
 
 // Shared durable state is kept as documents, each one key of a JetStream
-// key-value bucket: the configuration (channels, groups, ACLs) and the
-// ban list. A node writes a new revision only with Update on the revision
+// key-value bucket: the registrations (with SuperUser's password), the
+// configuration (channels, groups, ACLs) and the ban list. A node writes a new revision only with Update on the revision
 // it last saw (compare-and-set), so of two edits made at once on two nodes
 // one wins and the other is refused, its editors told why, and the winner
 // applied on that node too.
@@ -45,12 +45,15 @@ type sharedState struct {
 const (
 	configKey = "tree"
 	bansKey   = "bans"
+	usersKey  = "users"
 )
 
 // documents are the node's shared documents, in the order they are
 // brought up to date at start.
 func (n *Node) documents(host *server.Server) []*document {
 	return []*document{
+		// Registrations first: the configuration's ACLs name users.
+		{key: usersKey, what: "the registered users", current: host.SharedUsers, apply: host.ApplySharedUsers},
 		{key: configKey, what: "channels or ACLs", current: host.CurrentSharedConfig, apply: host.ApplySharedConfig},
 		{key: bansKey, what: "the ban list", current: host.SharedBans, apply: host.ApplySharedBans},
 	}
@@ -58,6 +61,9 @@ func (n *Node) documents(host *server.Server) []*document {
 
 // ConfigChanged implements server.ConfigSharer.
 func (n *Node) ConfigChanged(shared []byte, editors []uint32) { n.offer(configKey, shared, editors) }
+
+// UsersChanged implements server.UserSharer.
+func (n *Node) UsersChanged(shared []byte, editors []uint32) { n.offer(usersKey, shared, editors) }
 
 // BansChanged implements server.BanSharer.
 func (n *Node) BansChanged(shared []byte, editors []uint32) { n.offer(bansKey, shared, editors) }
