@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"sync"
@@ -66,20 +67,31 @@ func testLogger() *slog.Logger {
 // startNode runs a node of cluster "test" named name against ns.
 func startNode(t testing.TB, ns *natsserver.Server, name string, edit func(*conf.Config)) *testNode {
 	t.Helper()
+	return startNodeIn(t, ns, name, t.TempDir(), edit)
+}
+
+// startNodeIn runs a node with its data in dataDir: its configuration
+// file there if it has one, and the record of its shared revisions.
+func startNodeIn(t testing.TB, ns *natsserver.Server, name, dataDir string, edit func(*conf.Config)) *testNode {
+	t.Helper()
 	log := testLogger()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	node, err := cluster.Dial(ctx, cluster.Options{Cluster: "test", NodeName: name, URLs: []string{ns.ClientURL()}, Logger: log})
+	node, err := cluster.Dial(ctx, cluster.Options{Cluster: "test", NodeName: name, URLs: []string{ns.ClientURL()}, Logger: log,
+		StateFile: filepath.Join(dataDir, "cluster-state.json")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := conf.Default()
+	if loaded, err := conf.Load(filepath.Join(dataDir, server.DefaultConfigFile)); err == nil {
+		cfg = loaded
+	}
 	cfg.Server.LegacyPingReply = true
 	if edit != nil {
 		edit(cfg)
 	}
 	srv, err := server.New(server.Options{Config: cfg, Listen: "127.0.0.1:0", AdminListen: server.NoAdmin,
-		DataDir: t.TempDir(), Logger: log, Cluster: node})
+		DataDir: dataDir, Logger: log, Cluster: node})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -900,4 +912,62 @@ func TestRegistrationsShared(t *testing.T) {
 		st := c.Users()[c.Session()]
 		return st.UserId == nil
 	})
+}
+
+// TestOfflineEditBecomesRevision: an admin edits a node's file while the
+// node is stopped; at its start the edit becomes the cluster's revision,
+// since the cluster had not moved on meanwhile. An offline edit made
+// while the cluster did move on loses, as the log says.
+func TestOfflineEditBecomesRevision(t *testing.T) {
+	ns := startNATS(t)
+	grant := func(c *conf.Config) {
+		c.ACL = append(c.ACL, conf.ACLEntry{Group: "all", Allow: []string{"MakeChannel", "Write"}})
+	}
+	node1 := startNode(t, ns, "node1", grant)
+	dir2 := t.TempDir()
+	node2 := startNodeIn(t, ns, "node2", dir2, grant)
+	user1 := joinWith(t, node1, "user1", newCert(t))
+	user2 := joinWith(t, node2, "user2", newCert(t))
+	root := channelNamed(t, user2.Client, "Root")
+	if err := user2.Send(&mumblepb.ChannelState{Parent: &root, Name: ptr("Room A")}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 5*time.Second, "Room A on node 1", func() bool { return hasChannel(user1.Client, "Room A") })
+	time.Sleep(300 * time.Millisecond)
+	user2.Close()
+	node2.stop()
+
+	// Edited while stopped, on top of the cluster's revision: it wins.
+	file := filepath.Join(dir2, server.DefaultConfigFile)
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, []byte(strings.Replace(string(data), `name = "Room A"`, `name = "Room B"`, 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	node2 = startNodeIn(t, ns, "node2", dir2, grant)
+	waitUntil(t, 5*time.Second, "the offline edit on node 1", func() bool {
+		return hasChannel(user1.Client, "Room B") && !hasChannel(user1.Client, "Room A")
+	})
+	time.Sleep(300 * time.Millisecond)
+	node2.stop()
+
+	// Edited while stopped, but the cluster moved on: the cluster wins.
+	data, _ = os.ReadFile(file)
+	os.WriteFile(file, []byte(strings.Replace(string(data), `name = "Room B"`, `name = "Room C"`, 1)), 0o600)
+	room := channelNamed(t, user1.Client, "Root")
+	if err := user1.Send(&mumblepb.ChannelState{Parent: &room, Name: ptr("Room D")}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 5*time.Second, "Room D on node 1", func() bool { return hasChannel(user1.Client, "Room D") })
+	time.Sleep(300 * time.Millisecond)
+	node2 = startNodeIn(t, ns, "node2", dir2, grant)
+	user2 = join(t, node2, "user2b")
+	waitUntil(t, 5*time.Second, "node 2 on the cluster's revision", func() bool {
+		return hasChannel(user2.Client, "Room D") && hasChannel(user2.Client, "Room B") && !hasChannel(user2.Client, "Room C")
+	})
+	if hasChannel(user1.Client, "Room C") {
+		t.Error("the losing offline edit reached node 1")
+	}
 }

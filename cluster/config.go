@@ -102,6 +102,9 @@ func (n *Node) startShared(host *server.Server) (*sharedState, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the shared state's bucket: %w", err)
 	}
+	if n.synced, err = loadSynced(n.opts.StateFile); err != nil {
+		return nil, err
+	}
 	st := &sharedState{kv: kv, docs: map[string]*document{}}
 	for _, d := range n.documents(host) {
 		if err := n.startDocument(ctx, kv, d); err != nil {
@@ -128,6 +131,7 @@ func (n *Node) startDocument(ctx context.Context, kv jetstream.KeyValue, d *docu
 		rev, cerr := kv.Create(ctx, d.key, local)
 		if cerr == nil {
 			d.rev, d.known = rev, local
+			n.note(d.key, rev, local)
 			n.log.Info("this node's version is the cluster's first", "shared", d.key, "revision", rev)
 			return nil
 		}
@@ -137,10 +141,30 @@ func (n *Node) startDocument(ctx context.Context, kv jetstream.KeyValue, d *docu
 		return fmt.Errorf("reading the cluster's %s: %w", d.key, err)
 	}
 	d.rev, d.known = e.Revision(), e.Value()
-	if !bytes.Equal(local, d.known) {
-		n.log.Info("taking the cluster's revision", "shared", d.key, "revision", d.rev)
-		return d.apply(d.known)
+	if bytes.Equal(local, d.known) {
+		n.note(d.key, d.rev, d.known)
+		return nil
 	}
+	last, recorded := n.synced[d.key]
+	changedHere := recorded && contentSum(local) != last.SHA256
+	switch {
+	case changedHere && last.Revision == d.rev:
+		// Changed here while stopped, on top of the cluster's revision.
+		if rev, err := kv.Update(ctx, d.key, local, d.rev); err == nil {
+			d.rev, d.known = rev, local
+			n.note(d.key, rev, local)
+			n.log.Info("a change made here while the node was stopped is the cluster's new revision", "shared", d.key, "revision", rev)
+			return nil
+		}
+	case changedHere:
+		n.log.Warn("changed here while the node was stopped, and in the cluster meanwhile: the cluster's revision wins",
+			"shared", d.key, "revision", d.rev, "agreed_revision", last.Revision)
+	}
+	n.log.Info("taking the cluster's revision", "shared", d.key, "revision", d.rev)
+	if err := d.apply(d.known); err != nil {
+		return err
+	}
+	n.note(d.key, d.rev, d.known)
 	return nil
 }
 
@@ -162,6 +186,7 @@ func (n *Node) remoteRevision(st *sharedState, e jetstream.KeyValueEntry) {
 		n.log.Error("a revision from the cluster could not be applied", "shared", d.key, "revision", d.rev, "err", err)
 		return
 	}
+	n.note(d.key, d.rev, d.known)
 	n.log.Info("revision from another node applied", "shared", d.key, "revision", d.rev)
 }
 
@@ -189,6 +214,7 @@ func (n *Node) shareLocal(host *server.Server, st *sharedState, d *document) {
 	switch {
 	case err == nil:
 		d.rev, d.known = rev, data
+		n.note(d.key, rev, data)
 		n.log.Info("shared as the cluster's new revision", "shared", d.key, "revision", rev)
 	case errors.Is(err, jetstream.ErrKeyRevisionMismatch):
 		e, gerr := st.kv.Get(ctx, d.key)

@@ -48,6 +48,10 @@ type Options struct {
 	// CutOffAfter is how long the connection may be down before the node
 	// counts as cut off; 0 = DefaultCutOffAfter.
 	CutOffAfter time.Duration
+	// StateFile records the shared state's revisions this node last
+	// agreed with (synced.go); "" keeps no record, and the cluster's
+	// revisions win over local changes at start.
+	StateFile string
 }
 
 // Node is this server's membership of a cluster: its NATS connection and
@@ -74,6 +78,7 @@ type Node struct {
 	shared  *sharedState  // the shared documents (config.go); set once by Run
 	cfgWake chan struct{} // capacity 1: a document has a local change (offer)
 	inRun   chan func()   // work to do on Run's goroutine (tests)
+	synced  synced        // the revisions last agreed with (synced.go); Run's
 }
 
 // Dial connects to NATS and claims this node's number.

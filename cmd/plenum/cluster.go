@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -44,7 +45,8 @@ func joinCluster(cfg *conf.Config, dataDir string, log *slog.Logger) (*cluster.N
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	node, err := cluster.Dial(ctx, cluster.Options{Cluster: c.Name, NodeName: c.NodeName(), URLs: urls, Logger: log})
+	node, err := cluster.Dial(ctx, cluster.Options{Cluster: c.Name, NodeName: c.NodeName(), URLs: urls, Logger: log,
+		StateFile: filepath.Join(dataDir, "cluster-state.json")})
 	if err != nil {
 		stopEmbedded()
 		return nil, nil, err
