@@ -971,3 +971,26 @@ func TestOfflineEditBecomesRevision(t *testing.T) {
 		t.Error("the losing offline edit reached node 1")
 	}
 }
+
+// TestFailoverKeepsChannel: a registered user of a node that dies, who
+// reconnects to another node, is back in the channel they were in.
+func TestFailoverKeepsChannel(t *testing.T) {
+	nodes, users := threeNodesWith(t, func(c *conf.Config) {
+		c.ACL = append(c.ACL, conf.ACLEntry{Group: "all", Allow: []string{"SelfRegister"}})
+	})
+	cert := newCert(t)
+	member := joinWith(t, nodes[2], "member", cert)
+	member.Send(&mumblepb.UserState{Session: ptr(member.Session()), UserId: ptr(uint32(0))})
+	member.Move(channelNamed(t, member.Client, "Overflow"))
+	waitUntil(t, 5*time.Second, "the registered member in Overflow, seen on node 1", func() bool {
+		st := userNamed(users[0].Client, "member")
+		return st != nil && st.UserId != nil && st.GetChannelId() == channelNamed(t, users[0].Client, "Overflow")
+	})
+	nodes[2].node.Close() // node 3 dies without a goodbye
+	waitUntil(t, 6*time.Second, "node 3's users removed", func() bool { return userNamed(users[0].Client, "member") == nil })
+	member.Close()
+	back := joinWith(t, nodes[0], "member", cert)
+	if st := back.Users()[back.Session()]; st.GetChannelId() != channelNamed(t, back.Client, "Overflow") {
+		t.Errorf("the member is back in channel %d, want Overflow", st.GetChannelId())
+	}
+}

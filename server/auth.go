@@ -235,6 +235,9 @@ func (s *Server) entryChannelLocked(u *user, lastChannel uint32) *channel {
 	if last, ok := s.channels[lastChannel]; ok && u.userID > 0 && s.cfg().RememberChannel {
 		candidates = append([]*channel{last}, candidates...)
 	}
+	if ch := s.failoverChannelLocked(u.userID); ch != nil {
+		candidates = append([]*channel{ch}, candidates...) // back where they were when their node died
+	}
 	for _, ch := range candidates {
 		u.channel = ch // provisional, so the permission subject has a channel
 		s.refreshSubjectLocked(u)

@@ -22,6 +22,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/plenum-voice/plenum/acl"
 	"github.com/plenum-voice/plenum/internal/udpbatch"
@@ -168,8 +169,19 @@ func (r *remoteUser) stateMessage() *mumblepb.UserState {
 	return m
 }
 
+// failoverFor is how long a registered user of a node that died is
+// expected back, in the channel they were in.
+const failoverFor = 5 * time.Minute
+
+// failoverPlace is where a registered user of a dead node was.
+type failoverPlace struct {
+	path  string
+	until time.Time
+}
+
 // clusterState is the world's part of a cluster node, under world.mu.
 type clusterState struct {
+	failover     map[int64]failoverPlace // registered users of dead nodes, by id (only in memory)
 	cluster      ClusterLink
 	remote       map[uint32]*remoteUser
 	announced    map[uint32]RemoteUser // what the cluster was last told of each local user
@@ -342,13 +354,40 @@ func (s *Server) RemoveNode(node uint16) int {
 	s.mu.Lock()
 	defer s.unlock()
 	n := 0
+	until := s.now().Add(failoverFor)
 	for _, r := range s.remote {
 		if r.node == node {
+			if r.UserID > 0 {
+				if s.failover == nil {
+					s.failover = map[int64]failoverPlace{}
+				}
+				s.failover[r.UserID] = failoverPlace{path: r.Channel, until: until}
+			}
 			s.removeRemoteLocked(r)
 			n++
 		}
 	}
 	return n
+}
+
+// failoverChannelLocked is the channel a registered user whose node died
+// was in, if they come back here soon enough; it is forgotten once used.
+// Unregistered users are not remembered: nothing is kept about them.
+func (s *Server) failoverChannelLocked(userID int64) *channel {
+	place, ok := s.failover[userID]
+	if !ok || userID <= 0 {
+		return nil
+	}
+	delete(s.failover, userID)
+	for id, p := range s.failover {
+		if s.now().After(p.until) {
+			delete(s.failover, id)
+		}
+	}
+	if s.now().After(place.until) {
+		return nil
+	}
+	return s.livePathsLocked()[place.path]
 }
 
 func (s *Server) removeRemoteLocked(r *remoteUser) {
