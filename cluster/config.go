@@ -190,6 +190,19 @@ func (n *Node) remoteRevision(st *sharedState, e jetstream.KeyValueEntry) {
 	n.log.Info("revision from another node applied", "shared", d.key, "revision", d.rev)
 }
 
+// pollShared reads each document's newest revision, for a revision the
+// watch missed (its consumer is reset when its heartbeats stop, and what
+// was written meanwhile does not come again).
+func (n *Node) pollShared(st *sharedState) {
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	for key, d := range st.docs {
+		if e, err := st.kv.Get(ctx, key); err == nil && e.Revision() > d.rev {
+			n.remoteRevision(st, e)
+		}
+	}
+}
+
 // shareAll shares what changed locally in any document.
 func (n *Node) shareAll(host *server.Server, st *sharedState) {
 	for _, d := range st.docs {

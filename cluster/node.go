@@ -391,6 +391,7 @@ func (n *Node) Run(host *server.Server, stop <-chan struct{}) {
 			}
 			if st != nil && downSince.IsZero() {
 				n.shareAll(host, st) // a change that could not be shared before
+				n.pollShared(st)
 			}
 		case e := <-cfgUpdates:
 			if st != nil {
