@@ -994,3 +994,43 @@ func TestFailoverKeepsChannel(t *testing.T) {
 		t.Errorf("the member is back in channel %d, want Overflow", st.GetChannelId())
 	}
 }
+
+// TestACLEditAppliedEverywhere: an ACL edit from a Mumble client on node 2
+// is applied on every node (Speak denied in the Lobby suppresses the
+// users there on all three) and is one new revision.
+func TestACLEditAppliedEverywhere(t *testing.T) {
+	ns := startNATS(t)
+	var nodes [3]*testNode
+	var users [3]*listener
+	for i := range nodes {
+		nodes[i] = startNode(t, ns, fmt.Sprintf("node%d", i+1), func(c *conf.Config) {
+			c.ACL = append(c.ACL, conf.ACLEntry{Group: "all", Allow: []string{"Write"}})
+		})
+		users[i] = joinWith(t, nodes[i], fmt.Sprintf("user%d", i+1), newCert(t))
+	}
+	for _, u := range users {
+		waitUntil(t, 5*time.Second, "all three seen", func() bool { return len(u.Users()) == 3 })
+	}
+	time.Sleep(300 * time.Millisecond)
+	before, _ := configRevision(t, ns)
+	lobby := channelNamed(t, users[1].Client, "Lobby")
+	deny := &mumblepb.ACL_ChanACL{Group: ptr("all"), ApplyHere: ptr(true), ApplySubs: ptr(true), Deny: ptr(uint32(0x8))}
+	if err := users[1].Send(&mumblepb.ACL{ChannelId: &lobby, InheritAcls: ptr(true), Acls: []*mumblepb.ACL_ChanACL{deny}}); err != nil {
+		t.Fatal(err)
+	}
+	for i, u := range users {
+		waitUntil(t, 5*time.Second, fmt.Sprintf("user%d suppressed by the new ACL", i+1), func() bool {
+			return u.Users()[u.Session()].GetSuppress()
+		})
+	}
+	for i, n := range nodes {
+		waitUntil(t, 5*time.Second, fmt.Sprintf("the ACL in node %d's file", i+1), func() bool {
+			data, _ := os.ReadFile(n.ConfigFile())
+			return strings.Contains(string(data), `deny = ["Speak"]`)
+		})
+	}
+	time.Sleep(300 * time.Millisecond)
+	if after, _ := configRevision(t, ns); after != before+1 {
+		t.Errorf("%d revisions before and %d after one ACL edit, want one more", before, after)
+	}
+}
