@@ -41,6 +41,7 @@ import (
 // Config is a whole Plenum configuration.
 type Config struct {
 	Server   Server    `toml:"server"`
+	Cluster  Cluster   `toml:"cluster"` // several nodes, one plenary (cluster.go); empty for a single node
 	Channels []Channel `toml:"channel"` // children of the root channel, in file order
 	File     string    `toml:"-"`       // where it was loaded from ("" for the embedded default)
 

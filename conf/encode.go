@@ -48,7 +48,32 @@ func encode(c *Config, bak string) ([]byte, error) {
 	w.printf("# `plenum -print-default-config` shows and explains.\n")
 
 	w.printf("\n[server]\n")
-	sv, dv := reflect.ValueOf(c.Server), reflect.ValueOf(DefaultServer())
+	w.settings(reflect.ValueOf(c.Server), reflect.ValueOf(DefaultServer()))
+	if c.Cluster.Enabled() {
+		w.printf("\n[cluster]\n")
+		w.settings(reflect.ValueOf(c.Cluster), reflect.ValueOf(Cluster{}))
+	}
+
+	w.apiTokens(c.AdminTokens)
+	w.auth(c.Auth)
+	w.groups("", "groups", c.Groups)
+	w.acl("", "acl", c.ACL)
+	for i := range c.Channels {
+		w.channel(&c.Channels[i], 0)
+	}
+	data := []byte(w.b.String())
+	// Belt and braces: never hand out a file Plenum would refuse to load.
+	if _, err := Parse(data, "encoded"); err != nil {
+		return nil, fmt.Errorf("conf: Encode produced a file that does not parse (a bug): %w", err)
+	}
+	return data, nil
+}
+
+type tomlWriter struct{ b strings.Builder }
+
+// settings writes the keys of a table of settings ([server], [cluster])
+// whose value differs from its default dv.
+func (w *tomlWriter) settings(sv, dv reflect.Value) {
 	st := sv.Type()
 	for i := 0; i < st.NumField(); i++ {
 		f := st.Field(i)
@@ -71,23 +96,7 @@ func encode(c *Config, bak string) ([]byte, error) {
 		}
 		w.key("", name, scalar(v))
 	}
-
-	w.apiTokens(c.AdminTokens)
-	w.auth(c.Auth)
-	w.groups("", "groups", c.Groups)
-	w.acl("", "acl", c.ACL)
-	for i := range c.Channels {
-		w.channel(&c.Channels[i], 0)
-	}
-	data := []byte(w.b.String())
-	// Belt and braces: never hand out a file Plenum would refuse to load.
-	if _, err := Parse(data, "encoded"); err != nil {
-		return nil, fmt.Errorf("conf: Encode produced a file that does not parse (a bug): %w", err)
-	}
-	return data, nil
 }
-
-type tomlWriter struct{ b strings.Builder }
 
 func (w *tomlWriter) printf(format string, args ...any) { fmt.Fprintf(&w.b, format, args...) }
 

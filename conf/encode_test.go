@@ -63,6 +63,9 @@ func everyField() *Config {
 			{Name: "stage desk", Scope: "moderate", Hash: HashAPIToken("t1")},
 			{Name: "ci", Scope: "read", Hash: HashAPIToken("t2")},
 		},
+		Cluster: Cluster{Name: "plenary", NATSURLs: []string{"nats://10.0.0.1:4222", "nats://10.0.0.2:4222"}, Node: "node-a",
+			Embedded: true, EmbeddedListen: "0.0.0.0:4222", EmbeddedClusterListen: "0.0.0.0:6222",
+			EmbeddedRoutes: []string{"nats://10.0.0.2:6222"}},
 		Groups: map[string]*Group{
 			"admin":      {Inherit: Bool(true), Inheritable: Bool(false), Add: []string{"root-admin"}, Remove: []string{"x"}},
 			"with space": {Add: []string{"a"}},

@@ -18,6 +18,7 @@ import (
 func (c *Config) Validate() error {
 	v := &validator{c: c}
 	v.server()
+	v.cluster()
 	v.limits()
 	v.apiTokens()
 	v.groupsAndACL(c.Groups, c.ACL, "", true)

@@ -79,6 +79,11 @@ func (s *Server) handleUserRemove(actor *user, m *mumblepb.UserRemove) {
 	if m.GetBan() {
 		need = acl.Ban
 	}
+	if r, remote := s.remote[m.GetSession()]; !ok && remote {
+		s.removeRemoteUserLocked(actor, r, m, need)
+		s.unlock()
+		return
+	}
 	switch {
 	case !ok:
 		s.unlock()

@@ -95,14 +95,15 @@ func (s *Server) handleAuthenticate(c *conn, m *mumblepb.Authenticate) {
 			return
 		}
 	}
-	if s.isVirtualNameLocked(ident.name) {
+	if s.isVirtualNameLocked(ident.name) || s.remoteNameTakenLocked(ident.name, ident.userID, certHash) {
 		reject(c, mumblepb.Reject_UsernameInUse, "Username already in use")
 		return
 	}
-	if ghost == nil && len(s.users) >= s.cfg().MaxUsers {
+	if ghost == nil && len(s.users)+len(s.remote) >= s.cfg().MaxUsers {
 		reject(c, mumblepb.Reject_ServerFull, "Server is full")
 		return
 	}
+	s.replaceRemoteGhostsLocked(ident.name, ident.userID, certHash)
 	if ghost != nil {
 		ghost.conn.sendAndClose(&mumblepb.UserRemove{Session: &ghost.session, Reason: ptr("You connected to the server from another device")}, reasonReplaced)
 		s.removeUserLocked(ghost)
@@ -208,6 +209,9 @@ func (s *Server) loginLocked(c *conn, u *user, ident identity) {
 	for _, v := range s.virtual {
 		c.send(v.stateMessage())
 	}
+	for _, r := range s.remote {
+		c.send(r.stateMessage())
+	}
 	sync := &mumblepb.ServerSync{
 		Session:      ptr(u.session),
 		MaxBandwidth: ptr(uint32(s.cfg().Bandwidth)),
@@ -242,6 +246,9 @@ func (s *Server) entryChannelLocked(u *user, lastChannel uint32) *channel {
 	candidates := []*channel{s.defaultChannel}
 	if last, ok := s.channels[lastChannel]; ok && u.stored() && s.cfg().RememberChannel {
 		candidates = append([]*channel{last}, candidates...)
+	}
+	if ch := s.failoverChannelLocked(u.userID); ch != nil {
+		candidates = append([]*channel{ch}, candidates...) // back where they were when their node died
 	}
 	for _, ch := range candidates {
 		u.channel = ch // provisional, so the permission subject has a channel

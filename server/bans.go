@@ -143,6 +143,7 @@ func (s *Server) purgeExpiredBans(now time.Time) {
 	s.bans = slices.DeleteFunc(s.bans, func(b listedBan) bool { return b.Expired(now) })
 	s.unlock()
 	s.log.Info("expired bans deleted", "count", n)
+	s.shareBans(nil)
 }
 
 // replaceBans stores the list an editor sent back.
@@ -166,6 +167,7 @@ func (s *Server) replaceBans(u *user, entries []*mumblepb.BanList_BanEntry) {
 	s.bans = next
 	by := s.logUser("by", u)
 	s.unlock()
+	s.shareBans(u)
 	s.log.Info("ban list replaced", "entries", len(next), by,
 		"masks_kept", r.masksKept, "unknown_pseudonyms", r.unknown, "invalid", r.invalid)
 	if r.masksKept > 0 {
@@ -265,5 +267,6 @@ func (s *Server) banUser(target *user, reason string) error {
 	s.mu.Lock()
 	s.bans = append(s.bans, listedBan{Ban: b, tag: newBanTag()})
 	s.unlock()
+	s.shareBans(nil)
 	return nil
 }

@@ -284,6 +284,7 @@ func (s *Server) writeConfig(job *writeJob) error {
 	s.config = cfg
 	s.unlock()
 	s.log.Info("configuration written", "file", s.configPath)
+	s.shareConfig(cfg, job.editors)
 	return nil
 }
 

@@ -209,7 +209,7 @@ func FuzzDatagram(f *testing.F) {
 func (w *fuzzWorld) populateVoice(t *testing.T) (legacy, pb *fuzzPeer) {
 	t.Helper()
 	w.s.mu.Lock()
-	w.s.sessions = newSessionPool(w.s.cfg().MaxUsers) // the same sessions for every input
+	w.s.sessions = newSessionPool(w.s.cfg().MaxUsers, nil) // the same sessions for every input
 	w.s.mu.Unlock()
 	home, plenary := w.s.defaultChannel, w.channelNamed("Plenary")
 	legacy = w.join(t, home, "legacy", -1, voice.Legacy, 5001)

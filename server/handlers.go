@@ -50,6 +50,9 @@ func (s *Server) handle(c *conn, t control.Type, payload []byte) {
 	if unidles(t) {
 		u.lastActive.Store(time.Now().UnixNano())
 	}
+	if s.refusedWhileCutOff(u, msg) {
+		return
+	}
 	switch m := msg.(type) {
 	case *mumblepb.Ping:
 		s.handlePing(u, m)
@@ -137,6 +140,9 @@ func (s *Server) unlock() {
 	if s.snapDirty {
 		s.publishLocked()
 	}
+	if s.clusterDirty && s.cluster != nil {
+		s.announceLocked()
+	}
 	if s.configDirty {
 		s.queueConfigLocked()
 	}
@@ -199,6 +205,10 @@ func (s *Server) broadcastLocked(m proto.Message, except *user) {
 	// force.
 	if s.snapDirty {
 		s.publishLocked()
+	}
+	switch m.(type) {
+	case *mumblepb.UserState, *mumblepb.UserRemove:
+		s.clusterDirty = true // the other nodes may need to hear of it
 	}
 	frame, err := control.Marshal(m)
 	if err != nil {
@@ -345,7 +355,8 @@ func (s *Server) handleVoiceTarget(u *user, m *mumblepb.VoiceTarget) {
 	for _, t := range m.Targets {
 		ct := &mumblepb.VoiceTarget_Target{}
 		for _, session := range t.Session {
-			if _, ok := s.users[session]; ok {
+			_, local := s.users[session]
+			if _, remote := s.remote[session]; local || remote {
 				ct.Session = append(ct.Session, session)
 			}
 		}

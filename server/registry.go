@@ -131,9 +131,11 @@ func (s *Server) handleRegister(actor *user, m *mumblepb.UserState) {
 		s.remapNamesLocked() // the ACLs named them before they registered
 	}
 	if !online {
+		s.afterUnlock = append(s.afterUnlock, func() { s.shareUsers(actor) })
 		return
 	}
 	s.forgetUserPermissionsLocked(target)
+	s.afterUnlock = append(s.afterUnlock, func() { s.shareUsers(actor) })
 	s.broadcastLocked(&mumblepb.UserState{Session: ptr(target.session), Actor: ptr(actor.session), UserId: ptr(uint32(reg.ID))}, nil)
 	s.log.Info("user registered", s.logUser("user", target), "id", reg.ID, s.logUser("by", actor))
 }
@@ -188,6 +190,9 @@ func (s *Server) handleUserList(u *user, m *mumblepb.UserList) {
 				}
 				s.unregisterOnline(id)
 			}
+		}
+		if err == nil {
+			s.shareUsers(u)
 		}
 		if err != nil {
 			s.log.Warn("user list edit failed", "id", id, "err", err)

@@ -59,6 +59,7 @@ func (s *Server) reloadFileLocked(always bool) error {
 	cfg.File = s.configPath
 	s.applyConfig(cfg)
 	s.fileSum = sum
+	s.shareConfig(cfg, nil)
 	return nil
 }
 

@@ -66,6 +66,9 @@ type Options struct {
 	// user to be in the "strong" group (strong.go); nil means the
 	// system's. The server's own certificate is trusted as well.
 	TrustedRoots *x509.CertPool
+	// Cluster makes the server a node of a cluster (package cluster);
+	// nil for a single node.
+	Cluster ClusterLink
 	// ConfigFile is where edits made from clients are written back and
 	// which is watched for changes. Empty means Config.File, or
 	// DefaultConfigFile in the data directory for the embedded default.
@@ -146,6 +149,9 @@ type world struct {
 	floorTalk map[string]*hallTalk // talk time per hall path (floortalk.go)
 	now       func() time.Time     // the clock of speaking times; tests replace it
 	userCount atomic.Int32         // authenticated users, for server-list pings (also read without mu)
+
+	clusterState              // the users of other nodes, and what they were told of ours (cluster.go)
+	remoteCount  atomic.Int32 // remote users, for server-list pings
 }
 
 // configFile is where channel and ACL edits are written back (configfile.go).
@@ -252,6 +258,9 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("channel_name_pattern: %w", err)
 	}
+	if err := checkClusterOptions(opts.Cluster); err != nil {
+		return nil, err
+	}
 	cert, err := loadCertificate(sc.Certificate, sc.Key, sc.DataDir)
 	if err != nil {
 		return nil, err
@@ -267,7 +276,7 @@ func New(opts Options) (*Server, error) {
 			users:     make(map[uint32]*user),
 			virtual:   make(map[uint32]*virtualUser),
 			conns:     make(map[*conn]struct{}),
-			sessions:  newSessionPool(sc.MaxUsers),
+			sessions:  newSessionPool(sc.MaxUsers, opts.Cluster),
 			floorTalk: map[string]*hallTalk{},
 			now:       time.Now,
 		},
@@ -300,10 +309,18 @@ func New(opts Options) (*Server, error) {
 		s.configPath = configFileFor(cfg, sc.DataDir)
 	}
 
+	if opts.Cluster != nil {
+		s.cluster = opts.Cluster
+		s.remote = map[uint32]*remoteUser{}
+		s.announced = map[uint32]RemoteUser{}
+	}
 	s.peers.init()
 	s.clock = stage.NewClock()
 	s.voice = voice.NewEngine(s.clock)
 	s.voice.SetBandwidth(sc.Bandwidth)
+	if s.cluster != nil {
+		s.voice.SetRelay(s.cluster)
+	}
 	if s.codecs, err = stage.NewCodecPool(); err != nil {
 		return nil, err
 	}
@@ -434,6 +451,9 @@ func (s *Server) Serve(ctx context.Context) error {
 	g.Go("floor clock", s.floorClock)
 	g.Go("status history", s.sampleStatusLoop)
 	s.serveWeb()
+	if s.cluster != nil {
+		g.Go("cluster", func() { s.cluster.Run(s, s.closing) })
+	}
 	<-ctx.Done()
 	s.shutdown()
 	return nil
@@ -494,8 +514,16 @@ type sessionPool struct {
 	max  uint32
 }
 
-func newSessionPool(maxUsers int) sessionPool {
-	return sessionPool{next: 1, max: uint32(2*maxUsers + 64)}
+// newSessionPool gives a cluster node the sessions of its block
+// (SessionsPerNode), a single node 1 onwards.
+func newSessionPool(maxUsers int, link ClusterLink) sessionPool {
+	size := uint32(2*maxUsers + 64)
+	base := uint32(0)
+	if link != nil {
+		base = uint32(link.Node()) * SessionsPerNode
+		size = min(size, SessionsPerNode-1) // max_users counts the cluster; one node has at most its block
+	}
+	return sessionPool{next: base + 1, max: base + size}
 }
 
 func (p *sessionPool) get() (uint32, bool) {

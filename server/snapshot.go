@@ -90,6 +90,8 @@ func (s *Server) publishLocked() {
 			vu.Targets[id] = t
 		}
 	}
+	s.snapshotRemoteLocked(sn)
+	s.clusterDirty = true
 	s.udpCandidates.Store(&byIP)
 	s.voice.Publish(sn)
 }

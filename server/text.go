@@ -54,6 +54,8 @@ func (s *Server) handleTextMessage(sender *user, m *mumblepb.TextMessage) {
 		return
 	}
 	recipients := make(map[*user]struct{})
+	channels, trees := map[*channel]bool{}, map[*channel]bool{} // for users of other nodes
+	var remote []uint32
 	for _, id := range m.ChannelId {
 		ch, ok := s.channels[id]
 		if !ok {
@@ -63,6 +65,7 @@ func (s *Server) handleTextMessage(sender *user, m *mumblepb.TextMessage) {
 			return
 		}
 		addChannelRecipients(ch, recipients)
+		channels[ch] = true
 	}
 	for _, id := range m.TreeId {
 		ch, ok := s.channels[id]
@@ -73,10 +76,17 @@ func (s *Server) handleTextMessage(sender *user, m *mumblepb.TextMessage) {
 			return
 		}
 		s.addTreeRecipients(sender, ch, recipients)
+		s.markTree(sender, ch, trees)
 	}
 	for _, session := range m.Session {
 		u, ok := s.users[session]
 		if !ok {
+			if r, isRemote := s.remote[session]; isRemote {
+				if !s.requireLocked(sender, r.channel, acl.TextMessage) {
+					return
+				}
+				remote = append(remote, session)
+			}
 			continue
 		}
 		if !s.requireLocked(sender, u.channel, acl.TextMessage) {
@@ -85,6 +95,7 @@ func (s *Server) handleTextMessage(sender *user, m *mumblepb.TextMessage) {
 		recipients[u] = struct{}{}
 	}
 	delete(recipients, sender)
+	s.textToRemoteLocked(sender, m, channels, trees, remote)
 	if len(recipients) == 0 {
 		return
 	}
@@ -138,6 +149,17 @@ func (s *Server) handleRequestBlob(u *user, m *mumblepb.RequestBlob) {
 }
 
 // addChannelRecipients adds the users in ch and those listening to it.
+// markTree adds ch and every subchannel where sender may text to into,
+// as addTreeRecipients chooses them.
+func (s *Server) markTree(sender *user, ch *channel, into map[*channel]bool) {
+	into[ch] = true
+	for _, child := range ch.children {
+		if s.may(sender, child, acl.TextMessage) {
+			s.markTree(sender, child, into)
+		}
+	}
+}
+
 func addChannelRecipients(ch *channel, into map[*user]struct{}) {
 	for u := range ch.users {
 		into[u] = struct{}{}

@@ -316,7 +316,7 @@ func (s *Server) answerServerPing(r *voice.Router, pkt []byte, to netip.AddrPort
 	cfg := s.cfg()
 	info := wire.ServerInfo{
 		Version:      Version,
-		Users:        uint32(s.userCount.Load()),
+		Users:        uint32(s.userCount.Load() + s.remoteCount.Load()),
 		MaxUsers:     uint32(cfg.MaxUsers),
 		MaxBandwidth: uint32(cfg.Bandwidth),
 	}

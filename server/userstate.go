@@ -31,6 +31,10 @@ func (s *Server) handleUserState(actor *user, m *mumblepb.UserState) {
 	target := actor
 	if m.Session != nil {
 		t, ok := s.users[m.GetSession()]
+		if r, remote := s.remote[m.GetSession()]; !ok && remote {
+			s.userStateToRemoteLocked(actor, r, m)
+			return
+		}
 		if !ok {
 			return
 		}

@@ -27,6 +27,7 @@ type Peer interface {
 // a Router of its own.
 type Engine struct {
 	snap      atomic.Pointer[Snapshot]
+	relay     Relay        // carries voice to other nodes of a cluster; nil on a single node
 	clock     *stage.Clock // ticks the stages that get a channel's speech
 	bandwidth atomic.Int64 // per speaker, bytes per second
 	tallies   tallies
@@ -39,6 +40,21 @@ func NewEngine(clock *stage.Clock) *Engine {
 	e.Publish(&Snapshot{Users: map[uint32]*User{}, Virtual: map[uint32]*User{}, Channels: map[uint32]*Channel{}})
 	return e
 }
+
+// Relay carries voice to the users of other nodes of a cluster (package
+// cluster). The engine never delivers to a user whose Node is not 0: it
+// hands each packet of a speaker on this node that such users hear to the
+// relay, once, with the set of their nodes (bit n for node n); the node
+// that receives it routes it to its own users by calling Route for the
+// speaker, who is a user with a Node there.
+type Relay interface {
+	// Relay is called on the routing goroutine; pl is the speaker's
+	// plaintext packet in sender.Format and is valid only during the call.
+	Relay(sender *User, target uint32, pl []byte, nodes uint64)
+}
+
+// SetRelay installs the cluster's relay; call it before routing starts.
+func (e *Engine) SetRelay(rl Relay) { e.relay = rl }
 
 // Publish installs sn; packets routed from now on see it.
 func (e *Engine) Publish(sn *Snapshot) { e.snap.Store(sn) }
@@ -95,14 +111,25 @@ func (e *Engine) Route(r *Router, session uint32, from Peer, pl []byte, now int6
 		return true
 	}
 	r.resolve(sn, sender, r.in.Target, r.in.HasPosition)
+	var nodes uint64 // the other nodes whose users hear this packet
 	for i := range r.receivers {
+		if n := r.receivers[i].vu.Node; n != 0 {
+			nodes |= 1 << (n & 63)
+			continue
+		}
 		r.deliver(sender, &r.receivers[i], now)
+	}
+	if nodes != 0 && sender.Node == 0 && e.relay != nil {
+		e.relay.Relay(sender, r.in.Target, pl, nodes)
 	}
 	return true
 }
 
 // deliver hands one receiver its copy of the packet in r.in.
 func (r *Router) deliver(sender *User, rc *receiver, now int64) {
+	if rc.vu.Node != 0 {
+		return // their own node delivers to them (Relay)
+	}
 	if len(r.in.Opus) == 0 && rc.vu.Format == wire.Protobuf {
 		return // a legacy empty frame has no protobuf form: 1.5 clients reject it
 	}

@@ -22,6 +22,7 @@ type Snapshot struct {
 // Channel is a channel as the engine sees it.
 type Channel struct {
 	ID        uint32
+	Key       string      // its name across a cluster (a hash of its path); "" on a single node
 	Stage     stage.Stage // shapes the channel's normal speech; nil forwards it directly
 	ACL       *acl.ChannelACL
 	Parent    *Channel
@@ -48,6 +49,9 @@ type User struct {
 	Plugin   string // plugin context; positional audio only flows within one
 	Subject  *acl.Subject
 	Targets  [31]*Target // whisper and shout targets, by id 1..30
+	// Node is the cluster node the user is connected to, 1..63, when that
+	// is another node; 0 for users of this one (see Relay).
+	Node uint16
 
 	// Peer is where the copies for this user go: the transport seam. It
 	// is nil for a virtual user, who only speaks.

@@ -19,6 +19,7 @@ type Ticker struct {
 	sn      *Snapshot
 	channel uint32
 	now     int64
+	relayed []byte // a relayed packet, re-encoded (relayStaged)
 }
 
 // NewTicker returns the tick goroutine's Output, routing with r.
@@ -45,9 +46,27 @@ func (t *Ticker) Speech(sender uint32, a *wire.Audio) {
 		return
 	}
 	r := t.r
+	var nodes uint64
 	for i := range r.receivers {
+		if n := r.receivers[i].vu.Node; n != 0 {
+			nodes |= 1 << (n & 63)
+			continue
+		}
 		r.deliver(u, &r.receivers[i], t.now)
 	}
+	t.relayStaged(u, nodes)
+}
+
+// relayStaged relays what the stage let through of a local speaker to
+// the other nodes whose users hear the channel: with loudest-N only the
+// N chosen cross, and the receiving node's own stage chooses among them
+// and its own speakers. A mix is made on each node, never relayed.
+func (t *Ticker) relayStaged(u *User, nodes uint64) {
+	if nodes == 0 || u.Node != 0 || u.Peer == nil || t.e.relay == nil {
+		return
+	}
+	t.relayed = wire.AppendAudio(t.relayed[:0], u.Format, &t.r.in, false)
+	t.e.relay.Relay(u, 0, t.relayed, nodes)
 }
 
 // SpeechEach implements stage.Emitter. Listeners that share a packet

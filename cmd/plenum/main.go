@@ -63,6 +63,7 @@ func runServer(args []string) error {
 	webListen := fs.String("web-listen", "", "`host:port` of the web listener (the join page for browsers), or \"off\" (overrides the config)")
 	printDefault := fs.Bool("print-default-config", false, "print the embedded default configuration and exit")
 	debug := fs.Bool("debug", false, "log debug messages")
+	clusterEmbedded := fs.Bool("cluster-embedded", false, "run an embedded NATS server for the [cluster] (as embedded = true; a cluster named \"plenum\" if the file names none)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to `file` (for performance work)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -96,7 +97,22 @@ func runServer(args []string) error {
 	if err != nil {
 		return err
 	}
-	srv, err := server.New(server.Options{Config: cfg, Listen: *listen, AdminListen: *adminListen, WebListen: *webListen, DataDir: *dataDir, Logger: log})
+	if *clusterEmbedded {
+		cfg.Cluster.Embedded = true
+		if cfg.Cluster.Name == "" {
+			cfg.Cluster.Name = "plenum"
+		}
+	}
+	node, leaveCluster, err := joinCluster(cfg, *dataDir, log)
+	if err != nil {
+		return err
+	}
+	defer leaveCluster()
+	opts := server.Options{Config: cfg, Listen: *listen, AdminListen: *adminListen, WebListen: *webListen, DataDir: *dataDir, Logger: log}
+	if node != nil {
+		opts.Cluster = node
+	}
+	srv, err := server.New(opts)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,527 @@
+//go:build linux
+
+package cluster_test
+
+// The cluster as a network: three Plenum nodes and a three-server NATS
+// cluster (the real nats-server, built from its module), node i and NATS
+// server i in network namespace i, joined by veth links to a bridge in a
+// hub namespace; the test's clients reach them from the host through a
+// veth of its own. Latency, loss and partitions are injected with tc
+// netem and nftables inside the namespaces. It needs root and ip(8),
+// tc(8) and nft(8); it is skipped otherwise and with -short.
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/plenum-voice/plenum/client"
+	"github.com/plenum-voice/plenum/conf"
+	"github.com/plenum-voice/plenum/proto/mumblepb"
+	wire "github.com/plenum-voice/plenum/proto/voice"
+)
+
+// The test network: 10.213.77.0/24, node i at .i, the host at .254.
+const netPrefix = "10.213.77."
+
+type netLab struct {
+	t      *testing.T
+	dir    string
+	tag    string // makes names unique: several runs may share a machine
+	hub    string
+	ns     [3]string
+	bins   string
+	nats   [3]*exec.Cmd
+	plenum [3]*exec.Cmd
+}
+
+func nodeIP(i int) string { return netPrefix + strconv.Itoa(i+1) }
+
+func run(t testing.TB, name string, args ...string) {
+	t.Helper()
+	if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+}
+
+// runQuiet is run for cleanups, which must go on after an error.
+func runQuiet(name string, args ...string) { exec.Command(name, args...).Run() }
+
+func newNetLab(t *testing.T) *netLab {
+	if testing.Short() {
+		t.Skip("the network test runs without -short")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("the network test needs root for network namespaces")
+	}
+	for _, tool := range []string{"ip", "tc", "nft"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("the network test needs %s: %v", tool, err)
+		}
+	}
+	l := &netLab{t: t, dir: t.TempDir(), tag: strconv.Itoa(os.Getpid() % 10000)}
+	l.bins = filepath.Join(l.dir, "bin")
+	l.build()
+	l.hub = "plc" + l.tag + "h"
+	host := "plc" + l.tag + "x"
+	t.Cleanup(func() {
+		for i := range l.ns {
+			if l.ns[i] != "" {
+				runQuiet("ip", "netns", "del", l.ns[i])
+			}
+		}
+		runQuiet("ip", "link", "del", host)
+		runQuiet("ip", "netns", "del", l.hub)
+	})
+	run(t, "ip", "netns", "add", l.hub)
+	run(t, "ip", "-n", l.hub, "link", "add", "br0", "type", "bridge")
+	run(t, "ip", "-n", l.hub, "link", "set", "br0", "up")
+	for i := range l.ns {
+		l.ns[i] = fmt.Sprintf("plc%sn%d", l.tag, i+1)
+		run(t, "ip", "netns", "add", l.ns[i])
+		run(t, "ip", "-n", l.ns[i], "link", "set", "lo", "up")
+		l.veth(fmt.Sprintf("plc%sv%d", l.tag, i+1), l.ns[i], nodeIP(i))
+	}
+	// The host's own leg, for the test's clients.
+	run(t, "ip", "link", "add", host, "type", "veth", "peer", "name", "b"+host)
+	run(t, "ip", "link", "set", "b"+host, "netns", l.hub)
+	run(t, "ip", "-n", l.hub, "link", "set", "b"+host, "master", "br0", "up")
+	run(t, "ip", "addr", "add", netPrefix+"254/24", "dev", host)
+	run(t, "ip", "link", "set", host, "up")
+	return l
+}
+
+// veth joins namespace ns to the hub's bridge with address ip.
+func (l *netLab) veth(name, ns, ip string) {
+	t := l.t
+	run(t, "ip", "link", "add", name, "type", "veth", "peer", "name", "b"+name)
+	run(t, "ip", "link", "set", name, "netns", ns)
+	run(t, "ip", "link", "set", "b"+name, "netns", l.hub)
+	run(t, "ip", "-n", l.hub, "link", "set", "b"+name, "master", "br0", "up")
+	run(t, "ip", "-n", ns, "addr", "add", ip+"/24", "dev", name)
+	run(t, "ip", "-n", ns, "link", "set", name, "up")
+}
+
+// build compiles plenum and the real nats-server.
+func (l *netLab) build() {
+	t := l.t
+	for _, pkg := range []string{"github.com/plenum-voice/plenum/cmd/plenum", "github.com/nats-io/nats-server/v2"} {
+		out := filepath.Join(l.bins, filepath.Base(strings.TrimSuffix(pkg, "/v2")))
+		cmd := exec.Command("go", "build", "-o", out, pkg)
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("building %s: %v\n%s", pkg, err, b)
+		}
+	}
+}
+
+// start runs a program in namespace ns with its output in a log file.
+func (l *netLab) start(ns, logName string, args ...string) *exec.Cmd {
+	t := l.t
+	logf, err := os.Create(filepath.Join(l.dir, logName+".log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("ip", append([]string{"netns", "exec", ns}, args...)...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		cmd.Wait()
+		logf.Close()
+		if t.Failed() || os.Getenv("PLENUM_NETNS_LOGS") != "" {
+			b, _ := os.ReadFile(logf.Name())
+			if len(b) > 6000 && os.Getenv("PLENUM_NETNS_LOGS") == "" {
+				b = b[len(b)-6000:]
+			}
+			t.Logf("--- %s (tail) ---\n%s", logName, b)
+		}
+	})
+	return cmd
+}
+
+// kill9 ends a program at once, as kill -9 does.
+func kill9(cmd *exec.Cmd) {
+	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	cmd.Wait()
+}
+
+// startNATS runs NATS server i. It pings its clients and routes every
+// second, as the Plenum nodes do, so that a partition shows in seconds
+// (the default is two minutes).
+func (l *netLab) startNATS(i int) {
+	var routes []string
+	for j := range l.ns {
+		if j != i {
+			routes = append(routes, fmt.Sprintf("%q", "nats://"+nodeIP(j)+":6222"))
+		}
+	}
+	config := fmt.Sprintf(`server_name: nats%d
+listen: "%s:4222"
+ping_interval: "1s"
+ping_max: 3
+jetstream { store_dir: %q }
+cluster {
+  name: plc
+  listen: "%s:6222"
+  routes: [%s]
+}
+`, i+1, nodeIP(i), filepath.Join(l.dir, fmt.Sprintf("nats%d", i+1)), nodeIP(i), strings.Join(routes, ", "))
+	path := filepath.Join(l.dir, fmt.Sprintf("nats%d.conf", i+1))
+	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
+		l.t.Fatal(err)
+	}
+	l.nats[i] = l.start(l.ns[i], fmt.Sprintf("nats%d", i+1), filepath.Join(l.bins, "nats-server"), "-c", path)
+}
+
+// waitJetStream waits until the NATS cluster has a JetStream leader.
+func (l *netLab) waitJetStream() {
+	waitUntil(l.t, 30*time.Second, "JetStream ready in the NATS cluster", func() bool {
+		nc, err := nats.Connect("nats://"+nodeIP(0)+":4222", nats.Timeout(time.Second))
+		if err != nil {
+			return false
+		}
+		defer nc.Close()
+		js, err := jetstream.New(nc)
+		if err != nil {
+			return false
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_, err = js.AccountInfo(ctx)
+		return err == nil
+	})
+}
+
+func (l *netLab) startPlenum(i int) {
+	t := l.t
+	cfg := conf.Default()
+	cfg.Server.Listen = nodeIP(i) + ":64738"
+	cfg.Server.DataDir = filepath.Join(l.dir, fmt.Sprintf("data%d", i+1))
+	cfg.Server.MaxUsers = 2000 // counts the whole cluster
+	cfg.Server.AdminListen = ""
+	cfg.Cluster = conf.Cluster{Name: "net", Node: fmt.Sprintf("n%d", i+1)}
+	for j := range l.ns { // its own NATS server first
+		cfg.Cluster.NATSURLs = append(cfg.Cluster.NATSURLs, "nats://"+nodeIP((i+j)%3)+":4222")
+	}
+	path := filepath.Join(l.dir, fmt.Sprintf("plenum%d.toml", i+1))
+	if err := conf.WriteFile(path, cfg); err != nil {
+		t.Fatal(err)
+	}
+	l.plenum[i] = l.start(l.ns[i], fmt.Sprintf("plenum%d", i+1), filepath.Join(l.bins, "plenum"), "-config", path)
+	waitUntil(t, 20*time.Second, fmt.Sprintf("plenum %d listening", i+1), func() bool {
+		c, err := net.DialTimeout("tcp", cfg.Server.Listen, 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+}
+
+func (l *netLab) addr(i int) string { return nodeIP(i) + ":64738" }
+
+// partition drops the traffic between node i's namespace and the other
+// nodes (the host's clients still reach it), or heals it.
+func (l *netLab) partition(i int, on bool) {
+	table := "plcpart"
+	if !on {
+		run(l.t, "ip", "netns", "exec", l.ns[i], "nft", "delete", "table", "inet", table)
+		return
+	}
+	var others []string
+	for j := range l.ns {
+		if j != i {
+			others = append(others, nodeIP(j))
+		}
+	}
+	set := "{ " + strings.Join(others, ", ") + " }"
+	rules := fmt.Sprintf(`table inet %s {
+  chain in { type filter hook input priority 0; ip saddr %s drop; }
+  chain out { type filter hook output priority 0; ip daddr %s drop; }
+}`, table, set, set)
+	cmd := exec.Command("ip", "netns", "exec", l.ns[i], "nft", "-f", "-")
+	cmd.Stdin = strings.NewReader(rules)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		l.t.Fatalf("nft: %v\n%s", err, out)
+	}
+}
+
+// joinAt connects a client named name to node i, with its voice kept.
+func (l *netLab) joinAt(i int, name string) *listener {
+	l.t.Helper()
+	return joinAddr(l.t, l.addr(i), name)
+}
+
+func joinAddr(t testing.TB, addr, name string) *listener {
+	t.Helper()
+	return joinWith(t, &testNode{addr: addr}, name, nil)
+}
+
+// latencies returns the delay of each frame from sender between sent (the
+// time each frame left) and its arrival at l.
+func latencies(l *listener, sender uint32, sent map[uint64]time.Time) []time.Duration {
+	var out []time.Duration
+	seen := map[uint64]bool{}
+	for _, p := range l.received() {
+		if t0, ok := sent[p.Frame]; ok && p.Sender == sender && !seen[p.Frame] {
+			seen[p.Frame] = true
+			out = append(out, p.Received.Sub(t0))
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}
+
+func percentile(d []time.Duration, p float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	return d[min(len(d)-1, int(float64(len(d))*p))]
+}
+
+// speakTimed sends n frames from first at interval and returns when each
+// left.
+func speakTimed(t testing.TB, l *listener, first, n int, interval time.Duration) map[uint64]time.Time {
+	sent := map[uint64]time.Time{}
+	next := time.Now()
+	for i := first; i < first+n; i++ {
+		sent[uint64(i)] = time.Now()
+		if err := l.SendAudio(0, uint64(i), []byte{0xfc, byte(i), byte(i >> 8), 0x55}, false, nil); err != nil {
+			t.Fatal(err)
+		}
+		next = next.Add(interval)
+		time.Sleep(time.Until(next))
+	}
+	return sent
+}
+
+func TestNetwork(t *testing.T) {
+	l := newNetLab(t)
+	for i := range l.ns {
+		l.startNATS(i)
+	}
+	l.waitJetStream()
+	for i := range l.ns {
+		l.startPlenum(i)
+	}
+	a, a2 := l.joinAt(0, "alice"), l.joinAt(0, "anna")
+	b, c := l.joinAt(1, "bob"), l.joinAt(2, "carol")
+	everyone := []*listener{a, a2, b, c}
+	for _, u := range everyone {
+		waitUntil(t, 10*time.Second, "everyone sees the four", func() bool { return len(u.Users()) == 4 })
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := u.WaitUDP(ctx); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+	}
+
+	t.Run("speech heard on B and C without loss", func(t *testing.T) {
+		sent := speakTimed(t, a, 0, 500, 10*time.Millisecond)
+		for _, u := range []*listener{b, c, a2} {
+			waitUntil(t, 5*time.Second, "every frame", func() bool { return len(latencies(u, a.Session(), sent)) == len(sent) })
+		}
+		local, remote := latencies(a2, a.Session(), sent), latencies(b, a.Session(), sent)
+		t.Logf("A to A (same node): p50 %v p99 %v; A to B (across nodes): p50 %v p99 %v; added by the hop: p50 %v",
+			percentile(local, .5), percentile(local, .99), percentile(remote, .5), percentile(remote, .99),
+			percentile(remote, .5)-percentile(local, .5))
+	})
+
+	t.Run("a whisper from A to a user on C", func(t *testing.T) {
+		if err := a.SetVoiceTarget(2, &mumblepb.VoiceTarget_Target{Session: []uint32{c.Session()}}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(500 * time.Millisecond)
+		speak(t, a, 2, 5000, 50)
+		waitUntil(t, 5*time.Second, "carol hears the whisper", func() bool { return framesFrom(c, a.Session(), wire.ContextWhisper) == 50 })
+		if n := framesFrom(b, a.Session(), wire.ContextWhisper); n != 0 {
+			t.Errorf("bob heard %d whispered frames", n)
+		}
+	})
+
+	t.Run("latency added with netem is what the network adds", func(t *testing.T) {
+		dev := fmt.Sprintf("plc%sv2", l.tag)
+		if out, err := exec.Command("ip", "netns", "exec", l.ns[1], "tc", "qdisc", "add", "dev", dev, "root", "netem", "delay", "20ms").CombinedOutput(); err != nil {
+			t.Skipf("tc netem is not available on this kernel: %v: %s", err, strings.TrimSpace(string(out)))
+		}
+		defer runQuiet("ip", "netns", "exec", l.ns[1], "tc", "qdisc", "del", "dev", dev, "root")
+		sent := speakTimed(t, a, 10000, 200, 10*time.Millisecond)
+		waitUntil(t, 5*time.Second, "every frame at bob", func() bool { return len(latencies(b, a.Session(), sent)) == len(sent) })
+		d := latencies(b, a.Session(), sent)
+		// Node B's side of the link delays both what NATS brings B and
+		// what B sends bob: at least 40 ms.
+		t.Logf("with 20 ms netem on node B's link: p50 %v p99 %v", percentile(d, .5), percentile(d, .99))
+		if percentile(d, .5) < 40*time.Millisecond {
+			t.Errorf("p50 %v: the netem delay is not on the path", percentile(d, .5))
+		}
+	})
+
+	t.Run("a NATS server killed: nobody notices", func(t *testing.T) {
+		var sent map[uint64]time.Time
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			sent = speakTimed(t, a, 20000, 300, 10*time.Millisecond)
+		}()
+		time.Sleep(1 * time.Second)
+		kill9(l.nats[1]) // bob's node's own NATS server
+		<-done
+		time.Sleep(time.Second)
+		for name, u := range map[string]*listener{"bob": b, "carol": c} {
+			got := len(latencies(u, a.Session(), sent))
+			t.Logf("%s heard %d of %d frames while a NATS server died", name, got, len(sent))
+			if lost := len(sent) - got; lost > len(sent)/10 {
+				t.Errorf("%s lost %d of %d frames", name, lost, len(sent))
+			}
+		}
+		for _, u := range everyone {
+			if n := len(u.Users()); n != 4 {
+				t.Errorf("a user sees %d users after a NATS server died, want 4", n)
+			}
+			if u.gotText("lost its connection") {
+				t.Error("a user was told of a cut although two NATS servers remain")
+			}
+		}
+		l.startNATS(1)
+		l.waitJetStream()
+	})
+
+	t.Run("a partition of one node, healed", func(t *testing.T) {
+		start, mark := time.Now(), c.mark()
+		l.partition(2, true)
+		healed := false
+		defer func() {
+			if !healed {
+				l.partition(2, false)
+			}
+		}()
+		var told, removed time.Duration
+		waitUntil(t, 15*time.Second, "carol told of the cut, and removed on A and B", func() bool {
+			if told == 0 && c.gotTextSince(mark, "lost its connection") {
+				told = time.Since(start)
+			}
+			if removed == 0 && userNamed(a.Client, "carol") == nil && userNamed(b.Client, "carol") == nil {
+				removed = time.Since(start)
+			}
+			return told != 0 && removed != 0
+		})
+		t.Logf("partition of node C: carol told of it after %v; removed on the majority side after %v",
+			told.Round(100*time.Millisecond), removed.Round(100*time.Millisecond))
+		if removed > 5*time.Second {
+			t.Errorf("carol was removed on the other nodes after %v, want at most 5 s", removed)
+		}
+		if err := c.Move(channelNamed(t, c.Client, "Plenary")); err != nil {
+			t.Fatal(err)
+		}
+		waitUntil(t, 5*time.Second, "carol's move refused", func() bool {
+			return slices.ContainsFunc(c.deniedReceived(), func(d *mumblepb.PermissionDenied) bool { return strings.Contains(d.GetReason(), "cut off") })
+		})
+		healedAt := time.Now()
+		l.partition(2, false)
+		healed = true
+		waitUntil(t, 20*time.Second, "carol told it is back", func() bool { return c.gotTextSince(mark, "again") })
+		for _, u := range everyone {
+			waitUntil(t, 10*time.Second, "all four again", func() bool { return len(u.Users()) == 4 })
+		}
+		t.Logf("healed: all four in every tree %v after", time.Since(healedAt).Round(100*time.Millisecond))
+	})
+
+	t.Run("kill -9 of a node with 100 clients, who reconnect elsewhere", func(t *testing.T) {
+		const n = 100
+		crowd := make([]*listener, n)
+		// Every Mumble client has a certificate; it is what lets a user
+		// back in while their ghost on the dead node is still listed.
+		certs := make([]*tls.Certificate, n)
+		for i := range certs {
+			certs[i] = newCert(t)
+		}
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		var errs []error
+		for i := range crowd {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+				defer cancel()
+				cl, err := client.Dial(ctx, client.Config{Address: l.addr(0), Username: fmt.Sprintf("member%03d", i), Certificate: certs[i]})
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					errs = append(errs, err)
+					return
+				}
+				crowd[i] = &listener{Client: cl}
+			}()
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			t.Fatal(err)
+		}
+		waitUntil(t, 15*time.Second, "bob sees the crowd", func() bool { return len(b.Users()) == 4+n })
+		killed := time.Now()
+		kill9(l.plenum[0])
+		// Their clients notice and reconnect to the other addresses, as a
+		// Mumble client does with DNS round robin.
+		for i, m := range crowd {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				select {
+				case <-m.Done():
+				case <-time.After(30 * time.Second):
+					return
+				}
+				m.Close()
+				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+				defer cancel()
+				cl, err := client.Dial(ctx, client.Config{Address: l.addr(1 + i%2), Username: fmt.Sprintf("member%03d", i), Certificate: certs[i]})
+				if err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+					return
+				}
+				t.Cleanup(func() { cl.Close() })
+			}()
+		}
+		removedBy := time.Duration(0)
+		waitUntil(t, 6*time.Second, "alice and anna removed on B", func() bool {
+			gone := userNamed(b.Client, "alice") == nil && userNamed(b.Client, "anna") == nil
+			if gone && removedBy == 0 {
+				removedBy = time.Since(killed)
+			}
+			return gone
+		})
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			t.Fatal(err)
+		}
+		waitUntil(t, 15*time.Second, "the crowd back in bob's and carol's trees", func() bool {
+			return len(b.Users()) == 2+n && len(c.Users()) == 2+n
+		})
+		t.Logf("kill -9 of node A: its users gone elsewhere after %v; all %d reconnected and in every tree after %v",
+			removedBy.Round(10*time.Millisecond), n, time.Since(killed).Round(10*time.Millisecond))
+		if removedBy > 5*time.Second {
+			t.Errorf("the dead node's users were removed after %v, want at most 5 s", removedBy)
+		}
+	})
+}

@@ -1,0 +1,556 @@
+package cluster
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/plenum-voice/plenum/server"
+	"github.com/plenum-voice/plenum/voice"
+)
+
+// Timing of liveness. A node that has not been heard for Deadline is
+// taken for dead and its users are removed; with a heartbeat every second
+// and a check every second that is at most about 4 s after it died.
+//
+// A node that cannot share state for CutOffAfter (longer than a NATS
+// server's death takes to heal: a reconnect and a leader election) is cut off: it tells its
+// users and refuses changes it cannot share (server.SetCutOff). It cannot
+// share state while its NATS connection is down (it could not reconnect
+// to another NATS server meanwhile; the client pings every second, so a
+// connection that dies without a word is noticed within about 3 s), and
+// while it cannot write to JetStream, which is the case on the minority
+// side of a partitioned NATS cluster even though the connection is up.
+const (
+	DefaultHeartbeat   = time.Second
+	DefaultDeadline    = 3 * time.Second
+	DefaultCutOffAfter = 5 * time.Second // a JetStream leader election takes a few seconds
+)
+
+// Options configure a node.
+type Options struct {
+	Cluster   string   // the cluster's name
+	NodeName  string   // this node's name, unique in the cluster
+	URLs      []string // NATS servers
+	Logger    *slog.Logger
+	Heartbeat time.Duration // 0 = DefaultHeartbeat
+	Deadline  time.Duration // 0 = DefaultDeadline
+	// CutOffAfter is how long the connection may be down before the node
+	// counts as cut off; 0 = DefaultCutOffAfter.
+	CutOffAfter time.Duration
+	// StateFile records the shared state's revisions this node last
+	// agreed with (synced.go); "" keeps no record, and the cluster's
+	// revisions win over local changes at start.
+	StateFile string
+}
+
+// Node is this server's membership of a cluster: its NATS connection and
+// its number. It implements server.ClusterLink.
+type Node struct {
+	opts   Options
+	log    *slog.Logger
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	nodes  jetstream.KeyValue // the bucket of node numbers, where it also writes that it is alive
+	id     uint16
+	epoch  int64  // when this process joined, to tell a restart apart
+	prefix string // "plenum.<cluster>."
+
+	mu       sync.Mutex // guards what follows
+	hearsSeq uint64     // the announcement the voice subscriptions follow
+	voiceIn  chan *nats.Msg
+	voiceSub map[string]*nats.Subscription // by channel key
+	nodeSubj [server.MaxNodes]string       // voice.node.<n>
+	chanSubj sync.Map                      // channel key -> voice.ch.<key>
+	bufs     sync.Pool                     // relay buffers
+	connUp   chan bool                     // the connection's state changes, for Run
+
+	shared  *sharedState  // the shared documents (config.go); set once by Run
+	cfgWake chan struct{} // capacity 1: a document has a local change (offer)
+	inRun   chan func()   // work to do on Run's goroutine (tests)
+	synced  synced        // the revisions last agreed with (synced.go); Run's
+}
+
+// Dial connects to NATS and claims this node's number.
+func Dial(ctx context.Context, o Options) (*Node, error) {
+	if o.Heartbeat == 0 {
+		o.Heartbeat = DefaultHeartbeat
+	}
+	if o.Deadline == 0 {
+		o.Deadline = DefaultDeadline
+	}
+	if o.CutOffAfter == 0 {
+		o.CutOffAfter = DefaultCutOffAfter
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	n := &Node{
+		opts: o, log: o.Logger.With("cluster", o.Cluster, "node", o.NodeName),
+		epoch: time.Now().UnixNano(), prefix: "plenum." + o.Cluster + ".",
+		voiceIn: make(chan *nats.Msg, 4096), voiceSub: map[string]*nats.Subscription{},
+		connUp: make(chan bool, 64), cfgWake: make(chan struct{}, 1), inRun: make(chan func()),
+	}
+	n.bufs.New = func() any { b := make([]byte, 0, 4+1500); return &b }
+	nc, err := nats.Connect(strings.Join(o.URLs, ","),
+		nats.Name("plenum "+o.NodeName),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250*time.Millisecond),
+		nats.RetryOnFailedConnect(false),
+		nats.PingInterval(time.Second),
+		nats.MaxPingsOutstanding(2),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			n.log.Warn("NATS connection lost", "err", err)
+			n.noteConn(false)
+		}),
+		nats.ReconnectHandler(func(c *nats.Conn) {
+			n.log.Info("reconnected to NATS")
+			n.noteConn(true)
+		}),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: connecting to NATS: %w", err)
+	}
+	n.nc = nc
+	if n.js, err = jetstream.New(nc); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	if n.id, err = n.claimNode(ctx); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	for i := range n.nodeSubj {
+		n.nodeSubj[i] = n.prefix + "voice.node." + strconv.Itoa(i)
+	}
+	n.log = n.log.With("number", n.id)
+	n.log.Info("joined the cluster")
+	return n, nil
+}
+
+// noteConn passes a change of the connection's state to Run; called from
+// the NATS client's callbacks, it never blocks.
+func (n *Node) noteConn(up bool) {
+	select {
+	case n.connUp <- up:
+	default:
+	}
+}
+
+// claimNode finds this node's number: the one its name already holds in
+// the cluster's bucket of numbers, or the lowest free one, taken with
+// Create, which fails if another node took it first (compare-and-set).
+// A number stays with its name, so a restarted node gets its own back.
+func (n *Node) claimNode(ctx context.Context) (uint16, error) {
+	js := n.js
+	bucket := "plenum_" + n.opts.Cluster + "_nodes"
+	kv, err := js.KeyValue(ctx, bucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: bucket, Replicas: n.replicas()})
+		if errors.Is(err, jetstream.ErrBucketExists) {
+			kv, err = js.KeyValue(ctx, bucket)
+		}
+	}
+	if err != nil {
+		return 0, fmt.Errorf("cluster: the bucket of node numbers: %w", err)
+	}
+	n.nodes = kv
+	for id := 1; id < server.MaxNodes; id++ {
+		key := strconv.Itoa(id)
+		e, err := kv.Get(ctx, key)
+		switch {
+		case err == nil:
+			if string(e.Value()) == n.opts.NodeName {
+				return uint16(id), nil
+			}
+			continue
+		case !errors.Is(err, jetstream.ErrKeyNotFound):
+			return 0, fmt.Errorf("cluster: reading node number %d: %w", id, err)
+		}
+		_, err = kv.Create(ctx, key, []byte(n.opts.NodeName))
+		if err == nil {
+			return uint16(id), nil
+		}
+		// Someone took it meanwhile (replicated buckets report that with
+		// another code than ErrKeyExists, so the key is read again).
+		e, gerr := kv.Get(ctx, key)
+		switch {
+		case gerr == nil && string(e.Value()) == n.opts.NodeName:
+			return uint16(id), nil
+		case gerr != nil:
+			return 0, fmt.Errorf("cluster: claiming node number %d: %w", id, err)
+		}
+	}
+	return 0, fmt.Errorf("cluster: all %d node numbers are taken", server.MaxNodes-1)
+}
+
+// replicas is how many copies JetStream keeps of the cluster's buckets:
+// three when the NATS cluster has three servers or more, else one.
+func (n *Node) replicas() int {
+	if len(n.nc.DiscoveredServers())+1 >= 3 {
+		return 3
+	}
+	return 1
+}
+
+// Node implements server.ClusterLink.
+func (n *Node) Node() uint16 { return n.id }
+
+// Close closes the NATS connection; call it after the server stopped.
+func (n *Node) Close() { n.nc.Close() }
+
+// envelope is a user message: a user's state or departure, numbered.
+type envelope struct {
+	Epoch int64              `json:"epoch"`
+	Seq   uint64             `json:"seq"`
+	Gone  bool               `json:"gone,omitempty"`
+	User  *server.RemoteUser `json:"user,omitempty"`
+}
+
+// heartbeat says a node is alive.
+type heartbeat struct {
+	Epoch int64  `json:"epoch"`
+	Name  string `json:"name"`
+	Users int    `json:"users"`
+}
+
+// Announce implements server.ClusterLink: it publishes each change on the
+// user's subject with the announcement's number, and follows the channels
+// this node's users hear with its voice subscriptions.
+func (n *Node) Announce(a server.Announcement) {
+	for _, c := range a.Users {
+		n.publishUser(c.Session, envelope{Seq: c.Seq, Gone: c.State == nil, User: c.State})
+	}
+	if a.Hears != nil {
+		n.mu.Lock()
+		if a.Seq > n.hearsSeq {
+			n.hearsSeq = a.Seq
+			n.followLocked(a.Hears)
+		}
+		n.mu.Unlock()
+	}
+}
+
+func (n *Node) publishUser(session uint32, e envelope) {
+	e.Epoch = n.epoch
+	data, err := json.Marshal(e)
+	if err != nil {
+		n.log.Error("encoding a user's state failed", "err", err)
+		return
+	}
+	subj := n.prefix + "user." + strconv.Itoa(int(n.id)) + "." + strconv.FormatUint(uint64(session), 10)
+	if err := n.nc.Publish(subj, data); err != nil {
+		n.log.Warn("announcing a user's state failed", "err", err)
+	}
+}
+
+// followLocked subscribes to the voice of exactly the channels in hears.
+func (n *Node) followLocked(hears []string) {
+	want := make(map[string]bool, len(hears))
+	for _, k := range hears {
+		want[k] = true
+		if _, ok := n.voiceSub[k]; ok {
+			continue
+		}
+		sub, err := n.nc.ChanSubscribe(n.prefix+"voice.ch."+k, n.voiceIn)
+		if err != nil {
+			n.log.Warn("subscribing to a channel's voice failed", "err", err)
+			continue
+		}
+		n.voiceSub[k] = sub
+	}
+	for k, sub := range n.voiceSub {
+		if !want[k] {
+			sub.Unsubscribe()
+			delete(n.voiceSub, k)
+		}
+	}
+}
+
+// Relay implements voice.Relay: normal speech goes once on its channel's
+// subject, whispers and shouts once to each node with users who hear them.
+func (n *Node) Relay(sender *voice.User, target uint32, pl []byte, nodes uint64) {
+	bp := n.bufs.Get().(*[]byte)
+	msg := binary.BigEndian.AppendUint32((*bp)[:0], sender.Session)
+	msg = append(msg, pl...)
+	if target == 0 {
+		subj, ok := n.chanSubj.Load(sender.Channel.Key)
+		if !ok {
+			subj, _ = n.chanSubj.LoadOrStore(sender.Channel.Key, n.prefix+"voice.ch."+sender.Channel.Key)
+		}
+		n.nc.Publish(subj.(string), msg)
+	} else {
+		for id := range server.MaxNodes {
+			if nodes&(1<<id) != 0 {
+				n.nc.Publish(n.nodeSubj[id], msg)
+			}
+		}
+	}
+	*bp = msg
+	n.bufs.Put(bp)
+}
+
+// SendCommand implements server.CommandSender: an action for the users
+// of another node goes to that node's command subject.
+func (n *Node) SendCommand(node uint16, c server.Command) {
+	data, err := json.Marshal(c)
+	if err != nil {
+		n.log.Error("encoding a command failed", "err", err)
+		return
+	}
+	if err := n.nc.Publish(n.prefix+"cmd."+strconv.Itoa(int(node)), data); err != nil {
+		n.log.Warn("sending a command to another node failed", "err", err)
+	}
+}
+
+// peer is what a node knows of another node.
+type peer struct {
+	epoch    int64
+	name     string
+	lastSeen time.Time
+	seq      map[uint32]uint64 // the number of the last message applied, by session
+}
+
+// Run implements server.ClusterLink. It owns the voice goroutine, which
+// it waits for before it returns.
+func (n *Node) Run(host *server.Server, stop <-chan struct{}) {
+	control := make(chan *nats.Msg, 8192)
+	var subs []*nats.Subscription
+	for _, subj := range []string{"hb.*", "bye.*", "user.>", "sync." + strconv.Itoa(int(n.id)), "cmd." + strconv.Itoa(int(n.id))} {
+		sub, err := n.nc.ChanSubscribe(n.prefix+subj, control)
+		if err != nil {
+			n.log.Error("subscribing failed", "subject", subj, "err", err)
+			continue
+		}
+		subs = append(subs, sub)
+	}
+	if sub, err := n.nc.ChanSubscribe(n.nodeSubj[n.id], n.voiceIn); err == nil {
+		subs = append(subs, sub)
+	}
+	voiceDone := make(chan struct{})
+	voiceStop := make(chan struct{})
+	go func() { // owned by Run, which waits for it
+		defer close(voiceDone)
+		n.voiceLoop(host, voiceStop)
+	}()
+
+	st, err := n.startShared(host)
+	if err != nil {
+		n.log.Error("the shared state is not available; this node keeps its own configuration and bans", "err", err)
+	}
+	var cfgUpdates <-chan jetstream.KeyValueEntry
+	if st != nil {
+		cfgUpdates = st.watch.Updates()
+		defer st.watch.Stop()
+	}
+	peers := map[uint16]*peer{}
+	var downSince time.Time // when the NATS connection went down; zero while up
+	var unshared time.Time  // since when state could not be shared; zero while it can
+	tick := time.NewTicker(n.opts.Heartbeat)
+	defer tick.Stop()
+	n.sendHeartbeat(host)
+	for {
+		select {
+		case <-stop:
+			n.nc.Publish(n.prefix+"bye."+strconv.Itoa(int(n.id)), nil)
+			n.nc.FlushTimeout(time.Second)
+			for _, sub := range subs {
+				sub.Unsubscribe()
+			}
+			n.mu.Lock()
+			n.followLocked(nil)
+			n.mu.Unlock()
+			close(voiceStop)
+			<-voiceDone
+			return
+		case <-tick.C:
+			n.sendHeartbeat(host)
+			n.expire(host, peers)
+			switch {
+			case downSince.IsZero() && n.jetStreamAnswers():
+				unshared = time.Time{}
+				host.SetCutOff(false)
+			case unshared.IsZero():
+				unshared = time.Now()
+				if !downSince.IsZero() {
+					unshared = downSince
+				}
+			}
+			if !unshared.IsZero() && time.Since(unshared) >= n.opts.CutOffAfter {
+				host.SetCutOff(true)
+			}
+			if st != nil && downSince.IsZero() {
+				n.shareAll(host, st) // a change that could not be shared before
+				n.pollShared(st)
+			}
+		case e := <-cfgUpdates:
+			if st != nil {
+				n.remoteRevision(st, e)
+			}
+		case <-n.cfgWake:
+			if st != nil {
+				n.shareAll(host, st)
+			}
+		case f := <-n.inRun:
+			f()
+		case up := <-n.connUp:
+			switch {
+			case up:
+				downSince = time.Time{} // the next tick checks JetStream
+			case downSince.IsZero():
+				downSince = time.Now()
+			}
+		case m := <-control:
+			n.handleControl(host, peers, m)
+		}
+	}
+}
+
+// jetStreamAnswers reports whether this node can share state now: it
+// writes its alive key, which needs the quorum of the bucket's replicas
+// (a read could be answered by a replica on the minority side).
+func (n *Node) jetStreamAnswers() bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 800*time.Millisecond)
+	defer cancel()
+	_, err := n.nodes.Put(ctx, "alive."+strconv.Itoa(int(n.id)), strconv.AppendInt(nil, time.Now().Unix(), 10))
+	return err == nil
+}
+
+func (n *Node) sendHeartbeat(host *server.Server) {
+	data, _ := json.Marshal(heartbeat{Epoch: n.epoch, Name: n.opts.NodeName, Users: host.Stats().Users})
+	n.nc.Publish(n.prefix+"hb."+strconv.Itoa(int(n.id)), data)
+}
+
+// expire removes the users of nodes not heard for the deadline.
+func (n *Node) expire(host *server.Server, peers map[uint16]*peer) {
+	now := time.Now()
+	for id, p := range peers {
+		if now.Sub(p.lastSeen) > n.opts.Deadline {
+			removed := host.RemoveNode(id)
+			delete(peers, id)
+			n.log.Warn("node silent: its users removed", "peer", p.name, "peer_number", id, "users", removed)
+		}
+	}
+}
+
+// subjectNode parses the node number that follows the kind in subj
+// ("hb.3", "user.3.24577").
+func (n *Node) subjectNode(subj string) (uint16, []string, bool) {
+	parts := strings.Split(strings.TrimPrefix(subj, n.prefix), ".")
+	if len(parts) < 2 {
+		return 0, nil, false
+	}
+	id, err := strconv.Atoi(parts[1])
+	if err != nil || id <= 0 || id >= server.MaxNodes {
+		return 0, nil, false
+	}
+	return uint16(id), parts, true
+}
+
+func (n *Node) handleControl(host *server.Server, peers map[uint16]*peer, m *nats.Msg) {
+	id, parts, ok := n.subjectNode(m.Subject)
+	if !ok {
+		return
+	}
+	switch parts[0] {
+	case "sync":
+		host.Reannounce()
+	case "cmd":
+		var c server.Command
+		if err := json.Unmarshal(m.Data, &c); err != nil {
+			n.log.Warn("a command that does not decode", "err", err)
+			return
+		}
+		host.RunCommand(c)
+	case "bye":
+		if id == n.id {
+			return
+		}
+		removed := host.RemoveNode(id)
+		delete(peers, id)
+		n.log.Info("node left the cluster", "peer_number", id, "users", removed)
+	case "hb":
+		var hb heartbeat
+		if id == n.id || json.Unmarshal(m.Data, &hb) != nil {
+			if id == n.id && json.Unmarshal(m.Data, &hb) == nil && hb.Epoch != n.epoch {
+				n.log.Error("another process uses this node's name and number", "peer", hb.Name)
+			}
+			return
+		}
+		p := n.peer(host, peers, id, hb.Epoch)
+		p.name = hb.Name
+		p.lastSeen = time.Now()
+	case "user":
+		if id == n.id || len(parts) != 3 {
+			return
+		}
+		session, err := strconv.ParseUint(parts[2], 10, 32)
+		var e envelope
+		if err != nil || json.Unmarshal(m.Data, &e) != nil || server.NodeOf(uint32(session)) != id {
+			return
+		}
+		p := n.peer(host, peers, id, e.Epoch)
+		p.lastSeen = time.Now()
+		if e.Epoch != p.epoch || e.Seq <= p.seq[uint32(session)] {
+			return // from before the node restarted, or overtaken
+		}
+		p.seq[uint32(session)] = e.Seq
+		switch {
+		case e.Gone:
+			host.RemoveRemote([]uint32{uint32(session)})
+		case e.User != nil && e.User.Session == uint32(session):
+			host.ApplyRemote(id, []server.RemoteUser{*e.User})
+		}
+	}
+}
+
+// peer returns what is known of node id at epoch: a node seen for the
+// first time, or restarted since, is asked for all of its users (and the
+// users of its previous run are removed).
+func (n *Node) peer(host *server.Server, peers map[uint16]*peer, id uint16, epoch int64) *peer {
+	p, ok := peers[id]
+	if ok && epoch < p.epoch {
+		return p // a message from its previous run: the caller drops it
+	}
+	if ok && p.epoch == epoch {
+		return p
+	}
+	if ok {
+		removed := host.RemoveNode(id)
+		n.log.Info("node restarted", "peer_number", id, "users_removed", removed)
+	}
+	p = &peer{epoch: epoch, lastSeen: time.Now(), seq: map[uint32]uint64{}}
+	peers[id] = p
+	n.nc.Publish(n.prefix+"sync."+strconv.Itoa(int(id)), nil)
+	return p
+}
+
+// voiceLoop routes the voice other nodes relay here, flushing the
+// router's datagrams whenever no more voice waits.
+func (n *Node) voiceLoop(host *server.Server, stop <-chan struct{}) {
+	r := host.NewRemoteRouter()
+	defer r.Close()
+	for {
+		select {
+		case <-stop:
+			return
+		case m := <-n.voiceIn:
+			if len(m.Data) > 4 {
+				host.RouteRemote(r, binary.BigEndian.Uint32(m.Data), m.Data[4:], time.Now().UnixNano())
+			}
+			if len(n.voiceIn) == 0 {
+				r.Flush()
+			}
+		}
+	}
+}
