@@ -90,7 +90,7 @@ func startNodeIn(t testing.TB, ns *natsserver.Server, name, dataDir string, edit
 	if edit != nil {
 		edit(cfg)
 	}
-	srv, err := server.New(server.Options{Config: cfg, Listen: "127.0.0.1:0", AdminListen: server.NoAdmin,
+	srv, err := server.New(server.Options{Config: cfg, Listen: "127.0.0.1:0", AdminListen: server.NoAdmin, WebListen: server.NoWeb,
 		DataDir: dataDir, Logger: log, Cluster: node})
 	if err != nil {
 		t.Fatal(err)

@@ -218,6 +218,7 @@ func (l *netLab) startPlenum(i int) {
 	cfg.Server.DataDir = filepath.Join(l.dir, fmt.Sprintf("data%d", i+1))
 	cfg.Server.MaxUsers = 2000 // counts the whole cluster
 	cfg.Server.AdminListen = ""
+	cfg.Server.WebListen = "" // browsers are not what this lab tests
 	cfg.Cluster = conf.Cluster{Name: "net", Node: fmt.Sprintf("n%d", i+1)}
 	for j := range l.ns { // its own NATS server first
 		cfg.Cluster.NATSURLs = append(cfg.Cluster.NATSURLs, "nats://"+nodeIP((i+j)%3)+":4222")
