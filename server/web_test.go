@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -512,4 +513,40 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// TestWebICETCPOnAllAddresses: with the listeners on all addresses and the
+// public address announced in web_addresses (a server behind a NAT, or
+// with several interfaces), a browser that only has TCP is answered on
+// the connection it opens to that address, whatever interface took it.
+func TestWebICETCPOnAllAddresses(t *testing.T) {
+	public := firstNonLoopbackIPv4(t)
+	s := startTestServer(t, testOpts{web: true, webListen: "0.0.0.0:0", edit: func(c *conf.Config) {
+		c.Server.WebAddresses = []string{public}
+	}})
+	m := s.join(t, "mumble", nil)
+	b := s.browser(t, "web", func(c *webpeer.Config) { c.TCPOnly = true })
+	bs := b.Session()
+	b.speak(1000, 500*time.Millisecond)
+	h := collect(m, 300*time.Millisecond)
+	if n := len(h.packets[bs]); n < 20 {
+		t.Errorf("over ICE-TCP to %s the Mumble client heard %d packets of 25", public, n)
+	}
+}
+
+// firstNonLoopbackIPv4 returns an IPv4 address of one of the machine's
+// interfaces other than loopback, or skips the test.
+func firstNonLoopbackIPv4(t *testing.T) string {
+	t.Helper()
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		t.Skipf("no interface addresses: %v", err)
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && !n.IP.IsLoopback() && n.IP.To4() != nil {
+			return n.IP.String()
+		}
+	}
+	t.Skip("the machine has no IPv4 address besides loopback")
+	return ""
 }

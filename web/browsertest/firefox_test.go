@@ -10,6 +10,6 @@ import "testing"
 // http://localhost, a secure context.
 func TestFirefoxTalksAndHears(t *testing.T) {
 	tb := firefox(t)
-	e := startServerAnnouncing(t, hallConfig(t), externalAddr(t), false)
+	e := startServerAnnouncing(t, hallConfig(t), externalAddr(t))
 	browserAndMumble(t, e, tb, "firefox")
 }

@@ -55,15 +55,15 @@ type env struct {
 // startServer runs a Plenum server for the test, stopped at its end, its
 // web listener on loopback.
 func startServer(t testing.TB, c *conf.Config) *env {
-	return startServerAnnouncing(t, c, netip.Addr{}, false)
+	return startServerAnnouncing(t, c, netip.Addr{})
 }
 
 // startServerAnnouncing is startServer with the web listener and WebRTC
 // on all addresses and announce as the ICE candidates' address, for
-// Firefox, which does not connect to a peer's loopback candidates; with
-// bind, they listen on announce alone instead (as web_listen with that
-// host, without web_addresses).
-func startServerAnnouncing(t testing.TB, c *conf.Config, announce netip.Addr, bind bool) *env {
+// Firefox, which does not connect to a peer's loopback candidates, and
+// for a browser in another network namespace: as a server behind a NAT
+// is set up.
+func startServerAnnouncing(t testing.TB, c *conf.Config, announce netip.Addr) *env {
 	t.Helper()
 	c.Server.WebUDPPort, c.Server.WebTCPPort = 0, 0
 	level := slog.LevelWarn
@@ -71,10 +71,7 @@ func startServerAnnouncing(t testing.TB, c *conf.Config, announce netip.Addr, bi
 		level = slog.LevelDebug
 	}
 	webListen := "127.0.0.1:0"
-	switch {
-	case bind:
-		webListen = net.JoinHostPort(announce.String(), "0")
-	case announce.IsValid():
+	if announce.IsValid() {
 		webListen = "0.0.0.0:0"
 		c.Server.WebAddresses = []string{announce.String()}
 	}

@@ -106,7 +106,7 @@ func levelsAt(t testing.TB, tb tab, freqs ...float64) []float64 {
 func TestChromiumAndFirefoxDoNotHearThemselves(t *testing.T) {
 	fox := firefox(t)
 	chrome := chromeTab{chromium(t, 700, "en-US")}
-	e := startServerAnnouncing(t, hallConfig(t), externalAddr(t), false)
+	e := startServerAnnouncing(t, hallConfig(t), externalAddr(t))
 	m := e.dial("mumble")
 	m.join(t, "Plenary")
 	joinTab(t, chrome, e.base, "Plenary", "chrome")

@@ -77,7 +77,13 @@ func Listen(cfg Config) (*Endpoint, error) {
 			e.udp.Close()
 			return nil, fmt.Errorf("web_tcp_port: %w", err)
 		}
-		e.tcpMux = webrtc.NewICETCPMux(logs.NewLogger("ice"), e.tcp, 64)
+		if e.tcp.Addr().(*net.TCPAddr).IP.IsUnspecified() {
+			e.tcpMux = oneKeyMux{webrtc.NewICETCPMux(logs.NewLogger("ice"), oneKeyListener{e.tcp}, 64)}
+		} else {
+			// Bound to one address, the candidates are gathered from
+			// that address alone and the keys agree.
+			e.tcpMux = webrtc.NewICETCPMux(logs.NewLogger("ice"), e.tcp, 64)
+		}
 		se.SetICETCPMux(e.tcpMux)
 		networks = append(networks, webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6)
 	}
