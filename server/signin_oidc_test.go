@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"html"
+	"io"
 	"net"
+	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
@@ -46,6 +48,11 @@ redirect_url = %q
 "/delegates" = "delegates"
 `, op.Issuer, clientID, secret, redirect)
 	s := startTestServer(t, testOpts{toml: []byte(toml), web: true, webListen: webAddr})
+
+	// The join page learns of the sign-in link here.
+	if got := getBody(t, "http://"+webAddr+oidcauth.InfoPath); got != `{"login":"/auth/oidc/login"}`+"\n" {
+		t.Errorf("%s answered %q, want the login path as JSON", oidcauth.InfoPath, got)
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -162,4 +169,28 @@ func freeLoopback(t *testing.T) string {
 	}
 	defer l.Close()
 	return l.Addr().String()
+}
+
+// TestNoSignInLinkWithoutOIDC: without [auth.oidc] the info path is the
+// join page itself, which the page does not take for a sign-in link.
+func TestNoSignInLinkWithoutOIDC(t *testing.T) {
+	webAddr := freeLoopback(t)
+	startTestServer(t, testOpts{web: true, webListen: webAddr})
+	if got := getBody(t, "http://"+webAddr+oidcauth.InfoPath); !strings.Contains(got, "<html") {
+		t.Errorf("%s without [auth.oidc] answered %q, want the join page", oidcauth.InfoPath, got)
+	}
+}
+
+func getBody(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(body)
 }

@@ -35,7 +35,10 @@ import (
 
 // Paths on the web listener.
 const (
-	LoginPath    = "/auth/oidc/login"
+	LoginPath = "/auth/oidc/login"
+	// InfoPath tells the join page that single sign-on is on and where
+	// its link goes; without [auth.oidc] the path is the page's own.
+	InfoPath     = "/auth/oidc/info"
 	CallbackPath = "/auth/oidc/callback"
 )
 
@@ -126,6 +129,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
 	switch r.URL.Path {
+	case InfoPath:
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, "{\"login\":%q}\n", LoginPath)
 	case LoginPath:
 		h.login(w, r)
 	case CallbackPath:

@@ -25,6 +25,7 @@
       denied: "Not allowed: ", rejected: "The server refused: ", kicked: "You were removed: ",
       onWeb: "web", muted: "muted", deaf: "deaf", suppressedShort: "suppressed", rec: "recording",
       server: "Server", noChannel: (c) => `There is no channel "${c}"; you are in the default channel.`,
+      signIn: "Sign in with your organisation's account",
     },
     de: {
       title: "Der Sitzung beitreten", name: "Dein Name", password: "Serverpasswort (falls nötig)",
@@ -45,6 +46,7 @@
       denied: "Nicht erlaubt: ", rejected: "Der Server lehnt ab: ", kicked: "Du wurdest entfernt: ",
       onWeb: "Web", muted: "stumm", deaf: "taub", suppressedShort: "unterdrückt", rec: "Aufnahme",
       server: "Server", noChannel: (c) => `Den Kanal „${c}“ gibt es nicht; du bist im Standardkanal.`,
+      signIn: "Mit dem Konto deiner Organisation anmelden",
     },
   };
   const lang = (navigator.language || "en").toLowerCase().startsWith("de") ? "de" : "en";
@@ -84,6 +86,7 @@
     $("name").value = params.get("name") || localStorage.getItem("plenum.name") || "";
     if (!window.isSecureContext || !navigator.mediaDevices) show("login-error", L.insecure);
     $("login").addEventListener("submit", (e) => { e.preventDefault(); join(); });
+    offerSignIn();
     $("mode").value = S.mode;
     $("ptt").title = L.pttHint;
     $("mode").addEventListener("change", () => { S.mode = $("mode").value; localStorage.setItem("plenum.mode", S.mode); update(); });
@@ -103,6 +106,25 @@
     $("leave").addEventListener("click", leave);
     addEventListener("online", () => { if (!S.stopped && !S.joined) reconnectNow(); });
     setInterval(tick, 50);
+  }
+
+  // offerSignIn shows the single sign-on link when the server has one
+  // ([auth.oidc]); without it the path is this page, which is not JSON.
+  async function offerSignIn() {
+    try {
+      const r = await fetch("/auth/oidc/info", { cache: "no-store" });
+      if (!r.ok || !(r.headers.get("Content-Type") || "").startsWith("application/json")) return;
+      const info = await r.json();
+      if (typeof info.login !== "string" || !info.login.startsWith("/auth/")) return;
+      const a = $("signin");
+      a.href = info.login;
+      a.textContent = L.signIn;
+      a.hidden = false;
+    } catch (_) {
+      // no sign-in link
+    } finally {
+      S.signInChecked = true;
+    }
   }
 
   function typing(e) {
