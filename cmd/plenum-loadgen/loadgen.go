@@ -452,29 +452,23 @@ func (g *gen) pinger(ctx context.Context, c *client.Client) {
 	}
 }
 
-// speaker is the sending state of one talking client.
-type speaker struct {
-	c   *client.Client
-	idx uint32
-	seq uint64
-	due time.Duration // next slot, relative to gen.start
-	buf []byte
-}
-
-// speak drives every speaker from one goroutine and one 1 ms ticker: each
-// speaker has its own 20 ms slot phase (spread evenly over the 20 ms, as
-// independent talkers would be), and every tick sends whatever is due.
-// Nothing here allocates per packet.
-func (g *gen) speak(ctx context.Context, users []*user) (sent, errs, late uint64) {
-	base := time.Since(g.start) + 10*time.Millisecond
-	end := base + g.opt.Duration
-	sp := make([]speaker, len(users))
-	for i, u := range users {
-		sp[i] = speaker{c: u.c, idx: uint32(i), due: base + time.Duration(i)*frameInterval/time.Duration(len(users)),
-			buf: make([]byte, g.opt.Payload)}
-		if g.loops != nil {
-			sp[i].buf = make([]byte, 0, 2*g.opt.Payload)
-		}
+// pace calls send(i, seq, ts) for the seq-th packet of each of k
+// speakers, every frameInterval for d from 10 ms after now (ts and the
+// slots are relative to start), all from one goroutine and one 1 ms
+// ticker: each speaker has its own slot phase, spread evenly over the
+// frame as independent talkers would be, and every tick sends whatever is
+// due. It returns how many sends came more than lateAfter after their
+// slot. Nothing here allocates per packet.
+func pace(ctx context.Context, start time.Time, d time.Duration, k int, send func(i int, seq uint64, ts time.Duration)) (late uint64) {
+	type slot struct {
+		seq uint64
+		due time.Duration // relative to start
+	}
+	base := time.Since(start) + 10*time.Millisecond
+	end := base + d
+	slots := make([]slot, k)
+	for i := range slots {
+		slots[i].due = base + time.Duration(i)*frameInterval/time.Duration(k)
 	}
 	tick := time.NewTicker(time.Millisecond)
 	defer tick.Stop()
@@ -484,34 +478,53 @@ func (g *gen) speak(ctx context.Context, users []*user) (sent, errs, late uint64
 			return
 		case <-tick.C:
 		}
-		now := time.Since(g.start)
+		now := time.Since(start)
 		if now >= end {
 			return
 		}
-		for i := range sp {
-			s := &sp[i]
+		for i := range slots {
+			s := &slots[i]
 			for s.due <= now && s.due < end {
-				ts := time.Since(g.start)
+				ts := time.Since(start)
 				if ts-s.due > lateAfter {
 					late++
 				}
-				if g.loops != nil {
-					// A copy of the frame, its padding (the trailer) rewritten.
-					s.buf = append(s.buf[:0], g.loops[s.idx][s.seq%opusLoopFrames]...)
-					encodePayload(s.buf[len(s.buf)-payloadHeader:], s.idx, s.seq, ts)
-				} else {
-					encodePayload(s.buf, s.idx, s.seq, ts)
-				}
-				if err := s.c.SendAudio(0, frameNumber(s.seq), s.buf, false, nil); err != nil {
-					errs++
-				} else {
-					sent++
-				}
+				send(i, s.seq, ts)
 				s.seq++
 				s.due += frameInterval
 			}
 		}
 	}
+}
+
+// speak has every speaker send its packets as pace schedules them.
+func (g *gen) speak(ctx context.Context, users []*user) (sent, errs, late uint64) {
+	bufs := make([][]byte, len(users))
+	clients := make([]*client.Client, len(users)) // as they were when speaking began
+	for i := range bufs {
+		clients[i] = users[i].c
+		bufs[i] = make([]byte, g.opt.Payload)
+		if g.loops != nil {
+			bufs[i] = make([]byte, 0, 2*g.opt.Payload)
+		}
+	}
+	late = pace(ctx, g.start, g.opt.Duration, len(users), func(i int, seq uint64, ts time.Duration) {
+		buf := bufs[i]
+		if g.loops != nil {
+			// A copy of the frame, its padding (the trailer) rewritten.
+			buf = append(buf[:0], g.loops[i][seq%opusLoopFrames]...)
+			encodePayload(buf[len(buf)-payloadHeader:], uint32(i), seq, ts)
+		} else {
+			encodePayload(buf, uint32(i), seq, ts)
+		}
+		bufs[i] = buf
+		if err := clients[i].SendAudio(0, frameNumber(seq), buf, false, nil); err != nil {
+			errs++
+		} else {
+			sent++
+		}
+	})
+	return sent, errs, late
 }
 
 // storm drops every client at once and has them all rejoin, spread over

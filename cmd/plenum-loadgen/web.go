@@ -438,58 +438,31 @@ func connectWeb(ctx context.Context, opt Options, browsers []*webUser, mumbles [
 // speakWeb drives every speaker from one goroutine, each in its own
 // 20 ms phase, as speak does, recording when each burst began.
 func (g *webGen) speakWeb(ctx context.Context, send []func([]byte, uint64) error) (sent, errs, late uint64) {
-	type state struct {
-		seq uint64
-		due time.Duration
-		buf []byte
-	}
 	k := len(send)
-	base := time.Since(g.start) + 10*time.Millisecond
-	end := base + g.opt.Duration
-	sp := make([]state, k)
-	for i := range sp {
-		sp[i] = state{due: base + time.Duration(i)*frameInterval/time.Duration(k), buf: make([]byte, 0, 1500)}
+	bufs := make([][]byte, k)
+	for i := range bufs {
+		bufs[i] = make([]byte, 0, 1500)
 	}
-	tick := time.NewTicker(time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
+	late = pace(ctx, g.start, g.opt.Duration, k, func(i int, seq uint64, ts time.Duration) {
+		// Speaker i's bursts are offset by i/k of the loop, so no two
+		// overlap.
+		f := (seq + uint64(webLoopFrames-i*webLoopFrames/k)) % webLoopFrames
+		buf := append(bufs[i][:0], g.loops[i][f]...)
+		bufs[i] = buf
+		encodePayload(buf[len(buf)-payloadHeader:], uint32(i), seq, ts)
+		if f == 0 {
+			g.burstMu.Lock()
+			g.burstStart = append(g.burstStart, ts+g.refOnset[i])
+			g.burstMu.Unlock()
+		}
+		if err := send[i](buf, seq); err != nil {
+			errs++
 			return
-		case <-tick.C:
 		}
-		now := time.Since(g.start)
-		if now >= end {
-			return
+		sent++
+		if int64(ts) >= g.windowFrom.Load() && int64(ts) <= g.windowTo.Load() {
+			g.sentInWindow[i]++
 		}
-		for i := range sp {
-			s := &sp[i]
-			for s.due <= now && s.due < end {
-				ts := time.Since(g.start)
-				if ts-s.due > lateAfter {
-					late++
-				}
-				// Speaker i's bursts are offset by i/k of the loop, so no
-				// two overlap.
-				f := (s.seq + uint64(webLoopFrames-i*webLoopFrames/k)) % webLoopFrames
-				s.buf = append(s.buf[:0], g.loops[i][f]...)
-				encodePayload(s.buf[len(s.buf)-payloadHeader:], uint32(i), s.seq, ts)
-				if f == 0 {
-					g.burstMu.Lock()
-					g.burstStart = append(g.burstStart, ts+g.refOnset[i])
-					g.burstMu.Unlock()
-				}
-				if err := send[i](s.buf, s.seq); err != nil {
-					errs++
-				} else {
-					sent++
-					if int64(ts) >= g.windowFrom.Load() && int64(ts) <= g.windowTo.Load() {
-						g.sentInWindow[i]++
-					}
-				}
-				s.seq++
-				s.due += frameInterval
-			}
-		}
-	}
+	})
+	return sent, errs, late
 }
