@@ -18,12 +18,14 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/pion/rtp"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/plenum-voice/plenum/client"
 	"github.com/plenum-voice/plenum/conf"
 	"github.com/plenum-voice/plenum/internal/audiotest"
 	"github.com/plenum-voice/plenum/internal/webpeer"
 	"github.com/plenum-voice/plenum/proto/control"
+	"github.com/plenum-voice/plenum/proto/mumblepb"
 	"github.com/plenum-voice/plenum/server"
 	"github.com/plenum-voice/plenum/stage"
 	"github.com/plenum-voice/plenum/web/signal"
@@ -549,4 +551,25 @@ func firstNonLoopbackIPv4(t *testing.T) string {
 	}
 	t.Skip("the machine has no IPv4 address besides loopback")
 	return ""
+}
+
+// TestWebBannedBrowserStaysOut: a moderator's kick-ban ends a browser's
+// session, and a browser from the banned address is refused afterwards,
+// as a Mumble client would be (everyone here is 127.0.0.1).
+func TestWebBannedBrowserStaysOut(t *testing.T) {
+	s := startTestServer(t, testOpts{policy: grantAll{}, web: true})
+	mod := s.join(t, "mod", nil)
+	b := s.browser(t, "web", nil)
+	mod.Send(&mumblepb.UserRemove{Session: proto.Uint32(b.Session()), Ban: proto.Bool(true), Reason: proto.String("spam")})
+	select {
+	case <-b.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the banned browser is still connected")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if p, err := webpeer.Dial(ctx, webpeer.Config{URL: "ws://" + s.WebAddr().String() + "/ws", Username: "again"}); err == nil {
+		p.Close()
+		t.Fatal("a browser from the banned address got in")
+	}
 }
