@@ -22,7 +22,10 @@ type State struct {
 
 // State is the hall's shared state now.
 func (h *Hall) State() State {
-	st := State{Since: h.since, Deadline: h.deadline, Extended: h.extended, Warned: h.warned,
+	// Times as they come back from JSON (UTC, no monotonic reading), so
+	// that a state compares equal to itself after a trip through the
+	// cluster.
+	st := State{Since: h.since.UTC().Round(0), Deadline: h.deadline.UTC().Round(0), Extended: h.extended, Warned: h.warned,
 		Queue: slices.Clone(h.queue), MuteAll: h.muteAll}
 	if h.held {
 		holder := h.holder

@@ -1,8 +1,10 @@
 package floor
 
 import (
+	"encoding/json"
 	"reflect"
 	"testing"
+	"time"
 )
 
 // TestAdoptAnotherServersFloor: a hall adopting another server's state
@@ -51,5 +53,27 @@ func TestRebindKeepsPlace(t *testing.T) {
 	}
 	if ev := h.Rebind(nil, 3, "nobody"); ev != nil {
 		t.Errorf("no ids rebound: %v", ev)
+	}
+}
+
+// TestStateSurvivesJSON: a state that went through JSON (as the cluster
+// keeps it) is the same state, so adopting it changes nothing.
+func TestStateSurvivesJSON(t *testing.T) {
+	h, _ := Open(Settings{SpeakingTime: time.Minute})
+	h.Give(Member{Session: 1, Name: "a", ID: "user:1"}, time.Now()) // a clock with a monotonic reading, as the server's
+	h.Raise(Member{Session: 2, Name: "b"})
+	data, err := json.Marshal(h.State())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back State
+	if err := json.Unmarshal(data, &back); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(back, h.State()) {
+		t.Errorf("after JSON:\n got %+v\nwant %+v", back, h.State())
+	}
+	if ev := h.Adopt(back); ev != nil {
+		t.Errorf("adopting its own state from JSON: %v", ev)
 	}
 }
