@@ -123,6 +123,7 @@ func TestFloorPlaceKeptAfterFailover(t *testing.T) {
 	})
 	member.say(t, "!hand")
 	waitUntil(t, 5*time.Second, "the member queued", func() bool { return member.gotText("number 1 in the queue") })
+	waitUntil(t, 5*time.Second, "the chair on node 1 told of the member's hand", func() bool { return chair.gotText("Queue: 1. member.") })
 	users[0].say(t, "!hand")
 	waitUntil(t, 5*time.Second, "user1 queued second", func() bool { return users[0].gotText("number 2 in the queue") })
 
