@@ -187,12 +187,13 @@ func newCert(t testing.TB) *tls.Certificate {
 	return &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
 
-func joinWith(t testing.TB, n *testNode, name string, cert *tls.Certificate) *listener {
+// joinWith joins with a certificate (nil: none) and access tokens.
+func joinWith(t testing.TB, n *testNode, name string, cert *tls.Certificate, tokens ...string) *listener {
 	t.Helper()
 	l := &listener{}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := client.Dial(ctx, client.Config{Address: n.addr, Username: name, Certificate: cert, OnAudio: func(p *client.AudioPacket) {
+	c, err := client.Dial(ctx, client.Config{Address: n.addr, Username: name, Certificate: cert, Tokens: tokens, OnAudio: func(p *client.AudioPacket) {
 		l.mu.Lock()
 		l.audio = append(l.audio, *p)
 		l.mu.Unlock()

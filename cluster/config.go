@@ -39,6 +39,7 @@ type sharedState struct {
 	kv    jetstream.KeyValue
 	watch jetstream.KeyWatcher
 	docs  map[string]*document
+	host  *server.Server // applies the halls' floors (floor.go)
 }
 
 // The keys of the documents.
@@ -105,13 +106,14 @@ func (n *Node) startShared(host *server.Server) (*sharedState, error) {
 	if n.synced, err = loadSynced(n.opts.StateFile); err != nil {
 		return nil, err
 	}
-	st := &sharedState{kv: kv, docs: map[string]*document{}}
+	st := &sharedState{kv: kv, docs: map[string]*document{}, host: host}
 	for _, d := range n.documents(host) {
 		if err := n.startDocument(ctx, kv, d); err != nil {
 			return nil, err
 		}
 		st.docs[d.key] = d
 	}
+	n.startFloors(ctx, host, kv)
 	if st.watch, err = kv.WatchAll(context.Background(), jetstream.UpdatesOnly()); err != nil {
 		return nil, err
 	}
@@ -171,6 +173,10 @@ func (n *Node) startDocument(ctx context.Context, kv jetstream.KeyValue, d *docu
 // remoteRevision applies a revision another node wrote.
 func (n *Node) remoteRevision(st *sharedState, e jetstream.KeyValueEntry) {
 	if e == nil || e.Operation() != jetstream.KeyValuePut {
+		return
+	}
+	if isFloorKey(e.Key()) {
+		st.host.ApplySharedFloor(e.Value(), e.Revision())
 		return
 	}
 	d, ok := st.docs[e.Key()]

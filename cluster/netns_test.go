@@ -220,6 +220,8 @@ func (l *netLab) startPlenum(i int) {
 	cfg.Server.AdminListen = ""
 	cfg.Server.WebListen = "" // browsers are not what this lab tests
 	cfg.Cluster = conf.Cluster{Name: "net", Node: fmt.Sprintf("n%d", i+1)}
+	cfg.Channels = append(cfg.Channels, conf.Channel{Name: "Hall", Floor: true, FloorGroups: []string{"#chair"},
+		ACL: []conf.ACLEntry{{Group: "#chair", Allow: []string{"MuteDeafen"}}}})
 	for j := range l.ns { // its own NATS server first
 		cfg.Cluster.NATSURLs = append(cfg.Cluster.NATSURLs, "nats://"+nodeIP((i+j)%3)+":4222")
 	}
@@ -356,6 +358,30 @@ func TestNetwork(t *testing.T) {
 		if n := framesFrom(b, a.Session(), wire.ContextWhisper); n != 0 {
 			t.Errorf("bob heard %d whispered frames", n)
 		}
+	})
+
+	t.Run("the floor given by a chair on A to a member on C", func(t *testing.T) {
+		chair := joinWith(t, &testNode{addr: l.addr(0)}, "chair", nil, "chair")
+		onB, onC := l.joinAt(1, "member-b"), l.joinAt(2, "member-c")
+		hall := channelNamed(t, chair.Client, "Hall")
+		for _, u := range []*listener{chair, onB, onC} {
+			if err := u.Move(hall); err != nil {
+				t.Fatal(err)
+			}
+		}
+		waitFloor(t, []*listener{chair, onB, onC}, []string{"member-b", "member-c"}, "")
+		onC.say(t, "!hand")
+		waitUntil(t, 5*time.Second, "member-c queued", func() bool { return onC.gotText("number 1 in the queue") })
+		onB.say(t, "!hand")
+		waitUntil(t, 5*time.Second, "the chair on A sees both in order", func() bool { return chair.gotText("Queue: 1. member-c, 2. member-b.") })
+		chair.say(t, "!give member-c")
+		waitFloor(t, []*listener{chair, onB, onC}, []string{"member-b", "member-c"}, "member-c")
+		chair.say(t, "!next")
+		waitFloor(t, []*listener{chair, onB, onC}, []string{"member-b", "member-c"}, "member-b")
+		for _, u := range []*listener{chair, onB, onC} {
+			u.Close()
+		}
+		waitUntil(t, 10*time.Second, "the floor's clients gone", func() bool { return len(a.Users()) == 4 && len(c.Users()) == 4 })
 	})
 
 	t.Run("latency added with netem is what the network adds", func(t *testing.T) {

@@ -79,6 +79,8 @@ type Node struct {
 	cfgWake chan struct{} // capacity 1: a document has a local change (offer)
 	inRun   chan func()   // work to do on Run's goroutine (tests)
 	synced  synced        // the revisions last agreed with (synced.go); Run's
+
+	floorDirty map[string]bool // halls (by path) whose floor has local actions to share (floor.go)
 }
 
 // Dial connects to NATS and claims this node's number.
@@ -392,6 +394,8 @@ func (n *Node) Run(host *server.Server, stop <-chan struct{}) {
 			if st != nil && downSince.IsZero() {
 				n.shareAll(host, st) // a change that could not be shared before
 				n.pollShared(st)
+				n.shareFloors(host, st)
+				n.pollFloors(host, st)
 			}
 		case e := <-cfgUpdates:
 			if st != nil {
@@ -400,6 +404,7 @@ func (n *Node) Run(host *server.Server, stop <-chan struct{}) {
 		case <-n.cfgWake:
 			if st != nil {
 				n.shareAll(host, st)
+				n.shareFloors(host, st)
 			}
 		case f := <-n.inRun:
 			f()

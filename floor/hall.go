@@ -23,8 +23,11 @@ import (
 // Member is someone in a hall (or its requests channel), as the floor
 // knows them.
 type Member struct {
-	Session uint32
-	Name    string // as shown to others
+	Session uint32 `json:"session"`
+	Name    string `json:"name"` // as shown to others
+	// ID names the person across connections and servers (a registered
+	// user's id or a certificate's hash), "" if nothing does; see Rebind.
+	ID string `json:"id,omitempty"`
 }
 
 // Settings are a hall's configuration.

@@ -479,8 +479,8 @@ func TestMuteAll(t *testing.T) {
 // TestSummaryEscapesNames: names are HTML in the summary, escaped.
 func TestSummaryEscapesNames(t *testing.T) {
 	h, _ := Open(Settings{})
-	h.Give(Member{1, "<b>x</b>"}, t0)
-	h.Raise(Member{2, "a&b"})
+	h.Give(Member{Session: 1, Name: "<b>x</b>"}, t0)
+	h.Raise(Member{Session: 2, Name: "a&b"})
 	if got, want := h.Summary(), "Floor: &lt;b&gt;x&lt;/b&gt;. Queue: 1. a&amp;b."; got != want {
 		t.Errorf("summary %q, want %q", got, want)
 	}

@@ -182,6 +182,7 @@ type failoverPlace struct {
 // clusterState is the world's part of a cluster node, under world.mu.
 type clusterState struct {
 	failover     map[int64]failoverPlace // registered users of dead nodes, by id (only in memory)
+	floors       map[string]*floorShare  // the halls' floors as shared with the cluster, by path (clusterfloor.go)
 	cluster      ClusterLink
 	remote       map[uint32]*remoteUser
 	announced    map[uint32]RemoteUser // what the cluster was last told of each local user

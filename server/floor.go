@@ -16,6 +16,7 @@ package server
 // talk time).
 
 import (
+	"errors"
 	"strings"
 	"time"
 
@@ -153,11 +154,16 @@ func (s *Server) handleFloorCommandLocked(u *user, hall *channel, line string) {
 	if !ok {
 		return
 	}
+	if c.Verb != floor.ShowQueue && s.floorRefusedWhileCutOff(u) {
+		return
+	}
 	switch {
 	case c.Verb == floor.Hand:
-		s.floorEventsLocked(hall, hall.floor.Raise(floor.Member{Session: u.session, Name: u.name}))
+		m := s.floorMemberLocked(u)
+		s.floorDoLocked(hall, func(f *floor.Hall) []floor.Event { return f.Raise(m) })
 	case c.Verb == floor.Withdraw:
-		s.floorEventsLocked(hall, hall.floor.Withdraw(u.session))
+		session := u.session
+		s.floorDoLocked(hall, func(f *floor.Hall) []floor.Event { return f.Withdraw(session) })
 	case c.Verb == floor.ShowQueue:
 		s.tellLocked(u, hall.floor.Summary())
 	case !c.Verb.ForChairs():
@@ -178,35 +184,46 @@ func (s *Server) handleFloorCommandLocked(u *user, hall *channel, line string) {
 // a duration, or empty for a minute), muteall, unmuteall. It returns a
 // message for the chair, or an error saying why it could not be done.
 func (s *Server) floorActionLocked(hall *channel, action, arg string) (string, error) {
-	f, now := hall.floor, s.now()
-	var events []floor.Event
+	if s.sharesFloor() && s.clusterCut.Load() {
+		return "", errFloorCutOff
+	}
+	now := s.now()
+	var op floorOp
 	switch floor.Verb(action) {
 	case floor.Next:
-		events = f.Next(now)
+		op = func(f *floor.Hall) []floor.Event { return f.Next(now) }
 	case floor.Give:
-		target := s.userNamedLocked(arg)
-		if target == nil || (target.channel != hall && !s.isRequestsChannel(hall, target.channel)) {
+		m, ok := s.floorMemberNamedLocked(hall, arg)
+		if !ok {
 			return "", floor.NotInHall(arg, hall.name)
 		}
-		events = f.Give(floor.Member{Session: target.session, Name: target.name}, now)
+		op = func(f *floor.Hall) []floor.Event { return f.Give(m, now) }
 	case floor.Revoke:
-		events = f.Revoke(now)
+		op = func(f *floor.Hall) []floor.Event { return f.Revoke(now) }
 	case floor.Clear:
-		events = f.Clear()
+		op = (*floor.Hall).Clear
 	case floor.Extend:
-		var err error
-		if events, err = f.Extend(arg, now); err != nil {
+		if _, err := hall.floor.Clone().Extend(arg, now); err != nil {
 			return "", err
 		}
+		op = func(f *floor.Hall) []floor.Event {
+			events, _ := f.Extend(arg, now) // replayed on another node's floor, it may find no timed turn
+			return events
+		}
 	case floor.MuteAll:
-		events = f.MuteAll()
+		op = (*floor.Hall).MuteAll
 	case floor.UnmuteAll:
-		events = f.UnmuteAll()
+		op = (*floor.Hall).UnmuteAll
 	default:
 		return "", floor.ErrUnknown
 	}
-	return s.floorEventsLocked(hall, events), nil
+	return s.floorDoLocked(hall, op), nil
 }
+
+// errFloorCutOff is why a node cut off from its cluster refuses floor
+// actions.
+var errFloorCutOff = errors.New("Refused: this server is cut off from the other servers of the plenary, " +
+	"and the floor could not be shared. Try again when it is back.")
 
 func (s *Server) isRequestsChannel(hall, ch *channel) bool {
 	return ch != nil && ch.parent == hall && hall.floor.Requests() != "" && ch.name == hall.floor.Requests()
@@ -259,10 +276,15 @@ func (s *Server) floorMovedLocked(u *user, from, to *channel) {
 		if hall == nil || hall.floor == nil || to == hall || s.isRequestsChannel(hall, to) {
 			continue
 		}
-		s.floorEventsLocked(hall, hall.floor.Leave(u.session, s.now()))
+		session, now := u.session, s.now()
+		s.floorDoLocked(hall, func(f *floor.Hall) []floor.Event { return f.Leave(session, now) })
+	}
+	if to != nil && to != from {
+		s.floorReturnedLocked(u) // back in a hall where they had a place in another session
 	}
 	if hall := hallOf(to); hall != nil && s.isRequestsChannel(hall, to) {
-		s.floorEventsLocked(hall, hall.floor.Raise(floor.Member{Session: u.session, Name: u.name}))
+		m := s.floorMemberLocked(u)
+		s.floorDoLocked(hall, func(f *floor.Hall) []floor.Event { return f.Raise(m) })
 	}
 }
 
@@ -279,8 +301,8 @@ func hallOf(ch *channel) *channel {
 func (s *Server) checkFloorTimeLocked() {
 	now := s.now()
 	for _, hall := range s.channels {
-		if hall.floor != nil {
-			s.floorEventsLocked(hall, hall.floor.Tick(now))
+		if hall.floor != nil && !s.floorTimedElsewhereLocked(hall) {
+			s.floorDoLocked(hall, func(f *floor.Hall) []floor.Event { return f.Tick(now) })
 		}
 	}
 }

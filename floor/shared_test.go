@@ -1,0 +1,79 @@
+package floor
+
+import (
+	"encoding/json"
+	"reflect"
+	"testing"
+	"time"
+)
+
+// TestAdoptAnotherServersFloor: a hall adopting another server's state
+// takes its holder and queue, gives the new holder the floor and tells
+// the previous one their turn ended, without counting a turn.
+func TestAdoptAnotherServersFloor(t *testing.T) {
+	here, _ := Open(Settings{})
+	there, _ := Open(Settings{})
+	a, b := Member{Session: 1, Name: "a", ID: "user:1"}, Member{Session: 2, Name: "b", ID: "cert:bb"}
+	here.Give(a, t0)
+	there.Adopt(here.State())
+	there.Raise(b)
+	there.Next(t0)
+	got := here.Adopt(there.State())
+	want := []Event{grantedE(b), toldE(b, textHolding), resuppressE(a), toldE(a, textTurnEnded),
+		resuppressAllE(), changedE("Floor: b. Queue: empty.")}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("adopting:\n got %v\nwant %v", got, want)
+	}
+	if !reflect.DeepEqual(here.State(), there.State()) {
+		t.Errorf("states differ: %+v, %+v", here.State(), there.State())
+	}
+	if again := here.Adopt(there.State()); again != nil {
+		t.Errorf("adopting the same state again: %v", again)
+	}
+}
+
+// TestRebindKeepsPlace: a member who comes back in a new session, known
+// by any of their ids, keeps their place; others are untouched.
+func TestRebindKeepsPlace(t *testing.T) {
+	h, _ := Open(Settings{})
+	a, b := Member{Session: 1, Name: "a", ID: "cert:aa"}, Member{Session: 2, Name: "b", ID: "user:2"}
+	h.Raise(a)
+	h.Raise(b)
+	if ev := h.Rebind([]string{"user:9", "cert:zz"}, 7, "z"); ev != nil {
+		t.Errorf("a stranger rebound: %v", ev)
+	}
+	if ev := h.Rebind([]string{"user:5", "cert:aa"}, 9, "a"); len(ev) == 0 {
+		t.Error("no events for a rebind")
+	}
+	if q := h.Queue(); q[0].Session != 9 || q[1].Session != 2 {
+		t.Errorf("queue after the rebind: %+v", q)
+	}
+	if ev := h.Rebind([]string{"cert:aa"}, 9, "a"); ev != nil {
+		t.Errorf("rebinding the same session again: %v", ev)
+	}
+	if ev := h.Rebind(nil, 3, "nobody"); ev != nil {
+		t.Errorf("no ids rebound: %v", ev)
+	}
+}
+
+// TestStateSurvivesJSON: a state that went through JSON (as the cluster
+// keeps it) is the same state, so adopting it changes nothing.
+func TestStateSurvivesJSON(t *testing.T) {
+	h, _ := Open(Settings{SpeakingTime: time.Minute})
+	h.Give(Member{Session: 1, Name: "a", ID: "user:1"}, time.Now()) // a clock with a monotonic reading, as the server's
+	h.Raise(Member{Session: 2, Name: "b"})
+	data, err := json.Marshal(h.State())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back State
+	if err := json.Unmarshal(data, &back); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(back, h.State()) {
+		t.Errorf("after JSON:\n got %+v\nwant %+v", back, h.State())
+	}
+	if ev := h.Adopt(back); ev != nil {
+		t.Errorf("adopting its own state from JSON: %v", ev)
+	}
+}
