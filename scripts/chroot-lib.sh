@@ -87,9 +87,12 @@ local_cas() {
 
 BINDS=(proc sys dev dev/pts dev/shm)
 
-# mount_binds DIR binds the host's /proc, /sys and /dev into the tree DIR.
+# mount_binds DIR binds the host's /proc, /sys and /dev into the tree DIR,
+# after binding DIR onto itself: its / is then a mount point, as a
+# machine's is, which "ip netns" needs (it remounts / as a slave).
 mount_binds() {
 	local d
+	mount --bind "$1" "$1"
 	for d in "${BINDS[@]}"; do
 		mkdir -p "$1/$d"
 		mount --bind "/$d" "$1/$d"

@@ -34,7 +34,9 @@ ensure_go() {
 # npm into a cache directory when it is not there, without downloading a
 # browser: the join page's Firefox tests (web/browsertest) drive Debian's
 # firefox-esr with it over WebDriver BiDi. Fails (status 1) without npm.
-PUPPETEER_CORE_VERSION=25.19.0
+# Version 24 is the last that runs on Debian 12's Node.js 18 (25 needs
+# 22.12 and is ESM only).
+PUPPETEER_CORE_VERSION=24.43.1
 ensure_puppeteer() {
 	local dir=${XDG_CACHE_HOME:-$HOME/.cache}/plenum-puppeteer
 	[[ -f $dir/node_modules/puppeteer-core/package.json ]] &&
