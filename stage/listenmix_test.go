@@ -83,18 +83,7 @@ func TestListenerMixDecodesOnceAndSharesEncodes(t *testing.T) {
 // (a stalled sender catching up) the extra delay is cut back within a
 // second instead of staying.
 func TestListenerMixShortensAGrownJitterBuffer(t *testing.T) {
-	codecs, err := NewCodecPool()
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := NewListenerMix(codecs)
-	m.Add(2, &recorder{})
-	frame := 0
-	send := func() {
-		a := voice.Audio{Sender: 1, Frame: uint64(2 * frame), Opus: codecs.Silence()}
-		m.Deliver(2, &a)
-		frame++
-	}
+	m, send := oneSpeakerMix(t)
 	for range 10 { // 200 ms at once
 		send()
 	}
@@ -117,18 +106,7 @@ func TestListenerMixShortensAGrownJitterBuffer(t *testing.T) {
 // late costs one concealed tick and from then on the buffer holds that
 // tick, which keepShort leaves alone.
 func TestListenerMixPlaysAtOnceAndKeepsAJitteredTick(t *testing.T) {
-	codecs, err := NewCodecPool()
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := NewListenerMix(codecs)
-	m.Add(2, &recorder{})
-	frame := 0
-	send := func() {
-		a := voice.Audio{Sender: 1, Frame: uint64(2 * frame), Opus: codecs.Silence()}
-		m.Deliver(2, &a)
-		frame++
-	}
+	m, send := oneSpeakerMix(t)
 	send()
 	m.Tick()
 	src := m.sources[0]
@@ -151,5 +129,23 @@ func TestListenerMixPlaysAtOnceAndKeepsAJitteredTick(t *testing.T) {
 	}
 	if src.jb.n != tickSamples {
 		t.Errorf("a second later the buffer holds %d samples, want the jittered tick (%d) kept", src.jb.n, tickSamples)
+	}
+}
+
+// oneSpeakerMix is a listener mix with listener 2, and send, which
+// delivers the next 20 ms frame (silence) of speaker 1 to it.
+func oneSpeakerMix(t *testing.T) (*ListenerMix, func()) {
+	t.Helper()
+	codecs, err := NewCodecPool()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := NewListenerMix(codecs)
+	m.Add(2, &recorder{})
+	frame := 0
+	return m, func() {
+		a := voice.Audio{Sender: 1, Frame: uint64(2 * frame), Opus: codecs.Silence()}
+		m.Deliver(2, &a)
+		frame++
 	}
 }
