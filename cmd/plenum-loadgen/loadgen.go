@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,12 +19,18 @@ import (
 
 // Options describe one run.
 type Options struct {
-	Addr       string
-	N, K       int
-	Duration   time.Duration // speaking time
-	Mode       string        // "udp", "tunnel" or "storm"
-	ServerPID  int           // 0: no server statistics
-	MetricsURL string        // Plenum's /metrics, for the time voice spends in the server; "" for none
+	// Addr is the server's host:port, or several separated by commas (the
+	// nodes of a cluster): client i logs in to the (i mod count)th, so
+	// the first K, the speakers, are spread over the nodes too.
+	Addr      string
+	N, K      int
+	Duration  time.Duration // speaking time
+	Mode      string        // "udp", "tunnel" or "storm"
+	ServerPID int           // 0: no server statistics
+	// OtherPIDs are a cluster's other nodes: the report's server CPU and
+	// memory are the sums over ServerPID and these.
+	OtherPIDs  []int
+	MetricsURL string // Plenum's /metrics, for the time voice spends in the server; "" for none
 	NamePrefix string
 	Payload    int // bytes of "Opus" per packet
 	// Opus sends real Opus (opuspayload.go), for a server that decodes
@@ -115,6 +122,7 @@ type gen struct {
 type user struct {
 	g    *gen
 	name string
+	addr string // the server (or the cluster's node) it logs in to
 	c    *client.Client
 
 	received   atomic.Uint64
@@ -184,7 +192,7 @@ func (u *user) onMixed(p *client.AudioPacket) {
 
 func (g *gen) config(u *user) client.Config {
 	return client.Config{
-		Address:     g.opt.Addr,
+		Address:     u.addr,
 		Username:    u.name,
 		DisableUDP:  g.opt.Mode == "tunnel",
 		OnAudio:     u.onAudio,
@@ -289,11 +297,16 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 	case (opt.Loudest > 0 || opt.Mixed) && !opt.Opus:
 		return nil, errors.New("a shaped channel (-loudest, -mixed) decodes speech: it needs -opus")
 	}
-	_, portStr, err := net.SplitHostPort(opt.Addr)
-	if err != nil {
-		return nil, err
+	addrs := strings.Split(opt.Addr, ",")
+	var ports []int
+	for _, a := range addrs {
+		_, portStr, err := net.SplitHostPort(a)
+		if err != nil {
+			return nil, err
+		}
+		port, _ := strconv.Atoi(portStr)
+		ports = append(ports, port)
 	}
-	port, _ := strconv.Atoi(portStr)
 	if opt.Mode == "storm" {
 		opt.K = 0
 	}
@@ -305,20 +318,22 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 		ping:           NewHist(100*time.Microsecond, 10*time.Second),
 	}
 	if opt.Opus {
+		var err error
 		if g.loops, err = opusLoops(opt.K, opt.Payload); err != nil {
 			return nil, err
 		}
 	}
-	pid := ""
+	var server procs
 	if opt.ServerPID > 0 {
-		pid = strconv.Itoa(opt.ServerPID)
+		server = procsOf(append([]int{opt.ServerPID}, opt.OtherPIDs...))
 	}
 	r := &Report{Mode: opt.Mode, Clients: opt.N, Speakers: opt.K, ServerCPUSec: -1, ServerCPUUsPkt: -1,
 		ServerDelayP50Ms: -1, ServerDelayP99Ms: -1}
 
 	users := make([]*user, opt.N)
 	for i := range users {
-		users[i] = &user{g: g, name: fmt.Sprintf("%s%04d", opt.NamePrefix, i), lastSeq: make([]atomic.Uint64, opt.K)}
+		users[i] = &user{g: g, name: fmt.Sprintf("%s%04d", opt.NamePrefix, i), addr: addrs[i%len(addrs)],
+			lastSeq: make([]atomic.Uint64, opt.K)}
 	}
 	defer func() { closeAll(users) }()
 
@@ -345,11 +360,11 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 		cancel()
 	}
 
-	cpu0, _ := serverCPU(pid)
-	_, sys0, _ := procCPUTimes(pid)
+	cpu0, _ := server.cpu()
+	_, sys0, _ := server.cpuTimes()
 	delay0 := g.serverDelay(ctx, opt.MetricsURL)
 	self0 := selfCPU()
-	srvDrops0, cliDrops0 := udpDrops(port)
+	srvDrops0, cliDrops0 := udpDrops(ports...)
 	w0 := time.Now()
 
 	if opt.Mode == "storm" {
@@ -392,16 +407,16 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 		r.LatencyMaxMs = ms(g.latency.Max())
 	}
 	window := time.Since(w0)
-	srvDrops1, cliDrops1 := udpDrops(port)
+	srvDrops1, cliDrops1 := udpDrops(ports...)
 	r.ServerSockDrops, r.ClientSockDrops = srvDrops1-srvDrops0, cliDrops1-cliDrops0
-	if cpu1, err := serverCPU(pid); err == nil && cpu0 >= 0 {
+	if cpu1, err := server.cpu(); err == nil && cpu0 >= 0 {
 		r.ServerCPUSec = (cpu1 - cpu0).Seconds()
-		if _, sys1, err := procCPUTimes(pid); err == nil {
+		if _, sys1, err := server.cpuTimes(); err == nil {
 			r.ServerSysCPUSec = (sys1 - sys0).Seconds()
 		}
 	}
-	if pid != "" {
-		r.ServerPeakRSSKB, r.ServerRSSKB, _ = procMemKB(pid)
+	if server != nil {
+		r.ServerPeakRSSKB, r.ServerRSSKB, _ = server.mem()
 	}
 	if delay1 := g.serverDelay(ctx, opt.MetricsURL); delay1 != nil {
 		r.ServerDelayP50Ms = 1000 * bucketQuantile(delay0, delay1, 0.50)
@@ -416,13 +431,6 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 	r.PingP99Ms = float64(g.ping.Quantile(0.99)) / 1e6
 	r.finish()
 	return r, nil
-}
-
-func serverCPU(pid string) (time.Duration, error) {
-	if pid == "" {
-		return -1, errors.New("no server pid")
-	}
-	return procCPU(pid)
 }
 
 // pinger samples c's TCP ping every PingEvery, starting at a random

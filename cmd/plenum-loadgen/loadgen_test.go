@@ -3,14 +3,19 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"math"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/plenum-voice/plenum/cluster"
 	"github.com/plenum-voice/plenum/conf"
 	"github.com/plenum-voice/plenum/internal/audiotest"
 	"github.com/plenum-voice/plenum/server"
@@ -347,8 +352,16 @@ func TestRunAgainstShapedChannels(t *testing.T) {
 // test ends.
 func serve(t *testing.T, cfg *conf.Config, adminListen string) *server.Server {
 	t.Helper()
-	srv, err := server.New(server.Options{Config: cfg, Listen: "127.0.0.1:0", WebListen: server.NoWeb, AdminListen: adminListen, DataDir: t.TempDir(),
-		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	return serveWith(t, server.Options{Config: cfg, AdminListen: adminListen})
+}
+
+// serveWith runs a server on loopback with opt, without browsers, its
+// data in a temp dir and warnings on stderr.
+func serveWith(t *testing.T, opt server.Options) *server.Server {
+	t.Helper()
+	opt.Listen, opt.WebListen, opt.DataDir = "127.0.0.1:0", server.NoWeb, t.TempDir()
+	opt.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	srv, err := server.New(opt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -402,5 +415,56 @@ func TestRunWebAgainstPlenum(t *testing.T) {
 	}
 	if r.LatencyP50Ms <= 0 {
 		t.Errorf("Mumble clients' latency p50 %.2f ms", r.LatencyP50Ms)
+	}
+}
+
+// TestRunAgainstACluster: with two nodes of a cluster in -addr, the
+// clients alternate between them (each node sees the other's three as
+// remote users), and every packet of the two speakers, one per node,
+// reaches every listener on both nodes.
+func TestRunAgainstACluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a cluster")
+	}
+	ns, err := cluster.StartEmbedded(cluster.EmbeddedOptions{Name: "loadgen-nats", Listen: "127.0.0.1:-1", StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ns.Shutdown)
+	var nodes [2]*server.Server
+	for i := range nodes {
+		node, err := cluster.Dial(t.Context(), cluster.Options{Cluster: "loadgen", NodeName: fmt.Sprint("n", i), URLs: []string{ns.ClientURL()},
+			Logger: slog.New(slog.DiscardHandler), StateFile: filepath.Join(t.TempDir(), "cluster-state.json")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(node.Close)
+		nodes[i] = serveWith(t, server.Options{Config: conf.Default(), AdminListen: server.NoAdmin, Cluster: node})
+	}
+	var remote [2]atomic.Int64 // the most remote users each node saw
+	ctx, stop := context.WithCancel(t.Context())
+	var watch sync.WaitGroup
+	watch.Go(func() {
+		for ctx.Err() == nil {
+			for i, n := range nodes {
+				if r := int64(len(n.RemoteSessions())); r > remote[i].Load() {
+					remote[i].Store(r)
+				}
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
+	r, err := Run(t.Context(), Options{Addr: nodes[0].Addr().String() + "," + nodes[1].Addr().String(), N: 6, K: 2,
+		Duration: 2 * time.Second, Drain: 500 * time.Millisecond, ServerPID: os.Getpid(), OtherPIDs: []int{os.Getpid()}})
+	stop()
+	watch.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if remote[0].Load() != 3 || remote[1].Load() != 3 {
+		t.Errorf("remote users seen by the nodes: %d and %d, want 3 and 3", remote[0].Load(), remote[1].Load())
+	}
+	if r.Sent < 190 || r.Received != r.Expected || r.Bad != 0 {
+		t.Errorf("sent %d, received %d of %d, bad %d", r.Sent, r.Received, r.Expected, r.Bad)
 	}
 }

@@ -25,6 +25,8 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -49,12 +51,12 @@ func run(args []string) error {
 	}
 	fs := flag.NewFlagSet("plenum-loadgen", flag.ContinueOnError)
 	var o Options
-	fs.StringVar(&o.Addr, "addr", "127.0.0.1:64738", "server `host:port`")
+	fs.StringVar(&o.Addr, "addr", "127.0.0.1:64738", "server `host:port`, or a cluster's nodes separated by commas (clients and speakers spread over them)")
 	fs.IntVar(&o.N, "n", 50, "number of clients (soak: default 300)")
 	fs.IntVar(&o.K, "k", 1, "number of speakers among them (soak: at a time, default 4)")
 	seconds := fs.Float64("seconds", 20, "speaking time")
 	fs.StringVar(&o.Mode, "mode", "udp", "udp, tunnel (voice over TCP), storm (drop and rejoin), soak or web (browsers over WebRTC, see web.go)")
-	fs.IntVar(&o.ServerPID, "server-pid", 0, "server `pid` for CPU and memory statistics")
+	pids := fs.String("server-pid", "", "server `pid` for CPU and memory statistics, or a cluster's nodes' pids separated by commas (summed)")
 	fs.StringVar(&o.MetricsURL, "server-metrics", "", "Plenum's metrics `URL` (e.g. http://127.0.0.1:64740/metrics), for the time voice spends in the server")
 	jsonFile := fs.String("json", "", "also write the report as JSON to `file`")
 	cpu := fs.Int("cpu", -1, "pin the generator to this `core` (and GOMAXPROCS=1)")
@@ -83,6 +85,10 @@ func run(args []string) error {
 		if err := pinToCPU(*cpu); err != nil {
 			return err
 		}
+	}
+	var err error
+	if o.ServerPID, o.OtherPIDs, err = parsePIDs(*pids); err != nil {
+		return err
 	}
 	o.Duration = time.Duration(*seconds * float64(time.Second))
 	o.StormWindow = *storm
@@ -116,4 +122,24 @@ func run(args []string) error {
 		return r.WriteJSON(*jsonFile)
 	}
 	return nil
+}
+
+// parsePIDs reads -server-pid: empty, one pid, or several separated by
+// commas.
+func parsePIDs(s string) (first int, others []int, err error) {
+	if s == "" {
+		return 0, nil, nil
+	}
+	for i, f := range strings.Split(s, ",") {
+		pid, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || pid <= 0 {
+			return 0, nil, fmt.Errorf("-server-pid: %q is not a process id", f)
+		}
+		if i == 0 {
+			first = pid
+		} else {
+			others = append(others, pid)
+		}
+	}
+	return first, others, nil
 }

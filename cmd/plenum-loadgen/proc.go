@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -101,20 +102,66 @@ func procMemKB(pid string) (hwm, rss uint64, err error) {
 
 // udpDrops sums the kernel's per-socket receive drops (the last column of
 // /proc/net/udp and udp6, receive-buffer overflows) for the server's
-// socket, i.e. the one bound to port, and for the clients' sockets, i.e.
-// those connected to port. Sockets that were closed are not counted, so
-// read it while the clients are still up.
-func udpDrops(port int) (server, clients uint64) {
+// sockets, i.e. those bound to one of ports, and for the clients' sockets,
+// i.e. those connected to one. Sockets that were closed are not counted,
+// so read it while the clients are still up.
+func udpDrops(ports ...int) (server, clients uint64) {
 	for _, file := range []string{"/proc/net/udp", "/proc/net/udp6"} {
 		b, err := os.ReadFile(file)
 		if err != nil {
 			continue
 		}
-		s, c := parseUDPDrops(b, port)
-		server += s
-		clients += c
+		for _, port := range ports {
+			s, c := parseUDPDrops(b, port)
+			server += s
+			clients += c
+		}
 	}
 	return server, clients
+}
+
+// procs are the server's processes: one, or a cluster's nodes. A nil
+// procs has no statistics.
+type procs []string
+
+func procsOf(pids []int) procs {
+	p := make(procs, len(pids))
+	for i, pid := range pids {
+		p[i] = strconv.Itoa(pid)
+	}
+	return p
+}
+
+// cpu is the user plus system CPU time of all of them.
+func (p procs) cpu() (time.Duration, error) {
+	user, sys, err := p.cpuTimes()
+	return user + sys, err
+}
+
+func (p procs) cpuTimes() (user, sys time.Duration, err error) {
+	if len(p) == 0 {
+		return -1, -1, errors.New("no server pid")
+	}
+	for _, pid := range p {
+		u, s, err := procCPUTimes(pid)
+		if err != nil {
+			return 0, 0, err
+		}
+		user, sys = user+u, sys+s
+	}
+	return user, sys, nil
+}
+
+// mem sums peak and current RSS in KiB (the peaks need not coincide).
+func (p procs) mem() (hwm, rss uint64, err error) {
+	for _, pid := range p {
+		h, r, err := procMemKB(pid)
+		if err != nil {
+			return 0, 0, err
+		}
+		hwm, rss = hwm+h, rss+r
+	}
+	return hwm, rss, nil
 }
 
 func parseUDPDrops(b []byte, port int) (server, clients uint64) {

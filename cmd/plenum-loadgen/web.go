@@ -26,7 +26,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -257,9 +256,9 @@ func RunWeb(ctx context.Context, opt Options) (*Report, error) {
 	g := &webGen{opt: opt, start: time.Now(), loops: loops, refOnset: ref, speakerSession: make([]atomic.Uint32, opt.K), sentInWindow: make([]uint64, opt.K),
 		direct: NewHist(10*time.Microsecond, 10*time.Second), onset: NewHist(10*time.Microsecond, 10*time.Second)}
 	g.windowFrom.Store(math.MaxInt64)
-	pid := ""
+	var server procs
 	if opt.ServerPID > 0 {
-		pid = strconv.Itoa(opt.ServerPID)
+		server = procsOf([]int{opt.ServerPID})
 	}
 	r := &Report{Mode: "web", Clients: opt.N + opt.Mumble, Speakers: opt.K, ServerCPUSec: -1, ServerCPUUsPkt: -1,
 		ServerDelayP50Ms: -1, ServerDelayP99Ms: -1, WebClients: opt.N, MumbleClients: opt.Mumble}
@@ -336,8 +335,8 @@ func RunWeb(ctx context.Context, opt Options) (*Report, error) {
 		send = append(send, func(frame []byte, seq uint64) error { return c.SendAudio(0, frameNumber(seq), frame, false, nil) })
 	}
 
-	cpu0, _ := serverCPU(pid)
-	_, sys0, _ := procCPUTimes(pid)
+	cpu0, _ := server.cpu()
+	_, sys0, _ := server.cpuTimes()
 	self0 := selfCPU()
 	drops0 := udpRcvbufErrors()
 	w0 := time.Now()
@@ -380,16 +379,16 @@ func RunWeb(ctx context.Context, opt Options) (*Report, error) {
 	r.LatencyP50Ms, r.LatencyP99Ms, r.LatencyMaxMs = ms(g.direct.Quantile(0.5)), ms(g.direct.Quantile(0.99)), ms(g.direct.Max())
 	r.WebLatencyP50Ms, r.WebLatencyP99Ms, r.WebLatencyMaxMs = ms(g.onset.Quantile(0.5)), ms(g.onset.Quantile(0.99)), ms(g.onset.Max())
 	r.WebOnsets = g.onset.Count()
-	if cpu1, err := serverCPU(pid); err == nil && cpu0 >= 0 {
+	if cpu1, err := server.cpu(); err == nil && cpu0 >= 0 {
 		r.ServerCPUSec = (cpu1 - cpu0).Seconds()
-		if _, sys1, err := procCPUTimes(pid); err == nil {
+		if _, sys1, err := server.cpuTimes(); err == nil {
 			r.ServerSysCPUSec = (sys1 - sys0).Seconds()
 		}
 		r.ServerCPUPct = 100 * r.ServerCPUSec / window.Seconds()
 		r.ServerCPUPerListenerPct = r.ServerCPUPct / float64(total)
 	}
-	if pid != "" {
-		r.ServerPeakRSSKB, r.ServerRSSKB, _ = procMemKB(pid)
+	if server != nil {
+		r.ServerPeakRSSKB, r.ServerRSSKB, _ = server.mem()
 	}
 	r.GenCPUSec = (selfCPU() - self0).Seconds()
 	r.GenCPUPct = 100 * r.GenCPUSec / window.Seconds()
