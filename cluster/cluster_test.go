@@ -1035,3 +1035,47 @@ func TestACLEditAppliedEverywhere(t *testing.T) {
 		t.Errorf("%d revisions before and %d after one ACL edit, want one more", before, after)
 	}
 }
+
+// TestFailoverKeepsChannelOfUnregistered: an unregistered user is known
+// again by their certificate. One reconnects after their dead node's
+// users were removed, one at once (their ghost still listed, as when a
+// client reconnects faster than the 5 s it takes to notice a death):
+// both come back in the channel they were in, not the default one.
+func TestFailoverKeepsChannelOfUnregistered(t *testing.T) {
+	nodes, users := threeNodes(t)
+	certLate, certQuick := newCert(t), newCert(t)
+	late := joinWith(t, nodes[2], "late", certLate)
+	quick := joinWith(t, nodes[2], "quick", certQuick)
+	overflow := channelNamed(t, late.Client, "Overflow")
+	for _, u := range []*listener{late, quick} {
+		if err := u.Move(overflow); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitUntil(t, 5*time.Second, "both in Overflow, seen on node 1", func() bool {
+		for _, name := range []string{"late", "quick"} {
+			if st := userNamed(users[0].Client, name); st == nil || st.GetChannelId() != overflow {
+				return false
+			}
+		}
+		return true
+	})
+	nodes[2].node.Close() // node 3 dies without a goodbye
+	quick.Close()
+	if userNamed(users[0].Client, "quick") == nil {
+		t.Fatal("quick's ghost is gone already: this test needs it still listed")
+	}
+	quickBack := joinWith(t, nodes[0], "quick", certQuick)
+	waitUntil(t, 6*time.Second, "node 3's users removed", func() bool { return userNamed(users[0].Client, "late") == nil })
+	late.Close()
+	lateBack := joinWith(t, nodes[1], "late", certLate)
+	for _, u := range []*listener{quickBack, lateBack} {
+		if st := u.Users()[u.Session()]; st.GetChannelId() != overflow {
+			t.Errorf("%s is back in channel %d, want Overflow (%d)", st.GetName(), st.GetChannelId(), overflow)
+		}
+	}
+	stranger := joinWith(t, nodes[0], "stranger", newCert(t))
+	if st := stranger.Users()[stranger.Session()]; st.GetChannelId() == overflow {
+		t.Error("a new user starts in Overflow too")
+	}
+}

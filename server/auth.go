@@ -247,8 +247,8 @@ func (s *Server) entryChannelLocked(u *user, lastChannel uint32) *channel {
 	if last, ok := s.channels[lastChannel]; ok && u.stored() && s.cfg().RememberChannel {
 		candidates = append([]*channel{last}, candidates...)
 	}
-	if ch := s.failoverChannelLocked(u.userID); ch != nil {
-		candidates = append([]*channel{ch}, candidates...) // back where they were when their node died
+	if ch := s.failoverChannelLocked(u); ch != nil {
+		candidates = append([]*channel{ch}, candidates...) // back where they were on their old node
 	}
 	for _, ch := range candidates {
 		u.channel = ch // provisional, so the permission subject has a channel

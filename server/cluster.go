@@ -169,19 +169,32 @@ func (r *remoteUser) stateMessage() *mumblepb.UserState {
 	return m
 }
 
-// failoverFor is how long a registered user of a node that died is
-// expected back, in the channel they were in.
+// failoverFor is how long a user of a node that died is expected back,
+// in the channel they were in.
 const failoverFor = 5 * time.Minute
 
-// failoverPlace is where a registered user of a dead node was.
+// failoverPlace is where a user of a dead node was.
 type failoverPlace struct {
 	path  string
 	until time.Time
 }
 
+// failoverKey names a person across a reconnect: a registered user by
+// id, anyone else by their certificate (every Mumble client has one), or
+// nobody ("") without either.
+func failoverKey(userID int64, certHash string) string {
+	switch {
+	case userID > 0:
+		return "id:" + strconv.FormatInt(userID, 10)
+	case certHash != "":
+		return "cert:" + certHash
+	}
+	return ""
+}
+
 // clusterState is the world's part of a cluster node, under world.mu.
 type clusterState struct {
-	failover     map[int64]failoverPlace // registered users of dead nodes, by id (only in memory)
+	failover     map[string]failoverPlace // users of dead nodes, by failoverKey (only in memory, failoverFor)
 	floors       map[string]*floorShare  // the halls' floors as shared with the cluster, by path (clusterfloor.go)
 	cluster      ClusterLink
 	remote       map[uint32]*remoteUser
@@ -358,11 +371,11 @@ func (s *Server) RemoveNode(node uint16) int {
 	until := s.now().Add(failoverFor)
 	for _, r := range s.remote {
 		if r.node == node {
-			if r.UserID > 0 {
+			if key := failoverKey(r.UserID, r.CertHash); key != "" {
 				if s.failover == nil {
-					s.failover = map[int64]failoverPlace{}
+					s.failover = map[string]failoverPlace{}
 				}
-				s.failover[r.UserID] = failoverPlace{path: r.Channel, until: until}
+				s.failover[key] = failoverPlace{path: r.Channel, until: until}
 			}
 			s.removeRemoteLocked(r)
 			n++
@@ -371,18 +384,23 @@ func (s *Server) RemoveNode(node uint16) int {
 	return n
 }
 
-// failoverChannelLocked is the channel a registered user whose node died
-// was in, if they come back here soon enough; it is forgotten once used.
-// Unregistered users are not remembered: nothing is kept about them.
-func (s *Server) failoverChannelLocked(userID int64) *channel {
-	place, ok := s.failover[userID]
-	if !ok || userID <= 0 {
+// failoverChannelLocked is the channel u was in on another node, if u is
+// reconnecting from there: their session is still listed (its node died
+// and nobody has noticed yet, or it is being replaced), or their node died
+// less than failoverFor ago. A remembered place is forgotten once used.
+func (s *Server) failoverChannelLocked(u *user) *channel {
+	if ghosts := s.remoteGhostsLocked(u.name, u.userID, u.certHash); len(ghosts) > 0 {
+		return ghosts[0].channel
+	}
+	key := failoverKey(u.userID, u.certHash)
+	place, ok := s.failover[key]
+	if !ok || key == "" {
 		return nil
 	}
-	delete(s.failover, userID)
-	for id, p := range s.failover {
+	delete(s.failover, key)
+	for k, p := range s.failover {
 		if s.now().After(p.until) {
-			delete(s.failover, id)
+			delete(s.failover, k)
 		}
 	}
 	if s.now().After(place.until) {

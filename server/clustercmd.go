@@ -125,14 +125,21 @@ func dedupe(list []uint32) []uint32 {
 // sessions, as a single server replaces a ghost: someone whose network
 // changed reconnects elsewhere before their old connection timed out.
 func (s *Server) replaceRemoteGhostsLocked(name string, userID int64, certHash string) {
+	for _, r := range s.remoteGhostsLocked(name, userID, certHash) {
+		s.sendCommandLocked(r.node, Command{Kind: "replace", Target: r.Session})
+	}
+}
+
+// remoteGhostsLocked are the remote users who are the person logging in
+// here: the same name, and the same registration or certificate.
+func (s *Server) remoteGhostsLocked(name string, userID int64, certHash string) []*remoteUser {
+	var ghosts []*remoteUser
 	for _, r := range s.remote {
-		if !strings.EqualFold(r.Name, name) {
-			continue
-		}
-		if (userID >= 0 && r.UserID == userID) || (certHash != "" && r.CertHash == certHash) {
-			s.sendCommandLocked(r.node, Command{Kind: "replace", Target: r.Session})
+		if strings.EqualFold(r.Name, name) && ((userID >= 0 && r.UserID == userID) || (certHash != "" && r.CertHash == certHash)) {
+			ghosts = append(ghosts, r)
 		}
 	}
+	return ghosts
 }
 
 // RunCommand carries out a command another node sent for users of this
