@@ -195,7 +195,7 @@ func failoverKey(userID int64, certHash string) string {
 // clusterState is the world's part of a cluster node, under world.mu.
 type clusterState struct {
 	failover     map[string]failoverPlace // users of dead nodes, by failoverKey (only in memory, failoverFor)
-	floors       map[string]*floorShare  // the halls' floors as shared with the cluster, by path (clusterfloor.go)
+	floors       map[string]*floorShare   // the halls' floors as shared with the cluster, by path (clusterfloor.go)
 	cluster      ClusterLink
 	remote       map[uint32]*remoteUser
 	announced    map[uint32]RemoteUser // what the cluster was last told of each local user
