@@ -48,6 +48,19 @@ func (s *Server) addrAttr(attrs []any, addr netip.Addr) []any {
 	return attrs
 }
 
+// PrivateLogger is log with the server's privacy filter: with logIPs
+// false, addresses in its records are hidden as in the server's own log.
+// It is for what logs beside a server in the same process (the cluster's
+// node, the command), so that no line of the process names an address
+// the admin did not ask for.
+func PrivateLogger(log *slog.Logger, logIPs func() bool) *slog.Logger {
+	return slog.New(newPrivacyHandler(log.Handler(), logIPs))
+}
+
+// LogIPs reports whether the running configuration lets the log name
+// addresses (log_ips).
+func (s *Server) LogIPs() bool { return s.cfg().LogIPs }
+
 // privacyHandler passes records to the handler the server was given,
 // unchanged with log_ips on and with addresses hidden otherwise. It keeps
 // both versions of attributes added with WithAttrs, since a reload may

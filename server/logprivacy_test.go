@@ -472,3 +472,25 @@ func TestLogsNameOnlyRegisteredUsers(t *testing.T) {
 		})
 	}
 }
+
+// TestPrivateLoggerHidesAddresses: the filter the process puts on the
+// cluster's log lines hides an address in a message, a text value and a
+// network error while log_ips is off, and follows log_ips as it changes.
+func TestPrivateLoggerHidesAddresses(t *testing.T) {
+	var buf bytes.Buffer
+	logIPs := false
+	log := server.PrivateLogger(slog.New(slog.NewTextHandler(&buf, nil)), func() bool { return logIPs })
+	dialErr := &net.OpError{Op: "dial", Net: "tcp", Addr: &net.TCPAddr{IP: net.IPv4(10, 9, 8, 7), Port: 4222}, Err: syscall.ECONNREFUSED}
+	logLines := func() string {
+		buf.Reset()
+		log.Warn("NATS server 10.9.8.7:4222 unreachable", "url", "nats://10.9.8.7:4222", "err", dialErr)
+		return buf.String()
+	}
+	if out := logLines(); strings.Contains(out, "10.9.8.7") {
+		t.Errorf("an address in the log with log_ips off: %s", out)
+	}
+	logIPs = true
+	if out := logLines(); strings.Count(out, "10.9.8.7") != 3 {
+		t.Errorf("with log_ips on, want the address three times: %s", out)
+	}
+}

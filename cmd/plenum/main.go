@@ -20,6 +20,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/plenum-voice/plenum/conf"
@@ -103,7 +104,17 @@ func runServer(args []string) error {
 			cfg.Cluster.Name = "plenum"
 		}
 	}
-	node, leaveCluster, err := joinCluster(cfg, *dataDir, log)
+	// The cluster's log lines go through the server's privacy filter, as
+	// the server's own do (this command's lines name only the server's
+	// own addresses); until the server runs, the file's log_ips decides.
+	var running atomic.Pointer[server.Server]
+	clusterLog := server.PrivateLogger(log, func() bool {
+		if srv := running.Load(); srv != nil {
+			return srv.LogIPs()
+		}
+		return cfg.Server.LogIPs
+	})
+	node, leaveCluster, err := joinCluster(cfg, *dataDir, clusterLog)
 	if err != nil {
 		return err
 	}
@@ -116,6 +127,7 @@ func runServer(args []string) error {
 	if err != nil {
 		return err
 	}
+	running.Store(srv)
 	if err := srv.Listen(); err != nil {
 		return err
 	}
