@@ -1,7 +1,9 @@
 package cluster_test
 
 import (
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -92,20 +94,46 @@ func TestFloorAcrossNodes(t *testing.T) {
 
 	chair.say(t, "!revoke")
 	waitFloor(t, all, names, "")
+	var hands sync.WaitGroup
 	for _, u := range users {
-		u.say(t, "!hand")
+		hands.Go(func() { u.say(t, "!hand") })
 	}
+	hands.Wait()
 	mark = chair.mark()
+	var queue string
 	waitUntil(t, 10*time.Second, "three hands raised at once on three nodes all queued", func() bool {
 		chair.say(t, "!queue")
 		time.Sleep(100 * time.Millisecond)
 		for _, m := range chair.textsReceived()[mark:] {
 			if strings.Count(m.GetMessage(), ". user") == 3 {
+				queue = m.GetMessage()
 				return true
 			}
 		}
 		return false
 	})
+	// Whatever order the cluster settled on, each member was last told
+	// the place they have in it.
+	for i, u := range users {
+		name := fmt.Sprintf("user%d", i+1)
+		told := func() bool {
+			place := lastPlaceTold(u)
+			return place > 0 && strings.Contains(queue, fmt.Sprintf("%d. %s", place, name))
+		}
+		waitUntil(t, 5*time.Second, name+" told their place in "+queue, told)
+	}
+	t.Logf("three hands at once: %s", queue)
+}
+
+// lastPlaceTold is the place in the queue u was told last (0: never).
+func lastPlaceTold(u *listener) int {
+	place := 0
+	for _, m := range u.textsReceived() {
+		if i := strings.Index(m.GetMessage(), "number "); i >= 0 && strings.Contains(m.GetMessage(), "in the queue") {
+			fmt.Sscanf(m.GetMessage()[i:], "number %d", &place)
+		}
+	}
+	return place
 }
 
 // TestFloorPlaceKeptAfterFailover: a registered member on node 3 waits

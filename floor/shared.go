@@ -1,6 +1,7 @@
 package floor
 
 import (
+	"fmt"
 	"reflect"
 	"slices"
 	"time"
@@ -53,6 +54,10 @@ func (h *Hall) Adopt(st State) []Event {
 		return nil
 	}
 	prev, hadPrev := h.holder, h.held
+	placeBefore := map[uint32]int{}
+	for i, m := range h.queue {
+		placeBefore[m.Session] = i
+	}
 	h.since, h.deadline, h.extended, h.warned = st.Since, st.Deadline, st.Extended, st.Warned
 	h.queue, h.muteAll = slices.Clone(st.Queue), st.MuteAll
 	h.held = st.Holder != nil
@@ -70,6 +75,14 @@ func (h *Hall) Adopt(st State) []Event {
 	}
 	if hadPrev && !h.holds(prev.Session) {
 		ev = append(ev, Event{Kind: Resuppress, Session: prev.Session}, tell(prev.Session, textTurnEnded))
+	}
+	// A member told one place who now waits further back: a hand raised
+	// at the same moment elsewhere came first. Moving forward needs no
+	// word, as on one server.
+	for i, m := range h.queue {
+		if before, ok := placeBefore[m.Session]; ok && i > before {
+			ev = append(ev, tell(m.Session, fmt.Sprintf(textPlaceLater, i+1)))
+		}
 	}
 	return append(ev, Event{Kind: ResuppressAll}, h.changed())
 }

@@ -77,3 +77,31 @@ func TestStateSurvivesJSON(t *testing.T) {
 		t.Errorf("adopting its own state from JSON: %v", ev)
 	}
 }
+
+// TestAdoptTellsWhoMovedBack: two hands raised at once on two servers;
+// the one whose write lost adopts the other's revision with its own hand
+// after it, and its member, told number 1, is told number 2. Nobody who
+// moved forward is told anything.
+func TestAdoptTellsWhoMovedBack(t *testing.T) {
+	here, _ := Open(Settings{})
+	there, _ := Open(Settings{})
+	a, b, c := Member{Session: 1, Name: "a", ID: "user:1"}, Member{Session: 2, Name: "b", ID: "user:2"}, Member{Session: 3, Name: "c", ID: "user:3"}
+	there.Raise(b) // won the race
+	here.Raise(a)  // told "number 1" here
+	replayed := there.Clone()
+	replayed.Raise(a)
+	got := here.Adopt(replayed.State())
+	want := []Event{toldE(a, "You are now number 2 in the queue: someone else's hand was raised first."),
+		resuppressAllE(), changedE("Floor: nobody. Queue: 1. b, 2. a.")}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("adopting:\n got %v\nwant %v", got, want)
+	}
+	here.Raise(c)
+	forward := here.Clone()
+	forward.Next(t0) // b gets the floor: a and c move forward
+	for _, e := range here.Adopt(forward.State()) {
+		if e.Kind == Tell && (e.Session == a.Session || e.Session == c.Session) {
+			t.Errorf("told a member who moved forward: %v", e)
+		}
+	}
+}

@@ -9,8 +9,11 @@ const (
 	textHoldingMinutes = "You have the floor. Your turn is noted for the minutes."
 
 	// To a member in the queue.
-	textPlace     = "You are number %d in the queue."
-	textLeftQueue = "You left the queue."
+	textPlace = "You are number %d in the queue."
+	// A hand raised at the same moment on another node of a cluster came
+	// first.
+	textPlaceLater = "You are now number %d in the queue: someone else's hand was raised first."
+	textLeftQueue  = "You left the queue."
 
 	// To the one whose turn ends, or is running out.
 	textTurnEnded   = "Your turn has ended."
