@@ -176,6 +176,44 @@ func TestFloorPlaceKeptAfterFailover(t *testing.T) {
 	waitUntil(t, 5*time.Second, "the member told on node 2", func() bool { return back.gotText("You have the floor.") })
 }
 
+// TestFloorLetsGoOfWhoNeverCameBack: a member of node 3 waits first in
+// the queue and another member of node 3 holds the floor; node 3 dies
+// and they never reconnect. Once failover_wait (here 2 s) has passed
+// after their removal, the floor is free and the queue holds only the
+// member on node 1, so the chair's !next calls someone who is there.
+func TestFloorLetsGoOfWhoNeverCameBack(t *testing.T) {
+	nodes, users := threeNodesWith(t, func(c *conf.Config) {
+		withHall(c)
+		c.Cluster.FailoverWait = conf.Duration{Duration: 2 * time.Second}
+	})
+	chair := joinWith(t, nodes[0], "chair", nil, "chair")
+	holder, waiting := joinWith(t, nodes[2], "holder", newCert(t)), joinWith(t, nodes[2], "waiting", newCert(t))
+	waitUntil(t, 5*time.Second, "node 3's members seen on node 1", func() bool {
+		return userNamed(chair.Client, "holder") != nil && userNamed(chair.Client, "waiting") != nil
+	})
+	chair.say(t, "!give holder")
+	waitUntil(t, 5*time.Second, "the holder told", func() bool { return holder.gotText("You have the floor.") })
+	waiting.say(t, "!hand")
+	waitUntil(t, 5*time.Second, "waiting queued", func() bool { return waiting.gotText("number 1 in the queue") })
+	users[0].say(t, "!hand")
+	waitUntil(t, 5*time.Second, "user1 queued second", func() bool { return users[0].gotText("number 2 in the queue") })
+
+	nodes[2].node.Close() // node 3 dies without a goodbye, and its members give up
+	waitUntil(t, 6*time.Second, "node 3's users removed", func() bool { return userNamed(chair.Client, "waiting") == nil })
+	removed := time.Now()
+	// The floor as shown below the hall's description (polling !queue
+	// would run into the message rate limit and drop the !next below).
+	hall := channelNamed(t, chair.Client, "Hall")
+	waitUntil(t, 10*time.Second, "the floor free and only user1 queued", func() bool {
+		return strings.Contains(chair.Channels()[hall].GetDescription(), "Floor: nobody. Queue: 1. user1.")
+	})
+	if took := time.Since(removed); took < 1500*time.Millisecond {
+		t.Errorf("let go of after %v, before failover_wait", took)
+	}
+	chair.say(t, "!next")
+	waitFloor(t, []*listener{chair, users[0], users[1]}, []string{"user1", "user2"}, "user1")
+}
+
 // TestFloorRefusedWhileCutOff: a node cut off from NATS refuses floor
 // changes with the reason (the chair's !next, a member's !hand), and
 // still answers !queue; the queue is unchanged.

@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"regexp"
+	"time"
 )
 
 // Cluster is the [cluster] table: this node's place in a cluster of Plenum
@@ -27,6 +28,22 @@ type Cluster struct {
 	// route URLs of the others ("nats://10.0.0.2:6222").
 	EmbeddedClusterListen string   `toml:"embedded_cluster_listen"`
 	EmbeddedRoutes        []string `toml:"embedded_routes"`
+
+	// FailoverWait is how long the users of a node that died are expected
+	// back on another node: their channel is kept for them (in memory)
+	// and their place in a floor's queue held. Default 5 minutes.
+	FailoverWait Duration `toml:"failover_wait"`
+}
+
+// DefaultFailoverWait is failover_wait when the file does not set it.
+const DefaultFailoverWait = 5 * time.Minute
+
+// Wait is failover_wait, or its default.
+func (c *Cluster) Wait() time.Duration {
+	if c.FailoverWait.Duration > 0 {
+		return c.FailoverWait.Duration
+	}
+	return DefaultFailoverWait
 }
 
 // DefaultEmbeddedListen is where an embedded NATS server listens for
@@ -93,6 +110,9 @@ func (v *validator) cluster() {
 		if _, _, err := net.SplitHostPort(c.EmbeddedClusterListen); err != nil {
 			bad("embedded_cluster_listen", "want host:port: %v", err)
 		}
+	}
+	if c.FailoverWait.Duration < 0 {
+		bad("failover_wait", "%v: want a positive duration such as \"5m\"", c.FailoverWait.Duration)
 	}
 	if len(c.EmbeddedRoutes) > 0 && c.EmbeddedClusterListen == "" {
 		bad("embedded_routes", "routes need embedded_cluster_listen")

@@ -17,6 +17,8 @@ func TestClusterTable(t *testing.T) {
 		{"[cluster]\nname = \"hall\"\nembedded = true\nnode = \"x y\"\n", "cluster.node: \"x y\""},
 		{"[cluster]\nname = \"hall\"\nembedded = true\nembedded_routes = [\"nats://h:6222\"]\n", "routes need embedded_cluster_listen"},
 		{"[cluster]\nname = \"hall\"\nembedded = true\nembedded_listen = \"nowhere\"\n", "cluster.embedded_listen: want host:port"},
+		{"[cluster]\nname = \"hall\"\nembedded = true\nfailover_wait = \"30m\"\n", ""},
+		{"[cluster]\nname = \"hall\"\nembedded = true\nfailover_wait = \"-1m\"\n", "cluster.failover_wait: -1m0s: want a positive duration"},
 		{"[cluster]\nnam = \"hall\"\n", "unknown key"},
 	} {
 		c, err := Parse([]byte(tc.toml), "test.toml")

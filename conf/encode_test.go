@@ -65,7 +65,7 @@ func everyField() *Config {
 		},
 		Cluster: Cluster{Name: "plenary", NATSURLs: []string{"nats://10.0.0.1:4222", "nats://10.0.0.2:4222"}, Node: "node-a",
 			Embedded: true, EmbeddedListen: "0.0.0.0:4222", EmbeddedClusterListen: "0.0.0.0:6222",
-			EmbeddedRoutes: []string{"nats://10.0.0.2:6222"}},
+			EmbeddedRoutes: []string{"nats://10.0.0.2:6222"}, FailoverWait: Duration{2 * time.Minute}},
 		Groups: map[string]*Group{
 			"admin":      {Inherit: Bool(true), Inheritable: Bool(false), Add: []string{"root-admin"}, Remove: []string{"x"}},
 			"with space": {Add: []string{"a"}},

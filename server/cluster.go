@@ -169,10 +169,6 @@ func (r *remoteUser) stateMessage() *mumblepb.UserState {
 	return m
 }
 
-// failoverFor is how long a user of a node that died is expected back,
-// in the channel they were in.
-const failoverFor = 5 * time.Minute
-
 // failoverPlace is where a user of a dead node was.
 type failoverPlace struct {
 	path  string
@@ -194,7 +190,8 @@ func failoverKey(userID int64, certHash string) string {
 
 // clusterState is the world's part of a cluster node, under world.mu.
 type clusterState struct {
-	failover     map[string]failoverPlace // users of dead nodes, by failoverKey (only in memory, failoverFor)
+	failover     map[string]failoverPlace // users of dead nodes, by failoverKey (only in memory, failover_wait)
+	floorAbsent  map[uint32]time.Time     // sessions on a floor that no node has, since when (clusterfloor.go)
 	floors       map[string]*floorShare   // the halls' floors as shared with the cluster, by path (clusterfloor.go)
 	cluster      ClusterLink
 	remote       map[uint32]*remoteUser
@@ -368,7 +365,7 @@ func (s *Server) RemoveNode(node uint16) int {
 	s.mu.Lock()
 	defer s.unlock()
 	n := 0
-	until := s.now().Add(failoverFor)
+	until := s.now().Add(s.config.Cluster.Wait())
 	for _, r := range s.remote {
 		if r.node == node {
 			if key := failoverKey(r.UserID, r.CertHash); key != "" {
@@ -387,7 +384,7 @@ func (s *Server) RemoveNode(node uint16) int {
 // failoverChannelLocked is the channel u was in on another node, if u is
 // reconnecting from there: their session is still listed (its node died
 // and nobody has noticed yet, or it is being replaced), or their node died
-// less than failoverFor ago. A remembered place is forgotten once used.
+// less than failover_wait ago. A remembered place is forgotten once used.
 func (s *Server) failoverChannelLocked(u *user) *channel {
 	if ghosts := s.remoteGhostsLocked(u.name, u.userID, u.certHash); len(ghosts) > 0 {
 		return ghosts[0].channel

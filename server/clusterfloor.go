@@ -20,6 +20,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/plenum-voice/plenum/floor"
 	"github.com/plenum-voice/plenum/proto/mumblepb"
@@ -147,6 +148,43 @@ func (s *Server) floorReturnedLocked(u *user) {
 	ids := personIDs(u.userID, u.certHash)
 	session, name := u.session, u.name
 	s.floorDoLocked(hall, func(f *floor.Hall) []floor.Event { return f.Rebind(ids, session, name) })
+}
+
+// floorDropAbsentLocked takes out of hall's floor (its queue, or the
+// floor itself) those who have not been on any node for failover_wait:
+// their node died and they did not come back, so that the chair's !next
+// does not call someone who is gone. now is the floor clock's time;
+// absence is counted from when this node first missed them.
+func (s *Server) floorDropAbsentLocked(hall *channel, now time.Time) {
+	members := hall.floor.Queue()
+	if holder, held := hall.floor.Holder(); held {
+		members = append(members, holder)
+	}
+	var gone []uint32
+	for _, m := range members {
+		if _, local := s.users[m.Session]; local {
+			delete(s.floorAbsent, m.Session)
+			continue
+		}
+		if _, remote := s.remote[m.Session]; remote {
+			delete(s.floorAbsent, m.Session)
+			continue
+		}
+		since, seen := s.floorAbsent[m.Session]
+		switch {
+		case !seen:
+			if s.floorAbsent == nil {
+				s.floorAbsent = map[uint32]time.Time{}
+			}
+			s.floorAbsent[m.Session] = now
+		case now.Sub(since) >= s.config.Cluster.Wait():
+			gone = append(gone, m.Session)
+		}
+	}
+	for _, session := range gone {
+		delete(s.floorAbsent, session)
+		s.floorDoLocked(hall, func(f *floor.Hall) []floor.Event { return f.Leave(session, now) })
+	}
 }
 
 // floorRefusedWhileCutOff refuses a floor action that a node cut off

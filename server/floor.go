@@ -297,12 +297,24 @@ func hallOf(ch *channel) *channel {
 }
 
 // checkFloorTimeLocked warns speakers whose time runs out and ends the
-// turns whose time is up.
+// turns whose time is up; on a cluster node it also lets go of those who
+// left with their node and did not come back.
 func (s *Server) checkFloorTimeLocked() {
 	now := s.now()
 	for _, hall := range s.channels {
-		if hall.floor != nil && !s.floorTimedElsewhereLocked(hall) {
+		if hall.floor == nil {
+			continue
+		}
+		if !s.floorTimedElsewhereLocked(hall) {
 			s.floorDoLocked(hall, func(f *floor.Hall) []floor.Event { return f.Tick(now) })
+		}
+		if s.sharesFloor() && !s.clusterCut.Load() {
+			s.floorDropAbsentLocked(hall, now)
+		}
+	}
+	for session, since := range s.floorAbsent {
+		if now.Sub(since) > 2*s.config.Cluster.Wait() {
+			delete(s.floorAbsent, session) // no longer on any floor
 		}
 	}
 }
