@@ -214,6 +214,13 @@ func mergeUser(users map[uint32]*mumblepb.UserState, m *mumblepb.UserState) {
 	delta.ListeningChannelAdd, delta.ListeningChannelRemove = nil, nil
 	delta.ListeningVolumeAdjustment = nil
 	proto.Merge(u, delta)
+	// An empty comment or avatar clears it, hash and all, as in Mumble.
+	if m.Comment != nil && m.GetComment() == "" {
+		u.CommentHash = nil
+	}
+	if m.Texture != nil && len(m.Texture) == 0 {
+		u.TextureHash = nil
+	}
 
 	for _, ch := range m.ListeningChannelAdd {
 		if !slices.Contains(u.ListeningChannelAdd, ch) {

@@ -74,6 +74,13 @@ func startNode(t testing.TB, ns *natsserver.Server, name string, edit func(*conf
 // file there if it has one, and the record of its shared revisions.
 func startNodeIn(t testing.TB, ns *natsserver.Server, name, dataDir string, edit func(*conf.Config)) *testNode {
 	t.Helper()
+	return startNodeWeb(t, ns, name, dataDir, edit, server.NoWeb)
+}
+
+// startNodeWeb is startNodeIn with the web listener (for browsers) on
+// webListen, or none with server.NoWeb.
+func startNodeWeb(t testing.TB, ns *natsserver.Server, name, dataDir string, edit func(*conf.Config), webListen string) *testNode {
+	t.Helper()
 	log := testLogger()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -90,7 +97,10 @@ func startNodeIn(t testing.TB, ns *natsserver.Server, name, dataDir string, edit
 	if edit != nil {
 		edit(cfg)
 	}
-	srv, err := server.New(server.Options{Config: cfg, Listen: "127.0.0.1:0", AdminListen: server.NoAdmin, WebListen: server.NoWeb,
+	if webListen != server.NoWeb {
+		cfg.Server.WebUDPPort, cfg.Server.WebTCPPort = 0, 0 // several nodes share the machine
+	}
+	srv, err := server.New(server.Options{Config: cfg, Listen: "127.0.0.1:0", AdminListen: server.NoAdmin, WebListen: webListen,
 		DataDir: dataDir, Logger: log, Cluster: node})
 	if err != nil {
 		t.Fatal(err)

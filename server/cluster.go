@@ -81,6 +81,7 @@ type RemoteUser struct {
 	Tokens    []string       `json:"tokens,omitempty"`
 	Protobuf  bool           `json:"protobuf,omitempty"` // speaks the protobuf UDP format (1.5+), else legacy
 	Plugin    string         `json:"plugin,omitempty"`
+	Comment   string         `json:"comment,omitempty"` // up to maxRelayedComment bytes
 	Listening []string       `json:"listening,omitempty"`
 	Targets   []RemoteTarget `json:"targets,omitempty"`
 }
@@ -126,14 +127,29 @@ func ChannelKey(path string) string {
 // NodeOf is the node whose block holds session (0 on a single node).
 func NodeOf(session uint32) uint16 { return uint16(session / SessionsPerNode) }
 
+// maxRelayedComment is the longest comment (in bytes) announced to the
+// other nodes. A user's state is announced again with every change (a
+// mute, a move), so a longer one, in practice one with an image, would
+// travel with each; it is shown on the user's own node only.
+const maxRelayedComment = 4096
+
+// relayedComment is what the other nodes are told of comment.
+func relayedComment(comment string) string {
+	if len(comment) > maxRelayedComment {
+		return ""
+	}
+	return comment
+}
+
 // remoteUser is a user of another node as this node holds it.
 type remoteUser struct {
 	RemoteUser
-	node      uint16
-	channel   *channel
-	listening []*channel
-	subject   *acl.Subject
-	speaker   *voice.Speaker
+	commentHash []byte // blobHash(Comment)
+	node        uint16
+	channel     *channel
+	listening   []*channel
+	subject     *acl.Subject
+	speaker     *voice.Speaker
 }
 
 // SendVoice implements voice.Peer. The engine never delivers to a remote
@@ -165,6 +181,11 @@ func (r *remoteUser) stateMessage() *mumblepb.UserState {
 	}
 	if r.CertHash != "" {
 		m.Hash = ptr(r.CertHash)
+	}
+	if r.commentHash != nil {
+		m.CommentHash = r.commentHash
+	} else if r.Comment != "" {
+		m.Comment = ptr(r.Comment)
 	}
 	return m
 }
@@ -227,6 +248,7 @@ func (s *Server) remoteStateLocked(u *user) RemoteUser {
 		Mute: u.mute, Deaf: u.deaf, Suppress: u.suppress, SelfMute: u.selfMute, SelfDeaf: u.selfDeaf,
 		Priority: u.prioritySpeak, Recording: u.recording, CertHash: u.certHash, Strong: u.strong,
 		Tokens: u.tokens, Protobuf: u.format == wire.Protobuf, Plugin: string(u.pluginContext),
+		Comment: relayedComment(u.comment),
 	}
 	for ch := range u.listening {
 		if p, ok := s.pathOfLocked(ch); ok {
@@ -325,7 +347,9 @@ func (s *Server) ApplyRemote(node uint16, states []RemoteUser) {
 		} else if reflect.DeepEqual(r.RemoteUser, st) {
 			continue
 		}
+		hadComment := r.Comment != ""
 		r.RemoteUser = st
+		r.commentHash = blobHash(st.Comment)
 		r.channel = paths[st.Channel]
 		if r.channel == nil {
 			r.channel = s.root // a channel this node does not have (yet)
@@ -343,7 +367,11 @@ func (s *Server) ApplyRemote(node uint16, states []RemoteUser) {
 		}
 		s.remote[st.Session] = r
 		s.snapDirty = true
-		s.broadcastLocked(r.stateMessage(), nil)
+		m := r.stateMessage()
+		if hadComment && st.Comment == "" {
+			m.Comment = ptr("") // cleared, or now too long to relay
+		}
+		s.broadcastLocked(m, nil)
 	}
 	s.remoteCount.Store(int32(len(s.remote)))
 }

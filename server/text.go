@@ -139,6 +139,8 @@ func (s *Server) handleRequestBlob(u *user, m *mumblepb.RequestBlob) {
 	for _, session := range m.SessionComment {
 		if other, ok := s.users[session]; ok && other.comment != "" {
 			u.conn.send(&mumblepb.UserState{Session: ptr(session), Comment: ptr(other.comment)})
+		} else if r, ok := s.remote[session]; ok && r.Comment != "" {
+			u.conn.send(&mumblepb.UserState{Session: ptr(session), Comment: ptr(r.Comment)})
 		}
 	}
 	for _, id := range m.ChannelDescription {
