@@ -120,7 +120,7 @@ func (s *Server) createChannelLocked(u *user, m *mumblepb.ChannelState, parent *
 	if !s.requireLocked(u, parent, perm) {
 		return
 	}
-	if u.userID < 0 && u.certHash == "" {
+	if u.userID < 0 && !u.hasCertificate() {
 		u.conn.send(&mumblepb.PermissionDenied{Type: mumblepb.PermissionDenied_MissingCertificate.Enum(), Session: ptr(u.session)})
 		return
 	}
@@ -377,7 +377,7 @@ func (s *Server) removeIfEmptyTemporaryLocked(ch *channel) {
 // membership of the new channel's admin group when registered, and Write
 // on it when the inherited ACLs would not allow them to manage it.
 func (s *Server) grantCreatorLocked(u *user, c *channel) {
-	if u.userID < 0 && u.certHash == "" || u.isAPI() {
+	if u.userID < 0 && !u.hasCertificate() || u.isAPI() {
 		return
 	}
 	next := &acl.ChannelACL{InheritACL: true, Groups: map[string]*acl.Group{}}

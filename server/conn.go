@@ -533,8 +533,12 @@ func (c *conn) serve() {
 }
 
 // certHash returns the Mumble identity of the client certificate: the hex
-// SHA-1 of the leaf's DER, or "" without a certificate.
+// SHA-1 of the leaf's DER, or "" without a certificate. A browser's is
+// the identity of its page's rejoin key.
 func (c *conn) certHash() string {
+	if c.web != nil {
+		return c.web.identity
+	}
 	certs := c.peerCertificates()
 	if len(certs) == 0 {
 		return ""

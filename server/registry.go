@@ -95,7 +95,7 @@ func (s *Server) handleRegister(actor *user, m *mumblepb.UserState) {
 	case !s.requireLocked(actor, s.root, need):
 		s.unlock()
 		return
-	case target.certHash == "":
+	case !target.hasCertificate():
 		actor.conn.send(&mumblepb.PermissionDenied{Type: mumblepb.PermissionDenied_MissingCertificate.Enum(), Session: ptr(target.session)})
 		s.unlock()
 		return

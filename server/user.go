@@ -147,6 +147,14 @@ func (u *user) refreshSubject() {
 	}
 }
 
+// hasCertificate reports whether u logged in with a client certificate,
+// which registering and owning a channel one created ask for. A browser's
+// certHash is its page's rejoin identity (web/rejoin.go), which lasts as
+// long as the tab: nothing to keep a registration or a channel by.
+func (u *user) hasCertificate() bool {
+	return u.certHash != "" && (u.conn == nil || u.conn.web == nil)
+}
+
 // stored reports whether u is a registered user the store keeps things
 // for (comment, avatar, listeners, last channel): not SuperUser's
 // exceptions, not someone a sign-in provider vouched for.

@@ -212,6 +212,9 @@ func (s *Server) serveBrowser(nc net.Conn, remote netip.AddrPort) {
 	c.web = &webConn{s: s, c: c}
 	if fc, ok := nc.(*web.FrameConn); ok {
 		c.signInToken = fc.SignInToken
+		if fc.RejoinKey != "" {
+			c.web.identity = web.RejoinIdentity(fc.RejoinKey)
+		}
 	}
 	s.mu.Lock()
 	select {
@@ -277,6 +280,9 @@ func (s *Server) webMixLoop() {
 type webConn struct {
 	s *Server
 	c *conn
+	// identity stands for the certificate hash a browser cannot have:
+	// from the page's rejoin key (web/rejoin.go), or "" without one.
+	identity string
 
 	// Set once at login (joinWeb), before the snapshot that routes to it.
 	session atomic.Uint32

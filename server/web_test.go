@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -28,6 +29,7 @@ import (
 	"github.com/plenum-voice/plenum/proto/mumblepb"
 	"github.com/plenum-voice/plenum/server"
 	"github.com/plenum-voice/plenum/stage"
+	"github.com/plenum-voice/plenum/web"
 	"github.com/plenum-voice/plenum/web/signal"
 )
 
@@ -571,5 +573,67 @@ func TestWebBannedBrowserStaysOut(t *testing.T) {
 	if p, err := webpeer.Dial(ctx, webpeer.Config{URL: "ws://" + s.WebAddr().String() + "/ws", Username: "again"}); err == nil {
 		p.Close()
 		t.Fatal("a browser from the banned address got in")
+	}
+}
+
+// TestWebRejoinKey: a page comes back with its tab's rejoin key while
+// its old session is still listed (its network changed and the server has
+// not noticed): the new connection replaces the old one at once. Another
+// tab (another key), a malformed key or none finds the name in use. A
+// browser cannot register: its identity lasts as long as the tab.
+func TestWebRejoinKey(t *testing.T) {
+	s := startWebServer(t, nil)
+	m := s.join(t, "mumble", nil)
+	wsURL := "ws://" + s.WebAddr().String() + "/ws"
+	const key = "0123456789abcdef0123456789abcdef"
+	withKey := func(k string) func(*webpeer.Config) {
+		return func(c *webpeer.Config) { c.URL = wsURL + "?rejoin=" + k }
+	}
+	first := s.browser(t, "tab", withKey(key))
+	for _, k := range []string{"fedcba9876543210fedcba9876543210", "0123456789ABCDEF0123456789ABCDEF", "short", ""} {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err := webpeer.Dial(ctx, webpeer.Config{URL: wsURL + "?rejoin=" + k, Username: "tab"})
+		cancel()
+		var rej *client.RejectError
+		if !errors.As(err, &rej) || rej.Type != mumblepb.Reject_UsernameInUse {
+			t.Errorf("key %q: %v, want the name in use", k, err)
+		}
+	}
+
+	denied := make(chan mumblepb.PermissionDenied_DenyType, 8)
+	again := s.browser(t, "tab", func(c *webpeer.Config) {
+		withKey(key)(c)
+		c.OnMessage = func(_ control.Type, m proto.Message) {
+			if d, ok := m.(*mumblepb.PermissionDenied); ok {
+				denied <- d.GetType()
+			}
+		}
+	})
+	select {
+	case <-first.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the old session was not ended")
+	}
+	m.waitFor("one tab, the new session", func(c *client.Client) bool {
+		n := 0
+		for _, u := range c.Users() {
+			if u.GetName() == "tab" {
+				n++
+			}
+		}
+		u, ok := c.Users()[again.Session()]
+		return n == 1 && ok && u.GetHash() == web.RejoinIdentity(key)
+	})
+
+	if err := again.Send(&mumblepb.UserState{Session: proto.Uint32(again.Session()), UserId: proto.Uint32(0)}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case d := <-denied:
+		if d != mumblepb.PermissionDenied_MissingCertificate {
+			t.Errorf("a browser's registration was refused with %v, want MissingCertificate", d)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("a browser's registration was not refused")
 	}
 }

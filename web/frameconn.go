@@ -20,6 +20,9 @@ type FrameConn struct {
 	// SignInToken is the single sign-on's browser token the upgrade
 	// request carried, "" if none (Handler.SignInToken).
 	SignInToken string
+	// RejoinKey is the page's key for coming back in a new connection
+	// (RejoinKey), "" if it sent none or one that is not a key.
+	RejoinKey string
 }
 
 // NewFrameConn wraps a WebSocket's net.Conn whose Writes are messages.

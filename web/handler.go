@@ -115,6 +115,7 @@ func (h *Handler) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	if h.SignInToken != nil {
 		fc.SignInToken = h.SignInToken(r)
 	}
+	fc.RejoinKey = RejoinKey(r.URL.Query().Get("rejoin"))
 	h.Serve(fc, remote)
 }
 

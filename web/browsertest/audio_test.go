@@ -241,9 +241,16 @@ func browserAndMumble(t *testing.T, e *env, tb tab, name string) {
 // there again. Meanwhile a Mumble client holds the page's name for 2 s,
 // as the page's old session would until the server noticed its dead
 // connection: the page must keep trying, not give up at "name in use".
+// It comes back as the same person: the identity its tab's rejoin key
+// gives it (which Mumble clients see as its certificate hash) is the one
+// it had.
 func reconnects(t *testing.T, e *env, tb tab, name string) {
 	m := e.dial("watcher")
 	old := m.sessionOf(t, name)
+	identity := m.Users()[old].GetHash()
+	if len(identity) != 40 {
+		t.Errorf("the page's session has identity %q, want its rejoin key's", identity)
+	}
 	hall := m.channel(t, "Hall")
 	tb.eval(t, `(() => { plenum.ws.close(); return true; })()`)
 	start := time.Now()
@@ -256,7 +263,7 @@ func reconnects(t *testing.T, e *env, tb tab, name string) {
 	squatter.Close()
 	m.waitFor(t, name+" back in the hall", func(c *client.Client) bool {
 		for s, u := range c.Users() {
-			if u.GetName() == name && s != old && u.GetChannelId() == hall {
+			if u.GetName() == name && s != old && u.GetChannelId() == hall && u.GetHash() == identity {
 				return true
 			}
 		}

@@ -168,7 +168,7 @@
   function connect() {
     clearTimeout(S.retryTimer);
     status(L.connecting);
-    const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws";
+    const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws?rejoin=" + rejoinKey();
     const ws = new WebSocket(url);
     ws.binaryType = "arraybuffer";
     S.ws = ws;
@@ -185,6 +185,20 @@
       if (h) h(m.msg);
     };
     ws.onclose = (e) => { if (ws === S.ws) lost("websocket closed " + e.code + " " + e.reason); };
+  }
+
+  // rejoinKey is this tab's random key, sent with every WebSocket: with
+  // it the server knows a page that lost its connection as the same
+  // person and lets it back in at once, instead of finding the name in
+  // use until the old session times out. It lives in the tab's
+  // sessionStorage only: a new tab is a new person.
+  function rejoinKey() {
+    let key = sessionStorage.getItem("plenum.rejoin");
+    if (!/^[0-9a-f]{32}$/.test(key || "")) {
+      key = Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
+      sessionStorage.setItem("plenum.rejoin", key);
+    }
+    return key;
   }
 
   function send(type, msg) {
