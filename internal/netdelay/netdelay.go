@@ -110,7 +110,11 @@ func Start(netnsPath string, queue uint16, delay time.Duration, dropPercent floa
 	d.wg.Add(2)
 	go d.read()
 	go d.release()
-	if err := d.configure(queueConfig{bind: true, maxLen: MaxQueued, flags: flagGSO}); err != nil {
+	// GSO off: the kernel cuts an offloaded super-packet into the
+	// datagrams it stands for before it queues them, so the drop share
+	// is of datagrams on the wire, as a network loses them, not of
+	// batches of them.
+	if err := d.configure(queueConfig{bind: true, maxLen: MaxQueued}); err != nil {
 		d.stop()
 		return nil, fmt.Errorf("netdelay: binding queue %d: %w", queue, err)
 	}
@@ -123,7 +127,7 @@ func (d *Delayer) Close() error {
 	d.closeOnce.Do(func() {
 		// A queue of length 0 is always full, and a full fail-open queue
 		// accepts: no packet waits for the reader while it stops.
-		if err := d.configure(queueConfig{maxLen: 0, flags: flagFailOpen | flagGSO}); err != nil {
+		if err := d.configure(queueConfig{maxLen: 0, flags: flagFailOpen}); err != nil {
 			d.closeErr = fmt.Errorf("netdelay: opening queue %d: %w", d.queue, err)
 		}
 		d.stop()

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -343,4 +344,26 @@ func TestAppendQueueRuleErrors(t *testing.T) {
 	if !errors.Is(err, unix.ENOENT) {
 		t.Errorf("a rule for a missing chain: %v, want ENOENT", err)
 	}
+}
+
+// One UDP_SEGMENT send of eight datagrams is eight datagrams on the wire,
+// and the drop share is of those, not of the send.
+func TestDropShareCountsDatagrams(t *testing.T) {
+	l := newLab(t)
+	d := start(t, l, 0, 100)
+	const segments, size = 8, 100
+	oob := make([]byte, unix.CmsgSpace(2))
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+	h.Level, h.Type = unix.SOL_UDP, unix.UDP_SEGMENT
+	h.SetLen(unix.CmsgLen(2))
+	binary.NativeEndian.PutUint16(oob[unix.CmsgLen(0):], size)
+	if _, _, err := l.client.WriteMsgUDP(make([]byte, segments*size), oob, nil); err != nil {
+		t.Skipf("no UDP segmentation offload: %v", err)
+	}
+	waitFor(t, "every datagram dropped", func() bool { return d.Stats().Dropped >= segments })
+	time.Sleep(50 * time.Millisecond)
+	if s := d.Stats(); s.Dropped != segments {
+		t.Errorf("stats %+v after one send of %d datagrams", s, segments)
+	}
+	checkClean(t, d)
 }

@@ -29,7 +29,7 @@ const (
 	copyMeta = 1 // NFQNL_COPY_META: metadata only, no payload
 
 	flagFailOpen = 1 << 0 // NFQA_CFG_F_FAIL_OPEN: accept, not drop, when the queue is full
-	flagGSO      = 1 << 2 // NFQA_CFG_F_GSO: queue offloaded super-packets whole
+	flagGSO      = 1 << 2 // NFQA_CFG_F_GSO: queue offloaded super-packets whole (we set it off)
 
 	verdictDrop   = 0 // NF_DROP
 	verdictAccept = 1 // NF_ACCEPT
@@ -93,6 +93,8 @@ func appendConfig(b []byte, seq uint32, queue uint16, c queueConfig) []byte {
 	}
 	b = appendAttr(b, cfgAttrParams, append(be.AppendUint32(nil, 0), copyMeta))
 	b = appendAttr(b, cfgAttrMaxLen, be.AppendUint32(nil, c.maxLen))
+	// The mask names the flags this message sets, to c.flags' values:
+	// the others keep the kernel's defaults.
 	b = appendAttr(b, cfgAttrMask, be.AppendUint32(nil, flagFailOpen|flagGSO))
 	b = appendAttr(b, cfgAttrFlags, be.AppendUint32(nil, c.flags))
 	return finish(b, start)

@@ -34,7 +34,7 @@ func TestVerdictLayout(t *testing.T) {
 }
 
 func TestConfigLayout(t *testing.T) {
-	got := appendConfig(nil, 9, 0x0102, queueConfig{bind: true, maxLen: 8192, flags: flagGSO})
+	got := appendConfig(nil, 9, 0x0102, queueConfig{bind: true, maxLen: 8192, flags: flagFailOpen})
 	want := binary.NativeEndian.AppendUint32(nil, uint32(16+4+8+12+8+8+8))
 	want = binary.NativeEndian.AppendUint16(want, 3<<8|2) // NFQNL_MSG_CONFIG
 	want = binary.NativeEndian.AppendUint16(want, unix.NLM_F_REQUEST|unix.NLM_F_ACK)
@@ -53,7 +53,7 @@ func TestConfigLayout(t *testing.T) {
 	attr(2, 0, 0, 0, 0, 1) // NFQA_CFG_PARAMS: copy_range 0, NFQNL_COPY_META
 	attr(3, 0, 0, 0x20, 0) // NFQA_CFG_QUEUE_MAXLEN 8192
 	attr(4, 0, 0, 0, 1|4)  // NFQA_CFG_MASK: fail-open and GSO
-	attr(5, 0, 0, 0, 4)    // NFQA_CFG_FLAGS: GSO only, fail-open off
+	attr(5, 0, 0, 0, 1)    // NFQA_CFG_FLAGS: fail-open on, GSO off
 	if !bytes.Equal(got, want) {
 		t.Errorf("config\n got % x\nwant % x", got, want)
 	}
