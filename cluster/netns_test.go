@@ -6,9 +6,13 @@ package cluster_test
 // cluster (the real nats-server, built from its module), node i and NATS
 // server i in network namespace i, joined by veth links to a bridge in a
 // hub namespace; the test's clients reach them from the host through a
-// veth of its own. Latency, loss and partitions are injected with tc
-// netem and nftables inside the namespaces. It needs root and ip(8),
-// tc(8) and nft(8); it is skipped otherwise and with -short.
+// veth of its own. Partitions are injected with nftables inside the
+// namespaces; latency and loss with nftables and internal/netdelay, which
+// holds the packets of a netfilter queue in this process: the kernels this
+// runs on have neither tc netem nor nft's queue statement, but they have
+// nfnetlink_queue and xtables' NFQUEUE target. It needs root, ip(8),
+// ss(8) and nft(8), and the kernel's nfnetlink_queue; it is skipped
+// otherwise and with -short.
 
 import (
 	"context"
@@ -33,6 +37,7 @@ import (
 
 	"github.com/plenum-voice/plenum/client"
 	"github.com/plenum-voice/plenum/conf"
+	"github.com/plenum-voice/plenum/internal/netdelay"
 	"github.com/plenum-voice/plenum/proto/mumblepb"
 	wire "github.com/plenum-voice/plenum/proto/voice"
 )
@@ -78,10 +83,13 @@ func newNetLab(t *testing.T) *netLab {
 	if os.Geteuid() != 0 {
 		t.Skip("the network test needs root for network namespaces")
 	}
-	for _, tool := range []string{"ip", "tc", "nft"} {
+	for _, tool := range []string{"ip", "ss", "nft"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Skipf("the network test needs %s: %v", tool, err)
 		}
+	}
+	if _, err := os.Stat("/proc/net/netfilter/nfnetlink_queue"); err != nil {
+		t.Skipf("the network test needs the kernel's nfnetlink_queue: %v", err)
 	}
 	l := &netLab{t: t, dir: t.TempDir(), tag: strconv.Itoa(os.Getpid() % 10000)}
 	l.bins = filepath.Join(l.dir, "bin")
@@ -275,6 +283,115 @@ func (l *netLab) partition(i int, on bool) {
 	}
 }
 
+// shapeTable is the nftables table shapeLink adds to a node's namespace.
+const shapeTable = "plcshape"
+
+// A linkShape is what happens to the packets on a node's link that match
+// an nft expression ("" for all): a netdelay.Delayer holds them for
+// delay and drops drop percent of them.
+type linkShape struct {
+	match string
+	delay time.Duration
+	drop  float64
+}
+
+// shapeLink shapes what crosses node i's veth, both ways: each packet
+// goes to the Delayer of the first shape it matches, through netfilter
+// queue 17, 18, ... in the node's namespace. It returns the Delayers, in
+// the order of shapes, and undoes it all at the end of the test.
+func (l *netLab) shapeLink(t *testing.T, i int, shapes ...linkShape) []*netdelay.Delayer {
+	t.Helper()
+	const firstQueue = 17
+	dev := fmt.Sprintf("plc%sv%d", l.tag, i+1)
+	var in, out, chains strings.Builder
+	for k, sh := range shapes {
+		fmt.Fprintf(&in, "iifname %q %s goto shape%d; ", dev, sh.match, k)
+		fmt.Fprintf(&out, "oifname %q %s goto shape%d; ", dev, sh.match, k)
+		fmt.Fprintf(&chains, "  chain shape%d { }\n", k)
+	}
+	l.nft(i, fmt.Sprintf(`table ip %s {
+  chain in { type filter hook input priority 0; %s}
+  chain out { type filter hook output priority 0; %s}
+%s}`, shapeTable, in.String(), out.String(), chains.String()))
+	t.Cleanup(func() { runQuiet("ip", "netns", "exec", l.ns[i], "nft", "delete", "table", "ip", shapeTable) })
+	netns := "/run/netns/" + l.ns[i]
+	var ds []*netdelay.Delayer
+	for k, sh := range shapes {
+		queue := uint16(firstQueue + k)
+		if err := netdelay.AppendQueueRule(netns, shapeTable, fmt.Sprintf("shape%d", k), queue); err != nil {
+			t.Fatal(err)
+		}
+		d, err := netdelay.Start(netns, queue, sh.delay, sh.drop)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Cleanups run last first: the Delayers let their packets go
+		// before the table is deleted (the rules' bypass lets packets
+		// pass meanwhile).
+		t.Cleanup(func() {
+			if err := d.Close(); err != nil {
+				t.Error(err)
+			}
+			if s := d.Stats(); s.Errors != 0 || s.Overruns != 0 {
+				t.Errorf("shaping node %d's link (%q): %+v: %v", i+1, sh.match, s, d.Err())
+			}
+		})
+		ds = append(ds, d)
+	}
+	return ds
+}
+
+// nft loads rules into node i's namespace.
+func (l *netLab) nft(i int, rules string) {
+	l.t.Helper()
+	cmd := exec.Command("ip", "netns", "exec", l.ns[i], "nft", "-f", "-")
+	cmd.Stdin = strings.NewReader(rules)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		l.t.Fatalf("nft: %v\n%s\n%s", err, out, rules)
+	}
+}
+
+// natsServerOf is the NATS server node i's Plenum is connected to:
+// nats.go picks one of its URLs at random.
+func (l *netLab) natsServerOf(t *testing.T, i int) int {
+	t.Helper()
+	out, err := exec.Command("ip", "netns", "exec", l.ns[i], "ss", "-Htn", "state", "established", "( dport = :4222 )").CombinedOutput()
+	if err != nil {
+		t.Fatalf("ss: %v\n%s", err, out)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		for j := range l.ns {
+			if f[len(f)-1] == nodeIP(j)+":4222" {
+				return j
+			}
+		}
+	}
+	t.Fatalf("node %d's Plenum has no NATS connection: %q", i+1, out)
+	return -1
+}
+
+// crossings counts the times voice from a speaker on node from to a
+// listener on node to crosses node via's link: from from's Plenum to its
+// NATS server, on to the NATS server of to's Plenum, to that Plenum
+// (servers[i] is node i's NATS server), and from it to the listener.
+func crossings(from, to, via int, servers [3]int) int {
+	path := []int{from, servers[from], servers[to], to}
+	n := 0
+	for k := 1; k < len(path); k++ {
+		if path[k] != path[k-1] && (path[k] == via || path[k-1] == via) {
+			n++
+		}
+	}
+	if to == via {
+		n++ // the node's UDP to its client
+	}
+	return n
+}
+
 // joinAt connects a client named name to node i, with its voice kept.
 func (l *netLab) joinAt(i int, name string) *listener {
 	l.t.Helper()
@@ -392,20 +509,71 @@ func TestNetwork(t *testing.T) {
 		waitUntil(t, 10*time.Second, "the floor's clients gone", func() bool { return len(a.Users()) == 4 && len(c.Users()) == 4 })
 	})
 
-	t.Run("latency added with netem is what the network adds", func(t *testing.T) {
-		dev := fmt.Sprintf("plc%sv2", l.tag)
-		if out, err := exec.Command("ip", "netns", "exec", l.ns[1], "tc", "qdisc", "add", "dev", dev, "root", "netem", "delay", "20ms").CombinedOutput(); err != nil {
-			t.Skipf("tc netem is not available on this kernel: %v: %s", err, strings.TrimSpace(string(out)))
+	t.Run("latency added on node B's link is what the network adds", func(t *testing.T) {
+		const delay = 20 * time.Millisecond
+		l.shapeLink(t, 1, linkShape{delay: delay})
+		var servers [3]int
+		for i := range servers {
+			servers[i] = l.natsServerOf(t, i)
 		}
-		defer runQuiet("ip", "netns", "exec", l.ns[1], "tc", "qdisc", "del", "dev", dev, "root")
 		sent := speakTimed(t, a, 10000, 200, 10*time.Millisecond)
-		waitUntil(t, 5*time.Second, "every frame at bob", func() bool { return len(latencies(b, a.Session(), sent)) == len(sent) })
-		d := latencies(b, a.Session(), sent)
-		// Node B's side of the link delays both what NATS brings B and
-		// what B sends bob: at least 40 ms.
-		t.Logf("with 20 ms netem on node B's link: p50 %v p99 %v", percentile(d, .5), percentile(d, .99))
-		if percentile(d, .5) < 40*time.Millisecond {
-			t.Errorf("p50 %v: the netem delay is not on the path", percentile(d, .5))
+		for _, u := range []*listener{b, c} {
+			waitUntil(t, 5*time.Second, "every frame at bob and carol", func() bool { return len(latencies(u, a.Session(), sent)) == len(sent) })
+		}
+		// Voice reaches bob on B through B's link at least twice: into B
+		// (to its NATS server or its Plenum) and out to bob. Whether it
+		// crosses more often, and whether carol's crosses at all, depends
+		// on the NATS servers the Plenums chose.
+		for _, u := range []struct {
+			name string
+			l    *listener
+			node int
+		}{{"bob", b, 1}, {"carol", c, 2}} {
+			d := latencies(u.l, a.Session(), sent)
+			n := crossings(0, u.node, 1, servers)
+			p50 := percentile(d, .5)
+			t.Logf("%v each way on node B's link; NATS servers of the nodes' Plenums %d, %d, %d: A to %s on node %d crosses it %d times: p50 %v p99 %v",
+				delay, servers[0]+1, servers[1]+1, servers[2]+1, u.name, u.node+1, n, p50, percentile(d, .99))
+			if p50 < time.Duration(n)*delay {
+				t.Errorf("%s's p50 %v, under the %v the link adds", u.name, p50, time.Duration(n)*delay)
+			}
+			// TCP on a delayed link adds a few ms per crossing (its
+			// segments queue behind the ones held), so the bound is
+			// half as much again; a delay applied twice would pass it.
+			if limit := max(time.Duration(n)*delay*3/2, delay/2); p50 >= limit {
+				t.Errorf("%s's p50 %v, over %v for %v added", u.name, p50, limit, time.Duration(n)*delay)
+			}
+		}
+	})
+
+	t.Run("loss on node B's link: bob loses his share, NATS over TCP nothing", func(t *testing.T) {
+		// 5 % of B's UDP to its clients dropped, and 5 % of B's TCP (NATS's
+		// routes to the other servers or its Plenum's connection to one,
+		// both ways), which TCP must retransmit.
+		ds := l.shapeLink(t, 1, linkShape{match: "udp sport 64738", drop: 5}, linkShape{match: "meta l4proto tcp", drop: 5})
+		udp, tcp := ds[0], ds[1]
+		sent := speakTimed(t, a, 12000, 500, 10*time.Millisecond)
+		waitUntil(t, 5*time.Second, "every frame at carol", func() bool { return len(latencies(c, a.Session(), sent)) == len(sent) })
+		// Retransmitted frames come late; every frame bob lacks should be
+		// a datagram dropped on the last leg.
+		for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+			if len(latencies(b, a.Session(), sent))+int(udp.Stats().Dropped) >= len(sent) {
+				break
+			}
+		}
+		db, dc := latencies(b, a.Session(), sent), latencies(c, a.Session(), sent)
+		lost, us, st := len(sent)-len(db), udp.Stats(), tcp.Stats()
+		t.Logf("5 %% loss on node B's link: bob lost %d of %d frames (%.1f %%), p50 %v p99 %v; dropped %d of %d UDP datagrams to B's clients and %d of %d TCP segments; carol lost %d, p50 %v p99 %v",
+			lost, len(sent), 100*float64(lost)/float64(len(sent)), percentile(db, .5), percentile(db, .99),
+			us.Dropped, us.Dropped+us.Accepted, st.Dropped, st.Dropped+st.Accepted, len(sent)-len(dc), percentile(dc, .5), percentile(dc, .99))
+		if lost < len(sent)/100 || lost > len(sent)*12/100 {
+			t.Errorf("bob lost %d of %d frames with 5 %% loss on his node's link", lost, len(sent))
+		}
+		if lost > int(us.Dropped) {
+			t.Errorf("bob lost %d frames, %d datagrams to him were dropped: the rest was lost on NATS's TCP", lost, us.Dropped)
+		}
+		if st.Dropped == 0 {
+			t.Error("netdelay dropped no TCP segment: the NATS path was not lossy")
 		}
 	})
 
