@@ -238,6 +238,7 @@ func (l *netLab) startPlenum(i int) {
 	cfg.Cluster = conf.Cluster{Name: "net", Node: fmt.Sprintf("n%d", i+1)}
 	cfg.Channels = append(cfg.Channels, conf.Channel{Name: "Hall", Floor: true, FloorGroups: []string{"#chair"},
 		ACL: []conf.ACLEntry{{Group: "#chair", Allow: []string{"MuteDeafen"}}}})
+	cfg.ACL = append(cfg.ACL, conf.ACLEntry{Group: "#editor", Allow: []string{"Write"}})
 	for j := range l.ns { // its own NATS server first
 		cfg.Cluster.NATSURLs = append(cfg.Cluster.NATSURLs, "nats://"+nodeIP((i+j)%3)+":4222")
 	}
@@ -256,6 +257,60 @@ func (l *netLab) startPlenum(i int) {
 }
 
 func (l *netLab) addr(i int) string { return nodeIP(i) + ":64738" }
+
+// configKV is the cluster's bucket of shared configuration, through NATS
+// server 1.
+func (l *netLab) configKV(ctx context.Context) (jetstream.KeyValue, func()) {
+	l.t.Helper()
+	nc, err := nats.Connect("nats://"+nodeIP(0)+":4222", nats.Timeout(2*time.Second))
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		l.t.Fatal(err)
+	}
+	kv, err := js.KeyValue(ctx, "plenum_net_config")
+	if err != nil {
+		nc.Close()
+		l.t.Fatal(err)
+	}
+	return kv, nc.Close
+}
+
+// configRevision is the bucket's revision of the channel tree.
+func (l *netLab) configRevision() uint64 {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	kv, done := l.configKV(ctx)
+	defer done()
+	e, err := kv.Get(ctx, "tree")
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	return e.Revision()
+}
+
+// revisionsSince counts the revisions of the channel tree written after
+// revision rev.
+func (l *netLab) revisionsSince(rev uint64) int {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	kv, done := l.configKV(ctx)
+	defer done()
+	h, err := kv.History(ctx, "tree")
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	n := 0
+	for _, e := range h {
+		if e.Revision() > rev {
+			n++
+		}
+	}
+	return n
+}
 
 // partition drops the traffic between node i's namespace and the other
 // nodes (the host's clients still reach it), or heals it.
@@ -507,6 +562,46 @@ func TestNetwork(t *testing.T) {
 			u.Close()
 		}
 		waitUntil(t, 10*time.Second, "the floor's clients gone", func() bool { return len(a.Users()) == 4 && len(c.Users()) == 4 })
+	})
+
+	t.Run("an ACL edit from a client on B applied everywhere and written once", func(t *testing.T) {
+		editor := joinWith(t, &testNode{addr: l.addr(1)}, "editor", nil, "editor")
+		// Overflow, where nobody else is: the lab's other users must keep
+		// speaking after this.
+		inOverflow := []*listener{l.joinAt(0, "overflow-a"), l.joinAt(2, "overflow-c")}
+		overflow := channelNamed(t, editor.Client, "Overflow")
+		for _, u := range inOverflow {
+			if err := u.Move(overflow); err != nil {
+				t.Fatal(err)
+			}
+		}
+		before := l.configRevision()
+		deny := &mumblepb.ACL_ChanACL{Group: ptr("all"), ApplyHere: ptr(true), ApplySubs: ptr(true), Deny: ptr(uint32(0x8))}
+		if err := editor.Send(&mumblepb.ACL{ChannelId: &overflow, InheritAcls: ptr(true), Acls: []*mumblepb.ACL_ChanACL{deny}}); err != nil {
+			t.Fatal(err)
+		}
+		for _, u := range inOverflow {
+			waitUntil(t, 5*time.Second, "the users in Overflow on A and C suppressed", func() bool { return u.Users()[u.Session()].GetSuppress() })
+		}
+		for _, u := range everyone {
+			if u.Users()[u.Session()].GetSuppress() {
+				t.Error("a user outside Overflow was suppressed")
+			}
+		}
+		for i := range l.ns {
+			waitUntil(t, 5*time.Second, fmt.Sprintf("the ACL in node %d's file", i+1), func() bool {
+				data, _ := os.ReadFile(filepath.Join(l.dir, fmt.Sprintf("plenum%d.toml", i+1)))
+				return strings.Contains(string(data), `deny = ["Speak"]`)
+			})
+		}
+		time.Sleep(500 * time.Millisecond)
+		if n := l.revisionsSince(before); n != 1 {
+			t.Errorf("%d new revisions of the channel tree after one ACL edit, want 1", n)
+		}
+		for _, u := range append(inOverflow, editor) {
+			u.Close()
+		}
+		waitUntil(t, 10*time.Second, "the edit's clients gone", func() bool { return len(a.Users()) == 4 && len(c.Users()) == 4 })
 	})
 
 	t.Run("latency added on node B's link is what the network adds", func(t *testing.T) {

@@ -6,9 +6,11 @@
 // userspace through nfnetlink_queue; the kernel keeps the packet and waits
 // for a verdict. Where the kernel lacks nft's queue statement (nft_queue)
 // but has xtables' NFQUEUE target, AppendQueueRule adds the equivalent
-// rule, which the nft command cannot write. A Delayer binds queue N in a network namespace, holds
-// each packet's verdict for a fixed delay and then accepts it, first in
-// first out, so the order of the packets is kept. A given share of the
+// rule, which the nft command cannot write.
+//
+// A Delayer binds queue N in a network namespace, holds each packet's
+// verdict for a fixed delay and then accepts it, first in first out, so
+// the order of the packets is kept. A given share of the
 // packets is dropped at once instead (verdict NF_DROP). Only the packets'
 // metadata crosses into userspace (copy mode META): the payload stays in
 // the kernel.
