@@ -1089,3 +1089,40 @@ func TestFailoverKeepsChannelOfUnregistered(t *testing.T) {
 		t.Error("a new user starts in Overflow too")
 	}
 }
+
+// TestSameNodeNameRefused: a second process started with a running
+// node's name is refused at start with the reason, at once; once the
+// first is gone (it died, or was stopped), a process of that name starts
+// again and gets its number back.
+func TestSameNodeNameRefused(t *testing.T) {
+	ns := startNATS(t)
+	first := startNode(t, ns, "berlin", nil)
+	dial := func() (*cluster.Node, time.Duration, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		start := time.Now()
+		n, err := cluster.Dial(ctx, cluster.Options{Cluster: "test", NodeName: "berlin", URLs: []string{ns.ClientURL()},
+			Logger: testLogger(), StateFile: filepath.Join(t.TempDir(), "cluster-state.json")})
+		return n, time.Since(start), err
+	}
+	if n, took, err := dial(); err == nil || !strings.Contains(err.Error(), `node name "berlin" is in use by a running process`) {
+		if n != nil {
+			n.Close()
+		}
+		t.Fatalf("a second process named berlin: %v, want refused as in use", err)
+	} else {
+		t.Logf("refused after %v: %v", took.Round(time.Millisecond), err)
+	}
+	first.stop()
+	again, took, err := dial()
+	if err != nil {
+		t.Fatalf("berlin restarted after the first stopped: %v", err)
+	}
+	defer again.Close()
+	if again.Node() != first.node.Node() {
+		t.Errorf("restarted berlin has number %d, want its old %d", again.Node(), first.node.Node())
+	}
+	if took > time.Second {
+		t.Errorf("a free name took %v to claim: the check waited", took)
+	}
+}

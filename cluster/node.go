@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -137,12 +138,42 @@ func Dial(ctx context.Context, o Options) (*Node, error) {
 		nc.Close()
 		return nil, err
 	}
+	if err = n.answerForName(); err != nil {
+		nc.Close()
+		return nil, err
+	}
 	for i := range n.nodeSubj {
 		n.nodeSubj[i] = n.prefix + "voice.node." + strconv.Itoa(i)
 	}
 	n.log = n.log.With("number", n.id)
 	n.log.Info("joined the cluster")
 	return n, nil
+}
+
+// nameProbeWait is how long a starting node waits for a running process
+// with its name to answer. NATS says at once when nobody listens, so a
+// node whose name is free does not wait.
+const nameProbeWait = 2 * time.Second
+
+// answerForName makes sure no running process uses this node's name (and
+// so its number, and its block of session numbers, which two processes
+// would hand out twice), then answers for the name itself: a process
+// started by mistake with the same name is refused at start, with the
+// reason. A process of the name that died answers nothing, so a restart
+// after a crash is not held up.
+func (n *Node) answerForName() error {
+	subject := n.prefix + "name." + strconv.Itoa(int(n.id))
+	msg, err := n.nc.Request(subject, nil, nameProbeWait)
+	switch {
+	case err == nil:
+		return fmt.Errorf("cluster: node name %q is in use by a running process (%s): give every node a name of its own", n.opts.NodeName, msg.Data)
+	case !errors.Is(err, nats.ErrNoResponders) && !errors.Is(err, nats.ErrTimeout):
+		return fmt.Errorf("cluster: asking whether node name %q is in use: %w", n.opts.NodeName, err)
+	}
+	host, _ := os.Hostname()
+	answer := []byte(fmt.Sprintf("on host %s, started %s", host, time.Unix(0, n.epoch).UTC().Format(time.RFC3339)))
+	_, err = n.nc.Subscribe(subject, func(m *nats.Msg) { m.Respond(answer) })
+	return err
 }
 
 // noteConn passes a change of the connection's state to Run; called from
