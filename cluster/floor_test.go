@@ -251,3 +251,36 @@ func TestFloorRefusedWhileCutOff(t *testing.T) {
 		t.Error("the member was queued while cut off")
 	}
 }
+
+// TestFloorPlaceKeptWhenReplacedElsewhere: a member waiting first on node
+// 3 logs in on node 2 while their old session is still up (a network
+// change): node 3 ends the old session without giving up the place, and
+// the new session takes it over, so the chair's !next gives them the
+// floor on node 2.
+func TestFloorPlaceKeptWhenReplacedElsewhere(t *testing.T) {
+	nodes, users := threeNodesWith(t, withHall)
+	chair := joinWith(t, nodes[0], "chair", nil, "chair")
+	cert := newCert(t)
+	member := joinWith(t, nodes[2], "member", cert)
+	member.say(t, "!hand")
+	waitUntil(t, 5*time.Second, "the member queued", func() bool { return member.gotText("number 1 in the queue") })
+	users[0].say(t, "!hand")
+	waitUntil(t, 5*time.Second, "user1 queued second", func() bool { return users[0].gotText("number 2 in the queue") })
+
+	back := joinWith(t, nodes[1], "member", cert)
+	select {
+	case <-member.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the old session on node 3 was not ended")
+	}
+	hall := channelNamed(t, chair.Client, "Hall")
+	waitUntil(t, 5*time.Second, "the member's new session still first", func() bool {
+		return strings.Contains(chair.Channels()[hall].GetDescription(), "Queue: 1. member, 2. user1.")
+	})
+	time.Sleep(500 * time.Millisecond) // every node has adopted what there was to adopt
+	if !strings.Contains(chair.Channels()[hall].GetDescription(), "Queue: 1. member, 2. user1.") {
+		t.Fatalf("the queue changed after the replacement: %q", chair.Channels()[hall].GetDescription())
+	}
+	chair.say(t, "!next")
+	waitFloor(t, []*listener{chair, users[0], back}, []string{"member", "user1"}, "member")
+}

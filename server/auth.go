@@ -103,10 +103,12 @@ func (s *Server) handleAuthenticate(c *conn, m *mumblepb.Authenticate) {
 		reject(c, mumblepb.Reject_ServerFull, "Server is full")
 		return
 	}
-	s.replaceRemoteGhostsLocked(ident.name, ident.userID, certHash)
+	replaces := s.replaceRemoteGhostsLocked(ident.name, ident.userID, certHash)
 	if ghost != nil {
 		ghost.conn.sendAndClose(&mumblepb.UserRemove{Session: &ghost.session, Reason: ptr("You connected to the server from another device")}, reasonReplaced)
+		ghost.replaced = true
 		s.removeUserLocked(ghost)
+		replaces = append(replaces, ghost.session)
 	}
 	session, ok := s.sessions.get()
 	if !ok {
@@ -126,10 +128,11 @@ func (s *Server) handleAuthenticate(c *conn, m *mumblepb.Authenticate) {
 		opus:      m.GetOpus(),
 		connected: time.Now(),
 
-		userID:  ident.userID,
-		comment: ident.comment,
-		texture: ident.texture,
-		tokens:  append([]string(nil), m.GetTokens()...),
+		userID:   ident.userID,
+		comment:  ident.comment,
+		replaces: replaces,
+		texture:  ident.texture,
+		tokens:   append([]string(nil), m.GetTokens()...),
 
 		signInGroups:  ident.groups,
 		signInBy:      ident.signInBy,
@@ -201,6 +204,7 @@ func (s *Server) loginLocked(c *conn, u *user, ident identity) {
 	s.enteredLocked(u)
 
 	s.broadcastLocked(u.stateMessage(), nil) // publishes first: the new user hears at once
+	s.floorReturnedLocked(u)                 // once the others know u: it may change u's suppress
 	for _, other := range s.users {
 		if other != u {
 			c.send(other.stateMessage())

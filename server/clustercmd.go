@@ -123,11 +123,14 @@ func dedupe(list []uint32) []uint32 {
 // replaceRemoteGhostsLocked asks the nodes of remote users who are the
 // person logging in here (same registration or certificate) to end those
 // sessions, as a single server replaces a ghost: someone whose network
-// changed reconnects elsewhere before their old connection timed out.
-func (s *Server) replaceRemoteGhostsLocked(name string, userID int64, certHash string) {
+// changed reconnects elsewhere before their old connection timed out. It
+// returns those sessions.
+func (s *Server) replaceRemoteGhostsLocked(name string, userID int64, certHash string) (sessions []uint32) {
 	for _, r := range s.remoteGhostsLocked(name, userID, certHash) {
 		s.sendCommandLocked(r.node, Command{Kind: "replace", Target: r.Session})
+		sessions = append(sessions, r.Session)
 	}
+	return sessions
 }
 
 // remoteGhostsLocked are the remote users who are the person logging in
@@ -150,6 +153,7 @@ func (s *Server) RunCommand(c Command) {
 	if c.Kind == "replace" {
 		if target, ok := s.users[c.Target]; ok {
 			target.conn.sendAndClose(&mumblepb.UserRemove{Session: &target.session, Reason: ptr("You connected to the server from another device")}, reasonReplaced)
+			target.replaced = true // their new session's node takes over their floor place
 			s.removeUserLocked(target)
 			s.log.Info("user replaced by a login on another node", s.logUser("user", target))
 		}

@@ -79,11 +79,7 @@ func personIDs(userID int64, certHash string) []string {
 
 // floorMemberLocked is u as the floor knows them.
 func (s *Server) floorMemberLocked(u *user) floor.Member {
-	m := floor.Member{Session: u.session, Name: u.name}
-	if s.sharesFloor() {
-		m.ID = personID(u.userID, u.certHash)
-	}
-	return m
+	return floor.Member{Session: u.session, Name: u.name, ID: personID(u.userID, u.certHash)}
 }
 
 // floorDoLocked carries out op on hall's floor and returns the reply for
@@ -133,21 +129,40 @@ func (s *Server) floorMemberNamedLocked(hall *channel, name string) (floor.Membe
 
 // floorReturnedLocked gives u back their place on the floor of the hall
 // they are in (or wait to enter), when they held or waited for it in
-// another session: they reconnected, perhaps after their node died.
+// another session: they reconnected (perhaps on another node, after theirs
+// died) or replaced their old connection. A place of a session u's login
+// replaced is given up if u is not in that hall now, as leaving it would
+// have.
 func (s *Server) floorReturnedLocked(u *user) {
-	if !s.sharesFloor() || u.channel == nil {
-		return
+	if hall := s.floorHallOf(u.channel); hall != nil {
+		ids := personIDs(u.userID, u.certHash)
+		session, name := u.session, u.name
+		s.floorDoLocked(hall, func(f *floor.Hall) []floor.Event { return f.Rebind(ids, session, name) })
 	}
-	hall := u.channel
-	if h := hallOf(hall); h != nil {
-		hall = h
+	for _, old := range u.replaces {
+		now := s.now()
+		for _, hall := range s.channels {
+			if hall.floor != nil {
+				s.floorDoLocked(hall, func(f *floor.Hall) []floor.Event { return f.Leave(old, now) })
+			}
+		}
 	}
-	if hall.floor == nil {
-		return
+	u.replaces = nil
+}
+
+// floorHallOf is the hall ch is, or whose requests channel it is; nil if
+// neither.
+func (s *Server) floorHallOf(ch *channel) *channel {
+	if ch == nil {
+		return nil
 	}
-	ids := personIDs(u.userID, u.certHash)
-	session, name := u.session, u.name
-	s.floorDoLocked(hall, func(f *floor.Hall) []floor.Event { return f.Rebind(ids, session, name) })
+	if h := hallOf(ch); h != nil {
+		return h
+	}
+	if ch.floor != nil {
+		return ch
+	}
+	return nil
 }
 
 // floorDropAbsentLocked takes out of hall's floor (its queue, or the

@@ -276,10 +276,13 @@ func (s *Server) floorMovedLocked(u *user, from, to *channel) {
 		if hall == nil || hall.floor == nil || to == hall || s.isRequestsChannel(hall, to) {
 			continue
 		}
+		if to == nil && u.replaced {
+			continue // the login that replaced u takes the place over (floorReturnedLocked)
+		}
 		session, now := u.session, s.now()
 		s.floorDoLocked(hall, func(f *floor.Hall) []floor.Event { return f.Leave(session, now) })
 	}
-	if to != nil && to != from {
+	if from != nil && to != nil && to != from {
 		s.floorReturnedLocked(u) // back in a hall where they had a place in another session
 	}
 	if hall := hallOf(to); hall != nil && s.isRequestsChannel(hall, to) {

@@ -544,3 +544,64 @@ func TestSpeakingTimeChangedByAReload(t *testing.T) {
 		t.Errorf("the floor is %q's after the shortened turn", holder)
 	}
 }
+
+// TestFloorPlaceKeptOnReconnect: a member whose connection is replaced by
+// their own new login (same certificate; a network change) keeps their
+// place in the queue, and the holder keeps the floor.
+func TestFloorPlaceKeptOnReconnect(t *testing.T) {
+	s := floorHall(t)
+	chair := s.join(t, "chair", chairToken)
+	certA, certB, certC := selfSignedCert(t), selfSignedCert(t), selfSignedCert(t)
+	alice, bob := s.join(t, "alice", as(certA)), s.join(t, "bob", as(certB))
+	carol := s.join(t, "carol", as(certC))
+	alice.say("!hand")
+	alice.told("number 1 in the queue")
+	bob.say("!hand")
+	bob.told("number 2 in the queue")
+	carol.say("!hand")
+	carol.told("number 3 in the queue")
+	chair.say("!next") // alice speaks, bob and carol wait
+	chair.told("Floor: alice. Queue: 1. bob, 2. carol.")
+
+	// Alice and bob reconnect while their old connections are still up.
+	alice2 := s.join(t, "alice", as(certA))
+	bob2 := s.join(t, "bob", as(certB))
+	chair.waitFor("alice's new session holds the floor", func(c *client.Client) bool {
+		u, ok := c.Users()[alice2.Session()]
+		return ok && !u.GetSuppress()
+	})
+	chair.say("!next")
+	chair.waitFor("bob's new session has the floor", func(c *client.Client) bool {
+		u, ok := c.Users()[bob2.Session()]
+		return ok && !u.GetSuppress()
+	})
+	bob2.told("You have the floor.")
+	chair.told("Floor: bob. Queue: 1. carol.")
+}
+
+// TestFloorPlaceGivenUpWhenBackElsewhere: a member who reconnects and
+// lands outside the hall (the default channel is the Lobby) gives their
+// place up, as leaving the hall would have.
+func TestFloorPlaceGivenUpWhenBackElsewhere(t *testing.T) {
+	s := startServer(t, func(c *conf.Config) {
+		c.Channels = append(c.Channels, conf.Channel{Name: "Hall", Floor: true, FloorGroups: []string{"#chair"},
+			ACL: []conf.ACLEntry{{Group: "#chair", Allow: []string{"MuteDeafen"}}}})
+		c.Server.DefaultChannel = "Lobby"
+	})
+	chair := s.join(t, "chair", chairToken)
+	cert := selfSignedCert(t)
+	carol, dave := s.join(t, "carol", as(cert)), s.join(t, "dave", nil)
+	for _, p := range []*peer{chair, carol, dave} {
+		p.moveTo("Hall", chair)
+	}
+	carol.say("!hand")
+	carol.told("number 1 in the queue")
+	dave.say("!hand")
+	dave.told("number 2 in the queue")
+	chair.told("Queue: 1. carol, 2. dave.")
+	again := s.join(t, "carol", as(cert))
+	if got := again.Users()[again.Session()].GetChannelId(); got != again.channelID("Lobby") {
+		t.Fatalf("carol is back in channel %d, want the Lobby", got)
+	}
+	chair.told("Queue: 1. dave.")
+}

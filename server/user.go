@@ -62,9 +62,14 @@ type user struct {
 	listening      map[*channel]float32 // channels listened to, with the volume factor
 	subject        *acl.Subject         // replaced, never mutated
 	signInGroups   []string             // from the sign-in provider, for the session (signin.go)
-	signInBy       string
-	signInSources  map[string]string
-	clientStats    *mumblepb.Ping // the client's own numbers from its last Ping
+	// replaces are the sessions of this person that this login ended
+	// (here or on another node); replaced marks such a session while it
+	// is removed. A floor place passes from the one to the other.
+	replaces      []uint32
+	replaced      bool
+	signInBy      string
+	signInSources map[string]string
+	clientStats   *mumblepb.Ping // the client's own numbers from its last Ping
 	// What the client was told of its permissions (permquery.go): the
 	// value per channel, and the channel it last asked about (-1: none).
 	permSent      map[uint32]acl.Permission
