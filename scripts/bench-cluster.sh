@@ -231,11 +231,4 @@ everything on loopback, freshly started for each run. Load average before the fi
 EOF
 printf '%s\n' "${rows[@]}"
 echo
-echo "<details><summary>plenum-loadgen output per run</summary>"
-echo
-for f in "$tmp"/result-*.txt; do
-	echo '```'
-	cat "$f"
-	echo '```'
-done
-echo "</details>"
+loadgen_reports

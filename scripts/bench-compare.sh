@@ -172,13 +172,7 @@ plenum_version=$(jq -r 'select(.server=="plenum") | .server_version' "${results[
 	echo
 	echo "## Raw reports"
 	echo
-	echo "<details><summary>plenum-loadgen output per run</summary>"
-	echo
-	echo '```'
-	for f in "$tmp"/result-*.txt; do cat "$f"; echo; done
-	echo '```'
-	echo
-	echo "</details>"
+	loadgen_reports
 } >"$out.tmp"
 mv "$out.tmp" "$out"
 log "wrote $out"

@@ -82,3 +82,15 @@ INI
 	server_pid=$!
 	wait_tcp "$1" || { cat "$tmp/murmur.log" >&2; echo "murmurd did not start" >&2; exit 1; }
 }
+
+# loadgen_reports prints every run's plenum-loadgen report ($tmp/result-*.txt)
+# as one folded block of Markdown, for the end of a script's output.
+loadgen_reports() {
+	echo "<details><summary>plenum-loadgen output per run</summary>"
+	echo
+	echo '```'
+	for f in "$tmp"/result-*.txt; do cat "$f"; echo; done
+	echo '```'
+	echo
+	echo "</details>"
+}

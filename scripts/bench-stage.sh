@@ -119,13 +119,7 @@ rev=$(cd "$repo" && git rev-parse --short HEAD)$(cd "$repo" && [[ -n $(git statu
 	printf '%s\n' "${commands[@]}" | sed -E 's/-addr 127\.0\.0\.1:[0-9]+/-addr 127.0.0.1:PORT/; s/-server-pid [0-9]+/-server-pid PID/; s/-server-metrics [^ ]+/-server-metrics URL/'
 	echo '```'
 	echo
-	echo "<details><summary>plenum-loadgen output per run</summary>"
-	echo
-	echo '```'
-	for f in "$tmp"/result-*.txt; do cat "$f"; echo; done
-	echo '```'
-	echo
-	echo "</details>"
+	loadgen_reports
 } >"$out.tmp"
 mv "$out.tmp" "$out"
 log "wrote $out"

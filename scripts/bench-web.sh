@@ -118,11 +118,4 @@ echo "Commands (PORT, WEBPORT and PID filled in by the script):"
 echo
 printf '    %s\n' "${commands[@]}"
 echo
-echo "<details><summary>plenum-loadgen output per run</summary>"
-echo
-for f in "$tmp"/result-*.txt; do
-	echo '```'
-	cat "$f"
-	echo '```'
-done
-echo "</details>"
+loadgen_reports

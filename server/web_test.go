@@ -91,16 +91,15 @@ func (b *browser) take() []heardRTP {
 // decode decodes packets into PCM.
 func decodeRTP(t testing.TB, packets []heardRTP) []int16 {
 	t.Helper()
-	l, err := audiotest.NewListener()
+	payloads := make([][]byte, len(packets))
+	for i, p := range packets {
+		payloads[i] = p.payload
+	}
+	pcm, err := audiotest.Decode(payloads)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range packets {
-		if err := l.Add(p.payload); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return l.PCM
+	return pcm
 }
 
 // speak sends a tone from the simulated browser in 20 ms frames, in real

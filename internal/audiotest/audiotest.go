@@ -99,6 +99,21 @@ func (l *Listener) Add(packet []byte) error {
 	return nil
 }
 
+// Decode decodes packets as one stream, with one decoder, as a player
+// would, and returns the audio.
+func Decode(packets [][]byte) ([]int16, error) {
+	l, err := NewListener()
+	if err != nil {
+		return nil, err
+	}
+	for i, p := range packets {
+		if err := l.Add(p); err != nil {
+			return nil, fmt.Errorf("packet %d of %d: %w", i+1, len(packets), err)
+		}
+	}
+	return l.PCM, nil
+}
+
 // Level returns the amplitude (0..1 of full scale) of the component at
 // freq Hz in pcm, by the Goertzel algorithm over the whole slice. A pure
 // tone of amplitude a measures close to a when pcm holds many periods.

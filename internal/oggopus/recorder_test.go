@@ -393,16 +393,11 @@ func TestRecordingRotates(t *testing.T) {
 // decodeAll decodes packets with one decoder, as a player would a stream
 // that was never split.
 func decodeAll(t *testing.T, packets [][]byte) []int16 {
-	l, err := audiotest.NewListener()
+	pcm, err := audiotest.Decode(packets)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range packets {
-		if err := l.Add(p); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return l.PCM
+	return pcm
 }
 
 func abs(x int) int {
