@@ -196,22 +196,9 @@ type failoverPlace struct {
 	until time.Time
 }
 
-// failoverKey names a person across a reconnect: a registered user by
-// id, anyone else by their certificate (every Mumble client has one), or
-// nobody ("") without either.
-func failoverKey(userID int64, certHash string) string {
-	switch {
-	case userID > 0:
-		return "id:" + strconv.FormatInt(userID, 10)
-	case certHash != "":
-		return "cert:" + certHash
-	}
-	return ""
-}
-
 // clusterState is the world's part of a cluster node, under world.mu.
 type clusterState struct {
-	failover     map[string]failoverPlace // users of dead nodes, by failoverKey (only in memory, failover_wait)
+	failover     map[string]failoverPlace // users of dead nodes, by personID (only in memory, failover_wait)
 	floorAbsent  map[uint32]time.Time     // sessions on a floor that no node has, since when (clusterfloor.go)
 	floors       map[string]*floorShare   // the halls' floors as shared with the cluster, by path (clusterfloor.go)
 	cluster      ClusterLink
@@ -396,7 +383,7 @@ func (s *Server) RemoveNode(node uint16) int {
 	until := s.now().Add(s.config.Cluster.Wait())
 	for _, r := range s.remote {
 		if r.node == node {
-			if key := failoverKey(r.UserID, r.CertHash); key != "" {
+			if key := personID(r.UserID, r.CertHash); key != "" {
 				if s.failover == nil {
 					s.failover = map[string]failoverPlace{}
 				}
@@ -417,7 +404,7 @@ func (s *Server) failoverChannelLocked(u *user) *channel {
 	if ghosts := s.remoteGhostsLocked(u.name, u.userID, u.certHash); len(ghosts) > 0 {
 		return ghosts[0].channel
 	}
-	key := failoverKey(u.userID, u.certHash)
+	key := personID(u.userID, u.certHash)
 	place, ok := s.failover[key]
 	if !ok || key == "" {
 		return nil

@@ -177,11 +177,9 @@ func (s *Server) floorDropAbsentLocked(hall *channel, now time.Time) {
 	}
 	var gone []uint32
 	for _, m := range members {
-		if _, local := s.users[m.Session]; local {
-			delete(s.floorAbsent, m.Session)
-			continue
-		}
-		if _, remote := s.remote[m.Session]; remote {
+		_, local := s.users[m.Session]
+		_, remote := s.remote[m.Session]
+		if local || remote {
 			delete(s.floorAbsent, m.Session)
 			continue
 		}
