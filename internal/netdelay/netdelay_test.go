@@ -227,11 +227,8 @@ func TestDelayAddsToTheRoundTrip(t *testing.T) {
 	}
 	// The releaser counts a verdict once it is written, which can be after
 	// the packet it let through came back.
-	s := d.Stats()
-	for deadline := time.Now().Add(time.Second); s.Accepted < 2*n && time.Now().Before(deadline); s = d.Stats() {
-		time.Sleep(5 * time.Millisecond)
-	}
-	if s.Accepted != 2*n || s.Dropped != 0 {
+	waitFor(t, "every verdict counted", func() bool { return d.Stats().Accepted >= 2*n })
+	if s := d.Stats(); s.Accepted != 2*n || s.Dropped != 0 {
 		t.Errorf("stats %+v, want %d accepted", s, 2*n)
 	}
 	checkClean(t, d)
