@@ -192,12 +192,17 @@
   // person and lets it back in at once, instead of finding the name in
   // use until the old session times out. It lives in the tab's
   // sessionStorage only: a new tab is a new person.
+  // Where storage is refused (some private modes), the key lives as long
+  // as the page.
   function rejoinKey() {
-    let key = sessionStorage.getItem("plenum.rejoin");
+    if (S.rejoinKey) return S.rejoinKey;
+    let key = null;
+    try { key = sessionStorage.getItem("plenum.rejoin"); } catch (e) { /* no storage */ }
     if (!/^[0-9a-f]{32}$/.test(key || "")) {
       key = Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
-      sessionStorage.setItem("plenum.rejoin", key);
+      try { sessionStorage.setItem("plenum.rejoin", key); } catch (e) { /* no storage */ }
     }
+    S.rejoinKey = key;
     return key;
   }
 
