@@ -41,6 +41,12 @@ const (
 // still does) and adduser for the service user.
 var depends = []string{"libc6 (>= 2.34)", "libopus0 (>= 1.1)", "libopusfile0 (>= 0.5)", "adduser"}
 
+// recommends: the system's certificate authorities, with which the
+// server checks the ACME service (acme_domain) and sign-in providers
+// ([auth.oidc], [auth.webhook] over HTTPS). Without them those features
+// fail; everything else runs.
+var recommends = []string{"ca-certificates"}
+
 // elfMachines maps the Debian architectures the package may be built for
 // to the machine their binary must be for.
 var elfMachines = map[string]elf.Machine{"amd64": elf.EM_X86_64, "arm64": elf.EM_AARCH64}
@@ -166,8 +172,9 @@ func packageInfo(o options, cfgFile string) *nfpm.Info {
 			"and as little kept about its users as possible.\n" +
 			"This package runs it as the systemd service plenum.service.",
 		Overridables: nfpm.Overridables{
-			Depends:  depends,
-			Contents: contents,
+			Depends:    depends,
+			Recommends: recommends,
+			Contents:   contents,
 			Scripts: nfpm.Scripts{
 				PostInstall: src("packaging/postinst"),
 				PreRemove:   src("packaging/prerm"),

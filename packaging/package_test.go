@@ -240,7 +240,7 @@ func testPackage(t *testing.T, dpkgDeb, arch, binaryFile string) {
 
 	fields := map[string]string{
 		"Package": "plenum", "Version": "1.2.3~test4", "Architecture": arch,
-		"Depends": strings.Join(depends, ", "), "Section": "net",
+		"Depends": strings.Join(depends, ", "), "Recommends": "ca-certificates", "Section": "net",
 	}
 	for k, v := range fields {
 		if got := strings.TrimSpace(string(dpkg("--field", k))); got != v {
