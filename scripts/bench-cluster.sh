@@ -86,13 +86,22 @@ unused_port() {
 	printf -v "$1" '%s' "$p"
 }
 
+# server_drops ADMIN_PORT...: the voice the servers dropped, summed over
+# them, by reason ("socket_backlog 12, replayed 1"), from their metrics.
+server_drops() {
+	local p
+	for p in "$@"; do curl -s "http://127.0.0.1:$p/metrics"; done |
+		awk '/^plenum_voice_dropped_total/ { split($1, a, "\""); n[a[2]] += $2 }
+			END { for (r in n) if (n[r] > 0) { printf "%s%s %d", sep, r, n[r]; sep = ", " } }'
+}
+
 # start_cluster: three NATS servers routed to each other, then three
 # Plenum nodes, node i using NATS server i first. Sets node_ports,
-# node_pids and nats_pids.
+# admin_ports, node_pids and nats_pids.
 start_cluster() {
 	local i j routes urls
 	local -a client_ports route_ports mon_ports
-	node_ports=() node_pids=() nats_pids=()
+	node_ports=() admin_ports=() node_pids=() nats_pids=()
 	for i in 0 1 2; do
 		unused_port "client_ports[$i]"
 		unused_port "route_ports[$i]"
@@ -136,9 +145,10 @@ node = "node$i"
 nats_urls = [${urls%, }]
 CONF
 		unused_port "node_ports[$i]"
+		unused_port "admin_ports[$i]"
 		mkdir -p "$tmp/node$i-data"
 		taskset -c 0 "$tmp/plenum" -config "$tmp/node$i.toml" -listen "127.0.0.1:${node_ports[i]}" \
-			-data "$tmp/node$i-data" -admin-listen off >>"$tmp/node$i.log" 2>&1 &
+			-data "$tmp/node$i-data" -admin-listen "127.0.0.1:${admin_ports[i]}" >>"$tmp/node$i.log" 2>&1 &
 		node_pids[i]=$!
 		cluster_pids+=("$!")
 		server_pid=${node_pids[i]} wait_tcp "${node_ports[i]}" ||
@@ -157,7 +167,7 @@ for run in "${runs[@]}"; do
 	IFS='|' read -r num scenario <<<"$run"
 	if [[ -n ${BENCH_ONLY:-} && " $BENCH_ONLY " != *" $num "* ]]; then continue; fi
 	log "run $num: $scenario"
-	nats_cpu=""
+	nats_cpu="" drops="–"
 	case $num in
 	1)
 		start_cluster
@@ -187,8 +197,10 @@ for run in "${runs[@]}"; do
 		-json "$tmp/result-$num.json" -scenario "$scenario" -label "$label" >"$tmp/result-$num.txt" 2>"$tmp/loadgen-$num.log" || ok=0
 	if [[ $num == 1 ]]; then
 		nats_cpu=$(( $(cpu_ticks "${nats_pids[@]}") - nats0 ))
+		drops=$(server_drops "${admin_ports[@]}")
 		stop_cluster
 	else
+		[[ $num == 2 ]] && drops=$(server_drops "$admin_port")
 		stop_server
 	fi
 	if [[ $ok == 0 ]]; then
@@ -196,7 +208,7 @@ for run in "${runs[@]}"; do
 		echo "run $num failed" >&2
 		continue
 	fi
-	rows+=("$(python3 - "$tmp/result-$num.json" "$nats_cpu" "$(getconf CLK_TCK)" <<'PY'
+	rows+=("$(python3 - "$tmp/result-$num.json" "$nats_cpu" "$(getconf CLK_TCK)" "${drops:-none}" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
 nats = sys.argv[2]
@@ -212,6 +224,7 @@ cells = [
     f(100 * int(nats) / tck / window, 1) if nats else "–",
     f(r["sync_s"]),
     f"{r['server_socket_drops']} / {r['client_socket_drops']}",
+    sys.argv[4],
     f(r["gen_cpu_pct"], 0) + (" (limit)" if r["generator_limited"] else "") + f", late {r['late_sends']}",
 ]
 print("| " + " | ".join(cells) + " |")
@@ -226,8 +239,8 @@ Measured by \`scripts/bench-cluster.sh\` on $(date -u '+%Y-%m-%d %H:%M') UTC, Pl
 $secs s of speech per run, the server(s) and NATS servers on core 0, the generator on core 1 (\`taskset\`),
 everything on loopback, freshly started for each run. Load average before the first run: $load_before.
 
-| scenario | loss % (received of expected) | latency p50 / p99 / max ms | nodes' CPU % of a core | NATS servers' CPU % | connect all s | socket drops server / clients | generator CPU %, late sends |
-|---|--:|--:|--:|--:|--:|--:|--:|
+| scenario | loss % (received of expected) | latency p50 / p99 / max ms | nodes' CPU % of a core | NATS servers' CPU % | connect all s | socket drops server / clients | voice the server dropped (its metrics) | generator CPU %, late sends |
+|---|--:|--:|--:|--:|--:|--:|--:|--:|
 EOF
 printf '%s\n' "${rows[@]}"
 echo
