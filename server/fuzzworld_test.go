@@ -484,6 +484,7 @@ func (b *recordingBatch) WriteBatch(ms []udpbatch.Message) {
 	}
 }
 
-func (b *recordingBatch) GSO() bool    { return false }
-func (b *recordingBatch) SetGSO(bool)  {}
-func (b *recordingBatch) Close() error { return nil }
+func (b *recordingBatch) GSO() bool            { return false }
+func (b *recordingBatch) SetGSO(bool)          {}
+func (b *recordingBatch) SendFailures() uint64 { return 0 }
+func (b *recordingBatch) Close() error         { return nil }

@@ -113,6 +113,7 @@ func (m *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 		{"tunnel_queue_full", st.TunnelFull},
 		{"tunnel_late", st.TunnelLate},
 		{"socket_backlog", st.UDPStale},
+		{"send_failed", st.UDPSendFailed},
 		{"unmatched", st.UDPUnmatched},
 		{"replayed", st.UDPReplayed},
 		{"bad_mac", st.UDPBadMAC},

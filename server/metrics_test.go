@@ -88,6 +88,7 @@ func TestMetricsEndpoint(t *testing.T) {
 		"process_resident_memory_bytes":                      1 << 20,
 		`plenum_voice_dropped_total{reason="bad_mac"}`:       0,
 		`plenum_voice_dropped_total{reason="replayed"}`:      0,
+		`plenum_voice_dropped_total{reason="send_failed"}`:   0,
 		`plenum_connect_failures_total{reason="autobanned"}`: 0,
 		"plenum_autobans_total":                              0,
 		"plenum_unauthenticated_connections":                 0,

@@ -568,6 +568,7 @@ type Stats struct {
 	TunnelLate     uint64 // ... because they waited too long in it
 	UDPUnmatched   uint64 // datagrams that decrypted for no one
 	UDPStale       uint64 // datagrams shed unread after waiting too long in the socket (overload)
+	UDPSendFailed  uint64 // datagrams the voice sockets could not send (the kernel refused them)
 
 	// ForwardDelay is the time UDP voice spent in the server, from the
 	// kernel's arrival time until its copies were queued for sending.
@@ -598,6 +599,15 @@ type Stats struct {
 	UDPUndersized uint64 // too short to be a voice packet or ping
 
 	FloorTalk []HallTalk // talk time in each floor-controlled hall
+}
+
+// udpSendFailures sums the datagrams the voice sockets could not send.
+func (s *Server) udpSendFailures() uint64 {
+	var n uint64
+	for _, sock := range s.udpSocks {
+		n += sock.SendFailures()
+	}
+	return n
 }
 
 // Stats returns the current counters.
@@ -636,6 +646,7 @@ func (s *Server) Stats() Stats {
 		UDPOversized:  u.oversized.Load(),
 		UDPUndersized: u.undersized.Load(),
 	}
+	st.UDPSendFailed = s.udpSendFailures()
 	st.VoiceForwarded = st.VoiceForwardedUDP + st.VoiceForwardedTunnel
 	st.VoiceShed = st.TunnelFull + st.TunnelLate
 	for i := range st.Rejects {

@@ -80,9 +80,10 @@ func (s *Server) statusTotals() admin.Totals {
 		VoiceIn:  v.Received,
 		VoiceOut: v.Copies[voice.UDP] + v.Copies[voice.Tunnel],
 		// Voice lost to trouble: over a speaker's bandwidth, shed from a
-		// full or late tunnel, shed from a socket backlog. Voice of the
-		// silenced and datagrams that are not voice are not counted.
-		VoiceDropped: v.OverBandwidth + v.Copies[voice.Dropped] + s.control.tunnelLate.Load() + s.udpStats.stale.Load(),
+		// full or late tunnel, shed from a socket backlog, refused by the
+		// kernel on sending. Voice of the silenced and datagrams that are
+		// not voice are not counted.
+		VoiceDropped: v.OverBandwidth + v.Copies[voice.Dropped] + s.control.tunnelLate.Load() + s.udpStats.stale.Load() + s.udpSendFailures(),
 		CPU:          processCPU(),
 		MemBytes:     residentMemory(),
 	}

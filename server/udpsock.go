@@ -42,6 +42,7 @@ type udpSocket interface {
 	udpbatch.Sender
 	ReadBatch(ds []udpbatch.Datagram) (int, error)
 	SetGSO(on bool)
+	SendFailures() uint64
 	Close() error
 }
 

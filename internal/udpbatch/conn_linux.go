@@ -37,6 +37,8 @@ type Conn struct {
 
 	rd      reader
 	writers sync.Pool // *writer: the scratch of a WriteBatch in progress
+
+	failed atomic.Uint64 // datagrams WriteBatch could not send (SendFailures)
 }
 
 // Listen opens n UDP sockets on addr that share its port (SO_REUSEPORT);
@@ -394,6 +396,8 @@ func (c *Conn) WriteBatch(msgs []Message) {
 		if m := &msgs[sent]; w.errno == unix.EIO && len(m.Datagrams) > 1 {
 			c.gso.Store(false)
 			c.writeEach(m)
+		} else {
+			c.failed.Add(uint64(len(m.Datagrams)))
 		}
 		sent++
 	}
@@ -490,6 +494,12 @@ func (c *Conn) writeEach(m *Message) {
 		to = netip.AddrPortFrom(to.Addr().Unmap(), to.Port())
 	}
 	for _, d := range m.Datagrams {
-		c.uc.WriteToUDPAddrPort(d, to)
+		if _, err := c.uc.WriteToUDPAddrPort(d, to); err != nil {
+			c.failed.Add(1)
+		}
 	}
 }
+
+// SendFailures counts the datagrams WriteBatch could not send since the
+// socket was opened (an unreachable address, a full device queue).
+func (c *Conn) SendFailures() uint64 { return c.failed.Load() }

@@ -174,6 +174,9 @@ func TestWriteBatchSkipsWhatFails(t *testing.T) {
 		{To: to, Datagrams: [][]byte{[]byte("two")}},
 	})
 	expectDatagrams(t, pc, [][]byte{[]byte("one"), []byte("two")})
+	if n := c.SendFailures(); n != 2 {
+		t.Errorf("%d send failures counted, want the 2 to nowhere", n)
+	}
 }
 
 // TestListenSharesThePort opens several sockets on one port.

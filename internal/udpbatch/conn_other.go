@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"sync/atomic"
 	"time"
 )
 
@@ -14,7 +15,8 @@ import (
 // datagram per system call. Several goroutines may write to a Conn at
 // once; one at a time may read.
 type Conn struct {
-	uc *net.UDPConn
+	uc     *net.UDPConn
+	failed atomic.Uint64
 }
 
 // Listen opens one UDP socket on addr, whatever n is: only Linux spreads
@@ -71,7 +73,12 @@ func (c *Conn) ReadBatch(ds []Datagram) (int, error) {
 func (c *Conn) WriteBatch(msgs []Message) {
 	for i := range msgs {
 		for _, d := range msgs[i].Datagrams {
-			c.uc.WriteToUDPAddrPort(d, msgs[i].To)
+			if _, err := c.uc.WriteToUDPAddrPort(d, msgs[i].To); err != nil {
+				c.failed.Add(1)
+			}
 		}
 	}
 }
+
+// SendFailures counts the datagrams WriteBatch could not send.
+func (c *Conn) SendFailures() uint64 { return c.failed.Load() }
