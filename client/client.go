@@ -171,6 +171,9 @@ type Client struct {
 	keySet    time.Time // when the key was installed, under decMu
 	lastReq   time.Time // last resync request, under decMu
 	cryptOK   atomic.Bool
+	// decryptFailed counts datagrams that arrived but did not decrypt:
+	// replays, packets too far behind, forgeries (DecryptFailures).
+	decryptFailed atomic.Uint64
 
 	// tcpAudio is the borrowed packet of the TCP reader (BorrowAudio).
 	tcpAudio audioScratch
@@ -547,6 +550,11 @@ func (c *Client) Ping(ctx context.Context) (time.Duration, error) {
 	})
 	return time.Since(start), err
 }
+
+// DecryptFailures counts the UDP datagrams that reached the client but
+// did not decrypt (the crypt state refused them: replayed, too late, not
+// authentic). Datagrams that never arrived show in CryptStats' Lost.
+func (c *Client) DecryptFailures() uint64 { return c.decryptFailed.Load() }
 
 // CryptStats are the local decrypt statistics of the UDP channel.
 func (c *Client) CryptStats() crypto.Stats {

@@ -411,3 +411,38 @@ func TestSendAudioAllocs(t *testing.T) {
 		}
 	})
 }
+
+// TestDecryptFailuresCounted: a datagram that arrives twice decrypts once;
+// the replay is counted as a datagram that did not decrypt.
+func TestDecryptFailuresCounted(t *testing.T) {
+	got := make(chan *AudioPacket, 4)
+	s, c := dialFake(t, v150, Config{OnAudio: func(p *AudioPacket) { got <- p }})
+	if err := c.WaitUDP(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	s.cmu.Lock()
+	b := s.crypt.Encrypt(nil, voice.AppendAudio(nil, voice.Protobuf, &voice.Audio{Sender: otherSession, Frame: 7, Opus: []byte{1}}, true))
+	s.cmu.Unlock()
+	for range 2 {
+		if _, err := s.udp.WriteToUDP(b, s.peer); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case <-got:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no UDP audio at the client")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for c.DecryptFailures() != 1 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := c.DecryptFailures(); n != 1 {
+		t.Errorf("%d datagrams did not decrypt, want the 1 replay", n)
+	}
+	select {
+	case p := <-got:
+		t.Errorf("the replay was delivered: %+v", p)
+	default:
+	}
+}

@@ -112,6 +112,7 @@ func (c *Client) readUDP() {
 		p, err := c.crypt.Decrypt(plain[:0], buf[:n])
 		resync := false
 		if err != nil {
+			c.decryptFailed.Add(1)
 			// Mumble asks for a resync only when nothing decrypted for a
 			// while, and not more often than every few seconds.
 			last := c.crypt.LastGood()

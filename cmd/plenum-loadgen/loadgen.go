@@ -407,6 +407,10 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 		r.LatencyMaxMs = ms(g.latency.Max())
 	}
 	window := time.Since(w0)
+	for _, u := range users {
+		r.ClientDecryptFailures += u.c.DecryptFailures()
+		r.ClientCryptLost += uint64(u.c.CryptStats().Lost)
+	}
 	srvDrops1, cliDrops1 := udpDrops(ports...)
 	r.ServerSockDrops, r.ClientSockDrops = srvDrops1-srvDrops0, cliDrops1-cliDrops0
 	if cpu1, err := server.cpu(); err == nil && cpu0 >= 0 {

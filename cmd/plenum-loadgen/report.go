@@ -50,21 +50,26 @@ type Report struct {
 	ServerPeakRSSKB  uint64  `json:"server_peak_rss_kb"`
 	ServerRSSKB      uint64  `json:"server_rss_kb"` // at the end, clients still connected
 	ServerSockDrops  uint64  `json:"server_socket_drops"`
-	ClientSockDrops  uint64  `json:"client_socket_drops"`                 // kernel drops at the generator's sockets
-	SyncSec          float64 `json:"sync_s"`                              // connect until all clients synced
-	ResyncSec        float64 `json:"storm_resync_s,omitempty"`            // drop until all resynced
-	ResyncLastSec    float64 `json:"storm_resync_after_last_s,omitempty"` // last rejoin began until all resynced
-	RejoinRetries    uint64  `json:"storm_rejoin_retries,omitempty"`
-	NotUDP           int     `json:"clients_without_udp"`
-	PingP50Ms        float64 `json:"tcp_ping_p50_ms"`
-	PingP99Ms        float64 `json:"tcp_ping_p99_ms"`
-	PingSamples      uint64  `json:"tcp_ping_samples"`
-	PingFailures     uint64  `json:"tcp_ping_failures"`
-	GenCPUSec        float64 `json:"gen_cpu_s"`
-	GenCPUPct        float64 `json:"gen_cpu_pct"` // of one core, during speaking and drain
-	GenGOMAXPROCS    int     `json:"gen_gomaxprocs"`
-	LateSends        uint64  `json:"late_sends"` // sent more than 5 ms after their slot
-	GeneratorLimited bool    `json:"generator_limited"`
+	ClientSockDrops  uint64  `json:"client_socket_drops"` // kernel drops at the generator's sockets
+	// Over the listeners' UDP: datagrams that arrived but did not
+	// decrypt (replayed, too far behind), and nonce gaps never filled
+	// (datagrams that did not arrive), from their crypt states.
+	ClientDecryptFailures uint64  `json:"client_decrypt_failures"`
+	ClientCryptLost       uint64  `json:"client_crypt_lost"`
+	SyncSec               float64 `json:"sync_s"`                              // connect until all clients synced
+	ResyncSec             float64 `json:"storm_resync_s,omitempty"`            // drop until all resynced
+	ResyncLastSec         float64 `json:"storm_resync_after_last_s,omitempty"` // last rejoin began until all resynced
+	RejoinRetries         uint64  `json:"storm_rejoin_retries,omitempty"`
+	NotUDP                int     `json:"clients_without_udp"`
+	PingP50Ms             float64 `json:"tcp_ping_p50_ms"`
+	PingP99Ms             float64 `json:"tcp_ping_p99_ms"`
+	PingSamples           uint64  `json:"tcp_ping_samples"`
+	PingFailures          uint64  `json:"tcp_ping_failures"`
+	GenCPUSec             float64 `json:"gen_cpu_s"`
+	GenCPUPct             float64 `json:"gen_cpu_pct"` // of one core, during speaking and drain
+	GenGOMAXPROCS         int     `json:"gen_gomaxprocs"`
+	LateSends             uint64  `json:"late_sends"` // sent more than 5 ms after their slot
+	GeneratorLimited      bool    `json:"generator_limited"`
 
 	// -mode web. Received, Expected, Latency* are then the Mumble
 	// listeners' (every speaker's packets, timed by their header).
@@ -137,6 +142,7 @@ func (r *Report) WriteText(w io.Writer) error {
 		num(r.ServerCPUSec, 2), num(r.ServerCPUUsPkt, 2), num(r.ServerUserUsPkt, 2), num(r.ServerSysCPUSec, 2))
 	p("server RSS", "peak %s MB, now %s MB", mb(r.ServerPeakRSSKB), mb(r.ServerRSSKB))
 	p("socket drops", "server %d, generator %d", r.ServerSockDrops, r.ClientSockDrops)
+	p("listeners' UDP", "%d did not decrypt, %d never arrived (nonce gaps)", r.ClientDecryptFailures, r.ClientCryptLost)
 	p("sync", "%.2f s until all %d clients synced", r.SyncSec, r.Clients)
 	if r.Mode == "storm" {
 		p("storm resync", "%.2f s after the drop, %.2f s after the last rejoin began (rejoin retries %d)",
