@@ -107,11 +107,6 @@ func Dial(ctx context.Context, o Options) (*Node, error) {
 	n.bufs.New = func() any { b := make([]byte, 0, 4+1500); return &b }
 	nc, err := nats.Connect(strings.Join(o.URLs, ","),
 		nats.Name("plenum "+o.NodeName),
-		// nats_urls in the admin's order, the first preferred: a node
-		// next to a NATS server lists it first, and its voice then
-		// crosses no other link to reach NATS. (The library's default
-		// picks one at random.)
-		nats.DontRandomize(),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(250*time.Millisecond),
 		nats.RetryOnFailedConnect(false),
