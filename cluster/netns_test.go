@@ -552,6 +552,9 @@ func TestNetwork(t *testing.T) {
 		waitFloor(t, []*listener{chair, onB, onC}, []string{"member-b", "member-c"}, "")
 		onC.say(t, "!hand")
 		waitUntil(t, 5*time.Second, "member-c queued", func() bool { return onC.gotText("number 1 in the queue") })
+		// A node tells a place before the cluster has the hand; member-b
+		// raises theirs once it has, so that member-c's is first.
+		waitUntil(t, 5*time.Second, "member-c's hand shared", func() bool { return chair.gotText("Queue: 1. member-c.") })
 		onB.say(t, "!hand")
 		waitUntil(t, 5*time.Second, "the chair on A sees both in order", func() bool { return chair.gotText("Queue: 1. member-c, 2. member-b.") })
 		chair.say(t, "!give member-c")
