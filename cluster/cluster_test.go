@@ -81,10 +81,16 @@ func startNodeIn(t testing.TB, ns *natsserver.Server, name, dataDir string, edit
 // webListen, or none with server.NoWeb.
 func startNodeWeb(t testing.TB, ns *natsserver.Server, name, dataDir string, edit func(*conf.Config), webListen string) *testNode {
 	t.Helper()
+	return startNodeOn(t, []string{ns.ClientURL()}, name, dataDir, edit, webListen)
+}
+
+// startNodeOn is startNodeWeb for a node that knows the NATS servers at urls.
+func startNodeOn(t testing.TB, urls []string, name, dataDir string, edit func(*conf.Config), webListen string) *testNode {
+	t.Helper()
 	log := testLogger()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	node, err := cluster.Dial(ctx, cluster.Options{Cluster: "test", NodeName: name, URLs: []string{ns.ClientURL()}, Logger: log,
+	node, err := cluster.Dial(ctx, cluster.Options{Cluster: "test", NodeName: name, URLs: urls, Logger: log,
 		StateFile: filepath.Join(dataDir, "cluster-state.json")})
 	if err != nil {
 		t.Fatal(err)

@@ -89,17 +89,10 @@ func (n *Node) offer(key string, data []byte, editors []uint32) {
 // startShared opens the bucket and brings this node to the cluster's
 // revision of each document: a node that finds none makes its own the
 // first; otherwise the cluster's revision replaces the node's.
-func (n *Node) startShared(host *server.Server) (*sharedState, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+func (n *Node) startShared(ctx context.Context, host *server.Server) (*sharedState, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	bucket := "plenum_" + n.opts.Cluster + "_config"
-	kv, err := n.js.KeyValue(ctx, bucket)
-	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		kv, err = n.js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: bucket, History: 10, Replicas: n.replicas()})
-		if err != nil {
-			kv, err = n.js.KeyValue(ctx, bucket) // another node created it meanwhile
-		}
-	}
+	kv, err := n.openBucket(ctx, jetstream.KeyValueConfig{Bucket: "plenum_" + n.opts.Cluster + "_config", History: 10})
 	if err != nil {
 		return nil, fmt.Errorf("the shared state's bucket: %w", err)
 	}
@@ -114,7 +107,7 @@ func (n *Node) startShared(host *server.Server) (*sharedState, error) {
 		st.docs[d.key] = d
 	}
 	n.startFloors(ctx, host, kv)
-	if st.watch, err = kv.WatchAll(context.Background(), jetstream.UpdatesOnly()); err != nil {
+	if st.watch, err = kv.WatchAll(context.WithoutCancel(ctx), jetstream.UpdatesOnly()); err != nil {
 		return nil, err
 	}
 	n.mu.Lock()
@@ -199,8 +192,8 @@ func (n *Node) remoteRevision(st *sharedState, e jetstream.KeyValueEntry) {
 // pollShared reads each document's newest revision, for a revision the
 // watch missed (its consumer is reset when its heartbeats stop, and what
 // was written meanwhile does not come again).
-func (n *Node) pollShared(st *sharedState) {
-	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+func (n *Node) pollShared(ctx context.Context, st *sharedState) {
+	ctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 	defer cancel()
 	for key, d := range st.docs {
 		if e, err := st.kv.Get(ctx, key); err == nil && e.Revision() > d.rev {
@@ -210,16 +203,16 @@ func (n *Node) pollShared(st *sharedState) {
 }
 
 // shareAll shares what changed locally in any document.
-func (n *Node) shareAll(host *server.Server, st *sharedState) {
+func (n *Node) shareAll(ctx context.Context, host *server.Server, st *sharedState) {
 	for _, d := range st.docs {
-		n.shareLocal(host, st, d)
+		n.shareLocal(ctx, host, st, d)
 	}
 }
 
 // shareLocal writes this node's changed document as the cluster's next
 // revision, or, when another node's revision came first, refuses it and
 // applies that one.
-func (n *Node) shareLocal(host *server.Server, st *sharedState, d *document) {
+func (n *Node) shareLocal(ctx context.Context, host *server.Server, st *sharedState, d *document) {
 	n.mu.Lock()
 	data, editors := d.pending, d.editors
 	d.pending, d.editors = nil, nil
@@ -227,7 +220,7 @@ func (n *Node) shareLocal(host *server.Server, st *sharedState, d *document) {
 	if data == nil || bytes.Equal(data, d.known) {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	rev, err := st.kv.Update(ctx, d.key, data, d.rev)
 	switch {

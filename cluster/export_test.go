@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"errors"
 
 	"github.com/plenum-voice/plenum/server"
@@ -20,11 +21,18 @@ func (n *Node) ShareOnStaleRevision(host *server.Server, stale uint64, data []by
 		d := st.docs[configKey]
 		saved := d.rev
 		d.rev, d.pending, d.editors = stale, data, editors
-		n.shareLocal(host, st, d)
+		n.shareLocal(context.Background(), host, st, d)
 		if d.rev == stale {
 			d.rev = saved
 		}
 		done <- nil
 	}
 	return <-done
+}
+
+// HasSharedState reports whether n has started its shared state.
+func (n *Node) HasSharedState() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.shared != nil
 }

@@ -55,8 +55,8 @@ func (n *Node) startFloors(ctx context.Context, host *server.Server, kv jetstrea
 }
 
 // pollFloors adopts any floor revision the watch missed.
-func (n *Node) pollFloors(host *server.Server, st *sharedState) {
-	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+func (n *Node) pollFloors(ctx context.Context, host *server.Server, st *sharedState) {
+	ctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 	defer cancel()
 	for path, rev := range host.FloorHalls() {
 		if e, err := st.kv.Get(ctx, floorKey(path)); err == nil && e.Revision() > rev {
@@ -66,13 +66,13 @@ func (n *Node) pollFloors(host *server.Server, st *sharedState) {
 }
 
 // shareFloors writes the floors with local actions not shared yet.
-func (n *Node) shareFloors(host *server.Server, st *sharedState) {
+func (n *Node) shareFloors(ctx context.Context, host *server.Server, st *sharedState) {
 	n.mu.Lock()
 	dirty := n.floorDirty
 	n.floorDirty = nil
 	n.mu.Unlock()
 	for path := range dirty {
-		if !n.shareFloor(host, st, path) {
+		if !n.shareFloor(ctx, host, st, path) {
 			n.markFloor(path) // again at the next tick
 		}
 	}
@@ -80,8 +80,8 @@ func (n *Node) shareFloors(host *server.Server, st *sharedState) {
 
 // shareFloor writes the floor of the hall at path until the cluster has
 // this node's actions, and reports whether it has.
-func (n *Node) shareFloor(host *server.Server, st *sharedState, path string) bool {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+func (n *Node) shareFloor(ctx context.Context, host *server.Server, st *sharedState, path string) bool {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	key := floorKey(path)
 	for range maxFloorAttempts {

@@ -517,6 +517,20 @@ func TestNetwork(t *testing.T) {
 		cancel()
 	}
 
+	t.Run("the shared state in three copies", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		kv, done := l.configKV(ctx)
+		defer done()
+		st, err := kv.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := st.(*jetstream.KeyValueBucketStatus).StreamInfo().Config.Replicas; n != 3 {
+			t.Errorf("the configuration's bucket has %d copies, want 3", n)
+		}
+	})
+
 	t.Run("speech heard on B and C without loss", func(t *testing.T) {
 		sent := speakTimed(t, a, 0, 500, 10*time.Millisecond)
 		for _, u := range []*listener{b, c, a2} {
@@ -715,6 +729,11 @@ func TestNetwork(t *testing.T) {
 			}
 		}()
 		var told, removed time.Duration
+		defer func() {
+			if t.Failed() {
+				t.Logf("carol told after %v, removed after %v (0: not)", told, removed)
+			}
+		}()
 		waitUntil(t, 15*time.Second, "carol told of the cut, and removed on A and B", func() bool {
 			if told == 0 && c.gotTextSince(mark, "lost its connection") {
 				told = time.Since(start)

@@ -185,15 +185,8 @@ func (n *Node) noteConn(up bool) {
 // Create, which fails if another node took it first (compare-and-set).
 // A number stays with its name, so a restarted node gets its own back.
 func (n *Node) claimNode(ctx context.Context) (uint16, error) {
-	js := n.js
 	bucket := "plenum_" + n.opts.Cluster + "_nodes"
-	kv, err := js.KeyValue(ctx, bucket)
-	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: bucket, Replicas: n.replicas()})
-		if errors.Is(err, jetstream.ErrBucketExists) {
-			kv, err = js.KeyValue(ctx, bucket)
-		}
-	}
+	kv, err := n.openBucket(ctx, jetstream.KeyValueConfig{Bucket: bucket})
 	if err != nil {
 		return 0, fmt.Errorf("cluster: the bucket of node numbers: %w", err)
 	}
@@ -225,15 +218,6 @@ func (n *Node) claimNode(ctx context.Context) (uint16, error) {
 		}
 	}
 	return 0, fmt.Errorf("cluster: all %d node numbers are taken", server.MaxNodes-1)
-}
-
-// replicas is how many copies JetStream keeps of the cluster's buckets:
-// three when the NATS cluster has three servers or more, else one.
-func (n *Node) replicas() int {
-	if len(n.nc.DiscoveredServers())+1 >= 3 {
-		return 3
-	}
-	return 1
 }
 
 // Node implements server.ClusterLink.
@@ -377,75 +361,44 @@ func (n *Node) Run(host *server.Server, stop <-chan struct{}) {
 		n.voiceLoop(host, voiceStop)
 	}()
 
-	st, err := n.startShared(host)
-	if err != nil {
-		n.log.Error("the shared state is not available; this node keeps its own configuration and bans", "err", err)
+	shareDone := make(chan struct{})
+	shareStop := make(chan struct{})
+	go func() { // owned by Run, which waits for it
+		defer close(shareDone)
+		n.shareLoop(host, shareStop)
+	}()
+	n.livenessLoop(host, control, stop)
+	n.nc.Publish(n.prefix+"bye."+strconv.Itoa(int(n.id)), nil)
+	n.nc.FlushTimeout(time.Second)
+	for _, sub := range subs {
+		sub.Unsubscribe()
 	}
-	var cfgUpdates <-chan jetstream.KeyValueEntry
-	if st != nil {
-		cfgUpdates = st.watch.Updates()
-		defer st.watch.Stop()
-	}
+	close(shareStop)
+	<-shareDone
+	n.mu.Lock()
+	n.followLocked(nil)
+	n.mu.Unlock()
+	close(voiceStop)
+	<-voiceDone
+}
+
+// livenessLoop says every heartbeat that this node is alive, takes the
+// other nodes' users and heartbeats, and removes the users of nodes gone
+// silent, until stop. It never waits for JetStream, whose writes can
+// take seconds while a NATS server is lost, so that the other nodes do
+// not take this one for dead meanwhile, nor it them.
+func (n *Node) livenessLoop(host *server.Server, control <-chan *nats.Msg, stop <-chan struct{}) {
 	peers := map[uint16]*peer{}
-	var downSince time.Time // when the NATS connection went down; zero while up
-	var unshared time.Time  // since when state could not be shared; zero while it can
 	tick := time.NewTicker(n.opts.Heartbeat)
 	defer tick.Stop()
 	n.sendHeartbeat(host)
 	for {
 		select {
 		case <-stop:
-			n.nc.Publish(n.prefix+"bye."+strconv.Itoa(int(n.id)), nil)
-			n.nc.FlushTimeout(time.Second)
-			for _, sub := range subs {
-				sub.Unsubscribe()
-			}
-			n.mu.Lock()
-			n.followLocked(nil)
-			n.mu.Unlock()
-			close(voiceStop)
-			<-voiceDone
 			return
 		case <-tick.C:
 			n.sendHeartbeat(host)
 			n.expire(host, peers)
-			switch {
-			case downSince.IsZero() && n.jetStreamAnswers():
-				unshared = time.Time{}
-				host.SetCutOff(false)
-			case unshared.IsZero():
-				unshared = time.Now()
-				if !downSince.IsZero() {
-					unshared = downSince
-				}
-			}
-			if !unshared.IsZero() && time.Since(unshared) >= n.opts.CutOffAfter {
-				host.SetCutOff(true)
-			}
-			if st != nil && downSince.IsZero() {
-				n.shareAll(host, st) // a change that could not be shared before
-				n.pollShared(st)
-				n.shareFloors(host, st)
-				n.pollFloors(host, st)
-			}
-		case e := <-cfgUpdates:
-			if st != nil {
-				n.remoteRevision(st, e)
-			}
-		case <-n.cfgWake:
-			if st != nil {
-				n.shareAll(host, st)
-				n.shareFloors(host, st)
-			}
-		case f := <-n.inRun:
-			f()
-		case up := <-n.connUp:
-			switch {
-			case up:
-				downSince = time.Time{} // the next tick checks JetStream
-			case downSince.IsZero():
-				downSince = time.Now()
-			}
 		case m := <-control:
 			n.handleControl(host, peers, m)
 		}
@@ -455,8 +408,8 @@ func (n *Node) Run(host *server.Server, stop <-chan struct{}) {
 // jetStreamAnswers reports whether this node can share state now: it
 // writes its alive key, which needs the quorum of the bucket's replicas
 // (a read could be answered by a replica on the minority side).
-func (n *Node) jetStreamAnswers() bool {
-	ctx, cancel := context.WithTimeout(context.Background(), 800*time.Millisecond)
+func (n *Node) jetStreamAnswers(ctx context.Context) bool {
+	ctx, cancel := context.WithTimeout(ctx, 800*time.Millisecond)
 	defer cancel()
 	_, err := n.nodes.Put(ctx, "alive."+strconv.Itoa(int(n.id)), strconv.AppendInt(nil, time.Now().Unix(), 10))
 	return err == nil

@@ -1,0 +1,166 @@
+package cluster_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"testing"
+	"time"
+
+	natsserver "github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/plenum-voice/plenum/cluster"
+	"github.com/plenum-voice/plenum/conf"
+	"github.com/plenum-voice/plenum/proto/mumblepb"
+	"github.com/plenum-voice/plenum/server"
+)
+
+// freePort is a TCP port free on loopback a moment ago.
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// startNATSCluster starts three embedded NATS servers routed into one
+// NATS cluster, and waits until JetStream has a leader.
+func startNATSCluster(t testing.TB) []*natsserver.Server {
+	t.Helper()
+	routes := make([]string, 3)
+	for i := range routes {
+		routes[i] = fmt.Sprintf("nats://127.0.0.1:%d", freePort(t))
+	}
+	servers := make([]*natsserver.Server, 3)
+	for i := range servers {
+		ns, err := cluster.StartEmbedded(cluster.EmbeddedOptions{
+			Name: fmt.Sprintf("nats%d", i+1), Listen: "127.0.0.1:-1", StoreDir: t.TempDir(),
+			Cluster: "test-nats", ClusterListen: routes[i][len("nats://"):], Routes: routes,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(ns.Shutdown)
+		servers[i] = ns
+	}
+	waitUntil(t, 30*time.Second, "JetStream ready in the NATS cluster", func() bool {
+		for _, ns := range servers {
+			if !ns.JetStreamIsCurrent() {
+				return false
+			}
+		}
+		_, err := bucketIn(servers[0], "none")
+		return err == nil || err == jetstream.ErrBucketNotFound
+	})
+	return servers
+}
+
+// bucketIn reports on the bucket named bucket, through server ns.
+func bucketIn(ns *natsserver.Server, bucket string) (*jetstream.KeyValueBucketStatus, error) {
+	nc, err := nats.Connect(ns.ClientURL(), nats.Timeout(time.Second))
+	if err != nil {
+		return nil, err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	kv, err := js.KeyValue(ctx, bucket)
+	if err != nil {
+		return nil, err
+	}
+	st, err := kv.Status(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return st.(*jetstream.KeyValueBucketStatus), nil
+}
+
+// TestSharedStateInThreeCopies: on a NATS cluster of three servers the
+// buckets are made with three copies, or given them if they were made
+// with fewer, so the state survives the loss of the server that leads
+// them: an edit made after it died is shared.
+func TestSharedStateInThreeCopies(t *testing.T) {
+	servers := startNATSCluster(t)
+	var urls []string
+	for _, ns := range servers {
+		urls = append(urls, ns.ClientURL())
+	}
+	// The bucket of node numbers as a node made it while a NATS server
+	// was missing: one copy.
+	nc, err := nats.Connect(urls[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "plenum_test_nodes", Replicas: 1}); err != nil {
+		t.Fatal(err)
+	}
+	nc.Close()
+
+	edit := func(c *conf.Config) {
+		c.ACL = append(c.ACL, conf.ACLEntry{Group: "all", Allow: []string{"MakeChannel", "Write"}})
+	}
+	node1 := startNodeOn(t, urls, "node1", t.TempDir(), edit, server.NoWeb)
+	node2 := startNodeOn(t, urls, "node2", t.TempDir(), edit, server.NoWeb)
+	user1, user2 := joinWith(t, node1, "user1", newCert(t)), joinWith(t, node2, "user2", newCert(t))
+	for _, u := range []*listener{user1, user2} {
+		waitUntil(t, 10*time.Second, "both users seen", func() bool { return len(u.Users()) == 2 })
+	}
+	for _, n := range []*testNode{node1, node2} {
+		waitUntil(t, 10*time.Second, "the shared state started", n.node.HasSharedState)
+	}
+	var leader string
+	for _, bucket := range []string{"plenum_test_nodes", "plenum_test_config"} {
+		var st *jetstream.KeyValueBucketStatus
+		waitUntil(t, 10*time.Second, bucket+" made, with a leader", func() bool {
+			var err error
+			st, err = bucketIn(servers[0], bucket)
+			return err == nil && st.StreamInfo().Cluster != nil && st.StreamInfo().Cluster.Leader != ""
+		})
+		if got := st.StreamInfo().Config.Replicas; got != 3 {
+			t.Errorf("%s has %d copies, want 3", bucket, got)
+		}
+		leader = st.StreamInfo().Cluster.Leader // the configuration's, last
+	}
+
+	// The server leading the configuration's copies dies.
+	var alive *natsserver.Server
+	for _, ns := range servers {
+		if ns.Name() == leader {
+			ns.Shutdown()
+			ns.WaitForShutdown()
+		} else {
+			alive = ns
+		}
+	}
+	root := channelNamed(t, user2.Client, "Root")
+	if err := user2.Send(&mumblepb.ChannelState{Parent: &root, Name: ptr("After the loss")}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 5*time.Second, "the channel on node 2", func() bool { return hasChannel(user2.Client, "After the loss") })
+	waitUntil(t, 15*time.Second, "the channel made after the loss on node 1", func() bool { return hasChannel(user1.Client, "After the loss") })
+	st, err := bucketIn(alive, "plenum_test_config")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.StreamInfo().Cluster == nil || st.StreamInfo().Cluster.Leader == leader {
+		t.Errorf("the configuration's bucket is still led by the dead server %s", leader)
+	}
+	if node1.CutOff() || node2.CutOff() {
+		t.Error("a node counts as cut off although two NATS servers remain")
+	}
+}

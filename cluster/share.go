@@ -1,0 +1,105 @@
+package cluster
+
+import (
+	"context"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/plenum-voice/plenum/server"
+)
+
+// shareLoop owns the node's shared state (config.go, floor.go) and
+// decides whether the node is cut off, until stop. Everything it does
+// waits on JetStream, which is why it is not the liveness loop.
+func (n *Node) shareLoop(host *server.Server, stop <-chan struct{}) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { // ends with shareLoop, which cancels ctx
+		select {
+		case <-stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	var st *sharedState
+	var updates <-chan jetstream.KeyValueEntry
+	// Until the shared state starts, the node runs on its own
+	// configuration and bans and tries again soon: a bucket another node
+	// has just made has no leader for a moment.
+	var retry <-chan time.Time
+	backoff := 50 * time.Millisecond
+	start := func() {
+		var err error
+		if st, err = n.startShared(ctx, host); err == nil {
+			updates = st.watch.Updates()
+			if backoff > 50*time.Millisecond {
+				n.log.Info("the shared state is available")
+			}
+			return
+		}
+		if backoff < n.opts.Heartbeat && 2*backoff >= n.opts.Heartbeat && ctx.Err() == nil {
+			n.log.Warn("the shared state is not available yet; this node keeps its own configuration and bans meanwhile", "err", err)
+		}
+		retry = time.After(backoff)
+		backoff = min(2*backoff, n.opts.Heartbeat)
+	}
+	start()
+	defer func() {
+		if st != nil {
+			st.watch.Stop()
+		}
+	}()
+	var downSince time.Time // when the NATS connection went down; zero while up
+	var unshared time.Time  // since when state could not be shared; zero while it can
+	tick := time.NewTicker(n.opts.Heartbeat)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+			switch {
+			case downSince.IsZero() && n.jetStreamAnswers(ctx):
+				unshared = time.Time{}
+				host.SetCutOff(false)
+			case unshared.IsZero():
+				unshared = time.Now()
+				if !downSince.IsZero() {
+					unshared = downSince
+				}
+			}
+			if !unshared.IsZero() && time.Since(unshared) >= n.opts.CutOffAfter {
+				host.SetCutOff(true)
+			}
+			if !downSince.IsZero() {
+				continue
+			}
+			if st == nil {
+				continue
+			}
+			n.shareAll(ctx, host, st) // a change that could not be shared before
+			n.pollShared(ctx, st)
+			n.shareFloors(ctx, host, st)
+			n.pollFloors(ctx, host, st)
+		case <-retry:
+			start()
+		case e := <-updates:
+			n.remoteRevision(st, e)
+		case <-n.cfgWake:
+			if st != nil {
+				n.shareAll(ctx, host, st)
+				n.shareFloors(ctx, host, st)
+			}
+		case f := <-n.inRun:
+			f()
+		case up := <-n.connUp:
+			switch {
+			case up:
+				downSince = time.Time{} // the next tick checks JetStream
+			case downSince.IsZero():
+				downSince = time.Now()
+			}
+		}
+	}
+}
