@@ -300,11 +300,7 @@ func (s *Server) echoPing(r *voice.Router, u *user, pl []byte, to netip.AddrPort
 	var scratch [maxPingSize]byte
 	plain := wire.AppendPing(scratch[:0], u.format, ts)
 	out := r.Batch()
-	buf := out.Slot()
-	u.encMu.Lock()
-	buf = u.crypt.Encrypt(buf, plain)
-	u.encMu.Unlock()
-	out.Add(buf, to)
+	out.AddSealed(append(out.Slot()[:crypto.Overhead], plain...), to, u)
 }
 
 // maxPingSize bounds a ping's plaintext: a timestamp in either format.

@@ -111,17 +111,24 @@ func (u *user) udpTarget(now int64) *netip.AddrPort {
 // its UDP path is alive, else queued on its TCP connection (UDPTunnel).
 func (u *user) SendVoice(out *udpbatch.Batch, pl []byte, now int64) voice.Path {
 	if addr := u.udpTarget(now); addr != nil {
-		buf := out.Slot()
-		u.encMu.Lock()
-		buf = u.crypt.Encrypt(buf, pl)
-		u.encMu.Unlock()
-		out.Add(buf, *addr)
+		buf := append(out.Slot()[:crypto.Overhead], pl...)
+		out.AddSealed(buf, *addr, u)
 		return voice.UDP
 	}
 	if u.conn.sendVoice(pl, now) {
 		return voice.Tunnel
 	}
 	return voice.Dropped
+}
+
+// Seal implements udpbatch.Sealer: it encrypts a datagram built as
+// crypto.Overhead bytes of room followed by the plaintext, in place, with
+// the user's next nonce. The batch calls it just before sending, so the
+// user's nonces leave in order whichever goroutine sends them.
+func (u *user) Seal(pkt []byte) {
+	u.encMu.Lock()
+	u.crypt.Encrypt(pkt[:0], pkt[crypto.Overhead:])
+	u.encMu.Unlock()
 }
 
 // voicePeer is where the engine sends this user's copies, and whose

@@ -39,6 +39,20 @@ type Batch struct {
 	// closed marks messages whose last segment was shorter than the
 	// segment size: nothing may follow it.
 	closed []bool
+	// toSeal are the datagrams queued with AddSealed, in the order they
+	// were queued.
+	toSeal []sealJob
+}
+
+// A Sealer seals (encrypts) a datagram in place, keeping its length.
+type Sealer interface {
+	Seal(pkt []byte)
+}
+
+// sealJob is a datagram waiting to be sealed when the batch is sent.
+type sealJob struct {
+	by  Sealer
+	pkt []byte
 }
 
 // NewBatch makes a batch for to of up to msgs messages holding up to
@@ -55,6 +69,7 @@ func NewBatch(to Sender, msgs, slots, slotSize int) *Batch {
 		maxSegs:  maxSegs,
 		open:     make(map[netip.AddrPort]int32, msgs),
 		closed:   make([]bool, msgs),
+		toSeal:   make([]sealJob, 0, slots),
 	}
 }
 
@@ -92,6 +107,20 @@ func (b *Batch) Add(pkt []byte, to netip.AddrPort) {
 	}
 }
 
+// AddSealed is Add for a datagram that by seals when the batch is sent,
+// not now. A stream cipher with a nonce per datagram, such as Mumble's
+// CryptState, then numbers a peer's datagrams in the order they leave:
+// when several goroutines, each with its own batch, send to one peer, a
+// batch held for a while (an overloaded core) does not send datagrams
+// numbered before those that other batches sent meanwhile, which the
+// peer would drop as too late once they are more than its window (30 for
+// Mumble) behind. pkt must have its final length, with any room the
+// sealer writes into already reserved.
+func (b *Batch) AddSealed(pkt []byte, to netip.AddrPort, by Sealer) {
+	b.toSeal = append(b.toSeal, sealJob{by: by, pkt: pkt})
+	b.Add(pkt, to)
+}
+
 // append adds pkt as the next segment of message i if that keeps the
 // message valid for UDP_SEGMENT: every segment the size of the first,
 // except that the last may be shorter.
@@ -108,8 +137,14 @@ func (b *Batch) append(i int32, pkt []byte) bool {
 	return true
 }
 
-// Flush sends everything queued and empties the batch.
+// Flush seals what waits to be sealed, sends everything queued and
+// empties the batch.
 func (b *Batch) Flush() {
+	for _, job := range b.toSeal {
+		job.by.Seal(job.pkt)
+	}
+	clear(b.toSeal) // the sealers are not kept alive by a batch at rest
+	b.toSeal = b.toSeal[:0]
 	if b.nMsgs > 0 {
 		b.to.WriteBatch(b.msgs[:b.nMsgs])
 	}

@@ -109,3 +109,44 @@ func expectDatagrams(t *testing.T, pc *net.UDPConn, want [][]byte) {
 		}
 	}
 }
+
+// counter is a Sealer that numbers the datagrams it seals, as a nonce
+// does, in their first byte.
+type counter struct{ next byte }
+
+func (c *counter) Seal(pkt []byte) {
+	c.next++
+	pkt[0] = c.next
+}
+
+// TestSealedInTheOrderSent: two batches queue datagrams for one peer, the
+// first batch before the second, and the second is sent first. Sealed
+// when sent, the peer receives them numbered in the order they arrive.
+func TestSealedInTheOrderSent(t *testing.T) {
+	c := listenOne(t, Options{})
+	to, peer := sink(t)
+	first, second := NewBatch(c, 64, 64, slotSize), NewBatch(c, 64, 64, slotSize)
+	nonce := &counter{}
+	for _, b := range []*Batch{first, second} {
+		for range 40 {
+			pkt := append(b.Slot(), 0, 'v', 'o', 'i', 'c', 'e')
+			b.AddSealed(pkt, to, nonce)
+		}
+	}
+	if nonce.next != 0 {
+		t.Fatalf("%d datagrams sealed before they were sent", nonce.next)
+	}
+	second.Flush()
+	first.Flush()
+	peer.SetReadDeadline(time.Now().Add(2 * time.Second))
+	buf := make([]byte, 64)
+	for want := 1; want <= 80; want++ {
+		n, err := peer.Read(buf)
+		if err != nil {
+			t.Fatalf("datagram %d: %v", want, err)
+		}
+		if int(buf[0]) != want || string(buf[1:n]) != "voice" {
+			t.Fatalf("datagram %d arrived as %d %q", want, buf[0], buf[1:n])
+		}
+	}
+}
