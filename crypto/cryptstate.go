@@ -81,12 +81,27 @@ type CryptState struct {
 
 // GenerateKey sets a random key and random IVs, as a server does before it
 // sends CryptSetup. It resets the replay history and the statistics.
+//
+// Neither IV has 0 or 255 as its second byte. A Mumble client starts its
+// replay history zeroed, so while the second byte of its decrypt IV is 0
+// (for up to the first 512 packets, if it starts at 255 or 0) it takes
+// every packet that follows a lost or reordered one for a replay, and
+// hears nothing until it asks for a resync after 5 s of silence: one
+// client in 128 with random IVs.
 func (c *CryptState) GenerateKey() error {
 	var buf [KeySize + 2*NonceSize]byte
 	if _, err := rand.Read(buf[:]); err != nil {
 		return fmt.Errorf("crypto: generating key: %w", err)
 	}
-	return c.SetKey(buf[:KeySize], buf[KeySize:KeySize+NonceSize], buf[KeySize+NonceSize:])
+	encryptIV, decryptIV := buf[KeySize:KeySize+NonceSize], buf[KeySize+NonceSize:]
+	for _, iv := range [][]byte{encryptIV, decryptIV} {
+		for iv[1] == 0 || iv[1] == 0xff {
+			if _, err := rand.Read(iv[1:2]); err != nil {
+				return fmt.Errorf("crypto: generating key: %w", err)
+			}
+		}
+	}
+	return c.SetKey(buf[:KeySize], encryptIV, decryptIV)
 }
 
 // SetKey installs a key and both IVs. It resets the replay history and the
@@ -106,7 +121,13 @@ func (c *CryptState) SetKey(key, encryptIV, decryptIV []byte) error {
 	copy(c.key[:], key)
 	copy(c.encryptIV[:], encryptIV)
 	copy(c.decryptIV[:], decryptIV)
-	c.history = [256]byte{}
+	// Every low byte counts as last accepted in the cycle before the
+	// IV's, not in cycle 0: a zeroed history, as Mumble's, takes packets
+	// that come out of order in the first cycles for replays when the
+	// IV's second byte is 0.
+	for i := range c.history {
+		c.history[i] = decryptIV[1] - 1
+	}
 	c.stats = Stats{}
 	return nil
 }
