@@ -39,20 +39,15 @@ type Batch struct {
 	// closed marks messages whose last segment was shorter than the
 	// segment size: nothing may follow it.
 	closed []bool
-	// toSeal are the datagrams queued with AddSealed, in the order they
-	// were queued.
-	toSeal []sealJob
+	// sealers[i*maxSegs+k] seals segment k of message i when the batch
+	// is sent (AddSealed); nil for a datagram queued sealed (Add).
+	sealers []Sealer
+	sealing bool // some datagram queued waits to be sealed
 }
 
 // A Sealer seals (encrypts) a datagram in place, keeping its length.
 type Sealer interface {
 	Seal(pkt []byte)
-}
-
-// sealJob is a datagram waiting to be sealed when the batch is sent.
-type sealJob struct {
-	by  Sealer
-	pkt []byte
 }
 
 // NewBatch makes a batch for to of up to msgs messages holding up to
@@ -69,7 +64,7 @@ func NewBatch(to Sender, msgs, slots, slotSize int) *Batch {
 		maxSegs:  maxSegs,
 		open:     make(map[netip.AddrPort]int32, msgs),
 		closed:   make([]bool, msgs),
-		toSeal:   make([]sealJob, 0, slots),
+		sealers:  make([]Sealer, msgs*maxSegs),
 	}
 }
 
@@ -87,11 +82,15 @@ func (b *Batch) Slot() []byte {
 // Add queues the datagram built in the buffer the last Slot returned, for
 // to: as a further segment of to's open message when the sender can
 // segment and the sizes allow it.
-func (b *Batch) Add(pkt []byte, to netip.AddrPort) {
+func (b *Batch) Add(pkt []byte, to netip.AddrPort) { b.add(pkt, to, nil) }
+
+func (b *Batch) add(pkt []byte, to netip.AddrPort, by Sealer) {
 	b.nSlots++
+	b.sealing = b.sealing || by != nil
 	gso := b.to.GSO()
 	if gso {
 		if i, ok := b.open[to]; ok && b.append(i, pkt) {
+			b.sealers[int(i)*b.maxSegs+len(b.msgs[i].Datagrams)-1] = by
 			return
 		}
 	}
@@ -100,6 +99,7 @@ func (b *Batch) Add(pkt []byte, to netip.AddrPort) {
 	end := (i + 1) * b.maxSegs
 	segs := b.segs[i*b.maxSegs : end : end]
 	segs[0] = pkt
+	b.sealers[i*b.maxSegs] = by
 	b.msgs[i] = Message{To: to, Datagrams: segs[:1]}
 	b.closed[i] = false
 	if gso {
@@ -116,10 +116,7 @@ func (b *Batch) Add(pkt []byte, to netip.AddrPort) {
 // peer would drop as too late once they are more than its window (30 for
 // Mumble) behind. pkt must have its final length, with any room the
 // sealer writes into already reserved.
-func (b *Batch) AddSealed(pkt []byte, to netip.AddrPort, by Sealer) {
-	b.toSeal = append(b.toSeal, sealJob{by: by, pkt: pkt})
-	b.Add(pkt, to)
-}
+func (b *Batch) AddSealed(pkt []byte, to netip.AddrPort, by Sealer) { b.add(pkt, to, by) }
 
 // append adds pkt as the next segment of message i if that keeps the
 // message valid for UDP_SEGMENT: every segment the size of the first,
@@ -137,19 +134,44 @@ func (b *Batch) append(i int32, pkt []byte) bool {
 	return true
 }
 
+// sealChunk is how many messages Flush seals before it sends them. A
+// datagram is sealed a chunk's sending before it leaves, not a whole
+// batch's: on a core so busy that the sending thread waits its turn for
+// long, another batch could otherwise send 30 newer datagrams to the same
+// peer meanwhile.
+const sealChunk = 64
+
 // Flush seals what waits to be sealed, sends everything queued and
-// empties the batch.
+// empties the batch. A peer's datagrams are sealed in the order they
+// were queued, since its messages are.
 func (b *Batch) Flush() {
-	for _, job := range b.toSeal {
-		job.by.Seal(job.pkt)
+	if !b.sealing {
+		if b.nMsgs > 0 {
+			b.to.WriteBatch(b.msgs[:b.nMsgs])
+		}
+	} else {
+		for from := 0; from < b.nMsgs; from += sealChunk {
+			to := min(from+sealChunk, b.nMsgs)
+			b.seal(from, to)
+			b.to.WriteBatch(b.msgs[from:to])
+		}
 	}
-	clear(b.toSeal) // the sealers are not kept alive by a batch at rest
-	b.toSeal = b.toSeal[:0]
-	if b.nMsgs > 0 {
-		b.to.WriteBatch(b.msgs[:b.nMsgs])
-	}
-	b.nMsgs, b.nSlots = 0, 0
+	b.nMsgs, b.nSlots, b.sealing = 0, 0, false
 	if len(b.open) > 0 {
 		clear(b.open)
+	}
+}
+
+// seal seals the datagrams of messages [from, to) that wait for it, and
+// forgets their sealers, which a batch at rest does not keep alive.
+func (b *Batch) seal(from, to int) {
+	for i := from; i < to; i++ {
+		sealers := b.sealers[i*b.maxSegs : (i+1)*b.maxSegs]
+		for k, d := range b.msgs[i].Datagrams {
+			if sealers[k] != nil {
+				sealers[k].Seal(d)
+				sealers[k] = nil
+			}
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 )
@@ -148,5 +149,54 @@ func TestSealedInTheOrderSent(t *testing.T) {
 		if int(buf[0]) != want || string(buf[1:n]) != "voice" {
 			t.Fatalf("datagram %d arrived as %d %q", want, buf[0], buf[1:n])
 		}
+	}
+}
+
+// sealCounter is a Sender that records how many datagrams its counter had
+// sealed when each WriteBatch came.
+type sealCounter struct {
+	recorder
+	nonce  *counter
+	sealed []byte
+}
+
+func (s *sealCounter) WriteBatch(msgs []Message) {
+	s.sealed = append(s.sealed, s.nonce.next)
+	s.recorder.WriteBatch(msgs)
+}
+
+// TestSealedAChunkBeforeItIsSent: a batch of 100 messages is sealed and
+// sent 64 messages at a time, so no datagram waits sealed while a whole
+// batch is sent; a peer's segments are sealed in the order queued.
+func TestSealedAChunkBeforeItIsSent(t *testing.T) {
+	nonce := &counter{}
+	s := &sealCounter{recorder: recorder{gso: true}, nonce: nonce}
+	b := NewBatch(s, 128, 256, slotSize)
+	peer := netip.MustParseAddrPort("192.0.2.1:1000")
+	for i := range 100 {
+		to := netip.AddrPortFrom(netip.AddrFrom4([4]byte{192, 0, 2, byte(2 + i)}), 1000)
+		b.AddSealed(append(b.Slot(), 0, 1, 2), to, nonce)
+		if i%10 == 0 { // a peer with segments spread over the batch
+			b.AddSealed(append(b.Slot(), 0, 1, 2), peer, nonce)
+		}
+	}
+	b.Flush()
+	inFirst := 0 // the datagrams of the first 64 messages
+	for _, m := range s.msgs[:64] {
+		inFirst += len(m.Datagrams)
+	}
+	if len(s.sealed) != 2 || int(s.sealed[0]) != inFirst || s.sealed[1] != 110 {
+		t.Fatalf("datagrams sealed when each chunk was sent: %v, want [%d 110]", s.sealed, inFirst)
+	}
+	var got []byte
+	for _, m := range s.msgs {
+		if m.To == peer {
+			for _, d := range m.Datagrams {
+				got = append(got, d[0])
+			}
+		}
+	}
+	if len(got) != 10 || !slices.IsSorted(got) {
+		t.Fatalf("the peer's datagrams were numbered %v, want 10 in order", got)
 	}
 }
