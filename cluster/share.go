@@ -59,8 +59,9 @@ func (n *Node) shareLoop(host *server.Server, stop <-chan struct{}) {
 		case <-stop:
 			return
 		case <-tick.C:
+			answers := downSince.IsZero() && n.jetStreamAnswers(ctx)
 			switch {
-			case downSince.IsZero() && n.jetStreamAnswers(ctx):
+			case answers:
 				unshared = time.Time{}
 				host.SetCutOff(false)
 			case unshared.IsZero():
@@ -72,16 +73,12 @@ func (n *Node) shareLoop(host *server.Server, stop <-chan struct{}) {
 			if !unshared.IsZero() && time.Since(unshared) >= n.opts.CutOffAfter {
 				host.SetCutOff(true)
 			}
-			if !downSince.IsZero() {
-				continue
+			if answers && st != nil {
+				n.shareAll(ctx, host, st) // a change that could not be shared before
+				n.pollShared(ctx, st)
+				n.shareFloors(ctx, host, st)
+				n.pollFloors(ctx, host, st)
 			}
-			if st == nil {
-				continue
-			}
-			n.shareAll(ctx, host, st) // a change that could not be shared before
-			n.pollShared(ctx, st)
-			n.shareFloors(ctx, host, st)
-			n.pollFloors(ctx, host, st)
 		case <-retry:
 			start()
 		case e := <-updates:
