@@ -25,11 +25,14 @@ type fakeServer struct {
 	history  *History
 }
 
+// fakeStarted is when the fake server with given channels started.
+var fakeStarted = time.Date(2026, 12, 6, 7, 42, 0, 0, time.Local)
+
 func (f *fakeServer) Status() Status {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.channels != nil {
-		return Status{Time: time.Now(), Channels: f.channels}
+		return Status{Time: time.Now(), Version: "1.5.735", Started: fakeStarted, Channels: f.channels}
 	}
 	return Status{Time: time.Now(), Channels: []ChannelStatus{{
 		ID: 1, Path: "Hall", Floor: &FloorStatus{Queue: []string{}},

@@ -71,7 +71,7 @@ const pageHTML = `
 <span class="d">{{tf "bad share" (int .St.Summary.Bad) (int .St.Summary.Participants) (share .St.Summary.Bad .St.Summary.Participants)}}</span></a>
 <a class="line" href="#charts-title">{{with .St.Summary.CPU}}{{tf "cpu" (core .)}}{{with $.St.Summary.MemBytes}} · {{tf "memory" (mib .)}}{{end}}{{else}}{{t "cpu unknown"}}{{end}}</a></div>
 </div>
-<p class="updated">{{t "updated"}} <time id="h-time">{{.St.Time.Format "15:04:05"}}</time></p>{{end}}
+<p class="updated">{{t "updated"}} <time id="h-time">{{.St.Time.Format "15:04:05"}}</time>{{if not .St.Started.IsZero}} · {{tf "running since" .St.Version (.St.Started.Format "2006-01-02 15:04")}}{{end}}</p>{{end}}
 
 {{define "charts"}}<p class="range"><a class="nav{{if not .V.Session}} on{{end}}" href="{{index .Links "hour"}}">{{t "last hour"}}</a> · <a class="nav{{if .V.Session}} on{{end}}" href="{{index .Links "session"}}">{{t "whole session"}}</a></p>
 <div class="charts">{{range .Charts}}<figure>{{.SVG}}</figure>{{end}}</div>{{end}}

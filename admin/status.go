@@ -11,6 +11,11 @@ import (
 // why only the operator may read it (auth.go); no address.
 type Status struct {
 	Time time.Time `json:"time"`
+	// The server: the Mumble version it announces, its build, and when
+	// it started (Murmur's getVersion and getUptime).
+	Version string    `json:"version"`
+	Build   string    `json:"build,omitempty"`
+	Started time.Time `json:"started"`
 	// Summary is the answer at the top of the page. The listener fills it
 	// in from the channels and the latest sample of the history; the
 	// server leaves it empty.

@@ -139,7 +139,8 @@ func TestStatusPageViews(t *testing.T) {
 
 	page := get(t, l, "/", "").Body.String()
 	for _, want := range []string{`<b id="h-participants">41</b>`, `<span id="h-udp">31</span>`, `<span id="h-tcp">10</span>`,
-		`<b id="h-talking">1</b>`, `<b id="h-bad">`, "1:30 left", "2 waiting", "● Hall", "show members"} {
+		`<b id="h-talking">1</b>`, `<b id="h-bad">`, "1:30 left", "2 waiting", "● Hall", "show members",
+		"Plenum 1.5.735, running since 2026-12-06 07:42"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the page lacks %q", want)
 		}

@@ -57,6 +57,7 @@ func chooseLang(r *http.Request) lang {
 var texts = map[string][2]string{
 	"title":          {"Status", "Status"},
 	"updated":        {"Updated", "Stand"},
+	"running since":  {"Plenum %s, running since %s", "Plenum %s, läuft seit %s"},
 	"participants":   {"Participants", "Teilnehmende"},
 	"udp":            {"Mumble UDP", "Mumble UDP"},
 	"tcp":            {"Mumble TCP tunnel", "Mumble TCP-Tunnel"},

@@ -23,7 +23,9 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -205,6 +207,7 @@ type network struct {
 // lifecycle is starting and stopping: the goroutines Serve waits for, and
 // the signals of the stop (shutdown.go).
 type lifecycle struct {
+	started    time.Time  // when New made the server, for the operator's uptime
 	goroutines goroutines // every goroutine the server starts, by name
 	closing    chan struct{}
 	closed     sync.Once
@@ -287,7 +290,7 @@ func New(opts Options) (*Server, error) {
 			// certificate, so one is requested but never verified.
 			ClientAuth: tls.RequestClientCert,
 		}},
-		lifecycle: lifecycle{closing: make(chan struct{}), connGone: make(chan struct{}, 1)},
+		lifecycle: lifecycle{started: time.Now(), closing: make(chan struct{}), connGone: make(chan struct{}, 1)},
 		refusals:  refusalBudget{slots: make(chan struct{}, explainedRefusalsAtOnce)},
 
 		statusHistory: newStatusHistory(),
@@ -544,6 +547,29 @@ func (p *sessionPool) put(s uint32) { p.free = append(p.free, s) }
 
 // VersionString is the announced version, e.g. "1.5.735".
 func VersionString() string { return control.VersionString(Version) }
+
+// Build names the build of this binary: its module version and the
+// commit it was built from, as far as the Go toolchain recorded them
+// ("" for a development build without version control information).
+func Build() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return ""
+	}
+	if v := info.Main.Version; v != "" && v != "(devel)" {
+		return v // Go stamps the commit into it: v0.0.0-<time>-<commit>[+dirty]
+	}
+	var parts []string
+	for _, kv := range info.Settings {
+		switch {
+		case kv.Key == "vcs.revision" && len(kv.Value) >= 12:
+			parts = append(parts, kv.Value[:12])
+		case kv.Key == "vcs.modified" && kv.Value == "true":
+			parts = append(parts, "(modified)")
+		}
+	}
+	return strings.Join(parts, " ")
+}
 
 // Stats are server-wide counters and gauges, for tests and monitoring.
 // Voice sizes are those of the plaintext Mumble voice packets.

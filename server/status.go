@@ -18,12 +18,15 @@ import (
 // talking: longer than a lost packet or two, shorter than a pause.
 const talkingWindow = 400 * time.Millisecond
 
+// build is Build(), read once.
+var build = Build()
+
 // Status takes a snapshot of the server for the operator.
 func (s *Server) Status() admin.Status {
 	s.mu.Lock()
 	defer s.unlock()
 	now := s.now()
-	st := admin.Status{Time: now}
+	st := admin.Status{Time: now, Version: VersionString(), Build: build, Started: s.started}
 	live := s.livePathsLocked()
 	paths := make(map[*channel]string, len(live))
 	for p, ch := range live {

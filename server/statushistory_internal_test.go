@@ -1,7 +1,10 @@
 package server
 
 import (
+	"encoding/json"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/plenum-voice/plenum/proto/mumblepb"
 )
@@ -59,6 +62,30 @@ func TestReportedPing(t *testing.T) {
 		got := reportedPing(tc.ping.TcpPingAvg, tc.ping.TcpPackets)
 		if tc.want == 0 && got != nil || tc.want != 0 && (got == nil || *got != tc.want) {
 			t.Errorf("%v: %v, want %v", tc.ping, got, tc.want)
+		}
+	}
+}
+
+// TestStatusSaysVersionAndUptime: the operator's status names the version
+// the server announces and when it started, as Murmur's getVersion and
+// getUptime do.
+func TestStatusSaysVersionAndUptime(t *testing.T) {
+	before := time.Now()
+	s := newBareServer(t)
+	st := s.Status()
+	if st.Version != VersionString() || st.Version == "" {
+		t.Errorf("status version %q, want %q", st.Version, VersionString())
+	}
+	if st.Started.Before(before) || st.Started.After(st.Time) {
+		t.Errorf("status says the server started at %v; it was made after %v, and the status is of %v", st.Started, before, st.Time)
+	}
+	data, err := json.Marshal(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, field := range []string{`"version":`, `"started":`} {
+		if !strings.Contains(string(data), field) {
+			t.Errorf("/api/status's JSON lacks %s", field)
 		}
 	}
 }

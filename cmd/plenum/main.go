@@ -149,7 +149,7 @@ func runServer(args []string) error {
 	if source == "" {
 		source = "embedded default"
 	}
-	log.Info("plenum listening", "addr", srv.Addr().String(), "tcp", true, "udp", true, "config", source, "version", server.VersionString())
+	log.Info("plenum listening", "addr", srv.Addr().String(), "tcp", true, "udp", true, "config", source, "version", server.VersionString(), "build", server.Build())
 	notify(log, systemd.Ready+"\n"+systemd.Status("listening on "+srv.Addr().String()))
 	if a := srv.AdminAddr(); a.IsValid() {
 		token := "admin_token in the configuration"
