@@ -54,15 +54,15 @@ func startNATSCluster(t testing.TB) []*natsserver.Server {
 				return false
 			}
 		}
-		_, err := bucketIn(servers[0], "none")
+		_, err := bucketIn(servers[0].ClientURL(), "none")
 		return err == nil || err == jetstream.ErrBucketNotFound
 	})
 	return servers
 }
 
-// bucketIn reports on the bucket named bucket, through server ns.
-func bucketIn(ns *natsserver.Server, bucket string) (*jetstream.KeyValueBucketStatus, error) {
-	nc, err := nats.Connect(ns.ClientURL(), nats.Timeout(time.Second))
+// bucketIn reports on the bucket named bucket, through the NATS server at url.
+func bucketIn(url, bucket string) (*jetstream.KeyValueBucketStatus, error) {
+	nc, err := nats.Connect(url, nats.Timeout(time.Second))
 	if err != nil {
 		return nil, err
 	}
@@ -128,7 +128,7 @@ func TestSharedStateInThreeCopies(t *testing.T) {
 		var st *jetstream.KeyValueBucketStatus
 		waitUntil(t, 10*time.Second, bucket+" made, with a leader", func() bool {
 			var err error
-			st, err = bucketIn(servers[0], bucket)
+			st, err = bucketIn(servers[0].ClientURL(), bucket)
 			return err == nil && st.StreamInfo().Cluster != nil && st.StreamInfo().Cluster.Leader != ""
 		})
 		if got := st.StreamInfo().Config.Replicas; got != 3 {
@@ -153,7 +153,7 @@ func TestSharedStateInThreeCopies(t *testing.T) {
 	}
 	waitUntil(t, 5*time.Second, "the channel on node 2", func() bool { return hasChannel(user2.Client, "After the loss") })
 	waitUntil(t, 15*time.Second, "the channel made after the loss on node 1", func() bool { return hasChannel(user1.Client, "After the loss") })
-	st, err := bucketIn(alive, "plenum_test_config")
+	st, err := bucketIn(alive.ClientURL(), "plenum_test_config")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -52,9 +52,10 @@ func startNATS(t testing.TB) *natsserver.Server {
 // testNode is one Plenum node of a test cluster.
 type testNode struct {
 	*server.Server
-	node *cluster.Node
-	addr string
-	stop func()
+	node     *cluster.Node
+	addr     string
+	natsURLs []string // the NATS servers it knows
+	stop     func()
 }
 
 func testLogger() *slog.Logger {
@@ -121,7 +122,7 @@ func startNodeOn(t testing.TB, urls []string, name, dataDir string, edit func(*c
 		srv.Serve(sctx)
 	}()
 	var once sync.Once
-	n := &testNode{Server: srv, node: node, addr: srv.Addr().String()}
+	n := &testNode{Server: srv, node: node, addr: srv.Addr().String(), natsURLs: urls}
 	n.stop = func() {
 		once.Do(func() {
 			stop()

@@ -34,12 +34,17 @@ type document struct {
 	editors []uint32 // whose edits are in it
 }
 
-// sharedState is the bucket and its documents.
+// sharedState is the bucket and its documents, and the bucket of the
+// halls' floors (floor.go), which JetStream keeps in memory only: a
+// floor names the people waiting, registered or not, and is kept in
+// memory on a single server too.
 type sharedState struct {
-	kv    jetstream.KeyValue
-	watch jetstream.KeyWatcher
-	docs  map[string]*document
-	host  *server.Server // applies the halls' floors (floor.go)
+	kv         jetstream.KeyValue
+	watch      jetstream.KeyWatcher
+	docs       map[string]*document
+	floors     jetstream.KeyValue
+	floorWatch jetstream.KeyWatcher
+	host       *server.Server // applies the halls' floors (floor.go)
 }
 
 // The keys of the documents.
@@ -106,8 +111,16 @@ func (n *Node) startShared(ctx context.Context, host *server.Server) (*sharedSta
 		}
 		st.docs[d.key] = d
 	}
-	n.startFloors(ctx, host, kv)
+	if st.floors, err = n.openBucket(ctx, jetstream.KeyValueConfig{Bucket: "plenum_" + n.opts.Cluster + "_floors", Storage: jetstream.MemoryStorage}); err != nil {
+		return nil, fmt.Errorf("the floors' bucket: %w", err)
+	}
+	n.purgeOldFloors(ctx, kv)
+	n.startFloors(ctx, host, st.floors)
 	if st.watch, err = kv.WatchAll(context.WithoutCancel(ctx), jetstream.UpdatesOnly()); err != nil {
+		return nil, err
+	}
+	if st.floorWatch, err = st.floors.WatchAll(context.WithoutCancel(ctx), jetstream.UpdatesOnly()); err != nil {
+		st.watch.Stop()
 		return nil, err
 	}
 	n.mu.Lock()

@@ -10,8 +10,9 @@ import (
 	"github.com/plenum-voice/plenum/server"
 )
 
-// The floor of each hall (who holds it, who waits, until when) is one key
-// of the shared bucket, "floor.<key of the hall's path>", its value the
+// The floor of each hall (who holds it, who waits, until when, and the
+// minutes of a hall that keeps them) is one key of the floors' bucket,
+// which JetStream keeps in memory, "floor.<key of the hall's path>", its value the
 // hall's path and floor state as the server encodes them. A node writes
 // its local floor actions with Update on the revision its floor builds
 // on; when another node's revision came first, the node adopts it with its
@@ -59,7 +60,7 @@ func (n *Node) pollFloors(ctx context.Context, host *server.Server, st *sharedSt
 	ctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 	defer cancel()
 	for path, rev := range host.FloorHalls() {
-		if e, err := st.kv.Get(ctx, floorKey(path)); err == nil && e.Revision() > rev {
+		if e, err := st.floors.Get(ctx, floorKey(path)); err == nil && e.Revision() > rev {
 			host.ApplySharedFloor(e.Value(), e.Revision())
 		}
 	}
@@ -92,9 +93,9 @@ func (n *Node) shareFloor(ctx context.Context, host *server.Server, st *sharedSt
 		var rev uint64
 		var err error
 		if base == 0 {
-			rev, err = st.kv.Create(ctx, key, data)
+			rev, err = st.floors.Create(ctx, key, data)
 		} else {
-			rev, err = st.kv.Update(ctx, key, data, base)
+			rev, err = st.floors.Update(ctx, key, data, base)
 		}
 		if err == nil {
 			host.FloorShared(path, rev, actions)
@@ -102,7 +103,7 @@ func (n *Node) shareFloor(ctx context.Context, host *server.Server, st *sharedSt
 		}
 		// Another node's revision came first (or NATS did not answer):
 		// adopt the newest and try again on top of it.
-		e, gerr := st.kv.Get(ctx, key)
+		e, gerr := st.floors.Get(ctx, key)
 		if gerr != nil || e.Revision() == base {
 			n.log.Warn("a hall's floor not shared yet", "err", err)
 			return false
@@ -110,6 +111,23 @@ func (n *Node) shareFloor(ctx context.Context, host *server.Server, st *sharedSt
 		host.ApplySharedFloor(e.Value(), e.Revision())
 	}
 	return false
+}
+
+// purgeOldFloors removes the floors that nodes before the floors' bucket
+// kept in the bucket of the configuration, on the NATS servers' disks,
+// with their history.
+func (n *Node) purgeOldFloors(ctx context.Context, kv jetstream.KeyValue) {
+	keys, err := kv.ListKeys(ctx)
+	if err != nil {
+		return
+	}
+	for key := range keys.Keys() {
+		if isFloorKey(key) {
+			if err := kv.Purge(ctx, key); err != nil {
+				n.log.Warn("removing an old floor from the configuration's bucket failed", "err", err)
+			}
+		}
+	}
 }
 
 // isFloorKey reports whether key is a hall's floor.

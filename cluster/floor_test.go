@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/plenum-voice/plenum/conf"
 	"github.com/plenum-voice/plenum/proto/mumblepb"
 )
@@ -283,4 +285,53 @@ func TestFloorPlaceKeptWhenReplacedElsewhere(t *testing.T) {
 	}
 	chair.say(t, "!next")
 	waitFloor(t, []*listener{chair, users[0], back}, []string{"member", "user1"}, "member")
+}
+
+// TestFloorMinutesOnEveryNode: a hall that keeps minutes has the same
+// minutes on every node, whichever node ended a turn; the floors are in
+// a bucket JetStream keeps in memory, and none is in the configuration's
+// bucket, which is on the NATS servers' disks.
+func TestFloorMinutesOnEveryNode(t *testing.T) {
+	nodes, users := threeNodesWith(t, func(c *conf.Config) {
+		withHall(c)
+		c.Lookup("Hall").FloorMinutes = true
+	})
+	chair := joinWith(t, nodes[0], "chair", nil, "chair")
+	all := append(users[:], chair)
+	names := []string{"user1", "user2", "user3"}
+	for _, o := range all {
+		waitUntil(t, 5*time.Second, "everyone seen", func() bool { return len(o.Users()) == 4 })
+	}
+	chair.say(t, "!give user3")
+	waitFloor(t, all, names, "user3")
+	time.Sleep(300 * time.Millisecond)
+	chair.say(t, "!revoke") // node 1 ends the turn of a user of node 3
+	waitFloor(t, all, names, "")
+	for i, n := range nodes {
+		waitUntil(t, 5*time.Second, fmt.Sprintf("user3's turn in node %d's minutes", i+1), func() bool {
+			for _, ch := range n.Status().Channels {
+				if ch.Path == "Hall" && ch.Floor != nil && len(ch.Floor.Minutes) == 1 {
+					turn := ch.Floor.Minutes[0]
+					return turn.Name == "user3" && turn.Seconds >= 0.3
+				}
+			}
+			return false
+		})
+	}
+
+	url := nodes[0].natsURLs[0]
+	floors, err := bucketIn(url, "plenum_test_floors")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := floors.StreamInfo().Config.Storage; s != jetstream.MemoryStorage {
+		t.Errorf("the floors' bucket is kept in %v, want memory", s)
+	}
+	config, err := bucketIn(url, "plenum_test_config")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := config.StreamInfo().State.NumSubjects; n != 3 {
+		t.Errorf("the configuration's bucket has %d keys, want its 3 documents and no floor", n)
+	}
 }

@@ -23,7 +23,7 @@ func (n *Node) shareLoop(host *server.Server, stop <-chan struct{}) {
 		}
 	}()
 	var st *sharedState
-	var updates <-chan jetstream.KeyValueEntry
+	var updates, floorUpdates <-chan jetstream.KeyValueEntry
 	// Until the shared state starts, the node runs on its own
 	// configuration and bans and tries again soon: a bucket another node
 	// has just made has no leader for a moment.
@@ -32,7 +32,7 @@ func (n *Node) shareLoop(host *server.Server, stop <-chan struct{}) {
 	start := func() {
 		var err error
 		if st, err = n.startShared(ctx, host); err == nil {
-			updates = st.watch.Updates()
+			updates, floorUpdates = st.watch.Updates(), st.floorWatch.Updates()
 			if backoff > 50*time.Millisecond {
 				n.log.Info("the shared state is available")
 			}
@@ -48,6 +48,7 @@ func (n *Node) shareLoop(host *server.Server, stop <-chan struct{}) {
 	defer func() {
 		if st != nil {
 			st.watch.Stop()
+			st.floorWatch.Stop()
 		}
 	}()
 	var downSince time.Time // when the NATS connection went down; zero while up
@@ -82,6 +83,8 @@ func (n *Node) shareLoop(host *server.Server, stop <-chan struct{}) {
 		case <-retry:
 			start()
 		case e := <-updates:
+			n.remoteRevision(st, e)
+		case e := <-floorUpdates:
 			n.remoteRevision(st, e)
 		case <-n.cfgWake:
 			if st != nil {

@@ -40,9 +40,9 @@ type Settings struct {
 
 // Turn is one ended turn, as the minutes list it.
 type Turn struct {
-	Name   string
-	Start  time.Time
-	Length time.Duration
+	Name   string        `json:"name"`
+	Start  time.Time     `json:"start"`
+	Length time.Duration `json:"length"`
 }
 
 // Warning is how long before the end of a timed turn its speaker is told.

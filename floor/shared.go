@@ -19,6 +19,10 @@ type State struct {
 	Warned   bool          `json:"warned,omitempty"`
 	Queue    []Member      `json:"queue,omitempty"`
 	MuteAll  bool          `json:"mute_all,omitempty"`
+	// Minutes are the ended turns of a hall that keeps them
+	// (floor_minutes), so that every server has the whole list whichever
+	// server ended a turn.
+	Minutes []Turn `json:"minutes,omitempty"`
 }
 
 // State is the hall's shared state now.
@@ -31,6 +35,13 @@ func (h *Hall) State() State {
 	if h.held {
 		holder := h.holder
 		st.Holder = &holder
+	}
+	if len(h.minutes) > 0 {
+		st.Minutes = make([]Turn, len(h.minutes))
+		for i, t := range h.minutes {
+			t.Start = t.Start.UTC().Round(0)
+			st.Minutes[i] = t
+		}
 	}
 	return st
 }
@@ -48,7 +59,8 @@ func (h *Hall) Clone() *Hall {
 // returns what follows for the people concerned: the new holder gets the
 // floor (Granted, told), the previous one is told their turn ended, the
 // right to speak is recomputed and the floor shown. Turns are counted
-// (TurnEnded, minutes) by the server that ended them, not here.
+// (TurnEnded) by the server that ended them, not here; the minutes come
+// with the state, where the hall keeps them.
 func (h *Hall) Adopt(st State) []Event {
 	if reflect.DeepEqual(h.State(), st) {
 		return nil
@@ -60,6 +72,9 @@ func (h *Hall) Adopt(st State) []Event {
 	}
 	h.since, h.deadline, h.extended, h.warned = st.Since, st.Deadline, st.Extended, st.Warned
 	h.queue, h.muteAll = slices.Clone(st.Queue), st.MuteAll
+	if h.settings.Minutes {
+		h.minutes = slices.Clone(st.Minutes)
+	}
 	h.held = st.Holder != nil
 	h.holder = Member{}
 	if h.held {

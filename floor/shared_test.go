@@ -32,6 +32,24 @@ func TestAdoptAnotherServersFloor(t *testing.T) {
 	}
 }
 
+// TestAdoptTakesTheMinutes: a hall that keeps minutes takes the turns
+// another server ended; one that does not keeps none.
+func TestAdoptTakesTheMinutes(t *testing.T) {
+	there, _ := Open(Settings{Minutes: true})
+	there.Give(Member{Session: 1, Name: "a"}, t0)
+	there.Revoke(t0.Add(90 * time.Second))
+	here, _ := Open(Settings{Minutes: true})
+	here.Adopt(there.State())
+	if got := here.Minutes(); len(got) != 1 || got[0].Name != "a" || got[0].Length != 90*time.Second {
+		t.Errorf("the minutes adopted: %+v, want a's 90 s", got)
+	}
+	without, _ := Open(Settings{})
+	without.Adopt(there.State())
+	if got := without.Minutes(); len(got) != 0 {
+		t.Errorf("a hall without minutes took %+v", got)
+	}
+}
+
 // TestRebindKeepsPlace: a member who comes back in a new session, known
 // by any of their ids, keeps their place; others are untouched.
 func TestRebindKeepsPlace(t *testing.T) {
@@ -57,11 +75,16 @@ func TestRebindKeepsPlace(t *testing.T) {
 }
 
 // TestStateSurvivesJSON: a state that went through JSON (as the cluster
-// keeps it) is the same state, so adopting it changes nothing.
+// keeps it) is the same state, minutes included, so adopting it changes
+// nothing.
 func TestStateSurvivesJSON(t *testing.T) {
-	h, _ := Open(Settings{SpeakingTime: time.Minute})
-	h.Give(Member{Session: 1, Name: "a", ID: "user:1"}, time.Now()) // a clock with a monotonic reading, as the server's
+	h, _ := Open(Settings{SpeakingTime: time.Minute, Minutes: true})
+	h.Give(Member{Session: 3, Name: "c"}, time.Now()) // a clock with a monotonic reading, as the server's
+	h.Give(Member{Session: 1, Name: "a", ID: "user:1"}, time.Now())
 	h.Raise(Member{Session: 2, Name: "b"})
+	if len(h.State().Minutes) != 1 {
+		t.Fatalf("the state's minutes: %+v, want c's turn", h.State().Minutes)
+	}
 	data, err := json.Marshal(h.State())
 	if err != nil {
 		t.Fatal(err)
