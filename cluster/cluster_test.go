@@ -131,6 +131,8 @@ func startNodeOn(t testing.TB, urls []string, name, dataDir string, edit func(*c
 		})
 	}
 	t.Cleanup(n.stop)
+	// Until then it refuses edits of the shared documents (still joining).
+	waitUntil(t, 10*time.Second, name+" has the cluster's shared state", node.HasSharedState)
 	return n
 }
 

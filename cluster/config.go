@@ -97,7 +97,8 @@ func (n *Node) offer(key string, data []byte, editors []uint32) {
 func (n *Node) startShared(ctx context.Context, host *server.Server) (*sharedState, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	kv, err := n.openBucket(ctx, jetstream.KeyValueConfig{Bucket: "plenum_" + n.opts.Cluster + "_config", History: 10})
+	bucket := "plenum_" + n.opts.Cluster + "_config"
+	kv, err := n.openBucket(ctx, jetstream.KeyValueConfig{Bucket: bucket, History: 10})
 	if err != nil {
 		return nil, fmt.Errorf("the shared state's bucket: %w", err)
 	}
@@ -114,7 +115,6 @@ func (n *Node) startShared(ctx context.Context, host *server.Server) (*sharedSta
 	if st.floors, err = n.openBucket(ctx, jetstream.KeyValueConfig{Bucket: "plenum_" + n.opts.Cluster + "_floors", Storage: jetstream.MemoryStorage}); err != nil {
 		return nil, fmt.Errorf("the floors' bucket: %w", err)
 	}
-	n.purgeOldFloors(ctx, kv)
 	n.startFloors(ctx, host, st.floors)
 	if st.watch, err = kv.WatchAll(context.WithoutCancel(ctx), jetstream.UpdatesOnly()); err != nil {
 		return nil, err
@@ -126,6 +126,7 @@ func (n *Node) startShared(ctx context.Context, host *server.Server) (*sharedSta
 	n.mu.Lock()
 	n.shared = st
 	n.mu.Unlock()
+	n.purgeOldFloors(ctx, bucket)
 	return st, nil
 }
 

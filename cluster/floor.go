@@ -113,20 +113,16 @@ func (n *Node) shareFloor(ctx context.Context, host *server.Server, st *sharedSt
 	return false
 }
 
-// purgeOldFloors removes the floors that nodes before the floors' bucket
-// kept in the bucket of the configuration, on the NATS servers' disks,
-// with their history.
-func (n *Node) purgeOldFloors(ctx context.Context, kv jetstream.KeyValue) {
-	keys, err := kv.ListKeys(ctx)
-	if err != nil {
-		return
+// purgeOldFloors removes the floors, with their history, that nodes
+// before the floors' bucket kept in the bucket of the configuration, on
+// the NATS servers' disks: one request, no consumer.
+func (n *Node) purgeOldFloors(ctx context.Context, bucket string) {
+	stream, err := n.js.Stream(ctx, "KV_"+bucket)
+	if err == nil {
+		err = stream.Purge(ctx, jetstream.WithPurgeSubject("$KV."+bucket+"."+floorPrefix+">"))
 	}
-	for key := range keys.Keys() {
-		if isFloorKey(key) {
-			if err := kv.Purge(ctx, key); err != nil {
-				n.log.Warn("removing an old floor from the configuration's bucket failed", "err", err)
-			}
-		}
+	if err != nil {
+		n.log.Warn("removing old floors from the configuration's bucket failed", "err", err)
 	}
 }
 

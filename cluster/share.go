@@ -32,6 +32,7 @@ func (n *Node) shareLoop(host *server.Server, stop <-chan struct{}) {
 	start := func() {
 		var err error
 		if st, err = n.startShared(ctx, host); err == nil {
+			host.SetShared()
 			updates, floorUpdates = st.watch.Updates(), st.floorWatch.Updates()
 			if backoff > 50*time.Millisecond {
 				n.log.Info("the shared state is available")

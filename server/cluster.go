@@ -208,6 +208,7 @@ type clusterState struct {
 	announceSeq  uint64                // numbers announcements (Announcement.Seq)
 	clusterDirty bool                  // a user's state may have changed since announceLocked
 	clusterCut   atomic.Bool           // cut off from the cluster (SetCutOff); read without mu
+	clusterSync  atomic.Bool           // has the cluster's shared documents (SetShared); read without mu
 }
 
 // checkClusterOptions is New's check of a cluster node's settings.
@@ -551,29 +552,47 @@ func (s *Server) SetCutOff(cut bool) {
 // CutOff reports whether this node is cut off from its cluster.
 func (s *Server) CutOff() bool { return s.clusterCut.Load() }
 
+// SetShared records that this node has the cluster's shared documents
+// (configuration, registrations, bans) and shares its own edits of them.
+func (s *Server) SetShared() { s.clusterSync.Store(true) }
+
 // refusedWhileCutOff refuses, with the reason, a change that a node cut
-// off from its cluster could not share with the others.
+// off from its cluster could not share with the others, and an edit of
+// a shared document made before the node has the cluster's, which would
+// be neither shared nor kept: the cluster's revision replaces the node's
+// as it joins (a moment after it starts).
 func (s *Server) refusedWhileCutOff(u *user, msg proto.Message) bool {
-	if !s.clusterCut.Load() {
+	var reason string
+	switch {
+	case s.clusterCut.Load() && changesShared(msg, true):
+		reason = "Refused: this server is cut off from the other servers of the plenary, and the change could not be shared. Try again when it is back."
+	case s.cluster != nil && !s.clusterSync.Load() && changesShared(msg, false):
+		reason = "Refused: this server is still joining the other servers of the plenary. Try again in a moment."
+	default:
 		return false
 	}
-	refuse := false
+	u.conn.send(&mumblepb.PermissionDenied{Type: mumblepb.PermissionDenied_Text.Enum(), Reason: ptr(reason)})
+	return true
+}
+
+// changesShared reports whether msg changes what the cluster shares: its
+// documents (channels and ACLs, registrations, bans), and with users too
+// the users' states (moves, mutes), which travel over NATS.
+func changesShared(msg proto.Message, users bool) bool {
 	switch m := msg.(type) {
 	case *mumblepb.UserState:
-		refuse = m.ChannelId != nil || m.UserId != nil || m.Mute != nil || m.Deaf != nil ||
-			m.Suppress != nil || m.PrioritySpeaker != nil
-	case *mumblepb.UserRemove, *mumblepb.ChannelState, *mumblepb.ChannelRemove:
-		refuse = true
+		return m.UserId != nil || users && (m.ChannelId != nil || m.Mute != nil || m.Deaf != nil ||
+			m.Suppress != nil || m.PrioritySpeaker != nil)
+	case *mumblepb.UserRemove:
+		return users || m.GetBan()
+	case *mumblepb.ChannelState, *mumblepb.ChannelRemove:
+		return true
 	case *mumblepb.ACL:
-		refuse = !m.GetQuery()
+		return !m.GetQuery()
 	case *mumblepb.BanList:
-		refuse = !m.GetQuery()
+		return !m.GetQuery()
 	case *mumblepb.UserList:
-		refuse = len(m.Users) > 0
+		return len(m.Users) > 0
 	}
-	if refuse {
-		u.conn.send(&mumblepb.PermissionDenied{Type: mumblepb.PermissionDenied_Text.Enum(),
-			Reason: ptr("Refused: this server is cut off from the other servers of the plenary, and the change could not be shared. Try again when it is back.")})
-	}
-	return refuse
+	return false
 }

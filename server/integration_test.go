@@ -64,6 +64,7 @@ type testOpts struct {
 	// web runs the web listener and WebRTC on free loopback ports.
 	web       bool
 	webListen string // with web: the web listener's address; "" for a free loopback port
+	cluster   server.ClusterLink
 }
 
 // startTestServer runs a server as o says until the test ends; the test
@@ -118,7 +119,8 @@ func startTestServer(t testing.TB, o testOpts) *testServer {
 		cfg.Server.WebUDPPort, cfg.Server.WebTCPPort = 0, 0
 	}
 	srv, err := server.New(server.Options{Config: cfg, Listen: o.listen, AdminListen: o.adminListen, WebListen: webListen,
-		DataDir: o.dataDir, Logger: o.logger, Policy: o.policy, TrustedRoots: o.trustedRoots, Authenticator: o.authenticator})
+		DataDir: o.dataDir, Logger: o.logger, Policy: o.policy, TrustedRoots: o.trustedRoots, Authenticator: o.authenticator,
+		Cluster: o.cluster})
 	if err != nil {
 		t.Fatal(err)
 	}
