@@ -95,7 +95,10 @@ func (n *Node) offer(key string, data []byte, editors []uint32) {
 // revision of each document: a node that finds none makes its own the
 // first; otherwise the cluster's revision replaces the node's.
 func (n *Node) startShared(ctx context.Context, host *server.Server) (*sharedState, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	// A request to a bucket whose copies have no leader yet can go
+	// unanswered: give up soon and try again (shareLoop), rather than
+	// leave the node out of the cluster's state for long.
+	ctx, cancel := context.WithTimeout(ctx, 4*time.Second)
 	defer cancel()
 	bucket := "plenum_" + n.opts.Cluster + "_config"
 	kv, err := n.openBucket(ctx, jetstream.KeyValueConfig{Bucket: bucket, History: 10})
