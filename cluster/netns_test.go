@@ -514,6 +514,13 @@ func TestNetwork(t *testing.T) {
 	for i := range l.ns {
 		l.startPlenum(i)
 	}
+	for i := range l.ns { // before it has, a node refuses edits of the shared documents
+		log := filepath.Join(l.dir, fmt.Sprintf("plenum%d.log", i+1))
+		waitUntil(t, 20*time.Second, fmt.Sprintf("plenum %d in the shared state", i+1), func() bool {
+			data, _ := os.ReadFile(log)
+			return strings.Contains(string(data), "joined the cluster's shared state")
+		})
+	}
 	a, a2 := l.joinAt(0, "alice"), l.joinAt(0, "anna")
 	b, c := l.joinAt(1, "bob"), l.joinAt(2, "carol")
 	everyone := []*listener{a, a2, b, c}

@@ -29,19 +29,19 @@ func (n *Node) shareLoop(host *server.Server, stop <-chan struct{}) {
 	// has just made has no leader for a moment.
 	var retry <-chan time.Time
 	backoff := 50 * time.Millisecond
+	failed := 0
 	start := func() {
 		var err error
 		if st, err = n.startShared(ctx, host); err == nil {
 			host.SetShared()
 			updates, floorUpdates = st.watch.Updates(), st.floorWatch.Updates()
-			if backoff > 50*time.Millisecond {
-				n.log.Info("the shared state is available")
-			}
+			n.log.Info("joined the cluster's shared state", "attempts_failed", failed)
 			return
 		}
 		if backoff < n.opts.Heartbeat && 2*backoff >= n.opts.Heartbeat && ctx.Err() == nil {
 			n.log.Warn("the shared state is not available yet; this node keeps its own configuration and bans meanwhile", "err", err)
 		}
+		failed++
 		retry = time.After(backoff)
 		backoff = min(2*backoff, n.opts.Heartbeat)
 	}
