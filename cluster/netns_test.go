@@ -500,7 +500,7 @@ func speakTimed(t testing.TB, l *listener, first, n int, interval time.Duration)
 // third dies. On this lab's machine the late frames come in the first
 // 200 ms after the kill, when the dead node's 100 clients log in again
 // at once, their TLS handshakes on the same two cores as every node and
-// the test's own clients (the sender's frames leave late too): 52–94 ms
+// the test's own clients (the sender's frames leave late too): 42–94 ms
 // at most. A stall of the routing, which is what the bound is for, shows
 // as seconds.
 const maxGap = 250 * time.Millisecond
