@@ -139,10 +139,14 @@ func (s *Server) settle() {
 	}
 }
 
-// act runs a handler for token's actor and returns its outcome once the
-// change is saved.
-func (a apiServer) act(token string, handler func(actor *user)) error {
+// act runs a handler of msg for token's actor and returns its outcome
+// once the change is saved. Like a client's, the change is refused while
+// the node is cut off from its cluster, or still joining it.
+func (a apiServer) act(token string, msg proto.Message, handler func(actor *user)) error {
 	actor := a.s.newAPIActor(token)
+	if a.s.refusedWhileCutOff(actor, msg) {
+		return outcome(actor.answers())
+	}
 	handler(actor)
 	a.s.settle()
 	return outcome(actor.answers())
@@ -230,7 +234,7 @@ func (a apiServer) SetUser(token string, session uint32, c admin.UserChange) err
 	if len(protoFields(m)) == 1 {
 		return invalid("nothing to change")
 	}
-	return a.act(token, func(actor *user) { a.s.handleUserState(actor, m) })
+	return a.act(token, m, func(actor *user) { a.s.handleUserState(actor, m) })
 }
 
 // Kick kicks or bans a user, through the handler of a client's
@@ -243,7 +247,7 @@ func (a apiServer) Kick(token string, session uint32, reason string, ban bool) e
 		return invalid("the reason is too long")
 	}
 	m := &mumblepb.UserRemove{Session: ptr(session), Reason: ptr(reason), Ban: ptr(ban)}
-	return a.act(token, func(actor *user) { a.s.handleUserRemove(actor, m) })
+	return a.act(token, m, func(actor *user) { a.s.handleUserRemove(actor, m) })
 }
 
 // Channels lists every channel, root first.
@@ -285,7 +289,7 @@ func (a apiServer) CreateChannel(token string, c admin.ChannelCreate) (admin.API
 	if c.Description != "" {
 		m.Description = ptr(c.Description)
 	}
-	err := a.act(token, func(actor *user) { s.handleChannelState(actor, m) })
+	err := a.act(token, m, func(actor *user) { s.handleChannelState(actor, m) })
 	if err != nil {
 		return admin.APIChannel{}, err
 	}
@@ -337,7 +341,7 @@ func (a apiServer) EditChannel(token string, id uint32, e admin.ChannelEdit) err
 			return nil // already there
 		}
 	}
-	return a.act(token, func(actor *user) { s.handleChannelState(actor, m) })
+	return a.act(token, m, func(actor *user) { s.handleChannelState(actor, m) })
 }
 
 // RemoveChannel removes a channel through the handler of a client's
@@ -346,7 +350,8 @@ func (a apiServer) RemoveChannel(token string, id uint32) error {
 	if !a.s.channelExists(id) {
 		return notFound("channel", id)
 	}
-	return a.act(token, func(actor *user) { a.s.handleChannelRemove(actor, &mumblepb.ChannelRemove{ChannelId: ptr(id)}) })
+	rm := &mumblepb.ChannelRemove{ChannelId: ptr(id)}
+	return a.act(token, rm, func(actor *user) { a.s.handleChannelRemove(actor, rm) })
 }
 
 // ChannelACL is a channel's own groups and entries as the file holds
@@ -418,7 +423,7 @@ func (a apiServer) SetChannelACL(token string, id uint32, in admin.APIACL) error
 	}
 	resolved := s.aclFromConfig(inherit, groups, entries, fmt.Sprint(id))
 	m, known := editorMessage(id, resolved)
-	return a.act(token, func(actor *user) {
+	return a.act(token, m, func(actor *user) {
 		s.mu.Lock()
 		defer s.unlock()
 		if ch, ok := s.channels[id]; ok {
@@ -532,7 +537,7 @@ func (a apiServer) RenameRegistration(token string, id uint32, name string) erro
 		return fmt.Errorf("%w: the name %q is registered already", admin.ErrRefused, name)
 	}
 	m := &mumblepb.UserList{Users: []*mumblepb.UserList_User{{UserId: ptr(id), Name: ptr(name)}}}
-	return a.act(token, func(actor *user) { a.s.handleUserList(actor, m) })
+	return a.act(token, m, func(actor *user) { a.s.handleUserList(actor, m) })
 }
 
 // DeleteRegistration deletes a registration through the user list's
@@ -542,7 +547,7 @@ func (a apiServer) DeleteRegistration(token string, id uint32) error {
 		return err
 	}
 	m := &mumblepb.UserList{Users: []*mumblepb.UserList_User{{UserId: ptr(id)}}}
-	return a.act(token, func(actor *user) { a.s.handleUserList(actor, m) })
+	return a.act(token, m, func(actor *user) { a.s.handleUserList(actor, m) })
 }
 
 // Bans lists the bans as the ban editor is shown them.
@@ -616,7 +621,8 @@ func (a apiServer) SetBans(token string, bans []admin.APIBan) error {
 		}
 		entries = append(entries, e)
 	}
-	return a.act(token, func(actor *user) { a.s.handleBanList(actor, &mumblepb.BanList{Bans: entries}) })
+	edit := &mumblepb.BanList{Bans: entries}
+	return a.act(token, edit, func(actor *user) { a.s.handleBanList(actor, edit) })
 }
 
 // AddBan adds a ban: the list as it is, and the new one.
@@ -626,7 +632,8 @@ func (a apiServer) AddBan(token string, b admin.APIBan) error {
 		return err
 	}
 	entries := append(a.banEntries(), e)
-	return a.act(token, func(actor *user) { a.s.handleBanList(actor, &mumblepb.BanList{Bans: entries}) })
+	edit := &mumblepb.BanList{Bans: entries}
+	return a.act(token, edit, func(actor *user) { a.s.handleBanList(actor, edit) })
 }
 
 // SendMessage sends a text message from the server through the handler
@@ -649,7 +656,7 @@ func (a apiServer) SendMessage(token string, m admin.Message) error {
 		}
 	}
 	tm := &mumblepb.TextMessage{Message: ptr(m.Message), Session: m.Sessions, ChannelId: m.Channels, TreeId: m.Trees}
-	return a.act(token, func(actor *user) { a.s.handleTextMessage(actor, tm) })
+	return a.act(token, tm, func(actor *user) { a.s.handleTextMessage(actor, tm) })
 }
 
 // ConfigFile is the configuration file as it is on disk.

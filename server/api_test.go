@@ -37,6 +37,12 @@ var scopeTokens = map[string]string{"read": readToken, "moderate": modToken, "ad
 // floor control; edit may change more.
 func apiServer(t *testing.T, edit func(*conf.Config)) *testServer {
 	t.Helper()
+	return apiServerOf(t, edit, nil)
+}
+
+// apiServerOf is apiServer as a node of the cluster link (nil for none).
+func apiServerOf(t *testing.T, edit func(*conf.Config), cluster server.ClusterLink) *testServer {
+	t.Helper()
 	dir := t.TempDir()
 	file := filepath.Join(dir, "plenum.toml")
 	cfg := conf.Default()
@@ -53,7 +59,7 @@ func apiServer(t *testing.T, edit func(*conf.Config)) *testServer {
 	if err := conf.WriteFile(file, cfg); err != nil {
 		t.Fatal(err)
 	}
-	return startTestServer(t, testOpts{configFile: file, dataDir: filepath.Join(dir, "data")})
+	return startTestServer(t, testOpts{configFile: file, dataDir: filepath.Join(dir, "data"), cluster: cluster})
 }
 
 // api sends a request to /api/v1 with token and returns the status and

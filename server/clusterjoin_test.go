@@ -68,3 +68,19 @@ func TestEditsRefusedUntilTheClusterIsShared(t *testing.T) {
 		return made
 	})
 }
+
+// TestAPIEditsRefusedUntilTheClusterIsShared: the admin API's edits wait
+// for the same as a client's: an edit of a shared document made while
+// the node joins is refused with the reason, and made once it has.
+func TestAPIEditsRefusedUntilTheClusterIsShared(t *testing.T) {
+	s := apiServerOf(t, nil, lonelyNode{})
+	create := adminRequest{method: "POST", path: "/api/v1/channels", bearer: adminScoped, body: `{"parent": 0, "name": "Room"}`}
+	code, body := s.adminCode(t, create)
+	if code < 400 || !strings.Contains(body, "still joining") {
+		t.Fatalf("while joining: %d %s, want a refusal that says why", code, body)
+	}
+	s.SetShared()
+	if code, body := s.adminCode(t, create); code >= 300 {
+		t.Fatalf("once joined: %d %s", code, body)
+	}
+}
