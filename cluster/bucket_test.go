@@ -3,7 +3,6 @@ package cluster_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"testing"
 	"time"
 
@@ -17,36 +16,25 @@ import (
 	"github.com/plenum-voice/plenum/server"
 )
 
-// freePort is a TCP port free on loopback a moment ago.
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // startNATSCluster starts three embedded NATS servers routed into one
-// NATS cluster, and waits until JetStream has a leader.
+// NATS cluster, and waits until JetStream has a leader. Each takes a
+// free route port and routes to those started before it, so that every
+// pair is joined without waiting for NATS's gossip.
 func startNATSCluster(t testing.TB) []*natsserver.Server {
 	t.Helper()
-	routes := make([]string, 3)
-	for i := range routes {
-		routes[i] = fmt.Sprintf("nats://127.0.0.1:%d", freePort(t))
-	}
+	var routes []string
 	servers := make([]*natsserver.Server, 3)
 	for i := range servers {
 		ns, err := cluster.StartEmbedded(cluster.EmbeddedOptions{
 			Name: fmt.Sprintf("nats%d", i+1), Listen: "127.0.0.1:-1", StoreDir: t.TempDir(),
-			Cluster: "test-nats", ClusterListen: routes[i][len("nats://"):], Routes: routes,
+			Cluster: "test-nats", ClusterListen: "127.0.0.1:-1", Routes: routes,
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(ns.Shutdown)
 		servers[i] = ns
+		routes = append(routes, "nats://"+ns.ClusterAddr().String())
 	}
 	waitUntil(t, 30*time.Second, "JetStream ready in the NATS cluster", func() bool {
 		for _, ns := range servers {

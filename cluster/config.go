@@ -44,7 +44,6 @@ type sharedState struct {
 	docs       map[string]*document
 	floors     jetstream.KeyValue
 	floorWatch jetstream.KeyWatcher
-	host       *server.Server // applies the halls' floors (floor.go)
 }
 
 // The keys of the documents.
@@ -108,7 +107,7 @@ func (n *Node) startShared(ctx context.Context, host *server.Server) (*sharedSta
 	if n.synced, err = loadSynced(n.opts.StateFile); err != nil {
 		return nil, err
 	}
-	st := &sharedState{kv: kv, docs: map[string]*document{}, host: host}
+	st := &sharedState{kv: kv, docs: map[string]*document{}}
 	for _, d := range n.documents(host) {
 		if err := n.startDocument(ctx, kv, d); err != nil {
 			return nil, err
@@ -185,11 +184,7 @@ func (n *Node) remoteRevision(st *sharedState, e jetstream.KeyValueEntry) {
 	if e == nil || e.Operation() != jetstream.KeyValuePut {
 		return
 	}
-	if isFloorKey(e.Key()) {
-		st.host.ApplySharedFloor(e.Value(), e.Revision())
-		return
-	}
-	d, ok := st.docs[e.Key()]
+	d, ok := st.docs[e.Key()] // not a floor an older node left here (floor.go)
 	if !ok || e.Revision() <= d.rev {
 		return
 	}

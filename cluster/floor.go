@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -126,7 +125,11 @@ func (n *Node) purgeOldFloors(ctx context.Context, bucket string) {
 	}
 }
 
-// isFloorKey reports whether key is a hall's floor.
-func isFloorKey(key string) bool { return strings.HasPrefix(key, floorPrefix) }
+// remoteFloor adopts a floor revision another node wrote.
+func (n *Node) remoteFloor(host *server.Server, e jetstream.KeyValueEntry) {
+	if e != nil && e.Operation() == jetstream.KeyValuePut {
+		host.ApplySharedFloor(e.Value(), e.Revision())
+	}
+}
 
 var _ server.FloorSharer = (*Node)(nil)

@@ -86,7 +86,7 @@ func (n *Node) shareLoop(host *server.Server, stop <-chan struct{}) {
 		case e := <-updates:
 			n.remoteRevision(st, e)
 		case e := <-floorUpdates:
-			n.remoteRevision(st, e)
+			n.remoteFloor(host, e)
 		case <-n.cfgWake:
 			if st != nil {
 				n.shareAll(ctx, host, st)
