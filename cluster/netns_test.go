@@ -262,7 +262,23 @@ func (l *netLab) addr(i int) string { return nodeIP(i) + ":64738" }
 // server 1.
 func (l *netLab) configKV(ctx context.Context) (jetstream.KeyValue, func()) {
 	l.t.Helper()
-	nc, err := nats.Connect("nats://"+nodeIP(0)+":4222", nats.Timeout(2*time.Second))
+	js, nc := l.jetStream()
+	kv, err := js.KeyValue(ctx, "plenum_net_config")
+	if err != nil {
+		nc.Close()
+		l.t.Fatal(err)
+	}
+	return kv, nc.Close
+}
+
+// jetStream connects to whichever of the lab's NATS servers answers.
+func (l *netLab) jetStream() (jetstream.JetStream, *nats.Conn) {
+	l.t.Helper()
+	var urls []string
+	for i := range l.ns {
+		urls = append(urls, "nats://"+nodeIP(i)+":4222")
+	}
+	nc, err := nats.Connect(strings.Join(urls, ","), nats.Timeout(2*time.Second))
 	if err != nil {
 		l.t.Fatal(err)
 	}
@@ -271,12 +287,37 @@ func (l *netLab) configKV(ctx context.Context) (jetstream.KeyValue, func()) {
 		nc.Close()
 		l.t.Fatal(err)
 	}
-	kv, err := js.KeyValue(ctx, "plenum_net_config")
+	return js, nc
+}
+
+// bucketLeader names the NATS server leading the copies of the Plenum
+// bucket named kind ("nodes", "config"); "" while they have no leader.
+func bucketLeader(js jetstream.JetStream, kind string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	s, err := js.Stream(ctx, "KV_plenum_net_"+kind)
 	if err != nil {
-		nc.Close()
-		l.t.Fatal(err)
+		return ""
 	}
-	return kv, nc.Close
+	info := s.CachedInfo()
+	if info.Cluster == nil {
+		return ""
+	}
+	return info.Cluster.Leader
+}
+
+// leadBucket has NATS server name lead the copies of bucket kind, with
+// JetStream's leader stepdown.
+func (l *netLab) leadBucket(t *testing.T, js jetstream.JetStream, nc *nats.Conn, kind, name string) {
+	t.Helper()
+	if bucketLeader(js, kind) == name {
+		return
+	}
+	req := fmt.Sprintf(`{"placement":{"preferred":%q}}`, name)
+	if _, err := nc.Request("$JS.API.STREAM.LEADER.STEPDOWN.KV_plenum_net_"+kind, []byte(req), 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 15*time.Second, kind+" led by "+name, func() bool { return bucketLeader(js, kind) == name })
 }
 
 // configRevision is the bucket's revision of the channel tree.
@@ -705,7 +746,30 @@ func TestNetwork(t *testing.T) {
 		}
 	})
 
-	t.Run("a NATS server killed: nobody notices", func(t *testing.T) {
+	// The NATS server that dies leads the copies of the bucket the nodes
+	// write to every second and of the configuration: the worst case, as
+	// the other two wait 4 to 9 s for it before they elect a new leader.
+	t.Run("the NATS server leading the shared state killed: nobody notices", func(t *testing.T) {
+		js, nc := l.jetStream()
+		defer nc.Close()
+		var leader string
+		waitUntil(t, 10*time.Second, "the nodes' bucket led", func() bool { leader = bucketLeader(js, "nodes"); return leader != "" })
+		l.leadBucket(t, js, nc, "config", leader)
+		dead, err := strconv.Atoi(strings.TrimPrefix(leader, "nats"))
+		if err != nil {
+			t.Fatalf("NATS server %q is none of the lab's", leader)
+		}
+		dead--
+		// A certificate: a permanent channel is made by a user who has one.
+		editor := joinWith(t, &testNode{addr: l.addr((dead + 1) % 3)}, "editor", newCert(t), "editor")
+		defer editor.Close()
+		defer func() {
+			for _, d := range editor.deniedReceived() {
+				t.Logf("the editor was refused: %v", d)
+			}
+		}()
+		const made = "Made while JetStream elects"
+
 		var sent map[uint64]time.Time
 		done := make(chan struct{})
 		go func() {
@@ -713,7 +777,12 @@ func TestNetwork(t *testing.T) {
 			sent = speakTimed(t, a, 20000, 300, 10*time.Millisecond)
 		}()
 		time.Sleep(1 * time.Second)
-		kill9(l.nats[1]) // bob's node's own NATS server
+		killed := time.Now()
+		kill9(l.nats[dead])
+		root := channelNamed(t, editor.Client, "Root")
+		if err := editor.Send(&mumblepb.ChannelState{Parent: &root, Name: ptr(made)}); err != nil {
+			t.Fatal(err)
+		}
 		<-done
 		time.Sleep(time.Second)
 		for name, u := range map[string]*listener{"bob": b, "carol": c} {
@@ -723,16 +792,39 @@ func TestNetwork(t *testing.T) {
 				t.Errorf("%s lost %d of %d frames", name, lost, len(sent))
 			}
 		}
-		for _, u := range everyone {
-			if n := len(u.Users()); n != 4 {
-				t.Errorf("a user sees %d users after a NATS server died, want 4", n)
+
+		for _, kind := range []string{"nodes", "config"} {
+			waitUntil(t, 20*time.Second, "a new leader of the "+kind+" bucket", func() bool {
+				now := bucketLeader(js, kind)
+				return now != "" && now != leader
+			})
+			t.Logf("the %s bucket led again after %v", kind, time.Since(killed).Round(100*time.Millisecond))
+		}
+		for _, u := range append([]*listener{editor}, everyone...) {
+			waitUntil(t, 10*time.Second, "the channel made meanwhile on every node", func() bool { return hasChannel(u.Client, made) })
+		}
+		t.Logf("the channel made while JetStream elected was on every node %v after the kill", time.Since(killed).Round(100*time.Millisecond))
+		time.Sleep(2 * time.Second) // two more of the nodes' checks
+		for i := range l.ns {
+			data, _ := os.ReadFile(filepath.Join(l.dir, fmt.Sprintf("plenum%d.log", i+1)))
+			for _, line := range strings.Split(string(data), "\n") {
+				if strings.Contains(line, "takes this node's writes again") {
+					t.Logf("plenum %d: %s", i+1, line[strings.Index(line, "after="):])
+				}
+			}
+		}
+		for _, u := range append([]*listener{editor}, everyone...) {
+			if n := len(u.Users()); n != 5 {
+				t.Errorf("a user sees %d users after a NATS server died, want 5", n)
 			}
 			if u.gotText("lost its connection") {
 				t.Error("a user was told of a cut although two NATS servers remain")
 			}
 		}
-		l.startNATS(1)
+		editor.Close()
+		l.startNATS(dead)
 		l.waitJetStream()
+		waitUntil(t, 10*time.Second, "the editor gone", func() bool { return len(a.Users()) == 4 && len(c.Users()) == 4 })
 	})
 
 	t.Run("a partition of one node, healed", func(t *testing.T) {
@@ -750,7 +842,7 @@ func TestNetwork(t *testing.T) {
 				t.Logf("carol told after %v, removed after %v (0: not)", told, removed)
 			}
 		}()
-		waitUntil(t, 15*time.Second, "carol told of the cut, and removed on A and B", func() bool {
+		waitUntil(t, 20*time.Second, "carol told of the cut, and removed on A and B", func() bool {
 			if told == 0 && c.gotTextSince(mark, "lost its connection") {
 				told = time.Since(start)
 			}

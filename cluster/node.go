@@ -24,18 +24,27 @@ import (
 // taken for dead and its users are removed; with a heartbeat every second
 // and a check every second that is at most about 4 s after it died.
 //
-// A node that cannot share state for CutOffAfter (longer than a NATS
-// server's death takes to heal: a reconnect and a leader election) is cut off: it tells its
-// users and refuses changes it cannot share (server.SetCutOff). It cannot
-// share state while its NATS connection is down (it could not reconnect
-// to another NATS server meanwhile; the client pings every second, so a
-// connection that dies without a word is noticed within about 3 s), and
-// while it cannot write to JetStream, which is the case on the minority
-// side of a partitioned NATS cluster even though the connection is up.
+// A node that cannot share state is cut off: it tells its users and
+// refuses changes it cannot share (server.SetCutOff). It cannot share
+// state while its NATS connection is down, and while JetStream does not
+// take its writes (it writes its alive key every second to find out).
+// Each has its own bound:
+//
+//   - The connection down for CutOffAfter: the client reconnects to
+//     another NATS server of the cluster within a second, so a connection
+//     down that long has nowhere to go. The client pings every second, so
+//     a connection that dies without a word is noticed within about 3 s.
+//   - Writes refused, the connection up, for UnsharedCutOffAfter: that is
+//     the minority side of a partitioned NATS cluster, but also every
+//     node for a while when the NATS server leading a bucket's copies
+//     dies, since the others wait 4 to 9 s for it before they elect
+//     another leader (nats-server's raft.go). The bound outlasts that
+//     election, so that the death of any one NATS server goes unnoticed.
 const (
-	DefaultHeartbeat   = time.Second
-	DefaultDeadline    = 3 * time.Second
-	DefaultCutOffAfter = 5 * time.Second // a JetStream leader election takes a few seconds
+	DefaultHeartbeat           = time.Second
+	DefaultDeadline            = 3 * time.Second
+	DefaultCutOffAfter         = 5 * time.Second
+	DefaultUnsharedCutOffAfter = 12 * time.Second
 )
 
 // Options configure a node.
@@ -49,6 +58,10 @@ type Options struct {
 	// CutOffAfter is how long the connection may be down before the node
 	// counts as cut off; 0 = DefaultCutOffAfter.
 	CutOffAfter time.Duration
+	// UnsharedCutOffAfter is how long JetStream may refuse the node's
+	// writes while the connection is up before the node counts as cut
+	// off; 0 = DefaultUnsharedCutOffAfter.
+	UnsharedCutOffAfter time.Duration
 	// StateFile records the shared state's revisions this node last
 	// agreed with (synced.go); "" keeps no record, and the cluster's
 	// revisions win over local changes at start.
@@ -94,6 +107,9 @@ func Dial(ctx context.Context, o Options) (*Node, error) {
 	}
 	if o.CutOffAfter == 0 {
 		o.CutOffAfter = DefaultCutOffAfter
+	}
+	if o.UnsharedCutOffAfter == 0 {
+		o.UnsharedCutOffAfter = DefaultUnsharedCutOffAfter
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()

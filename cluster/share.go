@@ -53,7 +53,7 @@ func (n *Node) shareLoop(host *server.Server, stop <-chan struct{}) {
 		}
 	}()
 	var downSince time.Time // when the NATS connection went down; zero while up
-	var unshared time.Time  // since when state could not be shared; zero while it can
+	var unshared time.Time  // since when JetStream refused writes; zero while it takes them
 	tick := time.NewTicker(n.opts.Heartbeat)
 	defer tick.Stop()
 	for {
@@ -64,15 +64,18 @@ func (n *Node) shareLoop(host *server.Server, stop <-chan struct{}) {
 			answers := downSince.IsZero() && n.jetStreamAnswers(ctx)
 			switch {
 			case answers:
+				if !unshared.IsZero() && downSince.IsZero() {
+					n.log.Info("JetStream takes this node's writes again", "after", time.Since(unshared).Round(100*time.Millisecond))
+				}
 				unshared = time.Time{}
 				host.SetCutOff(false)
 			case unshared.IsZero():
 				unshared = time.Now()
-				if !downSince.IsZero() {
-					unshared = downSince
+				if downSince.IsZero() {
+					n.log.Warn("JetStream does not take this node's writes: a leader election, or a partition of the NATS cluster")
 				}
 			}
-			if !unshared.IsZero() && time.Since(unshared) >= n.opts.CutOffAfter {
+			if n.cutOff(downSince, unshared) {
 				host.SetCutOff(true)
 			}
 			if answers && st != nil {
@@ -103,4 +106,14 @@ func (n *Node) shareLoop(host *server.Server, stop <-chan struct{}) {
 			}
 		}
 	}
+}
+
+// cutOff tells whether a node whose connection has been down since
+// downSince, and whose writes have failed since unshared (zero: not),
+// is cut off (see DefaultCutOffAfter).
+func (n *Node) cutOff(downSince, unshared time.Time) bool {
+	if !downSince.IsZero() && time.Since(downSince) >= n.opts.CutOffAfter {
+		return true
+	}
+	return !unshared.IsZero() && time.Since(unshared) >= n.opts.UnsharedCutOffAfter
 }
