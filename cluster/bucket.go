@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -13,19 +14,26 @@ import (
 // partition does not have.
 const clusterReplicas = 3
 
-// jsInsufficientResources is JetStream's answer when it has too few
-// servers for the copies asked for.
-const jsInsufficientResources jetstream.ErrorCode = 10023
+// JetStream's answers when it cannot place the copies asked for: too
+// few servers with room, or too few servers it can place them on. A NATS
+// cluster whose servers are still meeting answers the second for a
+// moment; one with fewer than three JetStream servers answers it for good.
+const (
+	jsInsufficientResources jetstream.ErrorCode = 10023
+	jsNoSuitablePeers       jetstream.ErrorCode = 10005
+)
+
+// placementWait is how long a node asks again for three copies of a new
+// bucket before it makes the bucket with one.
+const placementWait = 5 * time.Second
 
 // openBucket opens the cluster's bucket of cfg.Bucket, making it if no
-// node has yet: with three copies when the NATS server is part of a NATS
-// cluster, else one. A bucket found with fewer copies than that (made
-// while a NATS server was missing) is given them now if it can be.
+// node has yet, with the node's number of copies: three when its NATS
+// server is part of a NATS cluster that can place them, else one. A
+// bucket found with fewer copies (made while a NATS server was missing)
+// is given them now if it can be.
 func (n *Node) openBucket(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
-	cfg.Replicas = 1
-	if n.nc.ConnectedClusterName() != "" {
-		cfg.Replicas = clusterReplicas
-	}
+	cfg.Replicas = n.replicas
 	kv, err := n.js.KeyValue(ctx, cfg.Bucket)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
 		return n.createBucket(ctx, cfg)
@@ -38,18 +46,32 @@ func (n *Node) openBucket(ctx context.Context, cfg jetstream.KeyValueConfig) (je
 }
 
 func (n *Node) createBucket(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
-	kv, err := n.js.CreateKeyValue(ctx, cfg)
+	giveUp := time.Now().Add(placementWait)
+	for {
+		kv, err := n.js.CreateKeyValue(ctx, cfg)
+		switch {
+		case errors.Is(err, jetstream.ErrBucketExists):
+			return n.js.KeyValue(ctx, cfg.Bucket) // another node made it meanwhile
+		case cfg.Replicas == 1 || !cannotPlace(err):
+			return kv, err
+		case time.Now().Before(giveUp):
+			select {
+			case <-ctx.Done():
+				return nil, err
+			case <-time.After(250 * time.Millisecond):
+			}
+		default:
+			n.log.Warn("the NATS cluster has too few servers with JetStream for three copies of the shared state: kept in one copy until a node starts when it has",
+				"bucket", cfg.Bucket, "err", err)
+			n.replicas, cfg.Replicas = 1, 1
+		}
+	}
+}
+
+func cannotPlace(err error) bool {
 	var apiErr *jetstream.APIError
-	if cfg.Replicas > 1 && errors.As(err, &apiErr) && apiErr.ErrorCode == jsInsufficientResources {
-		n.log.Warn("the NATS cluster has too few servers with JetStream for three copies of the shared state: kept in one copy until a node starts when it has",
-			"bucket", cfg.Bucket)
-		cfg.Replicas = 1
-		kv, err = n.js.CreateKeyValue(ctx, cfg)
-	}
-	if errors.Is(err, jetstream.ErrBucketExists) {
-		return n.js.KeyValue(ctx, cfg.Bucket) // another node made it meanwhile
-	}
-	return kv, err
+	return errors.As(err, &apiErr) &&
+		(apiErr.ErrorCode == jsInsufficientResources || apiErr.ErrorCode == jsNoSuitablePeers)
 }
 
 // checkReplicas gives the bucket the copies cfg asks for, if it has

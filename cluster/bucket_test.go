@@ -167,3 +167,28 @@ func TestSharedStateInThreeCopies(t *testing.T) {
 		}
 	}
 }
+
+// A NATS cluster of two JetStream servers cannot place three copies: the
+// first node makes its buckets with one, and the next node that starts
+// when a third server has joined gives them three.
+func TestBucketsOnTwoNATSServers(t *testing.T) {
+	servers := growNATSCluster(t, nil, 2)
+	urls := []string{servers[0].ClientURL(), servers[1].ClientURL()}
+	node1 := startNodeOn(t, urls, "node1", t.TempDir(), nil, server.NoWeb)
+	waitUntil(t, 10*time.Second, "node 1's shared state started", node1.node.HasSharedState)
+	buckets := []string{"plenum_test_nodes", "plenum_test_config", "plenum_test_floors"}
+	copies := func(want int) {
+		t.Helper()
+		for _, bucket := range buckets {
+			waitUntil(t, 10*time.Second, fmt.Sprintf("%s with %d copies", bucket, want), func() bool {
+				st, err := bucketIn(servers[0].ClientURL(), bucket)
+				return err == nil && st.StreamInfo().Config.Replicas == want
+			})
+		}
+	}
+	copies(1)
+
+	servers = growNATSCluster(t, servers, 1)
+	startNodeOn(t, append(urls, servers[2].ClientURL()), "node2", t.TempDir(), nil, server.NoWeb)
+	copies(3)
+}

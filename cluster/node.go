@@ -71,14 +71,15 @@ type Options struct {
 // Node is this server's membership of a cluster: its NATS connection and
 // its number. It implements server.ClusterLink.
 type Node struct {
-	opts   Options
-	log    *slog.Logger
-	nc     *nats.Conn
-	js     jetstream.JetStream
-	nodes  jetstream.KeyValue // the bucket of node numbers, where it also writes that it is alive
-	id     uint16
-	epoch  int64  // when this process joined, to tell a restart apart
-	prefix string // "plenum.<cluster>."
+	opts     Options
+	log      *slog.Logger
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	nodes    jetstream.KeyValue // the bucket of node numbers, where it also writes that it is alive
+	replicas int                // copies asked for of each bucket (bucket.go): Dial's, then Run's
+	id       uint16
+	epoch    int64  // when this process joined, to tell a restart apart
+	prefix   string // "plenum.<cluster>."
 
 	mu       sync.Mutex // guards what follows
 	hearsSeq uint64     // the announcement the voice subscriptions follow
@@ -141,6 +142,10 @@ func Dial(ctx context.Context, o Options) (*Node, error) {
 		return nil, fmt.Errorf("cluster: connecting to NATS: %w", err)
 	}
 	n.nc = nc
+	n.replicas = 1
+	if nc.ConnectedClusterName() != "" {
+		n.replicas = clusterReplicas
+	}
 	if n.js, err = jetstream.New(nc); err != nil {
 		nc.Close()
 		return nil, err
