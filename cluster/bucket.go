@@ -46,7 +46,6 @@ func (n *Node) openBucket(ctx context.Context, cfg jetstream.KeyValueConfig) (je
 }
 
 func (n *Node) createBucket(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
-	giveUp := time.Now().Add(placementWait)
 	for {
 		kv, err := n.js.CreateKeyValue(ctx, cfg)
 		switch {
@@ -54,7 +53,12 @@ func (n *Node) createBucket(ctx context.Context, cfg jetstream.KeyValueConfig) (
 			return n.js.KeyValue(ctx, cfg.Bucket) // another node made it meanwhile
 		case cfg.Replicas == 1 || !cannotPlace(err):
 			return kv, err
-		case time.Now().Before(giveUp):
+		}
+		if n.unplaceable.IsZero() { // counted over attempts, which may be short
+			n.unplaceable = time.Now()
+		}
+		switch {
+		case time.Since(n.unplaceable) < placementWait:
 			select {
 			case <-ctx.Done():
 				return nil, err

@@ -192,3 +192,23 @@ func TestBucketsOnTwoNATSServers(t *testing.T) {
 	startNodeOn(t, append(urls, servers[2].ClientURL()), "node2", t.TempDir(), nil, server.NoWeb)
 	copies(3)
 }
+
+// A node started together with its NATS cluster, before JetStream has a
+// leader, waits for it instead of failing.
+func TestNodeStartsWithItsNATSCluster(t *testing.T) {
+	var routes, urls []string
+	for i := range 3 {
+		ns, err := cluster.StartEmbedded(cluster.EmbeddedOptions{
+			Name: fmt.Sprintf("nats%d", i+1), Listen: "127.0.0.1:-1", StoreDir: t.TempDir(),
+			Cluster: "test-nats", ClusterListen: "127.0.0.1:-1", Routes: routes,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(ns.Shutdown)
+		routes = append(routes, "nats://"+ns.ClusterAddr().String())
+		urls = append(urls, ns.ClientURL())
+	}
+	node := startNodeOn(t, urls, "node1", t.TempDir(), nil, server.NoWeb)
+	waitUntil(t, 20*time.Second, "the shared state started", node.node.HasSharedState)
+}

@@ -71,15 +71,18 @@ type Options struct {
 // Node is this server's membership of a cluster: its NATS connection and
 // its number. It implements server.ClusterLink.
 type Node struct {
-	opts     Options
-	log      *slog.Logger
-	nc       *nats.Conn
-	js       jetstream.JetStream
-	nodes    jetstream.KeyValue // the bucket of node numbers, where it also writes that it is alive
-	replicas int                // copies asked for of each bucket (bucket.go): Dial's, then Run's
-	id       uint16
-	epoch    int64  // when this process joined, to tell a restart apart
-	prefix   string // "plenum.<cluster>."
+	opts  Options
+	log   *slog.Logger
+	nc    *nats.Conn
+	js    jetstream.JetStream
+	nodes jetstream.KeyValue // the bucket of node numbers, where it also writes that it is alive
+	// replicas is the copies asked for of each bucket, unplaceable since
+	// when JetStream could not place them (bucket.go): Dial's, then Run's.
+	replicas    int
+	unplaceable time.Time
+	id          uint16
+	epoch       int64  // when this process joined, to tell a restart apart
+	prefix      string // "plenum.<cluster>."
 
 	mu       sync.Mutex // guards what follows
 	hearsSeq uint64     // the announcement the voice subscriptions follow
@@ -150,7 +153,7 @@ func Dial(ctx context.Context, o Options) (*Node, error) {
 		nc.Close()
 		return nil, err
 	}
-	if n.id, err = n.claimNode(ctx); err != nil {
+	if n.id, err = n.claimNodeRetrying(ctx); err != nil {
 		nc.Close()
 		return nil, err
 	}
@@ -198,6 +201,32 @@ func (n *Node) noteConn(up bool) {
 	select {
 	case n.connUp <- up:
 	default:
+	}
+}
+
+// claimAttempt bounds one attempt of claimNodeRetrying: a request
+// JetStream does not answer (no leader yet) waits no longer than this.
+const claimAttempt = 2 * time.Second
+
+// claimNodeRetrying claims the node's number, trying again until ctx is
+// done: a bucket another node has just made may not answer for a moment
+// ("no responders"), and a NATS cluster that is still forming not at all.
+func (n *Node) claimNodeRetrying(ctx context.Context) (uint16, error) {
+	backoff := 100 * time.Millisecond
+	for {
+		attempt, cancel := context.WithTimeout(ctx, claimAttempt)
+		id, err := n.claimNode(attempt)
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			return id, err
+		}
+		n.log.Warn("claiming this node's number failed; trying again", "err", err)
+		select {
+		case <-ctx.Done():
+			return 0, err
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, time.Second)
 	}
 }
 
