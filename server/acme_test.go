@@ -20,6 +20,7 @@ import (
 
 	"github.com/plenum-voice/plenum/client"
 	"github.com/plenum-voice/plenum/conf"
+	"github.com/plenum-voice/plenum/internal/freeport"
 	"github.com/plenum-voice/plenum/internal/pebbletest"
 	"github.com/plenum-voice/plenum/server"
 )
@@ -35,7 +36,7 @@ func TestACMEWithPebble(t *testing.T) {
 		t.Skip("starts pebble")
 	}
 	const domain, second = "voice.plenum.test", "mumble.plenum.test"
-	port := pebbletest.FreePort(t)
+	port := freeport.TCP(t)
 	// Certificates live 20 s: autocert renews with a third of the
 	// lifetime left, so the second one comes some 13 s after the first,
 	// and the checks before have time to spare on a loaded machine.
@@ -173,7 +174,7 @@ func TestACMEChallengeOnWebListener(t *testing.T) {
 		t.Skip("starts pebble")
 	}
 	const domain = "web.plenum.test"
-	webPort := pebbletest.FreePort(t)
+	webPort := freeport.TCP(t)
 	peb := pebbletest.Start(t, pebbletest.Config{TLSPort: webPort})
 	srv := startTestServer(t, testOpts{
 		web:       true,

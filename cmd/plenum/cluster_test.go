@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,18 +11,8 @@ import (
 	"time"
 
 	"github.com/plenum-voice/plenum/client"
+	"github.com/plenum-voice/plenum/internal/freeport"
 )
-
-// freePort is a TCP port on loopback that nothing listens on just now.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
 
 // TestClusterEmbeddedFlag runs two plenum processes as one cluster: the
 // first with plenum -cluster-embedded (its own NATS server, JetStream in
@@ -32,7 +21,7 @@ func freePort(t *testing.T) int {
 func TestClusterEmbeddedFlag(t *testing.T) {
 	bin := plenumBinary(t)
 	dir := t.TempDir()
-	port := freePort(t)
+	port := freeport.TCP(t)
 	write := func(name, cluster string) string {
 		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, []byte("[cluster]\n"+cluster), 0o600); err != nil {

@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
+
+	"github.com/plenum-voice/plenum/internal/freeport"
 )
 
 // The directory's names.
@@ -95,7 +97,7 @@ access to * by users read by * none
 		t.Fatal(err)
 	}
 	s := &Server{t: t, log: &bytes.Buffer{}, done: make(chan struct{})}
-	s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
+	s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(freeport.TCP(t)))
 	s.URL = "ldap://" + s.Addr
 	// -d 0 keeps slapd in the foreground (so the test owns it) without
 	// debug output; errors still go to stderr.
@@ -115,15 +117,6 @@ access to * by users read by * none
 	}
 	s.add(ServiceDN, map[string][]string{"objectClass": {"person", "simpleSecurityObject"}, "cn": {"plenum"}, "sn": {"service"}, "userPassword": {ServicePass}})
 	return s
-}
-
-func freePort(t testing.TB) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 func (s *Server) waitReady(within time.Duration) error {

@@ -9,7 +9,6 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/plenum-voice/plenum/internal/freeport"
 )
 
 // Path is where Debian's mumble-server package installs murmurd.
@@ -67,7 +68,7 @@ func Start(t testing.TB, c Config) *Murmur {
 	if c.Database == "" {
 		c.Database = filepath.Join(c.Dir, "murmur.sqlite")
 	}
-	port := FreePort(t)
+	port := freeport.Both(t)
 	lines := []string{
 		"host=127.0.0.1",
 		fmt.Sprintf("port=%d", port),
@@ -155,25 +156,4 @@ func Start(t testing.TB, c Config) *Murmur {
 			t.Fatalf("murmurd does not accept TLS on %s: %v", m.Addr, err)
 		}
 	}
-}
-
-// FreePort finds a loopback port that is free for TCP and UDP alike, since
-// Mumble servers use the same number for both.
-func FreePort(t testing.TB) int {
-	t.Helper()
-	for range 50 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := ln.Addr().(*net.TCPAddr).Port
-		u, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
-		ln.Close()
-		if err == nil {
-			u.Close()
-			return port
-		}
-	}
-	t.Fatal("no port free for both TCP and UDP")
-	return 0
 }

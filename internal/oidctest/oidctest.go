@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"html/template"
 	"io"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -29,6 +28,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/plenum-voice/plenum/internal/freeport"
 )
 
 // HydraVersion is the version scripts/hydra-build builds.
@@ -85,7 +86,7 @@ func Start(t testing.TB) *Provider {
 	p := &Provider{t: t, log: &bytes.Buffer{}, done: make(chan struct{}), users: map[string]User{}}
 	p.app = httptest.NewServer(p.appHandler())
 	t.Cleanup(p.app.Close)
-	public, admin := freePort(t), freePort(t)
+	public, admin := freeport.TCP(t), freeport.TCP(t)
 	p.Issuer = "http://127.0.0.1:" + strconv.Itoa(public)
 	p.admin = "http://127.0.0.1:" + strconv.Itoa(admin)
 	p.cmd = exec.Command(bin, "serve", "all", "--dev")
@@ -110,15 +111,6 @@ func Start(t testing.TB) *Provider {
 		t.Fatalf("hydra did not come up: %v\n%s", err, p.log)
 	}
 	return p
-}
-
-func freePort(t testing.TB) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 func (p *Provider) waitReady(within time.Duration) error {

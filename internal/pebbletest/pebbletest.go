@@ -33,6 +33,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/plenum-voice/plenum/internal/freeport"
 )
 
 // Version is the pebble release the tests run.
@@ -123,15 +125,15 @@ func Start(t testing.TB, cfg Config) *Pebble {
 	dir := t.TempDir()
 	caFile, certFile, keyFile := writeListenerCert(t, dir)
 
-	dnsPort := freePort(t, "udp")
-	challMgmt := freePort(t, "tcp")
+	dnsPort := freeport.UDP(t)
+	challMgmt := freeport.TCP(t)
 	run(t, filepath.Join(bin, "pebble-challtestsrv"), nil,
 		"-dnsserver", "127.0.0.1:"+strconv.Itoa(dnsPort),
 		"-management", "127.0.0.1:"+strconv.Itoa(challMgmt),
 		"-defaultIPv4", "127.0.0.1", "-defaultIPv6", "",
 		"-http01", "", "-https01", "", "-tlsalpn01", "", "-doh", "")
 
-	listen, mgmt := freePort(t, "tcp"), freePort(t, "tcp")
+	listen, mgmt := freeport.TCP(t), freeport.TCP(t)
 	validity := int64(cfg.Validity / time.Second)
 	if validity == 0 {
 		validity = 90 * 24 * 3600
@@ -142,7 +144,7 @@ func Start(t testing.TB, cfg Config) *Pebble {
 		"certificate":             certFile,
 		"privateKey":              keyFile,
 		"tlsPort":                 cfg.TLSPort,
-		"httpPort":                freePort(t, "tcp"), // HTTP-01 is not offered by the client; nothing listens here
+		"httpPort":                freeport.TCP(t), // HTTP-01 is not offered by the client; nothing listens here
 		"ocspResponderURL":        "",
 		"retryAfter":              map[string]int{"authz": 1, "order": 1},
 		"keyAlgorithm":            "ecdsa",
@@ -254,29 +256,6 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
-
-// freePort returns a loopback port that was free a moment ago.
-func freePort(t testing.TB, network string) int {
-	t.Helper()
-	if network == "udp" {
-		c, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		return c.LocalAddr().(*net.UDPAddr).Port
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// FreePort returns a loopback TCP port that was free a moment ago, for
-// the listener pebble is to check.
-func FreePort(t testing.TB) int { return freePort(t, "tcp") }
 
 // writeListenerCert makes a root and a certificate for 127.0.0.1 signed
 // by it, for pebble's own HTTPS listeners, and returns the files.
