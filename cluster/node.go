@@ -380,6 +380,39 @@ func (n *Node) SendCommand(node uint16, c server.Command) {
 	}
 }
 
+// blobRequest asks a node for a blob of one of its users (FetchBlob).
+type blobRequest struct {
+	Session uint32          `json:"session"`
+	Kind    server.BlobKind `json:"kind"`
+}
+
+// FetchBlob implements server.BlobFetcher: it asks the node of session
+// for that user's avatar or comment.
+func (n *Node) FetchBlob(ctx context.Context, session uint32, kind server.BlobKind) ([]byte, error) {
+	node := server.NodeOf(session)
+	if node == 0 || node >= server.MaxNodes || node == n.id {
+		return nil, fmt.Errorf("cluster: session %d is no other node's", session)
+	}
+	req, _ := json.Marshal(blobRequest{Session: session, Kind: kind})
+	msg, err := n.nc.RequestWithContext(ctx, n.prefix+"blob."+strconv.Itoa(int(node)), req)
+	if err != nil {
+		return nil, err
+	}
+	return msg.Data, nil
+}
+
+// answerBlobs answers other nodes' FetchBlob for this node's users. The
+// answers come from the NATS client's goroutine for the subscription.
+func (n *Node) answerBlobs(host *server.Server) (*nats.Subscription, error) {
+	return n.nc.Subscribe(n.prefix+"blob."+strconv.Itoa(int(n.id)), func(m *nats.Msg) {
+		var req blobRequest
+		if json.Unmarshal(m.Data, &req) != nil {
+			return
+		}
+		m.Respond(host.LocalBlob(req.Session, req.Kind))
+	})
+}
+
 // peer is what a node knows of another node.
 type peer struct {
 	epoch    int64
@@ -403,6 +436,11 @@ func (n *Node) Run(host *server.Server, stop <-chan struct{}) {
 	}
 	if sub, err := n.nc.ChanSubscribe(n.nodeSubj[n.id], n.voiceIn); err == nil {
 		subs = append(subs, sub)
+	}
+	if sub, err := n.answerBlobs(host); err == nil {
+		subs = append(subs, sub)
+	} else {
+		n.log.Error("subscribing failed", "subject", "blob", "err", err)
 	}
 	voiceDone := make(chan struct{})
 	voiceStop := make(chan struct{})

@@ -1,7 +1,10 @@
 package cluster_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha1"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -117,7 +120,8 @@ func frequencyOf(t *testing.T, packets [][]byte) float64 {
 // TestCommentsAcrossNodes: a short comment travels with the user's state;
 // a longer one arrives as a hash whose text a client on another node gets
 // with RequestBlob, as from its own server; one over maxRelayedComment
-// stays on its node.
+// (4096 bytes) only as a hash, and its node gives the text when a client
+// of another node asks.
 func TestCommentsAcrossNodes(t *testing.T) {
 	_, users := threeNodes(t)
 	author, reader := users[0], users[1]
@@ -144,9 +148,71 @@ func TestCommentsAcrossNodes(t *testing.T) {
 		return reader.Users()[author.Session()].GetComment() == long
 	})
 
-	setComment(strings.Repeat("x", 5000))
-	waitUntil(t, 5*time.Second, "a comment over the limit not shown on node 2", func() bool {
+	huge := strings.Repeat("Delegation Berlin with a picture. ", 140) // 4760 bytes, under text_message_length
+	setComment(huge)
+	sum := sha1.Sum([]byte(huge))
+	waitUntil(t, 5*time.Second, "the hash of a comment over the limit on node 2", func() bool {
+		return bytes.Equal(reader.Users()[author.Session()].GetCommentHash(), sum[:])
+	})
+	if err := reader.Send(&mumblepb.RequestBlob{SessionComment: []uint32{author.Session()}}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 5*time.Second, "the text of a comment over the limit, fetched from node 1", func() bool {
+		return reader.Users()[author.Session()].GetComment() == huge
+	})
+
+	setComment("")
+	waitUntil(t, 5*time.Second, "the comment cleared on node 2", func() bool {
 		st := reader.Users()[author.Session()]
 		return st.GetComment() == "" && len(st.GetCommentHash()) == 0
+	})
+}
+
+// TestAvatarsAndListenersAcrossNodes: a user's avatar reaches clients of
+// other nodes as a hash, and its picture when they ask for it (their node
+// fetches it from the user's); clearing it clears it there. The channels
+// the user listens to are shown there too, and stop being when the user
+// stops listening.
+func TestAvatarsAndListenersAcrossNodes(t *testing.T) {
+	_, users := threeNodes(t)
+	author, viewer := users[0], users[2]
+	avatar := make([]byte, 20000) // a picture, as far as the servers care
+	for i := range avatar {
+		avatar[i] = byte(i * 7)
+	}
+	if err := author.Send(&mumblepb.UserState{Session: ptr(author.Session()), Texture: avatar}); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha1.Sum(avatar)
+	waitUntil(t, 5*time.Second, "the avatar's hash on node 3", func() bool {
+		return bytes.Equal(viewer.Users()[author.Session()].GetTextureHash(), sum[:])
+	})
+	if err := viewer.Send(&mumblepb.RequestBlob{SessionTexture: []uint32{author.Session()}}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 5*time.Second, "the avatar on node 3, fetched from node 1", func() bool {
+		return bytes.Equal(viewer.Users()[author.Session()].GetTexture(), avatar)
+	})
+	if err := author.Send(&mumblepb.UserState{Session: ptr(author.Session()), Texture: []byte{}}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 5*time.Second, "the avatar cleared on node 3", func() bool {
+		st := viewer.Users()[author.Session()]
+		return len(st.GetTexture()) == 0 && len(st.GetTextureHash()) == 0
+	})
+
+	plenary := channelNamed(t, author.Client, "Plenary")
+	if err := author.Send(&mumblepb.UserState{Session: ptr(author.Session()), ListeningChannelAdd: []uint32{plenary}}); err != nil {
+		t.Fatal(err)
+	}
+	shown := channelNamed(t, viewer.Client, "Plenary")
+	waitUntil(t, 5*time.Second, "the author shown listening to Plenary on node 3", func() bool {
+		return slices.Equal(viewer.Users()[author.Session()].GetListeningChannelAdd(), []uint32{shown})
+	})
+	if err := author.Send(&mumblepb.UserState{Session: ptr(author.Session()), ListeningChannelRemove: []uint32{plenary}}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 5*time.Second, "the author no longer shown listening on node 3", func() bool {
+		return len(viewer.Users()[author.Session()].GetListeningChannelAdd()) == 0
 	})
 }

@@ -14,6 +14,7 @@ package server
 // channels itself.
 
 import (
+	"context"
 	"fmt"
 	"hash/fnv"
 	"maps"
@@ -65,25 +66,29 @@ type ClusterLink interface {
 // others: what a client is shown of them and what routing their voice and
 // checking their permissions needs. Channels are paths.
 type RemoteUser struct {
-	Session   uint32         `json:"session"`
-	Name      string         `json:"name"`
-	UserID    int64          `json:"user_id"`
-	Channel   string         `json:"channel"`
-	Mute      bool           `json:"mute,omitempty"`
-	Deaf      bool           `json:"deaf,omitempty"`
-	Suppress  bool           `json:"suppress,omitempty"`
-	SelfMute  bool           `json:"self_mute,omitempty"`
-	SelfDeaf  bool           `json:"self_deaf,omitempty"`
-	Priority  bool           `json:"priority,omitempty"`
-	Recording bool           `json:"recording,omitempty"`
-	CertHash  string         `json:"cert_hash,omitempty"`
-	Strong    bool           `json:"strong,omitempty"`
-	Tokens    []string       `json:"tokens,omitempty"`
-	Protobuf  bool           `json:"protobuf,omitempty"` // speaks the protobuf UDP format (1.5+), else legacy
-	Plugin    string         `json:"plugin,omitempty"`
-	Comment   string         `json:"comment,omitempty"` // up to maxRelayedComment bytes
-	Listening []string       `json:"listening,omitempty"`
-	Targets   []RemoteTarget `json:"targets,omitempty"`
+	Session   uint32   `json:"session"`
+	Name      string   `json:"name"`
+	UserID    int64    `json:"user_id"`
+	Channel   string   `json:"channel"`
+	Mute      bool     `json:"mute,omitempty"`
+	Deaf      bool     `json:"deaf,omitempty"`
+	Suppress  bool     `json:"suppress,omitempty"`
+	SelfMute  bool     `json:"self_mute,omitempty"`
+	SelfDeaf  bool     `json:"self_deaf,omitempty"`
+	Priority  bool     `json:"priority,omitempty"`
+	Recording bool     `json:"recording,omitempty"`
+	CertHash  string   `json:"cert_hash,omitempty"`
+	Strong    bool     `json:"strong,omitempty"`
+	Tokens    []string `json:"tokens,omitempty"`
+	Protobuf  bool     `json:"protobuf,omitempty"` // speaks the protobuf UDP format (1.5+), else legacy
+	Plugin    string   `json:"plugin,omitempty"`
+	Comment   string   `json:"comment,omitempty"` // up to maxRelayedComment bytes
+	// CommentHash is the hash of a longer comment, TextureHash that of
+	// the avatar: the other nodes fetch them when a client asks.
+	CommentHash []byte         `json:"comment_hash,omitempty"`
+	TextureHash []byte         `json:"texture_hash,omitempty"`
+	Listening   []string       `json:"listening,omitempty"`
+	Targets     []RemoteTarget `json:"targets,omitempty"`
 }
 
 // Announcement is what changed among a node's users, numbered.
@@ -130,21 +135,60 @@ func NodeOf(session uint32) uint16 { return uint16(session / SessionsPerNode) }
 // maxRelayedComment is the longest comment (in bytes) announced to the
 // other nodes. A user's state is announced again with every change (a
 // mute, a move), so a longer one, in practice one with an image, would
-// travel with each; it is shown on the user's own node only.
+// travel with each: its hash does, and a node fetches the text from the
+// user's node when a client asks for it (BlobFetcher). Avatars always
+// travel as hashes.
 const maxRelayedComment = 4096
 
-// relayedComment is what the other nodes are told of comment.
-func relayedComment(comment string) string {
+// relayedComment is what the other nodes are told of comment, whose
+// blobHash is hash: the text, or the hash of one too long to travel.
+func relayedComment(comment string, hash []byte) (string, []byte) {
 	if len(comment) > maxRelayedComment {
-		return ""
+		return "", hash
 	}
-	return comment
+	return comment, nil
+}
+
+// BlobKind names what a client can ask for by hash: an avatar or a comment.
+type BlobKind string
+
+// The blobs a node fetches from a remote user's node.
+const (
+	BlobTexture BlobKind = "texture"
+	BlobComment BlobKind = "comment"
+)
+
+// BlobFetcher is implemented by a ClusterLink that can fetch a remote
+// user's avatar or long comment from their node (LocalBlob there).
+type BlobFetcher interface {
+	FetchBlob(ctx context.Context, session uint32, kind BlobKind) ([]byte, error)
+}
+
+// blobFetchWait bounds the fetches of one RequestBlob: the client's other
+// messages wait for them.
+const blobFetchWait = 2 * time.Second
+
+// LocalBlob is the avatar or comment of a local user, for another node
+// whose client asked for it; nil if there is no such user or blob.
+func (s *Server) LocalBlob(session uint32, kind BlobKind) []byte {
+	s.mu.Lock()
+	defer s.unlock()
+	u, ok := s.users[session]
+	switch {
+	case !ok:
+		return nil
+	case kind == BlobTexture:
+		return slices.Clone(u.texture)
+	case kind == BlobComment:
+		return []byte(u.comment)
+	}
+	return nil
 }
 
 // remoteUser is a user of another node as this node holds it.
 type remoteUser struct {
 	RemoteUser
-	commentHash []byte // blobHash(Comment)
+	commentHash []byte // blobHash(Comment), or CommentHash
 	node        uint16
 	channel     *channel
 	listening   []*channel
@@ -186,6 +230,10 @@ func (r *remoteUser) stateMessage() *mumblepb.UserState {
 		m.CommentHash = r.commentHash
 	} else if r.Comment != "" {
 		m.Comment = ptr(r.Comment)
+	}
+	m.TextureHash = r.TextureHash
+	for _, ch := range r.listening {
+		m.ListeningChannelAdd = append(m.ListeningChannelAdd, ch.id)
 	}
 	return m
 }
@@ -236,7 +284,11 @@ func (s *Server) remoteStateLocked(u *user) RemoteUser {
 		Mute: u.mute, Deaf: u.deaf, Suppress: u.suppress, SelfMute: u.selfMute, SelfDeaf: u.selfDeaf,
 		Priority: u.prioritySpeak, Recording: u.recording, CertHash: u.certHash, Strong: u.strong,
 		Tokens: u.tokens, Protobuf: u.format == wire.Protobuf, Plugin: string(u.pluginContext),
-		Comment: relayedComment(u.comment),
+	}
+	r.Comment, r.CommentHash = relayedComment(u.comment, u.commentHash)
+	r.TextureHash = u.textureHash // kept with the texture: this runs for every user at every announcement
+	if r.TextureHash == nil && len(u.texture) > 0 {
+		r.TextureHash = sha1Sum(u.texture) // a small one
 	}
 	for ch := range u.listening {
 		if p, ok := s.pathOfLocked(ch); ok {
@@ -335,14 +387,17 @@ func (s *Server) ApplyRemote(node uint16, states []RemoteUser) {
 		} else if reflect.DeepEqual(r.RemoteUser, st) {
 			continue
 		}
-		hadComment := r.Comment != ""
+		hadComment, hadTexture, listened := r.Comment != "" || r.CommentHash != nil, r.TextureHash != nil, r.listening
 		r.RemoteUser = st
 		r.commentHash = blobHash(st.Comment)
+		if st.CommentHash != nil {
+			r.commentHash = st.CommentHash
+		}
 		r.channel = paths[st.Channel]
 		if r.channel == nil {
 			r.channel = s.root // a channel this node does not have (yet)
 		}
-		r.listening = r.listening[:0]
+		r.listening = nil
 		for _, p := range st.Listening {
 			if ch, ok := paths[p]; ok {
 				r.listening = append(r.listening, ch)
@@ -356,8 +411,16 @@ func (s *Server) ApplyRemote(node uint16, states []RemoteUser) {
 		s.remote[st.Session] = r
 		s.snapDirty = true
 		m := r.stateMessage()
-		if hadComment && st.Comment == "" {
-			m.Comment = ptr("") // cleared, or now too long to relay
+		if hadComment && st.Comment == "" && st.CommentHash == nil {
+			m.Comment = ptr("") // cleared
+		}
+		if hadTexture && st.TextureHash == nil {
+			m.Texture = []byte{} // cleared
+		}
+		for _, ch := range listened {
+			if !slices.Contains(r.listening, ch) {
+				m.ListeningChannelRemove = append(m.ListeningChannelRemove, ch.id)
+			}
 		}
 		s.broadcastLocked(m, nil)
 	}

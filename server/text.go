@@ -3,6 +3,7 @@ package server
 // Text messages and the blobs (long comments and descriptions) clients fetch.
 
 import (
+	"context"
 	"regexp"
 	"strings"
 
@@ -129,11 +130,13 @@ func (s *Server) addTreeRecipients(sender *user, ch *channel, into map[*user]str
 }
 
 func (s *Server) handleRequestBlob(u *user, m *mumblepb.RequestBlob) {
+	var fetch []remoteBlob
 	s.mu.Lock()
-	defer s.unlock()
 	for _, session := range m.SessionTexture {
 		if other, ok := s.users[session]; ok && len(other.texture) > 0 {
 			u.conn.send(&mumblepb.UserState{Session: ptr(session), Texture: other.texture})
+		} else if r, ok := s.remote[session]; ok && r.TextureHash != nil {
+			fetch = append(fetch, remoteBlob{session, BlobTexture})
 		}
 	}
 	for _, session := range m.SessionComment {
@@ -141,11 +144,44 @@ func (s *Server) handleRequestBlob(u *user, m *mumblepb.RequestBlob) {
 			u.conn.send(&mumblepb.UserState{Session: ptr(session), Comment: ptr(other.comment)})
 		} else if r, ok := s.remote[session]; ok && r.Comment != "" {
 			u.conn.send(&mumblepb.UserState{Session: ptr(session), Comment: ptr(r.Comment)})
+		} else if ok && r.CommentHash != nil {
+			fetch = append(fetch, remoteBlob{session, BlobComment})
 		}
 	}
 	for _, id := range m.ChannelDescription {
 		if ch, ok := s.channels[id]; ok && ch.shown != "" {
 			u.conn.send(&mumblepb.ChannelState{ChannelId: ptr(id), Description: ptr(ch.shown)})
+		}
+	}
+	fetcher, _ := s.cluster.(BlobFetcher)
+	s.unlock()
+	if len(fetch) > 0 && fetcher != nil {
+		s.fetchRemoteBlobs(u, fetcher, fetch)
+	}
+}
+
+// remoteBlob is a remote user's avatar or long comment a client asked for.
+type remoteBlob struct {
+	session uint32
+	kind    BlobKind
+}
+
+// fetchRemoteBlobs gets blobs of remote users from their nodes and sends
+// them to u, as the user's own node would. It runs on u's reader, outside
+// the world lock, for at most blobFetchWait.
+func (s *Server) fetchRemoteBlobs(u *user, fetcher BlobFetcher, blobs []remoteBlob) {
+	ctx, cancel := context.WithTimeout(context.Background(), blobFetchWait)
+	defer cancel()
+	for _, b := range blobs {
+		data, err := fetcher.FetchBlob(ctx, b.session, b.kind)
+		switch {
+		case err != nil:
+			s.log.Debug("a remote user's blob could not be fetched", "user.session", b.session, "kind", b.kind, "err", err)
+		case len(data) == 0: // gone meanwhile
+		case b.kind == BlobTexture:
+			u.conn.send(&mumblepb.UserState{Session: ptr(b.session), Texture: data})
+		default:
+			u.conn.send(&mumblepb.UserState{Session: ptr(b.session), Comment: ptr(string(data))})
 		}
 	}
 }
