@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -1059,21 +1060,26 @@ func TestACLEditAppliedEverywhere(t *testing.T) {
 // again by their certificate. One reconnects after their dead node's
 // users were removed, one at once (their ghost still listed, as when a
 // client reconnects faster than the 5 s it takes to notice a death):
-// both come back in the channel they were in, not the default one.
+// both come back in the channel they were in, not the default one, and
+// listening to the channel they listened to.
 func TestFailoverKeepsChannelOfUnregistered(t *testing.T) {
 	nodes, users := threeNodes(t)
 	certLate, certQuick := newCert(t), newCert(t)
 	late := joinWith(t, nodes[2], "late", certLate)
 	quick := joinWith(t, nodes[2], "quick", certQuick)
-	overflow := channelNamed(t, late.Client, "Overflow")
+	overflow, plenary := channelNamed(t, late.Client, "Overflow"), channelNamed(t, late.Client, "Plenary")
 	for _, u := range []*listener{late, quick} {
 		if err := u.Move(overflow); err != nil {
 			t.Fatal(err)
 		}
+		if err := u.Send(&mumblepb.UserState{Session: ptr(u.Session()), ListeningChannelAdd: []uint32{plenary}}); err != nil {
+			t.Fatal(err)
+		}
 	}
-	waitUntil(t, 5*time.Second, "both in Overflow, seen on node 1", func() bool {
+	waitUntil(t, 5*time.Second, "both in Overflow listening to Plenary, seen on node 1", func() bool {
 		for _, name := range []string{"late", "quick"} {
-			if st := userNamed(users[0].Client, name); st == nil || st.GetChannelId() != overflow {
+			st := userNamed(users[0].Client, name)
+			if st == nil || st.GetChannelId() != overflow || !slices.Equal(st.GetListeningChannelAdd(), []uint32{plenary}) {
 				return false
 			}
 		}
@@ -1092,6 +1098,9 @@ func TestFailoverKeepsChannelOfUnregistered(t *testing.T) {
 		if st := u.Users()[u.Session()]; st.GetChannelId() != overflow {
 			t.Errorf("%s is back in channel %d, want Overflow (%d)", st.GetName(), st.GetChannelId(), overflow)
 		}
+		waitUntil(t, 5*time.Second, "listening to Plenary again", func() bool {
+			return slices.Equal(u.Users()[u.Session()].GetListeningChannelAdd(), []uint32{plenary})
+		})
 	}
 	stranger := joinWith(t, nodes[0], "stranger", newCert(t))
 	if st := stranger.Users()[stranger.Session()]; st.GetChannelId() == overflow {

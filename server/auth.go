@@ -179,7 +179,8 @@ func (s *Server) loginLocked(c *conn, u *user, ident identity) {
 	// Where the user will start decides "in"/"out" groups, so can_enter is
 	// computed as seen from there.
 
-	entry := s.entryChannelLocked(u, ident.channel)
+	failoverCh, failoverListening, failedOver := s.takeFailoverLocked(u)
+	entry := s.entryChannelLocked(u, ident.channel, failoverCh)
 	u.channel = entry
 	s.refreshSubjectLocked(u)
 	for _, ch := range s.breadthFirst() {
@@ -226,6 +227,9 @@ func (s *Server) loginLocked(c *conn, u *user, ident identity) {
 	}
 
 	c.send(sync)
+	if failedOver { // what they listened to on their old node is newer than this node's record
+		ident.listening = failoverListening
+	}
 	s.restoreListeningLocked(u, ident.listening)
 	c.send(&mumblepb.ServerConfig{
 		AllowHtml:          ptr(s.cfg().AllowHTML),
@@ -245,14 +249,16 @@ func (s *Server) loginLocked(c *conn, u *user, ident identity) {
 // channel (Murmur's rememberchannel, unless remember_channel is off), else
 // the default channel, else the root, skipping channels the user may not
 // enter or that are full. A last channel that no longer exists is skipped
-// too; its id was never given to another channel (channelid.go).
-func (s *Server) entryChannelLocked(u *user, lastChannel uint32) *channel {
+// too; its id was never given to another channel (channelid.go). In a
+// cluster, the channel the user was in on a node that died (failover)
+// comes first.
+func (s *Server) entryChannelLocked(u *user, lastChannel uint32, failover *channel) *channel {
 	candidates := []*channel{s.defaultChannel}
 	if last, ok := s.channels[lastChannel]; ok && u.stored() && s.cfg().RememberChannel {
 		candidates = append([]*channel{last}, candidates...)
 	}
-	if ch := s.failoverChannelLocked(u); ch != nil {
-		candidates = append([]*channel{ch}, candidates...) // back where they were on their old node
+	if failover != nil {
+		candidates = append([]*channel{failover}, candidates...) // back where they were on their old node
 	}
 	for _, ch := range candidates {
 		u.channel = ch // provisional, so the permission subject has a channel

@@ -238,10 +238,12 @@ func (r *remoteUser) stateMessage() *mumblepb.UserState {
 	return m
 }
 
-// failoverPlace is where a user of a dead node was.
+// failoverPlace is where a user of a dead node was, and what they listened
+// to (paths).
 type failoverPlace struct {
-	path  string
-	until time.Time
+	path      string
+	listening []string
+	until     time.Time
 }
 
 // clusterState is the world's part of a cluster node, under world.mu.
@@ -451,7 +453,7 @@ func (s *Server) RemoveNode(node uint16) int {
 				if s.failover == nil {
 					s.failover = map[string]failoverPlace{}
 				}
-				s.failover[key] = failoverPlace{path: r.Channel, until: until}
+				s.failover[key] = failoverPlace{path: r.Channel, listening: r.Listening, until: until}
 			}
 			s.removeRemoteLocked(r)
 			n++
@@ -460,18 +462,24 @@ func (s *Server) RemoveNode(node uint16) int {
 	return n
 }
 
-// failoverChannelLocked is the channel u was in on another node, if u is
-// reconnecting from there: their session is still listed (its node died
-// and nobody has noticed yet, or it is being replaced), or their node died
-// less than failover_wait ago. A remembered place is forgotten once used.
-func (s *Server) failoverChannelLocked(u *user) *channel {
+// takeFailoverLocked is where u was on another node, and the channels u
+// listened to there, if u is reconnecting from there (ok): their session
+// is still listed (its node died and nobody has noticed yet, or it is
+// being replaced), or their node died less than failover_wait ago. A
+// remembered place is forgotten once taken. The channel is nil if it is
+// gone.
+func (s *Server) takeFailoverLocked(u *user) (ch *channel, listening []uint32, ok bool) {
 	if ghosts := s.remoteGhostsLocked(u.name, u.userID, u.certHash); len(ghosts) > 0 {
-		return ghosts[0].channel
+		g := ghosts[0]
+		for _, l := range g.listening {
+			listening = append(listening, l.id)
+		}
+		return g.channel, listening, true
 	}
 	key := personID(u.userID, u.certHash)
 	place, ok := s.failover[key]
 	if !ok || key == "" {
-		return nil
+		return nil, nil, false
 	}
 	delete(s.failover, key)
 	for k, p := range s.failover {
@@ -480,9 +488,15 @@ func (s *Server) failoverChannelLocked(u *user) *channel {
 		}
 	}
 	if s.now().After(place.until) {
-		return nil
+		return nil, nil, false
 	}
-	return s.livePathsLocked()[place.path]
+	paths := s.livePathsLocked()
+	for _, p := range place.listening {
+		if l, ok := paths[p]; ok {
+			listening = append(listening, l.id)
+		}
+	}
+	return paths[place.path], listening, true
 }
 
 func (s *Server) removeRemoteLocked(r *remoteUser) {

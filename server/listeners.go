@@ -106,9 +106,10 @@ func (u *user) listeningIDs() []uint32 {
 	return ids
 }
 
-// restoreListeningLocked gives a registered user back the channels they
-// listened to, after ServerSync (the client needs its own session first),
-// as Murmur does.
+// restoreListeningLocked gives a user back the channels they listened
+// to, after ServerSync (the client needs its own session first): a
+// registered user's from the store, as Murmur does, or anyone's from the
+// node they were on when it died.
 func (s *Server) restoreListeningLocked(u *user, ids []uint32) {
 	if len(ids) == 0 {
 		return
