@@ -480,6 +480,7 @@ func (n *Node) livenessLoop(host *server.Server, control <-chan *nats.Msg, stop 
 	tick := time.NewTicker(n.opts.Heartbeat)
 	defer tick.Stop()
 	n.sendHeartbeat(host)
+	started, recording := time.Now(), false
 	for {
 		select {
 		case <-stop:
@@ -487,10 +488,31 @@ func (n *Node) livenessLoop(host *server.Server, control <-chan *nats.Msg, stop 
 		case <-tick.C:
 			n.sendHeartbeat(host)
 			n.expire(host, peers)
+			if r := n.records(peers, started); r != recording {
+				recording = r
+				host.SetRecordsHere(r)
+			}
 		case m := <-control:
 			n.handleControl(host, peers, m)
 		}
 	}
+}
+
+// records decides whether this node records the channels marked record
+// (server.SetRecordsHere): the lowest-numbered node alive does, so that
+// each is recorded once. A node that has just started decides once it
+// has had a deadline to hear the others; a node cut off from them records
+// its side.
+func (n *Node) records(peers map[uint16]*peer, started time.Time) bool {
+	if time.Since(started) < n.opts.Deadline {
+		return false
+	}
+	for id := range peers {
+		if id < n.id {
+			return false
+		}
+	}
+	return true
 }
 
 // jetStreamAnswers reports whether this node can share state now: it

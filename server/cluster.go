@@ -30,6 +30,7 @@ import (
 	"github.com/plenum-voice/plenum/proto/control"
 	"github.com/plenum-voice/plenum/proto/mumblepb"
 	wire "github.com/plenum-voice/plenum/proto/voice"
+	"github.com/plenum-voice/plenum/stage"
 	"github.com/plenum-voice/plenum/voice"
 	"google.golang.org/protobuf/proto"
 )
@@ -259,6 +260,9 @@ type clusterState struct {
 	clusterDirty bool                  // a user's state may have changed since announceLocked
 	clusterCut   atomic.Bool           // cut off from the cluster (SetCutOff); read without mu
 	clusterSync  atomic.Bool           // has the cluster's shared documents (SetShared); read without mu
+	// recordsElsewhere: another node of the cluster records the channels
+	// marked record (SetRecordsHere), so this one keeps no file of them.
+	recordsElsewhere bool
 }
 
 // checkClusterOptions is New's check of a cluster node's settings.
@@ -358,6 +362,11 @@ func (s *Server) hearsLocked() []string {
 	for _, u := range s.users {
 		add(u.channel)
 		for ch := range u.listening {
+			add(ch)
+		}
+	}
+	for _, ch := range s.channels {
+		if ch.recorder != nil { // everyone's speech goes into the recording
 			add(ch)
 		}
 	}
@@ -672,4 +681,28 @@ func changesShared(msg proto.Message, users bool) bool {
 		return len(m.Users) > 0
 	}
 	return false
+}
+
+// SetRecordsHere tells a cluster node whether it is the one that records
+// the channels marked record: the cluster records each once (the node
+// decides, cluster.Node), with every speaker in it. Every node shows
+// the recorder and its recording flag to its own users either way; only
+// the recording node keeps a file, and while it does it hears the
+// channel's speech from the other nodes even with nobody of its own in
+// it. A change opens or closes the files without a word to the users:
+// the channel is recorded all along.
+func (s *Server) SetRecordsHere(here bool) {
+	s.mu.Lock()
+	defer s.unlock()
+	if s.recordsElsewhere == !here {
+		return
+	}
+	s.recordsElsewhere = !here
+	for _, ch := range s.channels {
+		if sh, ok := ch.stage.(*stage.Shaper); ok && sh.Shape().Record {
+			s.setShapeLocked(ch, sh.Shape(), true)
+		}
+	}
+	s.clusterDirty = true // what it hears changed
+	s.log.Info("recording of the recorded channels", "here", here)
 }

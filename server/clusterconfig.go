@@ -29,7 +29,15 @@ type ConfigSharer interface {
 // SharedConfig is the part of cfg that all nodes of a cluster share, as
 // TOML: the root's groups and ACL and the channel tree.
 func SharedConfig(cfg *conf.Config) ([]byte, error) {
-	return conf.Encode(&conf.Config{Server: conf.DefaultServer(), Groups: cfg.Groups, ACL: cfg.ACL, Channels: cfg.Channels})
+	shared := &conf.Config{Server: conf.DefaultServer(), Groups: cfg.Groups, ACL: cfg.ACL, Channels: cfg.Channels}
+	// Which channels are recorded is shared; whether a node may record is
+	// its own [server]'s to say, checked when it applies the tree. So the
+	// shared part allows recording when a channel asks for it (else it
+	// would not validate), and no [server] setting travels with it.
+	shared.Walk(func(_ string, ch *conf.Channel, _ string) {
+		shared.Server.AllowRecording = shared.Server.AllowRecording || ch.Record
+	})
+	return conf.Encode(shared)
 }
 
 // shareConfig tells the cluster that the file now holds cfg.

@@ -16,10 +16,9 @@ import (
 const recordingsDir = "recordings"
 
 // startRecordingLocked starts recording ch's mix for its stage sh, into
-// DATA/recordings/CHANNEL-START-N.opus, and tells everyone in the channel.
-// The stage ticks from now on, so silence is recorded as time, not
-// skipped.
-func (s *Server) startRecordingLocked(ch *channel, sh *stage.Shaper) bool {
+// DATA/recordings/CHANNEL-START-N.opus. The stage ticks from now on, so
+// silence is recorded as time, not skipped.
+func (s *Server) startRecordingLocked(ch *channel, sh *stage.Shaper) {
 	start := time.Now().UTC()
 	base := filepath.Join(s.cfg().DataDir, recordingsDir, fileSafe(ch.name)+"-"+start.Format("20060102-150405"))
 	name := ch.name
@@ -36,8 +35,18 @@ func (s *Server) startRecordingLocked(ch *channel, sh *stage.Shaper) bool {
 	ch.recorder = rec
 	s.clock.Activate(ch.id, sh)
 	s.log.Info("recording started", "channel", ch.name, "files", base+"-*.opus")
-	s.tellChannelLocked(ch, "This channel is being recorded from now on.")
-	return true
+}
+
+// tellRecordingLocked tells everyone in ch when it starts or stops being
+// recorded: was and is say whether its configuration recorded it before
+// the change and after.
+func (s *Server) tellRecordingLocked(ch *channel, was, is bool) {
+	switch {
+	case is && !was:
+		s.tellChannelLocked(ch, "This channel is being recorded from now on.")
+	case was && !is:
+		s.tellChannelLocked(ch, "Recording of this channel has stopped.")
+	}
 }
 
 // stopRecording closes ch's recording, if it has one, once the lock is
@@ -55,9 +64,6 @@ func (s *Server) stopRecording(ch *channel) {
 		}
 		s.log.Info("recording stopped", "channel", channel, "packets_dropped", rec.Dropped())
 	})
-	if ch, ok := s.channels[channel]; ok {
-		s.tellChannelLocked(ch, "Recording of this channel has stopped.")
-	}
 }
 
 // tellChannelLocked sends a server message to everyone in ch.

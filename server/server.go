@@ -314,6 +314,7 @@ func New(opts Options) (*Server, error) {
 
 	if opts.Cluster != nil {
 		s.cluster = opts.Cluster
+		s.recordsElsewhere = true // until the cluster says this node records
 		s.remote = map[uint32]*remoteUser{}
 		s.announced = map[uint32]RemoteUser{}
 	}

@@ -67,15 +67,19 @@ func (s *Server) applyShapesLocked(cfg *conf.Config) {
 }
 
 // setShapeLocked installs, replaces or (on false) removes the shaping
-// stage of ch, with the virtual user that mixing and recording need.
+// stage of ch, with the virtual user that mixing and recording need. A
+// stage is replaced too when its recording file is not where it should
+// be: a cluster node that became, or stopped being, the one recording.
 func (s *Server) setShapeLocked(ch *channel, want stage.Shape, on bool) {
 	old, _ := ch.stage.(*stage.Shaper)
-	if old != nil && on && old.Shape() == want {
+	recordsHere := want.Record && !s.recordsElsewhere
+	if old != nil && on && old.Shape() == want && (ch.recorder != nil) == recordsHere {
 		return
 	}
 	if old == nil && !on {
 		return
 	}
+	wasRecorded := old != nil && old.Shape().Record
 	if old != nil {
 		s.stopShaperLocked(ch, old)
 		ch.stage = nil
@@ -84,23 +88,30 @@ func (s *Server) setShapeLocked(ch *channel, want stage.Shape, on bool) {
 	if !on {
 		s.setVirtualLocked(ch, false, false, false)
 		s.snapDirty = true
+		s.tellRecordingLocked(ch, wasRecorded, false)
 		return
 	}
 	// The virtual user is there before the stage so the stage knows its
-	// session; its recording flag goes up only once the file is open.
+	// session; its recording flag goes up only once the file is open
+	// (here or, in a cluster, on the node that records).
 	s.setVirtualLocked(ch, mixing || want.Record, mixing, false)
 	var virtual uint32
 	if ch.virtual != nil {
 		virtual = ch.virtual.session
 	}
 	sh := stage.NewShaper(want, virtual, s.codecs, s.isPrioritySpeaker)
-	if want.Record && s.startRecordingLocked(ch, sh) {
+	if recordsHere {
+		s.startRecordingLocked(ch, sh)
+	}
+	if want.Record {
 		s.setVirtualLocked(ch, true, mixing, true)
 	}
+	s.tellRecordingLocked(ch, wasRecorded, want.Record)
 	ch.stage = sh
 	s.snapDirty = true
 	s.log.Info("channel speech shaped", "channel", ch.id, "name", ch.name,
-		"max_speakers", want.MaxSpeakers, "mix", mixing, "mix_above", max(want.MixAbove, 0), "record", want.Record)
+		"max_speakers", want.MaxSpeakers, "mix", mixing, "mix_above", max(want.MixAbove, 0), "record", want.Record,
+		"recorded_here", recordsHere)
 }
 
 // isPrioritySpeaker reports whether session is a priority speaker on the
