@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"os"
@@ -471,6 +472,48 @@ func TestRecordingAChannel(t *testing.T) {
 			t.Errorf("%v Hz is at %.3f in the recording", f, lvl)
 		}
 	}
+}
+
+// TestRecordingFlagFollowsTheFile: a mixed channel that stops being
+// recorded keeps its mix user, whose recording flag every client sees go
+// down; one whose stage is replaced while it stays recorded keeps the
+// flag up throughout, and nobody is told the recording stopped.
+func TestRecordingFlagFollowsTheFile(t *testing.T) {
+	s, path := startFileServer(t, conf.DefaultTOML(), nil)
+	a := s.join(t, "alice", nil)
+	a.moveTo("Plenary")
+	editPlenary(t, path, func(cfg *conf.Config, ch *conf.Channel) {
+		cfg.Server.AllowRecording, ch.Mix, ch.Record = true, true, true
+	})
+	mix := virtualSession(t, a, "Plenary (mix)")
+	a.waitFor("the recording flag", func(cl *client.Client) bool { return cl.Users()[mix].GetRecording() })
+	mark := len(messagesOf[*mumblepb.UserState](a))
+
+	// A new stage, still recorded; the description shows the edit applied.
+	editPlenary(t, path, func(_ *conf.Config, ch *conf.Channel) { ch.MaxSpeakers, ch.Description = 4, "four at most" })
+	plenary := a.channelID("Plenary")
+	a.waitFor("the edit applied", func(cl *client.Client) bool { return cl.Channels()[plenary].GetDescription() == "four at most" })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := a.Ping(ctx); err != nil { // whatever the reload sent has arrived
+		t.Fatal(err)
+	}
+	for _, m := range messagesOf[*mumblepb.UserState](a)[mark:] {
+		if m.GetSession() == mix && m.Recording != nil && !m.GetRecording() {
+			t.Error("the recording flag went down while the channel stayed recorded")
+		}
+	}
+	for _, m := range messagesOf[*mumblepb.TextMessage](a) {
+		if strings.Contains(m.GetMessage(), "stopped") {
+			t.Error("told the recording stopped when only the stage changed")
+		}
+	}
+
+	editPlenary(t, path, func(_ *conf.Config, ch *conf.Channel) { ch.Record = false })
+	a.waitFor("the flag down, the mix user still there", func(cl *client.Client) bool {
+		u, ok := cl.Users()[mix]
+		return ok && !u.GetRecording()
+	})
 }
 
 // editPlenary changes the "Plenary" channel (and the rest of the

@@ -93,8 +93,10 @@ func (s *Server) setShapeLocked(ch *channel, want stage.Shape, on bool) {
 	}
 	// The virtual user is there before the stage so the stage knows its
 	// session; its recording flag goes up only once the file is open
-	// (here or, in a cluster, on the node that records).
-	s.setVirtualLocked(ch, mixing || want.Record, mixing, false)
+	// (here or, in a cluster, on the node that records), and stays up
+	// while a recorded channel's stage is replaced.
+	stillRecorded := want.Record && ch.virtual != nil && ch.virtual.recording
+	s.setVirtualLocked(ch, mixing || want.Record, mixing, stillRecorded)
 	var virtual uint32
 	if ch.virtual != nil {
 		virtual = ch.virtual.session

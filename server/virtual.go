@@ -21,15 +21,14 @@ type virtualUser struct {
 }
 
 func (v *virtualUser) stateMessage() *mumblepb.UserState {
-	m := &mumblepb.UserState{
+	// The flag is always said: a client keeps a flag a message leaves out,
+	// so one that went down would stay up.
+	return &mumblepb.UserState{
 		Session:   ptr(v.session),
 		Name:      ptr(v.name),
 		ChannelId: ptr(v.channel.id),
+		Recording: ptr(v.recording),
 	}
-	if v.recording {
-		m.Recording = ptr(true)
-	}
-	return m
 }
 
 // virtualName is the name of a channel's virtual user: the channel's name
