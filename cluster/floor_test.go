@@ -93,6 +93,11 @@ func TestFloorAcrossNodes(t *testing.T) {
 	chair.say(t, "!next")
 	waitFloor(t, all, names, "user2")
 	waitUntil(t, 5*time.Second, "user3 told their turn ended", func() bool { return users[2].gotText("Your turn has ended.") })
+	// The chair's node ended the turn; user3's own node counts it in
+	// their talk time, as on one server.
+	waitUntil(t, 5*time.Second, "user3's turn in their floor time on node 3", func() bool {
+		return floorSecOf(nodes[2], "user3") > 0
+	})
 
 	chair.say(t, "!revoke")
 	waitFloor(t, all, names, "")
@@ -334,4 +339,16 @@ func TestFloorMinutesOnEveryNode(t *testing.T) {
 	if n := config.StreamInfo().State.NumSubjects; n != 3 {
 		t.Errorf("the configuration's bucket has %d keys, want its 3 documents and no floor", n)
 	}
+}
+
+// floorSecOf is the floor time the status of node n gives its user name.
+func floorSecOf(n *testNode, name string) float64 {
+	for _, ch := range n.Status().Channels {
+		for _, u := range ch.Users {
+			if u.Name == name {
+				return u.FloorSec
+			}
+		}
+	}
+	return -1
 }

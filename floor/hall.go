@@ -65,6 +65,13 @@ type Hall struct {
 	warned   bool          // the holder was told their time runs out
 	muteAll  bool          // only the holder, chairs and priority speakers may speak
 	minutes  []Turn        // the ended turns, oldest first, with Settings.Minutes
+	ended    *EndedTurn    // the turn that ended last, for its speaker's server (shared.go)
+}
+
+// EndedTurn is a turn that ended, and whose it was.
+type EndedTurn struct {
+	Session uint32 `json:"session"`
+	Turn
 }
 
 // Kind says what an Event asks of the server.
@@ -90,6 +97,9 @@ const (
 	// Changed: the floor or the queue changed; Note goes below the hall's
 	// description and the chairs in the hall are told Text.
 	Changed
+	// TurnEndedElsewhere: another server ended Session's turn, and counted
+	// it in the hall's totals; count Turn in Session's own talk time only.
+	TurnEndedElsewhere
 )
 
 func (k Kind) String() string {
@@ -108,6 +118,8 @@ func (k Kind) String() string {
 		return "TurnEnded"
 	case Changed:
 		return "Changed"
+	case TurnEndedElsewhere:
+		return "TurnEndedElsewhere"
 	}
 	return fmt.Sprintf("Kind(%d)", uint8(k))
 }
@@ -116,10 +128,10 @@ func (k Kind) String() string {
 // the action returns them.
 type Event struct {
 	Kind    Kind
-	Session uint32 // Tell, Granted, Resuppress, TurnEnded: whom it concerns
+	Session uint32 // Tell, Granted, Resuppress, TurnEnded(Elsewhere): whom it concerns
 	Text    string // Tell, Reply: the message; Changed: the floor's summary
 	Note    string // Changed: HTML for below the hall's description
-	Turn    Turn   // TurnEnded: the turn
+	Turn    Turn   // TurnEnded(Elsewhere): the turn
 }
 
 // Open makes a hall with settings s, which the server then shows: the
@@ -353,6 +365,7 @@ func (h *Hall) endTurn(ev []Event, now time.Time) []Event {
 		}
 		h.minutes = append(h.minutes, t)
 	}
+	h.ended = &EndedTurn{Session: h.holder.Session, Turn: t}
 	return append(ev, Event{Kind: TurnEnded, Session: h.holder.Session, Turn: t})
 }
 

@@ -23,6 +23,9 @@ type State struct {
 	// (floor_minutes), so that every server has the whole list whichever
 	// server ended a turn.
 	Minutes []Turn `json:"minutes,omitempty"`
+	// LastTurn is the turn that ended last, so that its speaker's server
+	// counts it in their own talk time whichever server ended it.
+	LastTurn *EndedTurn `json:"last_turn,omitempty"`
 }
 
 // State is the hall's shared state now.
@@ -35,6 +38,11 @@ func (h *Hall) State() State {
 	if h.held {
 		holder := h.holder
 		st.Holder = &holder
+	}
+	if h.ended != nil {
+		last := *h.ended
+		last.Start = last.Start.UTC().Round(0)
+		st.LastTurn = &last
 	}
 	if len(h.minutes) > 0 {
 		st.Minutes = make([]Turn, len(h.minutes))
@@ -52,18 +60,34 @@ func (h *Hall) Clone() *Hall {
 	c.settings = cloneSettings(h.settings)
 	c.queue = slices.Clone(h.queue)
 	c.minutes = slices.Clone(h.minutes)
+	if h.ended != nil {
+		ended := *h.ended
+		c.ended = &ended
+	}
 	return &c
 }
 
 // Adopt makes st the hall's state (another server changed the floor) and
 // returns what follows for the people concerned: the new holder gets the
 // floor (Granted, told), the previous one is told their turn ended, the
-// right to speak is recomputed and the floor shown. Turns are counted
-// (TurnEnded) by the server that ended them, not here; the minutes come
+// right to speak is recomputed and the floor shown. Turns are counted in
+// the hall's totals (TurnEnded) by the server that ended them, not here;
+// a turn ended elsewhere is counted in its speaker's own talk time
+// (TurnEndedElsewhere) by whichever server has them. The minutes come
 // with the state, where the hall keeps them.
 func (h *Hall) Adopt(st State) []Event {
-	if reflect.DeepEqual(h.State(), st) {
+	before := h.State()
+	if reflect.DeepEqual(before, st) {
 		return nil
+	}
+	var ev []Event
+	if st.LastTurn != nil && !reflect.DeepEqual(before.LastTurn, st.LastTurn) {
+		ev = append(ev, Event{Kind: TurnEndedElsewhere, Session: st.LastTurn.Session, Turn: st.LastTurn.Turn})
+	}
+	h.ended = nil
+	if st.LastTurn != nil {
+		last := *st.LastTurn
+		h.ended = &last
 	}
 	prev, hadPrev := h.holder, h.held
 	placeBefore := map[uint32]int{}
@@ -80,7 +104,6 @@ func (h *Hall) Adopt(st State) []Event {
 	if h.held {
 		h.holder = *st.Holder
 	}
-	var ev []Event
 	if h.held && (!hadPrev || prev.Session != h.holder.Session) {
 		text := textHolding
 		if h.settings.Minutes {

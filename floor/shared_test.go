@@ -9,7 +9,9 @@ import (
 
 // TestAdoptAnotherServersFloor: a hall adopting another server's state
 // takes its holder and queue, gives the new holder the floor and tells
-// the previous one their turn ended, without counting a turn.
+// the previous one their turn ended; the turn the other server ended is
+// counted only in its speaker's own talk time (TurnEndedElsewhere), not
+// as a turn of the hall (TurnEnded), which is the other server's to count.
 func TestAdoptAnotherServersFloor(t *testing.T) {
 	here, _ := Open(Settings{})
 	there, _ := Open(Settings{})
@@ -17,9 +19,10 @@ func TestAdoptAnotherServersFloor(t *testing.T) {
 	here.Give(a, t0)
 	there.Adopt(here.State())
 	there.Raise(b)
-	there.Next(t0)
+	there.Next(t0.Add(40 * time.Second))
 	got := here.Adopt(there.State())
-	want := []Event{grantedE(b), toldE(b, textHolding), resuppressE(a), toldE(a, textTurnEnded),
+	aTurn := Turn{Name: "a", Start: t0.UTC(), Length: 40 * time.Second}
+	want := []Event{{Kind: TurnEndedElsewhere, Session: 1, Turn: aTurn}, grantedE(b), toldE(b, textHolding), resuppressE(a), toldE(a, textTurnEnded),
 		resuppressAllE(), changedE("Floor: b. Queue: empty.")}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("adopting:\n got %v\nwant %v", got, want)

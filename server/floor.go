@@ -114,6 +114,10 @@ func (s *Server) floorEventsLocked(hall *channel, events []floor.Event) (reply s
 			}
 		case floor.TurnEnded:
 			s.countTurnLocked(hall, u, e.Turn)
+		case floor.TurnEndedElsewhere:
+			if u != nil {
+				u.countOwnTurn(e.Turn)
+			}
 		case floor.Changed:
 			s.showFloorLocked(hall, e.Note, e.Text)
 			s.noteFloorLocked(hall, e.Text)

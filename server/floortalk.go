@@ -37,7 +37,7 @@ type HallTalk struct {
 // floor's.)
 func (s *Server) countTurnLocked(hall *channel, u *user, turn floor.Turn) {
 	if u != nil {
-		u.floorTime += turn.Length
+		u.countOwnTurn(turn)
 	}
 	path, live := s.pathOfLocked(hall)
 	if !live {
@@ -62,4 +62,15 @@ func (s *Server) floorTalkLocked() []HallTalk {
 		out = append(out, HallTalk{Hall: path, Turns: t.turns, Total: t.total, Registered: maps.Clone(t.registered)})
 	}
 	return out
+}
+
+// countOwnTurn adds turn to u's own talk time, once: in a cluster the
+// turn may come back from another server (TurnEndedElsewhere) after this
+// one counted it, and a turn is known by its start.
+func (u *user) countOwnTurn(turn floor.Turn) {
+	if !u.floorCounted.IsZero() && u.floorCounted.Equal(turn.Start) {
+		return
+	}
+	u.floorTime += turn.Length
+	u.floorCounted = turn.Start
 }

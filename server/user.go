@@ -91,9 +91,10 @@ type user struct {
 	lastActive    atomic.Int64   // unix nanoseconds of the last non-automatic message
 	speaker       *voice.Speaker // the engine's state of their speech: bandwidth limit, when they last spoke
 
-	floorTime time.Duration // time they held a hall's floor, ended turns (control plane)
-	talkTime  time.Duration // time talking, counted once a second (statushistory.go; control plane)
-	loss      lossWindow    // their loss over the last minute (statushistory.go; control plane)
+	floorTime    time.Duration // time they held a hall's floor, ended turns (control plane)
+	floorCounted time.Time     // the start of the last turn counted in floorTime (control plane)
+	talkTime     time.Duration // time talking, counted once a second (statushistory.go; control plane)
+	loss         lossWindow    // their loss over the last minute (statushistory.go; control plane)
 }
 
 // udpTarget returns the address to send voice to over UDP, or nil when the
