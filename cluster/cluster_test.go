@@ -1060,8 +1060,8 @@ func TestACLEditAppliedEverywhere(t *testing.T) {
 // again by their certificate. One reconnects after their dead node's
 // users were removed, one at once (their ghost still listed, as when a
 // client reconnects faster than the 5 s it takes to notice a death):
-// both come back in the channel they were in, not the default one, and
-// listening to the channel they listened to.
+// both come back in the channel they were in, not the default one,
+// listening to the channel they listened to, with their comment.
 func TestFailoverKeepsChannelOfUnregistered(t *testing.T) {
 	nodes, users := threeNodes(t)
 	certLate, certQuick := newCert(t), newCert(t)
@@ -1075,11 +1075,15 @@ func TestFailoverKeepsChannelOfUnregistered(t *testing.T) {
 		if err := u.Send(&mumblepb.UserState{Session: ptr(u.Session()), ListeningChannelAdd: []uint32{plenary}}); err != nil {
 			t.Fatal(err)
 		}
+		if err := u.Send(&mumblepb.UserState{Session: ptr(u.Session()), Comment: ptr("Delegation Mitte")}); err != nil {
+			t.Fatal(err)
+		}
 	}
-	waitUntil(t, 5*time.Second, "both in Overflow listening to Plenary, seen on node 1", func() bool {
+	waitUntil(t, 5*time.Second, "both in Overflow listening to Plenary, with their comments, seen on node 1", func() bool {
 		for _, name := range []string{"late", "quick"} {
 			st := userNamed(users[0].Client, name)
-			if st == nil || st.GetChannelId() != overflow || !slices.Equal(st.GetListeningChannelAdd(), []uint32{plenary}) {
+			if st == nil || st.GetChannelId() != overflow || !slices.Equal(st.GetListeningChannelAdd(), []uint32{plenary}) ||
+				st.GetComment() == "" {
 				return false
 			}
 		}
@@ -1101,6 +1105,9 @@ func TestFailoverKeepsChannelOfUnregistered(t *testing.T) {
 		waitUntil(t, 5*time.Second, "listening to Plenary again", func() bool {
 			return slices.Equal(u.Users()[u.Session()].GetListeningChannelAdd(), []uint32{plenary})
 		})
+		if got := u.Users()[u.Session()].GetComment(); got != "Delegation Mitte" {
+			t.Errorf("%s is back with comment %q, want their comment from before", u.Users()[u.Session()].GetName(), got)
+		}
 	}
 	stranger := joinWith(t, nodes[0], "stranger", newCert(t))
 	if st := stranger.Users()[stranger.Session()]; st.GetChannelId() == overflow {

@@ -179,8 +179,12 @@ func (s *Server) loginLocked(c *conn, u *user, ident identity) {
 	// Where the user will start decides "in"/"out" groups, so can_enter is
 	// computed as seen from there.
 
-	failoverCh, failoverListening, failedOver := s.takeFailoverLocked(u)
-	entry := s.entryChannelLocked(u, ident.channel, failoverCh)
+	back, failedOver := s.takeFailoverLocked(u)
+	if failedOver && u.comment == "" && back.comment != "" {
+		u.comment = back.comment // the others saw it a moment ago
+		u.commentHash = blobHash(u.comment)
+	}
+	entry := s.entryChannelLocked(u, ident.channel, back.channel)
 	u.channel = entry
 	s.refreshSubjectLocked(u)
 	for _, ch := range s.breadthFirst() {
@@ -228,7 +232,7 @@ func (s *Server) loginLocked(c *conn, u *user, ident identity) {
 
 	c.send(sync)
 	if failedOver { // what they listened to on their old node is newer than this node's record
-		ident.listening = failoverListening
+		ident.listening = back.listening
 	}
 	s.restoreListeningLocked(u, ident.listening)
 	c.send(&mumblepb.ServerConfig{

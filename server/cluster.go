@@ -239,11 +239,12 @@ func (r *remoteUser) stateMessage() *mumblepb.UserState {
 	return m
 }
 
-// failoverPlace is where a user of a dead node was, and what they listened
-// to (paths).
+// failoverPlace is where a user of a dead node was, what they listened
+// to (paths), and their comment as the cluster had it.
 type failoverPlace struct {
 	path      string
 	listening []string
+	comment   string
 	until     time.Time
 }
 
@@ -462,7 +463,7 @@ func (s *Server) RemoveNode(node uint16) int {
 				if s.failover == nil {
 					s.failover = map[string]failoverPlace{}
 				}
-				s.failover[key] = failoverPlace{path: r.Channel, listening: r.Listening, until: until}
+				s.failover[key] = failoverPlace{path: r.Channel, listening: r.Listening, comment: r.Comment, until: until}
 			}
 			s.removeRemoteLocked(r)
 			n++
@@ -471,24 +472,33 @@ func (s *Server) RemoveNode(node uint16) int {
 	return n
 }
 
-// takeFailoverLocked is where u was on another node, and the channels u
-// listened to there, if u is reconnecting from there (ok): their session
-// is still listed (its node died and nobody has noticed yet, or it is
-// being replaced), or their node died less than failover_wait ago. A
-// remembered place is forgotten once taken. The channel is nil if it is
-// gone.
-func (s *Server) takeFailoverLocked(u *user) (ch *channel, listening []uint32, ok bool) {
+// failoverBack is what a user of a dead node gets back on this one: the
+// channel they were in (nil if it is gone), the channels they listened
+// to, and their comment (up to maxRelayedComment bytes; a longer one, or
+// an avatar, was on the dead node only).
+type failoverBack struct {
+	channel   *channel
+	listening []uint32
+	comment   string
+}
+
+// takeFailoverLocked is what u gets back if u is reconnecting from
+// another node (ok): their session is still listed (its node died and
+// nobody has noticed yet, or it is being replaced), or their node died
+// less than failover_wait ago. A remembered place is forgotten once taken.
+func (s *Server) takeFailoverLocked(u *user) (back failoverBack, ok bool) {
 	if ghosts := s.remoteGhostsLocked(u.name, u.userID, u.certHash); len(ghosts) > 0 {
 		g := ghosts[0]
 		for _, l := range g.listening {
-			listening = append(listening, l.id)
+			back.listening = append(back.listening, l.id)
 		}
-		return g.channel, listening, true
+		back.channel, back.comment = g.channel, g.Comment
+		return back, true
 	}
 	key := personID(u.userID, u.certHash)
 	place, ok := s.failover[key]
 	if !ok || key == "" {
-		return nil, nil, false
+		return back, false
 	}
 	delete(s.failover, key)
 	for k, p := range s.failover {
@@ -497,15 +507,16 @@ func (s *Server) takeFailoverLocked(u *user) (ch *channel, listening []uint32, o
 		}
 	}
 	if s.now().After(place.until) {
-		return nil, nil, false
+		return back, false
 	}
 	paths := s.livePathsLocked()
 	for _, p := range place.listening {
 		if l, ok := paths[p]; ok {
-			listening = append(listening, l.id)
+			back.listening = append(back.listening, l.id)
 		}
 	}
-	return paths[place.path], listening, true
+	back.channel, back.comment = paths[place.path], place.comment
+	return back, true
 }
 
 func (s *Server) removeRemoteLocked(r *remoteUser) {
