@@ -180,8 +180,8 @@ func (s *Server) loginLocked(c *conn, u *user, ident identity) {
 	// computed as seen from there.
 
 	back, failedOver := s.takeFailoverLocked(u)
-	if failedOver && u.comment == "" && back.comment != "" {
-		u.comment = back.comment // the others saw it a moment ago
+	if failedOver && back.comment != "" { // the others saw it a moment ago; this node's record may be older
+		u.comment = back.comment
 		u.commentHash = blobHash(u.comment)
 	}
 	entry := s.entryChannelLocked(u, ident.channel, back.channel)
