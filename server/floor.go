@@ -115,7 +115,9 @@ func (s *Server) floorEventsLocked(hall *channel, events []floor.Event) (reply s
 		case floor.TurnEnded:
 			s.countTurnLocked(hall, u, e.Turn)
 		case floor.TurnEndedElsewhere:
-			if u != nil {
+			// A session number is used again once its user has left: the
+			// turn is this user's only if it began after they came.
+			if u != nil && !e.Turn.Start.Before(u.connected) {
 				u.countOwnTurn(e.Turn)
 			}
 		case floor.Changed:
