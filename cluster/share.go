@@ -63,8 +63,8 @@ func (n *Node) shareLoop(host *server.Server, stop <-chan struct{}) {
 		case <-tick.C:
 			answers := downSince.IsZero() && n.jetStreamAnswers(ctx)
 			switch {
-			case answers:
-				if !unshared.IsZero() && downSince.IsZero() {
+			case answers: // so the connection is up
+				if !unshared.IsZero() {
 					n.log.Info("JetStream takes this node's writes again", "after", time.Since(unshared).Round(100*time.Millisecond))
 				}
 				unshared = time.Time{}
